@@ -1,0 +1,33 @@
+"""SQS FIFO consumer: run each queued job; a failing message holds back only its own group."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from crosslist import runtime
+from crosslist.jobs.queue import JobMessage
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+
+
+@tracer.capture_method
+def run_job(record: SQSRecord, lambda_context: LambdaContext) -> str:
+    # A body that isn't a job message raises: SQS retries it, then parks it in the DLQ.
+    message = JobMessage.model_validate_json(record.body)
+    outcome = runtime.job_runner().run(message.job_id, lambda_context.get_remaining_time_in_millis)
+    metrics.add_metric(name=f"Jobs_{outcome.value}", unit=MetricUnit.Count, value=1)
+    return outcome.value
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(event=event, record_handler=run_job, processor=processor, context=context)

@@ -1,0 +1,31 @@
+"""WebSocket $connect / $disconnect: register the user's connection (DynamoDB only, no PostgreSQL)."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.data_classes import APIGatewayWebSocketEvent, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from crosslist import runtime
+from crosslist.errors import Unauthorized
+from crosslist.realtime.sessions import open_connection
+
+logger = Logger()
+tracer = Tracer()
+
+
+@event_source(data_class=APIGatewayWebSocketEvent)
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: APIGatewayWebSocketEvent, context: LambdaContext) -> dict[str, Any]:
+    connection_id = event.request_context.connection_id
+    if event.request_context.route_key == "$disconnect":
+        runtime.connections().remove(connection_id)
+        return {"statusCode": 200}
+    token = (event.query_string_parameters or {}).get("token")
+    try:
+        user_id = open_connection(connection_id, token, runtime.token_verifier(), runtime.connections())
+    except Unauthorized as refused:
+        logger.info("connection refused", extra={"reason": refused.message})
+        return {"statusCode": 401, "body": refused.message}
+    logger.info("connected", extra={"user_id": user_id, "connection_id": connection_id})
+    return {"statusCode": 200}

@@ -1,0 +1,1 @@
+"""crosslist: publish and keep second-hand listings in sync on Vinted, eBay and Etsy."""

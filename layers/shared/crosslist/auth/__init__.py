@@ -1,0 +1,1 @@
+"""Who is calling: users authenticate with a JWT issued by the frontend's identity provider."""

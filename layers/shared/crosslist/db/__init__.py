@@ -1,0 +1,1 @@
+"""PostgreSQL: typed ORM models and one engine per Lambda instance."""

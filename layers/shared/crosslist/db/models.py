@@ -1,0 +1,180 @@
+"""Tables in PostgreSQL. Every row a user owns carries user_id, and every query filters on it."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+JsonDict = dict[str, Any]
+# JSONB in PostgreSQL; plain JSON elsewhere keeps the models importable without it.
+JsonColumn = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {JsonDict: JsonColumn, datetime: DateTime(timezone=True)}
+
+
+def _values(enum_class: type[enum.Enum]) -> list[str]:
+    return [member.value for member in enum_class]
+
+
+class JobStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+ACTIVE_JOB_STATUSES = (JobStatus.PENDING, JobStatus.RUNNING)
+
+
+class ListingStatus(enum.StrEnum):
+    ACTIVE = "active"
+    DELETED = "deleted"
+
+
+class CredentialStatus(enum.StrEnum):
+    ACTIVE = "active"
+    NEEDS_REAUTH = "needs_reauth"
+
+
+class Timestamps:
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class Product(Timestamps, Base):
+    __tablename__ = "products"
+    __table_args__ = (Index("ix_products_user_created", "user_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[str] = mapped_column(String(128))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    brand: Mapped[str | None] = mapped_column(String(100))
+    size: Mapped[str | None] = mapped_column(String(50))
+    condition: Mapped[str | None] = mapped_column(String(50))
+    color: Mapped[str | None] = mapped_column(String(50))
+    image_urls: Mapped[list[str]] = mapped_column(JsonColumn, default=list)
+    quantity: Mapped[int] = mapped_column(default=1)
+    sku: Mapped[str | None] = mapped_column(String(100))
+    # Per-marketplace attributes, e.g. {"vinted": {"brand_id": 53, "catalog_id": 1839, ...}}.
+    marketplace_attributes: Mapped[JsonDict] = mapped_column(default=dict)
+
+
+class MarketplaceActionType(Base):
+    __tablename__ = "marketplace_action_types"
+    __table_args__ = (UniqueConstraint("marketplace", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    marketplace: Mapped[str] = mapped_column(String(20))
+    code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(100))
+    default_priority: Mapped[int]
+    max_attempts: Mapped[int]
+    timeout_ms: Mapped[int]
+
+
+class MarketplaceBatch(Timestamps, Base):
+    __tablename__ = "marketplace_batches"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[str] = mapped_column(String(128), index=True)
+    marketplace: Mapped[str] = mapped_column(String(20))
+    action_code: Mapped[str] = mapped_column(String(40))
+    total_jobs: Mapped[int] = mapped_column(default=0)
+
+
+class MarketplaceJob(Base):
+    __tablename__ = "marketplace_jobs"
+    __table_args__ = (
+        UniqueConstraint("user_id", "idempotency_key", name="uq_marketplace_jobs_user_idempotency_key"),
+        Index("ix_marketplace_jobs_user_created", "user_id", "created_at"),
+        Index("ix_marketplace_jobs_status_next_attempt", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[str] = mapped_column(String(128))
+    marketplace: Mapped[str] = mapped_column(String(20))
+    action_code: Mapped[str] = mapped_column(String(40))
+    product_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("products.id", ondelete="SET NULL"))
+    batch_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("marketplace_batches.id", ondelete="SET NULL"))
+    status: Mapped[JobStatus] = mapped_column(
+        Enum(JobStatus, name="job_status", values_callable=_values), default=JobStatus.PENDING
+    )
+    priority: Mapped[int] = mapped_column(default=5)
+    attempts: Mapped[int] = mapped_column(default=0)
+    max_attempts: Mapped[int] = mapped_column(default=3)
+    step_timeout_ms: Mapped[int] = mapped_column(default=60_000)
+    current_step: Mapped[int] = mapped_column(default=0)
+    total_steps: Mapped[int] = mapped_column(default=0)
+    accumulated_data: Mapped[JsonDict] = mapped_column(default=dict)
+    input: Mapped[JsonDict] = mapped_column(default=dict)
+    result: Mapped[JsonDict | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    # A claim writes a fresh lease token; every later write of that run must present it.
+    lease_token: Mapped[uuid.UUID | None]
+    lease_expires_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]
+    enqueued_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class MarketplaceListing(Timestamps, Base):
+    __tablename__ = "marketplace_listings"
+    __table_args__ = (UniqueConstraint("user_id", "product_id", "marketplace"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[str] = mapped_column(String(128))
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    marketplace: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str | None] = mapped_column(String(500))
+    status: Mapped[ListingStatus] = mapped_column(
+        Enum(ListingStatus, name="listing_status", values_callable=_values), default=ListingStatus.ACTIVE
+    )
+    last_synced_at: Mapped[datetime | None]
+
+
+class OAuthCredential(Timestamps, Base):
+    __tablename__ = "oauth_credentials"
+    __table_args__ = (UniqueConstraint("user_id", "marketplace"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[str] = mapped_column(String(128))
+    marketplace: Mapped[str] = mapped_column(String(20))
+    # Tokens are stored encrypted by the application; the database never sees them in clear.
+    access_token_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    refresh_token_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    scopes: Mapped[str] = mapped_column(Text, default="")
+    expires_at: Mapped[datetime]
+    refresh_expires_at: Mapped[datetime | None]
+    status: Mapped[CredentialStatus] = mapped_column(
+        Enum(CredentialStatus, name="credential_status", values_callable=_values),
+        default=CredentialStatus.ACTIVE,
+    )

@@ -1,0 +1,1 @@
+"""Marketplace jobs: created over HTTP, queued per user and marketplace, run step by step."""

@@ -1,0 +1,265 @@
+"""Run a queued job: claim it atomically, run its remaining steps, save progress after each one.
+
+Nothing is lost and nothing runs twice:
+- a claim is one UPDATE … WHERE status = 'pending' (or a running job whose lease expired): a duplicate
+  delivery or a concurrent Lambda finds nothing to claim;
+- every later write presents the claim's lease token, so a run that lost its lease changes nothing;
+- progress (current step and accumulated data) is committed after each step, so a retry resumes at
+  the step that failed and never repeats one that succeeded;
+- a job that must run again is committed as pending *before* its message is queued; if queueing
+  fails the current SQS message is reported failed, and its redelivery claims the job.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from aws_lambda_powertools import Logger
+from sqlalchemy import Table, and_, case, func, or_, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from crosslist.db.engine import transaction
+from crosslist.db.models import JobStatus, ListingStatus, MarketplaceJob, MarketplaceListing
+from crosslist.jobs.queue import JobQueue
+from crosslist.realtime.messages import completed_message, failed_message, progress_message
+from crosslist.realtime.notifier import Notifier
+from crosslist.workflows.base import Completion, JobContext, StepFailed, StepTools
+from crosslist.workflows.registry import find_workflow
+
+logger = Logger(child=True)
+
+# Time kept in hand after a step's own timeout for the writes around it.
+STEP_SAFETY_MARGIN_MS = 10_000
+# A claim's lease outlives the invocation that holds it by this much.
+LEASE_MARGIN = timedelta(seconds=30)
+
+
+class RunOutcome(enum.StrEnum):
+    COMPLETED = "completed"
+    FAILED = "failed"
+    RETRY_QUEUED = "retry_queued"
+    CONTINUED = "continued"  # out of invocation time: progress saved, job queued to go on
+    NOT_CLAIMED = "not_claimed"  # duplicate delivery, already running elsewhere, or already finished
+    LEASE_LOST = "lease_lost"
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: uuid.UUID
+    user_id: str
+    marketplace: str
+    action_code: str
+    product_id: uuid.UUID | None
+    input: dict[str, Any]
+    accumulated: dict[str, Any]
+    current_step: int
+    attempts: int
+    max_attempts: int
+    step_timeout_ms: int
+    lease_token: uuid.UUID
+
+
+class LeaseLost(Exception):
+    pass
+
+
+class JobRunner:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        queue: JobQueue,
+        notifier: Notifier,
+        tools: StepTools,
+    ) -> None:
+        self._sessions = sessions
+        self._queue = queue
+        self._notifier = notifier
+        self._tools = tools
+
+    def run(self, job_id: uuid.UUID, remaining_ms: Callable[[], int]) -> RunOutcome:
+        job = self._claim(job_id, lease=timedelta(milliseconds=remaining_ms()) + LEASE_MARGIN)
+        if job is None:
+            logger.info("job not claimed", extra={"job_id": str(job_id)})
+            return RunOutcome.NOT_CLAIMED
+        logger.append_keys(job_id=str(job.id), user_id=job.user_id)
+        try:
+            return self._run_claimed(job, remaining_ms)
+        except LeaseLost:
+            logger.warning("lease lost: another run owns this job now")
+            return RunOutcome.LEASE_LOST
+        finally:
+            logger.remove_keys(["job_id", "user_id"])
+
+    def _run_claimed(self, job: ClaimedJob, remaining_ms: Callable[[], int]) -> RunOutcome:
+        if job.attempts > job.max_attempts:  # earlier runs died without releasing their lease
+            return self._fail(job, StepFailed("attempts_exhausted", "the job's runs kept dying", retryable=False))
+        workflow = find_workflow(job.marketplace, job.action_code)
+        if workflow is None:
+            failure = StepFailed("action_not_available", f"no workflow runs {job.action_code}_{job.marketplace}")
+            return self._fail(job, failure)
+
+        steps = workflow.steps(job.input)
+        context = JobContext(
+            job_id=str(job.id),
+            user_id=job.user_id,
+            input=job.input,
+            accumulated=dict(job.accumulated),
+            step_timeout_ms=job.step_timeout_ms,
+        )
+        for index in range(job.current_step, len(steps)):
+            if remaining_ms() < job.step_timeout_ms + STEP_SAFETY_MARGIN_MS:
+                return self._continue_later(job)
+            step = steps[index]
+            try:
+                context.accumulated = workflow.run_step(step, context, self._tools)
+            except StepFailed as failure:
+                logger.info("step failed", extra={"step": step.name, "error": failure.error})
+                return self._retry_or_fail(job, failure)
+            self._save_progress(job, context.accumulated, index + 1)
+            self._notifier.to_user(
+                job.user_id, progress_message(str(job.id), step.name, index + 1, len(steps), step.description)
+            )
+        completion = workflow.complete(context)
+        self._complete(job, context.accumulated, completion)
+        self._notifier.to_user(job.user_id, completed_message(str(job.id), completion.result))
+        return RunOutcome.COMPLETED
+
+    def _claim(self, job_id: uuid.UUID, lease: timedelta) -> ClaimedJob | None:
+        job_table = cast(Table, MarketplaceJob.__table__)
+        lease_expired = and_(job_table.c.status == JobStatus.RUNNING, job_table.c.lease_expires_at < func.now())
+        token = uuid.uuid4()
+        statement = (
+            update(job_table)
+            .where(job_table.c.id == job_id, or_(job_table.c.status == JobStatus.PENDING, lease_expired))
+            .values(
+                status=JobStatus.RUNNING,
+                lease_token=token,
+                lease_expires_at=func.now() + lease,
+                started_at=func.coalesce(job_table.c.started_at, func.now()),
+                # Re-claiming a job whose run died counts as a new attempt.
+                attempts=case((lease_expired, job_table.c.attempts + 1), else_=func.greatest(job_table.c.attempts, 1)),
+                updated_at=func.now(),
+            )
+            .returning(job_table)
+        )
+        with transaction(self._sessions) as session:
+            row = session.execute(statement).mappings().one_or_none()
+        if row is None:
+            return None
+        return ClaimedJob(
+            id=row["id"],
+            user_id=row["user_id"],
+            marketplace=row["marketplace"],
+            action_code=row["action_code"],
+            product_id=row["product_id"],
+            input=row["input"],
+            accumulated=row["accumulated_data"] or {},
+            current_step=row["current_step"],
+            attempts=row["attempts"],
+            max_attempts=row["max_attempts"],
+            step_timeout_ms=row["step_timeout_ms"],
+            lease_token=token,
+        )
+
+    def _update_owned(self, session: Session, job: ClaimedJob, **values: Any) -> None:
+        result = session.execute(
+            update(MarketplaceJob)
+            .where(
+                MarketplaceJob.id == job.id,
+                MarketplaceJob.status == JobStatus.RUNNING,
+                MarketplaceJob.lease_token == job.lease_token,
+            )
+            .values(updated_at=func.now(), **values)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise LeaseLost(str(job.id))
+
+    def _save_progress(self, job: ClaimedJob, accumulated: dict[str, Any], completed_steps: int) -> None:
+        with transaction(self._sessions) as session:
+            self._update_owned(session, job, accumulated_data=accumulated, current_step=completed_steps)
+
+    def _complete(self, job: ClaimedJob, accumulated: dict[str, Any], completion: Completion) -> None:
+        # Job and listing change in one transaction: the result is applied exactly once.
+        with transaction(self._sessions) as session:
+            self._update_owned(
+                session,
+                job,
+                status=JobStatus.COMPLETED,
+                accumulated_data=accumulated,
+                result=completion.result,
+                error=None,
+                lease_token=None,
+                lease_expires_at=None,
+                completed_at=func.now(),
+            )
+            if completion.listing is not None and job.product_id is not None:
+                listing = completion.listing
+                upsert = insert(MarketplaceListing).values(
+                    id=uuid.uuid4(),
+                    user_id=job.user_id,
+                    product_id=job.product_id,
+                    marketplace=job.marketplace,
+                    external_id=listing.external_id,
+                    url=listing.url,
+                    status=ListingStatus.ACTIVE,
+                    last_synced_at=func.now(),
+                )
+                session.execute(
+                    upsert.on_conflict_do_update(
+                        index_elements=["user_id", "product_id", "marketplace"],
+                        set_={
+                            "external_id": upsert.excluded.external_id,
+                            "url": upsert.excluded.url,
+                            "status": upsert.excluded.status,
+                            "last_synced_at": func.now(),
+                            "updated_at": func.now(),
+                        },
+                    )
+                )
+
+    def _retry_or_fail(self, job: ClaimedJob, failure: StepFailed) -> RunOutcome:
+        if not failure.retryable or job.attempts >= job.max_attempts:
+            return self._fail(job, failure)
+        self._release(job, attempts=job.attempts + 1, error=failure.error)
+        self._queue.enqueue(job.id, job.user_id, job.marketplace, deduplication_id=f"{job.id}:retry:{job.attempts}")
+        self._notifier.to_user(job.user_id, failed_message(str(job.id), failure.error, retryable=True))
+        return RunOutcome.RETRY_QUEUED
+
+    def _continue_later(self, job: ClaimedJob) -> RunOutcome:
+        logger.info("out of invocation time: job continues in a new invocation")
+        self._release(job, attempts=job.attempts, error=None)
+        self._queue.enqueue(job.id, job.user_id, job.marketplace, deduplication_id=f"{job.id}:continue:{uuid.uuid4()}")
+        return RunOutcome.CONTINUED
+
+    def _release(self, job: ClaimedJob, attempts: int, error: str | None) -> None:
+        with transaction(self._sessions) as session:
+            self._update_owned(
+                session,
+                job,
+                status=JobStatus.PENDING,
+                attempts=attempts,
+                error=error,
+                lease_token=None,
+                lease_expires_at=None,
+                next_attempt_at=datetime.now(UTC),
+            )
+
+    def _fail(self, job: ClaimedJob, failure: StepFailed) -> RunOutcome:
+        with transaction(self._sessions) as session:
+            self._update_owned(
+                session,
+                job,
+                status=JobStatus.FAILED,
+                error=failure.error,
+                lease_token=None,
+                lease_expires_at=None,
+                completed_at=func.now(),
+            )
+        self._notifier.to_user(job.user_id, failed_message(str(job.id), failure.error, retryable=False))
+        return RunOutcome.FAILED

@@ -1,0 +1,64 @@
+"""Job requests and views as the HTTP API shows them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from crosslist.db.models import JobStatus, MarketplaceJob
+from crosslist.marketplaces import Marketplace
+
+
+class CreateJobRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    marketplace: Marketplace
+    action: str = Field(min_length=1, max_length=40)
+    product_id: uuid.UUID | None = None
+    priority: int | None = Field(default=None, ge=1, le=10)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class JobView(BaseModel):
+    id: uuid.UUID
+    marketplace: str
+    action: str
+    product_id: uuid.UUID | None
+    status: JobStatus
+    priority: int
+    attempts: int
+    max_attempts: int
+    current_step: int
+    total_steps: int
+    accumulated_data: dict[str, Any]
+    result: dict[str, Any] | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, job: MarketplaceJob) -> JobView:
+        return cls(
+            id=job.id,
+            marketplace=job.marketplace,
+            action=job.action_code,
+            product_id=job.product_id,
+            status=job.status,
+            priority=job.priority,
+            attempts=job.attempts,
+            max_attempts=job.max_attempts,
+            current_step=job.current_step,
+            total_steps=job.total_steps,
+            accumulated_data=job.accumulated_data,
+            result=job.result,
+            error=job.error,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            completed_at=job.completed_at,
+            updated_at=job.updated_at,
+        )

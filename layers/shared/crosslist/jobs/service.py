@@ -1,0 +1,184 @@
+"""Use cases of the job API: create a job (idempotently) and read it back."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from crosslist.db.engine import transaction
+from crosslist.db.models import (
+    ACTIVE_JOB_STATUSES,
+    ListingStatus,
+    MarketplaceActionType,
+    MarketplaceJob,
+    MarketplaceListing,
+)
+from crosslist.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
+from crosslist.jobs.queue import JobQueue
+from crosslist.jobs.schemas import CreateJobRequest, JobView
+from crosslist.products.service import find_product, snapshot
+from crosslist.workflows.registry import WORKFLOWS, find_workflow
+
+
+class JobService:
+    def __init__(self, sessions: sessionmaker[Session], queue: JobQueue) -> None:
+        self._sessions = sessions
+        self._queue = queue
+
+    def create(self, user_id: str, request: CreateJobRequest) -> tuple[JobView, bool]:
+        """Store a pending job and queue it. Returns (job, created); a repeated idempotency key returns
+        the job it created the first time."""
+        try:
+            with transaction(self._sessions) as session:
+                job = self._find_by_idempotency_key(session, user_id, request)
+                created = job is None
+                if job is None:
+                    job = self._new_job(session, user_id, request)
+        except IntegrityError:
+            # A concurrent request with the same idempotency key stored its job first: return that one.
+            with transaction(self._sessions) as session:
+                job = self._find_by_idempotency_key(session, user_id, request)
+            if job is None:
+                raise
+            created = False
+        if job.enqueued_at is None:  # first time, or a replay of a request whose queueing failed
+            self._enqueue(job)
+        return JobView.of(job), created
+
+    def get(self, user_id: str, job_id: uuid.UUID) -> JobView:
+        with transaction(self._sessions) as session:
+            job = session.scalar(
+                select(MarketplaceJob).where(MarketplaceJob.id == job_id, MarketplaceJob.user_id == user_id)
+            )
+            if job is None:
+                raise NotFound(f"job {job_id} not found")
+            return JobView.of(job)
+
+    def _find_by_idempotency_key(
+        self, session: Session, user_id: str, request: CreateJobRequest
+    ) -> MarketplaceJob | None:
+        if request.idempotency_key is None:
+            return None
+        job = session.scalar(
+            select(MarketplaceJob).where(
+                MarketplaceJob.user_id == user_id, MarketplaceJob.idempotency_key == request.idempotency_key
+            )
+        )
+        if job is not None and (job.marketplace, job.action_code, job.product_id) != (
+            request.marketplace,
+            request.action,
+            request.product_id,
+        ):
+            raise Conflict(
+                "this idempotency_key was already used for a different job",
+                code="idempotency_key_reused",
+                job_id=str(job.id),
+            )
+        return job
+
+    def _new_job(self, session: Session, user_id: str, request: CreateJobRequest) -> MarketplaceJob:
+        action_type = session.scalar(
+            select(MarketplaceActionType).where(
+                MarketplaceActionType.marketplace == request.marketplace,
+                MarketplaceActionType.code == request.action,
+            )
+        )
+        if action_type is None:
+            valid = sorted(
+                session.scalars(
+                    select(MarketplaceActionType.code).where(MarketplaceActionType.marketplace == request.marketplace)
+                )
+            )
+            raise InvalidRequest(
+                f"unknown action {request.action!r} for {request.marketplace}; valid actions: {', '.join(valid)}",
+                code="unknown_action",
+                valid_actions=valid,
+            )
+        workflow = find_workflow(request.marketplace, request.action)
+        if workflow is None:
+            available = sorted(WORKFLOWS)
+            raise InvalidRequest(
+                f"{request.action} on {request.marketplace} is not available yet; available: {', '.join(available)}",
+                code="action_not_available",
+                available_actions=available,
+            )
+
+        product = None
+        if workflow.needs_product:
+            if request.product_id is None:
+                raise InvalidRequest(f"{request.action} on {request.marketplace} needs a product_id")
+            product = find_product(session, user_id, request.product_id)
+            if product is None:
+                raise NotFound(f"product {request.product_id} not found")
+            self._refuse_duplicate(session, user_id, request)
+
+        job_input = workflow.prepare(snapshot(product) if product is not None else None)
+        job = MarketplaceJob(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            marketplace=request.marketplace,
+            action_code=request.action,
+            product_id=request.product_id,
+            priority=request.priority or action_type.default_priority,
+            max_attempts=action_type.max_attempts,
+            step_timeout_ms=action_type.timeout_ms,
+            total_steps=len(workflow.steps(job_input)),
+            input=job_input,
+            accumulated_data={},
+            idempotency_key=request.idempotency_key,
+        )
+        session.add(job)
+        return job
+
+    @staticmethod
+    def _refuse_duplicate(session: Session, user_id: str, request: CreateJobRequest) -> None:
+        """A double click must not publish the same product twice."""
+        running = session.scalar(
+            select(MarketplaceJob.id).where(
+                MarketplaceJob.user_id == user_id,
+                MarketplaceJob.product_id == request.product_id,
+                MarketplaceJob.marketplace == request.marketplace,
+                MarketplaceJob.action_code == request.action,
+                MarketplaceJob.status.in_(ACTIVE_JOB_STATUSES),
+            )
+        )
+        if running is not None:
+            raise Conflict(
+                f"a {request.action} job for this product on {request.marketplace} is already in progress",
+                code="job_in_progress",
+                job_id=str(running),
+            )
+        if request.action == "publish":
+            listing = session.scalar(
+                select(MarketplaceListing).where(
+                    MarketplaceListing.user_id == user_id,
+                    MarketplaceListing.product_id == request.product_id,
+                    MarketplaceListing.marketplace == request.marketplace,
+                    MarketplaceListing.status == ListingStatus.ACTIVE,
+                )
+            )
+            if listing is not None:
+                raise Conflict(
+                    f"this product is already listed on {request.marketplace}",
+                    code="already_listed",
+                    external_id=listing.external_id,
+                    url=listing.url,
+                )
+
+    def _enqueue(self, job: MarketplaceJob) -> None:
+        try:
+            # The job id deduplicates: a replayed request within SQS's window cannot queue it twice.
+            self._queue.enqueue(job.id, job.user_id, job.marketplace, deduplication_id=str(job.id))
+        except Exception as exc:
+            raise ServiceUnavailable(
+                "the job is stored but could not be queued; retry the same request with its idempotency_key",
+                job_id=str(job.id),
+            ) from exc
+        enqueued_at = datetime.now(UTC)
+        with transaction(self._sessions) as session:
+            session.execute(update(MarketplaceJob).where(MarketplaceJob.id == job.id).values(enqueued_at=enqueued_at))
+        job.enqueued_at = enqueued_at

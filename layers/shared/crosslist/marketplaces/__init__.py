@@ -1,0 +1,57 @@
+"""The marketplaces crosslist publishes to and the actions a job can run on each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+Marketplace = Literal["vinted", "ebay", "etsy"]
+MARKETPLACES: tuple[Marketplace, ...] = get_args(Marketplace)
+
+
+@dataclass(frozen=True)
+class ActionType:
+    marketplace: Marketplace
+    code: str
+    name: str
+    default_priority: int
+    max_attempts: int
+    timeout_ms: int  # how long one step may wait on the marketplace (or the Vinted plugin)
+
+
+def _actions(marketplace: Marketplace, codes: dict[str, str]) -> list[ActionType]:
+    return [
+        ActionType(marketplace, code, name, default_priority=5, max_attempts=3, timeout_ms=60_000)
+        for code, name in codes.items()
+    ]
+
+
+# The catalogue seeded into marketplace_action_types by the first migration (a test keeps them equal).
+ACTION_TYPES: tuple[ActionType, ...] = (
+    *_actions(
+        "vinted",
+        {
+            "publish": "Publish a product",
+            "update": "Update a listing",
+            "delete": "Delete a listing",
+            "sync": "Sync listings",
+            "orders": "Import orders",
+            "message": "Send a message",
+            "link_product": "Link an existing listing to a product",
+        },
+    ),
+    *(
+        action
+        for marketplace in ("ebay", "etsy")
+        for action in _actions(
+            marketplace,
+            {
+                "publish": "Publish a product",
+                "update": "Update a listing",
+                "delete": "Delete a listing",
+                "sync": "Sync listings",
+                "sync_orders": "Import orders",
+            },
+        )
+    ),
+)

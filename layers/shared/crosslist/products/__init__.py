@@ -1,0 +1,1 @@
+"""The reseller's catalogue: one product, listed on several marketplaces."""

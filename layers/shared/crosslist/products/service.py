@@ -1,0 +1,104 @@
+"""Use cases of the product API, every one scoped to the calling user."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from crosslist.db.engine import transaction
+from crosslist.db.models import ACTIVE_JOB_STATUSES, MarketplaceJob, Product
+from crosslist.errors import Conflict, NotFound
+from crosslist.products.schemas import ProductCreate, ProductPage, ProductUpdate, ProductView
+from crosslist.workflows.base import ProductSnapshot
+
+
+def find_product(session: Session, user_id: str, product_id: uuid.UUID) -> Product | None:
+    return session.scalar(select(Product).where(Product.id == product_id, Product.user_id == user_id))
+
+
+def snapshot(product: Product) -> ProductSnapshot:
+    return ProductSnapshot(
+        id=str(product.id),
+        title=product.title,
+        description=product.description,
+        price=str(product.price),
+        currency=product.currency,
+        brand=product.brand,
+        size=product.size,
+        condition=product.condition,
+        color=product.color,
+        image_urls=list(product.image_urls),
+        quantity=product.quantity,
+        sku=product.sku,
+        marketplace_attributes=dict(product.marketplace_attributes),
+    )
+
+
+class ProductService:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def create(self, user_id: str, fields: ProductCreate) -> ProductView:
+        values = fields.model_dump(mode="json")
+        values["price"] = fields.price
+        with transaction(self._sessions) as session:
+            product = Product(id=uuid.uuid4(), user_id=user_id, **values)
+            session.add(product)
+            session.flush()
+            session.refresh(product)
+            return ProductView.of(product)
+
+    def list(self, user_id: str, limit: int, offset: int) -> ProductPage:
+        with transaction(self._sessions) as session:
+            total = session.scalar(select(func.count()).select_from(Product).where(Product.user_id == user_id)) or 0
+            products = session.scalars(
+                select(Product)
+                .where(Product.user_id == user_id)
+                .order_by(Product.created_at.desc(), Product.id)
+                .limit(limit)
+                .offset(offset)
+            )
+            return ProductPage(items=[ProductView.of(p) for p in products], total=total, limit=limit, offset=offset)
+
+    def get(self, user_id: str, product_id: uuid.UUID) -> ProductView:
+        with transaction(self._sessions) as session:
+            return ProductView.of(self._owned(session, user_id, product_id))
+
+    def update(self, user_id: str, product_id: uuid.UUID, changes: ProductUpdate) -> ProductView:
+        values = changes.model_dump(mode="json", exclude_unset=True)
+        if "price" in values:
+            values["price"] = changes.price
+        with transaction(self._sessions) as session:
+            product = self._owned(session, user_id, product_id)
+            for name, value in values.items():
+                setattr(product, name, value)
+            session.flush()
+            session.refresh(product)
+            return ProductView.of(product)
+
+    def delete(self, user_id: str, product_id: uuid.UUID) -> None:
+        with transaction(self._sessions) as session:
+            product = self._owned(session, user_id, product_id)
+            active_job = session.scalar(
+                select(MarketplaceJob.id).where(
+                    MarketplaceJob.user_id == user_id,
+                    MarketplaceJob.product_id == product_id,
+                    MarketplaceJob.status.in_(ACTIVE_JOB_STATUSES),
+                )
+            )
+            if active_job is not None:
+                raise Conflict(
+                    "this product has a job in progress; wait for it to finish",
+                    code="job_in_progress",
+                    job_id=str(active_job),
+                )
+            session.delete(product)
+
+    @staticmethod
+    def _owned(session: Session, user_id: str, product_id: uuid.UUID) -> Product:
+        product = find_product(session, user_id, product_id)
+        if product is None:
+            raise NotFound(f"product {product_id} not found")
+        return product

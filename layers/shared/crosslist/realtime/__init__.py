@@ -1,0 +1,1 @@
+"""Realtime: the users' WebSocket connections, plugin commands and their results, progress messages."""

@@ -1,0 +1,159 @@
+"""The PendingCommands table: one correlation record per plugin command, resolved by its result.
+
+Every state change is a conditional write, so a record is resolved at most once, only by its owner,
+and never after it timed out.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+# Correlation records outlive their deadline a little so a late result can still be told "expired".
+RECORD_RETENTION_SECONDS = 24 * 60 * 60
+
+
+class CommandStatus(enum.StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+
+
+class RejectionCode(enum.StrEnum):
+    UNKNOWN_REQUEST = "unknown_request"
+    FORBIDDEN = "forbidden"
+    ALREADY_RESOLVED = "already_resolved"
+    EXPIRED = "expired"
+
+
+class ResultRejected(Exception):
+    def __init__(self, code: RejectionCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class PendingCommand:
+    request_id: str
+    user_id: str
+    job_id: str
+    step: str
+    status: CommandStatus
+    deadline: float  # epoch seconds after which no result is accepted
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class PendingCommandStore:
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def create(self, request_id: str, user_id: str, job_id: str, step: str, deadline: float) -> None:
+        self._table.put_item(
+            Item={
+                "request_id": request_id,
+                "user_id": user_id,
+                "job_id": job_id,
+                "step": step,
+                "status": CommandStatus.PENDING.value,
+                "deadline_ms": int(deadline * 1000),
+                "expires_at": int(deadline) + RECORD_RETENTION_SECONDS,
+            },
+            ConditionExpression="attribute_not_exists(request_id)",
+        )
+
+    def get(self, request_id: str) -> PendingCommand | None:
+        item = self._table.get_item(Key={"request_id": request_id}, ConsistentRead=True).get("Item")
+        return None if item is None else _from_item(item)
+
+    def delete(self, request_id: str) -> None:
+        self._table.delete_item(Key={"request_id": request_id})
+
+    def resolve(
+        self,
+        request_id: str,
+        user_id: str,
+        *,
+        success: bool,
+        result: dict[str, Any] | None,
+        error: str | None,
+        now: float | None = None,
+    ) -> None:
+        """Record a plugin result, or raise ResultRejected saying why it cannot be accepted."""
+        now = time.time() if now is None else now
+        status = CommandStatus.SUCCEEDED if success else CommandStatus.FAILED
+        try:
+            self._table.update_item(
+                Key={"request_id": request_id},
+                UpdateExpression="SET #status = :status, result_json = :result, #error = :error, resolved_at = :now",
+                ConditionExpression=(
+                    "attribute_exists(request_id) AND #status = :pending AND user_id = :user AND deadline_ms > :now_ms"
+                ),
+                ExpressionAttributeNames={"#status": "status", "#error": "error"},
+                ExpressionAttributeValues={
+                    ":status": status.value,
+                    ":result": json.dumps(result) if result is not None else None,
+                    ":error": error,
+                    ":now": int(now),
+                    ":now_ms": int(now * 1000),
+                    ":pending": CommandStatus.PENDING.value,
+                    ":user": user_id,
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            raise self._rejection(request_id, user_id, now) from None
+
+    def expire(self, request_id: str) -> bool:
+        """Mark a still-pending command timed out; False when a result won the race."""
+        try:
+            self._table.update_item(
+                Key={"request_id": request_id},
+                UpdateExpression="SET #status = :timed_out",
+                ConditionExpression="#status = :pending",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":timed_out": CommandStatus.TIMED_OUT.value,
+                    ":pending": CommandStatus.PENDING.value,
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def _rejection(self, request_id: str, user_id: str, now: float) -> ResultRejected:
+        command = self.get(request_id)
+        if command is None:
+            return ResultRejected(RejectionCode.UNKNOWN_REQUEST, "no command with this request_id is awaiting a result")
+        if command.user_id != user_id:
+            # Same answer shape as for an unknown request would leak less, but the issue asks for "forbidden".
+            return ResultRejected(RejectionCode.FORBIDDEN, "this command belongs to another user")
+        if command.status is CommandStatus.TIMED_OUT or (
+            command.status is CommandStatus.PENDING and command.deadline <= now
+        ):
+            return ResultRejected(RejectionCode.EXPIRED, "this command timed out; its result is no longer accepted")
+        return ResultRejected(RejectionCode.ALREADY_RESOLVED, "this command already has a result")
+
+
+def _from_item(item: dict[str, Any]) -> PendingCommand:
+    raw_result = item.get("result_json")
+    return PendingCommand(
+        request_id=str(item["request_id"]),
+        user_id=str(item["user_id"]),
+        job_id=str(item["job_id"]),
+        step=str(item["step"]),
+        status=CommandStatus(item["status"]),
+        deadline=int(item["deadline_ms"]) / 1000,
+        result=json.loads(raw_result) if raw_result else None,
+        error=item.get("error"),
+    )

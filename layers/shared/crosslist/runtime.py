@@ -1,0 +1,138 @@
+"""The composition root: adapters built once per Lambda instance and reused across invocations.
+
+Handlers ask this module for what they need; tests replace a factory (e.g. `gateway`) with a fake.
+The database side is imported lazily: the WebSocket handlers never touch PostgreSQL, and their
+cold start is on the user's path.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from aws_lambda_powertools.utilities import parameters
+
+from crosslist.auth.tokens import TokenVerifier
+from crosslist.jobs.queue import SqsJobQueue
+from crosslist.realtime.commands import PendingCommandStore
+from crosslist.realtime.connections import ConnectionStore
+from crosslist.realtime.gateway import ApiGatewayManagementGateway, ConnectionGateway
+from crosslist.realtime.notifier import Notifier
+from crosslist.realtime.relay import PluginRelay
+from crosslist.realtime.sessions import PluginResults
+from crosslist.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from crosslist.jobs.runner import JobRunner
+    from crosslist.jobs.service import JobService
+    from crosslist.products.service import ProductService
+
+SECRET_MAX_AGE_SECONDS = 300
+
+
+@cache
+def settings() -> Settings:
+    return Settings()
+
+
+@cache
+def sessions() -> sessionmaker[Session]:
+    from crosslist.db.engine import make_engine, make_session_factory
+
+    config = settings()
+    if config.database_url is not None:
+        url = config.database_url.get_secret_value()
+    elif config.database_secret_arn is not None:
+        url = str(parameters.get_secret(config.database_secret_arn, max_age=SECRET_MAX_AGE_SECONDS))
+    else:
+        raise RuntimeError("set DATABASE_URL or DATABASE_SECRET_ARN")
+    return make_session_factory(make_engine(url))
+
+
+@cache
+def token_verifier() -> TokenVerifier:
+    config = settings()
+    if config.jwt_algorithm == "RS256":
+        if config.jwt_jwks_url is None:
+            raise RuntimeError("JWT_ALGORITHM=RS256 needs JWT_JWKS_URL")
+        return TokenVerifier.rs256(config.jwt_jwks_url, config.jwt_audience, config.jwt_issuer)
+    if config.jwt_secret is not None:
+        secret = config.jwt_secret.get_secret_value()
+    elif config.jwt_secret_arn is not None:
+        secret = str(parameters.get_secret(config.jwt_secret_arn, max_age=SECRET_MAX_AGE_SECONDS))
+    else:
+        raise RuntimeError("JWT_ALGORITHM=HS256 needs JWT_SECRET or JWT_SECRET_ARN")
+    return TokenVerifier.hs256(secret, config.jwt_audience, config.jwt_issuer)
+
+
+@cache
+def _dynamodb() -> Any:
+    return boto3.resource("dynamodb")
+
+
+def connections() -> ConnectionStore:
+    return ConnectionStore(_dynamodb().Table(settings().connections_table))
+
+
+def commands() -> PendingCommandStore:
+    return PendingCommandStore(_dynamodb().Table(settings().pending_commands_table))
+
+
+@cache
+def gateway() -> ConnectionGateway:
+    endpoint = settings().websocket_endpoint
+    if endpoint is None:
+        raise RuntimeError("set WEBSOCKET_ENDPOINT to the WebSocket API's management endpoint")
+    return ApiGatewayManagementGateway(boto3.client("apigatewaymanagementapi", endpoint_url=endpoint))
+
+
+@cache
+def job_queue() -> SqsJobQueue:
+    queue_url = settings().jobs_queue_url
+    if queue_url is None:
+        raise RuntimeError("set JOBS_QUEUE_URL")
+    return SqsJobQueue(boto3.client("sqs"), queue_url)
+
+
+def notifier() -> Notifier:
+    return Notifier(connections(), gateway())
+
+
+def product_service() -> ProductService:
+    from crosslist.products.service import ProductService
+
+    return ProductService(sessions())
+
+
+def job_service() -> JobService:
+    from crosslist.jobs.service import JobService
+
+    return JobService(sessions(), job_queue())
+
+
+def job_runner() -> JobRunner:
+    from crosslist.jobs.runner import JobRunner
+    from crosslist.workflows.base import StepTools
+
+    config = settings()
+    relay = PluginRelay(
+        connections(),
+        commands(),
+        gateway(),
+        poll_initial_seconds=config.plugin_poll_initial_seconds,
+        poll_max_seconds=config.plugin_poll_max_seconds,
+    )
+    return JobRunner(sessions(), job_queue(), notifier(), StepTools(plugin=relay))
+
+
+def plugin_results() -> PluginResults:
+    return PluginResults(connections(), commands(), notifier())
+
+
+def reset() -> None:
+    """Forget every cached adapter (tests change the environment between cases)."""
+    for factory in (settings, sessions, token_verifier, _dynamodb, gateway, job_queue):
+        factory.cache_clear()

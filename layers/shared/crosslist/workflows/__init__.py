@@ -1,0 +1,1 @@
+"""Workflows: a marketplace action as an ordered list of steps whose progress survives every retry."""

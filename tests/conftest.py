@@ -1,0 +1,69 @@
+"""Test environment: set before any handler is imported (Powertools reads some settings at import)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+JWT_SECRET = "test-secret-with-enough-bytes-for-hs256"
+
+os.environ.update(
+    {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "POWERTOOLS_SERVICE_NAME": "crosslist",
+        "POWERTOOLS_METRICS_NAMESPACE": "Crosslist",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "JWT_ALGORITHM": "HS256",
+        "JWT_SECRET": JWT_SECRET,
+        "CONNECTIONS_TABLE": "ConnectionsTable",
+        "PENDING_COMMANDS_TABLE": "PendingCommandsTable",
+        "WEBSOCKET_ENDPOINT": "https://websocket.invalid/prod",
+        "PLUGIN_POLL_INITIAL_SECONDS": "0.01",
+        "PLUGIN_POLL_MAX_SECONDS": "0.05",
+    }
+)
+os.environ.pop("AWS_PROFILE", None)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A migrated PostgreSQL database: TEST_DATABASE_URL, or a throwaway cluster for this session."""
+    from alembic import command
+    from alembic.config import Config
+
+    given = os.environ.get("TEST_DATABASE_URL")
+    cluster = None
+    if given:
+        url = given
+    else:
+        from devstack.postgres import start_cluster
+
+        # The postgres OS user must reach the data directory: pytest's own temp dir is private.
+        base = Path(tempfile.mkdtemp(prefix="crosslist-pg-", dir="/tmp"))
+        base.chmod(0o755)
+        cluster = start_cluster(base / "data")
+        cluster.create_database("crosslist_test")
+        url = cluster.url("crosslist_test")
+    config = Config(str(REPO / "alembic.ini"))
+    os.environ["DATABASE_URL"] = url
+    command.upgrade(config, "head")
+    try:
+        yield url
+    finally:
+        if cluster is not None:
+            cluster.stop()
+            import shutil
+
+            shutil.rmtree(cluster.data_dir.parent, ignore_errors=True)

@@ -1,0 +1,174 @@
+"""Drive the real Lambda handlers with AWS-shaped events, against PostgreSQL and moto."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from sqlalchemy import create_engine, text
+
+from crosslist import runtime
+from devstack.aws import provision
+from devstack.lambdas import LambdaContext, load_handler
+from tests.conftest import REPO
+from tests.support.events import http_event, sqs_event, websocket_event
+from tests.support.fakes import FakeGateway, FakeVinted
+from tests.support.tokens import token_for
+
+USER_TABLES = ("marketplace_listings", "marketplace_jobs", "marketplace_batches", "oauth_credentials", "products")
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[str]:
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {', '.join(USER_TABLES)} CASCADE"))
+    engine.dispose()
+    yield database_url
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+class Backend:
+    """The deployed system as its users reach it: HTTP API, WebSocket API, and the SQS trigger."""
+
+    def __init__(self, gateway: FakeGateway, sqs: Any, queue_url: str, queue_arn: str) -> None:
+        self.gateway = gateway
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.queue_arn = queue_arn
+        functions = REPO / "functions"
+        self._create_job = load_handler(functions / "create_job")
+        self._products = load_handler(functions / "products")
+        self._process_job = load_handler(functions / "process_job")
+        self._ws_connect = load_handler(functions / "ws_connect")
+        self._ws_message = load_handler(functions / "ws_message")
+
+    # HTTP API
+    def http(self, method: str, path: str, user: str | None = "alice", body: Any = None, **kw: Any) -> Reply:
+        headers = {"authorization": f"Bearer {token_for(user)}"} if user else {}
+        headers.update(kw.pop("headers", {}))
+        handler = self._products if path.startswith("/products") else self._create_job
+        response = handler(http_event(method, path, body=body, headers=headers, **kw), LambdaContext("http"))
+        raw = response.get("body")
+        return Reply(response["statusCode"], json.loads(raw) if raw else None, response.get("headers", {}))
+
+    def create_product(self, user: str = "alice", images: int = 3, **fields: Any) -> dict[str, Any]:
+        product = {
+            "title": "Levi's 501 jeans",
+            "description": "Straight fit, barely worn",
+            "price": "27.90",
+            "brand": "Levi's",
+            "size": "W32 L32",
+            "condition": "very good",
+            "image_urls": [f"https://images.example.com/levis-{n}.jpg" for n in range(1, images + 1)],
+            "marketplace_attributes": {
+                "vinted": {"brand_id": 53, "size_id": 207, "catalog_id": 1839, "status_id": 2,
+                           "color_ids": [12], "package_size_id": 2}
+            },
+            **fields,
+        }
+        reply = self.http("POST", "/products", user=user, body=product)
+        assert reply.status == 201, reply.body
+        return dict(reply.body)
+
+    def publish(self, product_id: str, user: str = "alice", **extra: Any) -> Reply:
+        body = {"marketplace": "vinted", "action": "publish", "product_id": product_id, **extra}
+        return self.http("POST", "/jobs", user=user, body=body)
+
+    def job(self, job_id: str, user: str = "alice") -> dict[str, Any]:
+        reply = self.http("GET", f"/jobs/{job_id}", user=user)
+        assert reply.status == 200, reply.body
+        return dict(reply.body)
+
+    # WebSocket API
+    def connect(self, user: str = "alice", token: str | None = None) -> tuple[int, str]:
+        connection_id = f"conn-{uuid.uuid4().hex[:12]}="
+        query = {"token": token if token is not None else token_for(user)}
+        response = self._ws_connect(websocket_event("$connect", connection_id, query=query), LambdaContext("ws"))
+        return response["statusCode"], connection_id
+
+    def open_tab(self, user: str = "alice", **behaviour: Any) -> tuple[str, FakeVinted]:
+        """A web app tab with the browser extension: it executes the plugin commands it receives."""
+        status, connection_id = self.connect(user)
+        assert status == 200
+        vinted = FakeVinted(send=lambda message: self.send(connection_id, message), **behaviour)
+        self.gateway.listeners[connection_id] = vinted
+        return connection_id, vinted
+
+    def disconnect(self, connection_id: str) -> None:
+        self._ws_connect(websocket_event("$disconnect", connection_id), LambdaContext("ws"))
+
+    def send(self, connection_id: str, message: dict[str, Any] | str) -> None:
+        body = message if isinstance(message, str) else json.dumps(message)
+        route = "plugin_result" if '"plugin_result"' in body else "$default"
+        self._ws_message(websocket_event(route, connection_id, body=body), LambdaContext("ws"))
+
+    # SQS trigger
+    def deliver(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        event = sqs_event(messages, self.queue_arn)
+        result: dict[str, Any] = self._process_job(event, LambdaContext("process_job", timeout_seconds=300))
+        return result
+
+    def receive(self) -> list[dict[str, Any]]:
+        return list(
+            self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=1, MessageSystemAttributeNames=["All"],
+                VisibilityTimeout=1800,
+            ).get("Messages", [])
+        )
+
+    def run_queue(self, max_batches: int = 20) -> int:
+        """What the SQS event source mapping does: deliver batches, delete what succeeded."""
+        batches = 0
+        while batches < max_batches and (messages := self.receive()):
+            batches += 1
+            failed = {f["itemIdentifier"] for f in self.deliver(messages)["batchItemFailures"]}
+            for message in messages:
+                if message["MessageId"] not in failed:
+                    self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return batches
+
+    def queued(self) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"])
+
+
+@pytest.fixture
+def aws() -> Iterator[dict[str, Any]]:
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb")
+        sqs = boto3.client("sqs")
+        provisioned = provision(REPO / "template.yaml", dynamodb, sqs)
+        os.environ["JOBS_QUEUE_URL"] = provisioned.queues["JobsQueue"]
+        runtime.reset()
+        yield {"sqs": sqs, "dynamodb": dynamodb, "provisioned": provisioned}
+        runtime.reset()
+
+
+@pytest.fixture
+def gateway(monkeypatch: pytest.MonkeyPatch) -> FakeGateway:
+    # moto accepts posts to any connection and never answers 410 Gone: use a fake that does.
+    fake = FakeGateway()
+    monkeypatch.setattr(runtime, "gateway", lambda: fake)
+    return fake
+
+
+@pytest.fixture
+def backend(database: str, aws: dict[str, Any], gateway: FakeGateway) -> Backend:
+    provisioned = aws["provisioned"]
+    return Backend(gateway, aws["sqs"], provisioned.queues["JobsQueue"], provisioned.queue_arns["JobsQueue"])

@@ -1,0 +1,368 @@
+"""template.yaml lints clean (cfn-lint, sam validate --lint) and is wired the way the code expects."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devstack.template import load_template
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO / "template.yaml"
+LINT_TIMEOUT_S = 300
+
+EXPECTED_FUNCTIONS = {
+    "CreateJobFunction": "functions/create_job",
+    "ProductsFunction": "functions/products",
+    "ProcessJobFunction": "functions/process_job",
+    "WsConnectFunction": "functions/ws_connect",
+    "WsMessageFunction": "functions/ws_message",
+    "OAuthRefreshFunction": "functions/oauth_refresh",
+}
+EXPECTED_WS_ROUTES = {
+    "$connect": "WsConnectFunction",
+    "$disconnect": "WsConnectFunction",
+    "$default": "WsMessageFunction",
+    "plugin_result": "WsMessageFunction",
+}
+WEBSOCKET_FUNCTIONS = ("WsConnectFunction", "WsMessageFunction")
+
+_SUB_VARIABLE = re.compile(r"\$\{([A-Za-z0-9]+)(?:\.[A-Za-z0-9.]+)?\}")
+
+
+def _run(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        cmd,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=LINT_TIMEOUT_S,
+        check=False,
+    )
+
+
+# --------------------------------------------------------------------- linters
+
+
+def test_cfn_lint_reports_nothing() -> None:
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    if not cfn_lint.is_file():
+        pytest.fail(f"cfn-lint not found next to {sys.executable}; install the dev extras")
+    result = _run([str(cfn_lint), "template.yaml"])
+    output = result.stdout + result.stderr
+    print(output)
+    # Warnings and informational findings count too: cfn-lint must print nothing at all.
+    assert result.returncode == 0, output
+    assert output.strip() == "", output
+
+
+def _sam_cli() -> Path | None:
+    configured = os.environ.get("SAM_CLI")
+    sam = Path(configured) if configured else REPO / ".venv-sam" / "bin" / "sam"
+    return sam if sam.is_file() and os.access(sam, os.X_OK) else None
+
+
+def test_sam_validate_lint_passes() -> None:
+    sam = _sam_cli()
+    if sam is None:
+        if os.environ.get("CI"):
+            pytest.fail("aws-sam-cli not installed (set SAM_CLI or create .venv-sam)")
+        pytest.skip("aws-sam-cli not installed; `make test` installs it")
+    env = {
+        **os.environ,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "SAM_CLI_TELEMETRY": "0",
+        # No network here: never wait for the EC2 metadata service to look for credentials.
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    result = _run([str(sam), "validate", "--lint", "--region", "us-east-1", "--template", "template.yaml"], env=env)
+    output = result.stdout + result.stderr
+    print(output)
+    assert result.returncode == 0, output
+    assert "is a valid SAM Template" in output, output
+
+
+# --------------------------------------------------------------------- helpers
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(TEMPLATE)
+
+
+def _resources(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: resource
+        for logical_id, resource in template["Resources"].items()
+        if resource.get("Type") == resource_type
+    }
+
+
+def _function_property(template: dict[str, Any], function_id: str, name: str) -> Any:
+    """A function's property, falling back on Globals like SAM does for scalars."""
+    properties = template["Resources"][function_id].get("Properties", {})
+    if name in properties:
+        return properties[name]
+    return template.get("Globals", {}).get("Function", {}).get(name)
+
+
+def _references(node: Any) -> Iterator[str]:
+    """Logical IDs and parameters referenced anywhere in `node` (Ref, GetAtt, Sub variables)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                yield value
+            elif key == "Fn::GetAtt":
+                target = value[0] if isinstance(value, list) else str(value).split(".", 1)[0]
+                yield target
+            elif key == "Fn::Sub":
+                text = value[0] if isinstance(value, list) else value
+                yield from _SUB_VARIABLE.findall(text)
+                if isinstance(value, list) and len(value) > 1:
+                    yield from _references(value[1])
+            else:
+                yield from _references(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _references(item)
+
+
+def _single_reference(node: Any, where: str) -> str:
+    found = set(_references(node)) - {"AWS::Partition", "AWS::Region", "AWS::AccountId", "AWS::URLSuffix"}
+    assert len(found) == 1, f"{where}: expected one referenced resource, got {sorted(found)}"
+    return found.pop()
+
+
+def _events(template: dict[str, Any], function_id: str, event_type: str) -> list[dict[str, Any]]:
+    events = template["Resources"][function_id]["Properties"].get("Events", {})
+    return [event.get("Properties", {}) for event in events.values() if event.get("Type") == event_type]
+
+
+def _websocket_routes(template: dict[str, Any]) -> dict[str, str]:
+    """RouteKey -> function the route's integration invokes."""
+    integrations = _resources(template, "AWS::ApiGatewayV2::Integration")
+    routes: dict[str, str] = {}
+    for route_id, route in _resources(template, "AWS::ApiGatewayV2::Route").items():
+        props = route["Properties"]
+        assert props["ApiId"] == {"Ref": "WebSocketApi"}, route_id
+        integration_id = _single_reference(props["Target"], f"{route_id}.Target")
+        integration = integrations[integration_id]["Properties"]
+        assert integration["IntegrationType"] == "AWS_PROXY", integration_id
+        assert integration["ApiId"] == {"Ref": "WebSocketApi"}, integration_id
+        routes[props["RouteKey"]] = _single_reference(integration["IntegrationUri"], f"{integration_id}.IntegrationUri")
+    return routes
+
+
+# --------------------------------------------------------------------- structure
+
+
+def test_functions_are_the_expected_ones(template: dict[str, Any]) -> None:
+    functions = _resources(template, "AWS::Serverless::Function")
+    code_uris = {fid: str(f["Properties"]["CodeUri"]).rstrip("/") for fid, f in functions.items()}
+    assert code_uris == EXPECTED_FUNCTIONS
+    for function_id, code_uri in code_uris.items():
+        assert (REPO / code_uri).is_dir(), f"{function_id}: {code_uri} is not a folder"
+        assert _function_property(template, function_id, "Handler") == "app.lambda_handler"
+        assert _function_property(template, function_id, "Runtime") == "python3.11"
+
+
+def _conditions_used(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Condition" and isinstance(value, str):
+                yield value
+            elif key == "Fn::If" and isinstance(value, list) and value:
+                yield str(value[0])
+                yield from _conditions_used(value[1:])
+            else:
+                yield from _conditions_used(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _conditions_used(item)
+
+
+def test_every_parameter_and_condition_is_used(template: dict[str, Any]) -> None:
+    # cfn-lint skips its unused-parameter rule on SAM templates, so check here.
+    body = {key: value for key, value in template.items() if key not in {"Parameters", "Conditions"}}
+    referenced = set(_references(body)) | set(_references(template.get("Conditions", {})))
+    assert set(template["Parameters"]) - referenced == set()
+    assert set(template.get("Conditions", {})) - set(_conditions_used(body)) == set()
+
+
+def test_websocket_routes_are_wired_to_the_right_functions(template: dict[str, Any]) -> None:
+    api = template["Resources"]["WebSocketApi"]["Properties"]
+    assert api["ProtocolType"] == "WEBSOCKET"
+    assert api["RouteSelectionExpression"] == "$request.body.action"
+    assert _websocket_routes(template) == EXPECTED_WS_ROUTES
+
+    # The deployment must wait for every route, or it publishes an API missing some.
+    route_ids = set(_resources(template, "AWS::ApiGatewayV2::Route"))
+    deployments = _resources(template, "AWS::ApiGatewayV2::Deployment")
+    assert len(deployments) == 1
+    (deployment,) = deployments.values()
+    assert set(deployment.get("DependsOn", [])) == route_ids
+
+    # API Gateway may invoke each WebSocket function, and only from this API.
+    permitted = {}
+    for permission_id, permission in _resources(template, "AWS::Lambda::Permission").items():
+        props = permission["Properties"]
+        assert props["Principal"] == "apigateway.amazonaws.com", permission_id
+        assert "WebSocketApi" in set(_references(props["SourceArn"])), permission_id
+        permitted[_single_reference(props["FunctionName"], permission_id)] = permission_id
+    assert set(permitted) == set(EXPECTED_WS_ROUTES.values())
+
+
+def test_functions_do_not_reference_the_websocket_stage(template: dict[str, Any]) -> None:
+    # Function -> Stage -> Deployment -> Route -> Integration -> Function is a cycle.
+    downstream = {"WebSocketStage", "WebSocketDeployment"}
+    downstream |= set(_resources(template, "AWS::ApiGatewayV2::Route"))
+    downstream |= set(_resources(template, "AWS::ApiGatewayV2::Integration"))
+    functions = _resources(template, "AWS::Serverless::Function")
+    sources = {"Globals": template.get("Globals", {}), **functions}
+    for name, node in sources.items():
+        assert not downstream & set(_references(node)), name
+
+
+def test_jobs_queue_is_fifo_with_a_dlq_and_outlasts_its_consumer(template: dict[str, Any]) -> None:
+    queue = template["Resources"]["JobsQueue"]["Properties"]
+    assert queue["FifoQueue"] is True
+    assert queue["ContentBasedDeduplication"] is False
+    redrive = queue["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]}
+    assert 1 <= int(redrive["maxReceiveCount"]) <= 10
+    dlq = template["Resources"]["JobsDeadLetterQueue"]
+    assert dlq["Type"] == "AWS::SQS::Queue"
+    assert dlq["Properties"]["FifoQueue"] is True
+
+    consumers = [
+        function_id
+        for function_id in _resources(template, "AWS::Serverless::Function")
+        if any("JobsQueue" in set(_references(event["Queue"])) for event in _events(template, function_id, "SQS"))
+    ]
+    assert consumers == ["ProcessJobFunction"]
+    timeout = int(_function_property(template, "ProcessJobFunction", "Timeout"))
+    assert int(queue["VisibilityTimeout"]) >= 6 * timeout
+
+
+def test_process_job_reports_batch_item_failures(template: dict[str, Any]) -> None:
+    (event,) = _events(template, "ProcessJobFunction", "SQS")
+    assert event["Queue"] == {"Fn::GetAtt": ["JobsQueue", "Arn"]}
+    assert "ReportBatchItemFailures" in event.get("FunctionResponseTypes", [])
+    # FIFO event source mappings: at most 10 per batch and no batching window.
+    assert int(event.get("BatchSize", 10)) <= 10
+    assert "MaximumBatchingWindowInSeconds" not in event
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _policy_documents(template: dict[str, Any], function_id: str) -> list[Any]:
+    properties = template["Resources"][function_id]["Properties"]
+    assert "Role" not in properties, f"{function_id}: an external role hides its permissions"
+    policies = properties.get("Policies", [])
+    global_policies = template.get("Globals", {}).get("Function", {}).get("Policies", [])
+    return [*_as_list(global_policies), *_as_list(policies)]
+
+
+@pytest.mark.parametrize("function_id", WEBSOCKET_FUNCTIONS)
+def test_websocket_functions_cannot_read_the_database_secret(template: dict[str, Any], function_id: str) -> None:
+    policies = _policy_documents(template, function_id)
+    assert "DatabaseSecretArn" not in set(_references(policies))
+    text = json.dumps(policies)
+    # No managed or wildcard Secrets Manager access either.
+    assert "SecretsManagerReadWrite" not in text
+    assert not re.search(r'"secretsmanager:\*"|"\*"', text), text
+
+
+def test_database_secret_check_sees_a_function_that_has_it(template: dict[str, Any]) -> None:
+    # Guards the check above against going blind (e.g. the policy shape changing).
+    assert "DatabaseSecretArn" in set(_references(_policy_documents(template, "ProcessJobFunction")))
+
+
+def test_manage_connections_is_scoped_to_this_api(template: dict[str, Any]) -> None:
+    granted = []
+    for function_id in _resources(template, "AWS::Serverless::Function"):
+        for policy in _policy_documents(template, function_id):
+            if not isinstance(policy, dict):
+                continue
+            for statement in policy.get("Statement", []):
+                if "execute-api:ManageConnections" not in _as_list(statement["Action"]):
+                    continue
+                granted.append(function_id)
+                for resource in _as_list(statement["Resource"]):
+                    arn = resource["Fn::Sub"]
+                    assert arn.startswith("arn:${AWS::Partition}:execute-api:"), arn
+                    assert ":${WebSocketApi}/${StageName}/" in arn, arn
+    assert sorted(granted) == ["ProcessJobFunction", "WsMessageFunction"]
+
+
+# --------------------------------------------------------------------- sample events
+
+
+def _event_sources(template: dict[str, Any], function_id: str) -> list[str]:
+    """Why each sample event fits (or not) one of the function's event sources."""
+    sources = []
+    for api_event in _events(template, function_id, "HttpApi"):
+        sources.append(f"HttpApi {api_event['Method'].upper()} {api_event['Path']}")
+    for _ in _events(template, function_id, "SQS"):
+        sources.append("SQS")
+    for schedule in _events(template, function_id, "ScheduleV2"):
+        sources.append(f"ScheduleV2 {schedule.get('Input', '{}')}")
+    for route_key, target in _websocket_routes(template).items():
+        if target == function_id:
+            sources.append(f"WebSocket {route_key}")
+    return sources
+
+
+def _event_fits(event: Any, source: str) -> bool:
+    kind, _, detail = source.partition(" ")
+    if kind == "HttpApi":
+        return (
+            isinstance(event, dict)
+            and event.get("version") == "2.0"
+            and event.get("routeKey") == detail
+            and event.get("requestContext", {}).get("routeKey") == detail
+        )
+    if kind == "SQS":
+        records = event.get("Records") if isinstance(event, dict) else None
+        if not isinstance(records, list) or not records:
+            return False
+        return all(
+            record.get("eventSource") == "aws:sqs"
+            and str(record.get("eventSourceARN", "")).endswith(".fifo")
+            and "MessageGroupId" in record.get("attributes", {})
+            for record in records
+        )
+    if kind == "ScheduleV2":
+        return bool(event == json.loads(detail))
+    if kind == "WebSocket":
+        context = event.get("requestContext", {}) if isinstance(event, dict) else {}
+        return bool(context.get("routeKey") == detail and context.get("connectionId"))
+    raise AssertionError(f"unknown event source {source}")
+
+
+def test_every_function_has_a_sample_event_that_fits_it(template: dict[str, Any]) -> None:
+    problems = []
+    for function_id, function in _resources(template, "AWS::Serverless::Function").items():
+        name = Path(str(function["Properties"]["CodeUri"])).name
+        sample = REPO / "events" / f"{name}.json"
+        if not sample.is_file():
+            problems.append(f"{function_id}: no events/{name}.json")
+            continue
+        event = json.loads(sample.read_text(encoding="utf-8"))
+        sources = _event_sources(template, function_id)
+        if not sources:
+            problems.append(f"{function_id}: has no event source")
+        elif not any(_event_fits(event, source) for source in sources):
+            problems.append(f"{function_id}: events/{name}.json fits none of {sources}")
+    assert problems == []
