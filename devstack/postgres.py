@@ -463,9 +463,7 @@ def start_cluster(data_dir: Path, port: int | None = None) -> Cluster:
     log_file = _log_file(data_dir)
     attempts = 5
     for attempt in range(1, attempts + 1):
-        cluster = Cluster(
-            data_dir=data_dir, port=free_port() if port is None else port, socket_dir=socket_dir
-        )
+        cluster = Cluster(data_dir=data_dir, port=free_port() if port is None else port, socket_dir=socket_dir)
         _clear_stale_lock_files(data_dir)
         offset = log_file.stat().st_size
         started = time.monotonic()
@@ -481,9 +479,7 @@ def start_cluster(data_dir: Path, port: int | None = None) -> Cluster:
                 time.sleep(0.2 * attempt)
                 continue
             raise ClusterError(f"{exc}\n--- tail of {log_file} ---\n{new_log}") from exc
-        log.info(
-            "started PostgreSQL %s on port %s in %.2fs", data_dir, cluster.port, time.monotonic() - started
-        )
+        log.info("started PostgreSQL %s on port %s in %.2fs", data_dir, cluster.port, time.monotonic() - started)
         _wait_ready(cluster)
         return cluster
     raise AssertionError("unreachable")  # pragma: no cover

@@ -3,8 +3,9 @@
 import os
 
 from alembic import context
-from crosslist.db.models import Base
 from sqlalchemy import create_engine
+
+from crosslist.db.models import Base
 
 target_metadata = Base.metadata
 

@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from crosslist import runtime
 from crosslist.api import current_user, make_resolver
 from crosslist.jobs.schemas import CreateJobRequest, JobView

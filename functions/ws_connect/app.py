@@ -5,6 +5,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.data_classes import APIGatewayWebSocketEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from crosslist import runtime
 from crosslist.errors import Unauthorized
 from crosslist.realtime.sessions import open_connection

@@ -26,12 +26,12 @@ USER_TABLES = ("marketplace_listings", "marketplace_jobs", "marketplace_batches"
 
 
 @pytest.fixture
-def database(database_url: str) -> Iterator[str]:
+def database(database_url: str) -> str:
     engine = create_engine(database_url)
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {', '.join(USER_TABLES)} CASCADE"))
     engine.dispose()
-    yield database_url
+    return database_url
 
 
 @dataclass
@@ -75,8 +75,14 @@ class Backend:
             "condition": "very good",
             "image_urls": [f"https://images.example.com/levis-{n}.jpg" for n in range(1, images + 1)],
             "marketplace_attributes": {
-                "vinted": {"brand_id": 53, "size_id": 207, "catalog_id": 1839, "status_id": 2,
-                           "color_ids": [12], "package_size_id": 2}
+                "vinted": {
+                    "brand_id": 53,
+                    "size_id": 207,
+                    "catalog_id": 1839,
+                    "status_id": 2,
+                    "color_ids": [12],
+                    "package_size_id": 2,
+                }
             },
             **fields,
         }
@@ -125,7 +131,9 @@ class Backend:
     def receive(self) -> list[dict[str, Any]]:
         return list(
             self.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=1, MessageSystemAttributeNames=["All"],
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=1,
+                MessageSystemAttributeNames=["All"],
                 VisibilityTimeout=1800,
             ).get("Messages", [])
         )
@@ -172,3 +180,30 @@ def gateway(monkeypatch: pytest.MonkeyPatch) -> FakeGateway:
 def backend(database: str, aws: dict[str, Any], gateway: FakeGateway) -> Backend:
     provisioned = aws["provisioned"]
     return Backend(gateway, aws["sqs"], provisioned.queues["JobsQueue"], provisioned.queue_arns["JobsQueue"])
+
+
+@pytest.fixture
+def sql(database: str) -> Iterator[Any]:
+    """Direct SQL, for setting the scene and checking what was stored."""
+    engine = create_engine(database)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def short_plugin_timeout(sql: Any) -> Iterator[int]:
+    """Vinted publish steps wait 300 ms for the extension instead of a minute."""
+    timeout_ms = 300
+    update = text(
+        "UPDATE marketplace_action_types SET timeout_ms = :t WHERE marketplace = 'vinted' AND code = 'publish'"
+    )
+    with sql.begin() as connection:
+        connection.execute(update, {"t": timeout_ms})
+    yield timeout_ms
+    with sql.begin() as connection:
+        connection.execute(update, {"t": 60_000})
+
+
+def count(sql: Any, query: str, **params: Any) -> int:
+    with sql.connect() as connection:
+        return int(connection.execute(text(query), params).scalar_one())

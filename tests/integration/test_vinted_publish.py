@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from tests.integration.conftest import Backend
 
 pytestmark = pytest.mark.integration
 
 
-def listing_rows(database_url: str) -> list[dict[str, Any]]:
-    engine = create_engine(database_url)
-    with engine.connect() as connection:
-        rows = connection.execute(text("SELECT user_id, product_id, marketplace, external_id, url, status FROM marketplace_listings"))
-        result = [dict(row._mapping) for row in rows]
-    engine.dispose()
-    return result
+def listing_rows(sql: Any) -> list[dict[str, Any]]:
+    with sql.connect() as connection:
+        rows = connection.execute(
+            text("SELECT user_id, product_id, marketplace, external_id, url, status FROM marketplace_listings")
+        )
+        return [dict(row._mapping) for row in rows]
 
 
-def test_publish_with_three_photos_uploads_each_photo_then_creates_the_item(backend: Backend, database: str) -> None:
+def test_publish_with_three_photos_uploads_each_photo_then_creates_the_item(backend: Backend, sql: Any) -> None:
     connection_id, vinted = backend.open_tab()
     product = backend.create_product(images=3)
 
@@ -38,7 +38,12 @@ def test_publish_with_three_photos_uploads_each_photo_then_creates_the_item(back
     assert len(item_commands) == 1
     item = item_commands[0]["payload"]["item"]
     assert [p["id"] for p in item["assigned_photos"]] == [9001, 9002, 9003]
-    assert (item["title"], item["price"], item["catalog_id"], item["brand_id"]) == ("Levi's 501 jeans", "27.90", 1839, 53)
+    assert (item["title"], item["price"], item["catalog_id"], item["brand_id"]) == (
+        "Levi's 501 jeans",
+        "27.90",
+        1839,
+        53,
+    )
 
     progress = backend.gateway.of_type(connection_id, "job.progress")
     assert [(p["step"], p["current_step"], p["total_steps"]) for p in progress] == [
@@ -57,10 +62,19 @@ def test_publish_with_three_photos_uploads_each_photo_then_creates_the_item(back
     job = backend.job(created.body["id"])
     assert job["status"] == "completed"
     assert (job["current_step"], job["total_steps"], job["attempts"]) == (4, 4, 1)
-    assert job["result"] == {"item_id": "4242", "url": "https://www.vinted.fr/items/4242-levis-501",
-                             "photo_ids": [9001, 9002, 9003]}
-    assert listing_rows(database) == [
-        {"user_id": "alice", "product_id": __import__("uuid").UUID(product["id"]), "marketplace": "vinted",
-         "external_id": "4242", "url": "https://www.vinted.fr/items/4242-levis-501", "status": "active"}
+    assert job["result"] == {
+        "item_id": "4242",
+        "url": "https://www.vinted.fr/items/4242-levis-501",
+        "photo_ids": [9001, 9002, 9003],
+    }
+    assert listing_rows(sql) == [
+        {
+            "user_id": "alice",
+            "product_id": uuid.UUID(product["id"]),
+            "marketplace": "vinted",
+            "external_id": "4242",
+            "url": "https://www.vinted.fr/items/4242-levis-501",
+            "status": "active",
+        }
     ]
     assert backend.queued() == 0

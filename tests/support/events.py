@@ -10,7 +10,12 @@ from urllib.parse import urlencode
 
 
 def http_event(
-    method: str, path: str, *, body: Any = None, headers: dict[str, str] | None = None, query: dict[str, str] | None = None
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     raw_body = body if isinstance(body, str) or body is None else json.dumps(body)
     return {
@@ -24,7 +29,13 @@ def http_event(
             "accountId": "123456789012",
             "apiId": "httpapi",
             "domainName": "localhost",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"},
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "test",
+            },
             "requestId": str(uuid.uuid4()),
             "routeKey": "$default",
             "stage": "$default",

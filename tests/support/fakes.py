@@ -54,12 +54,24 @@ class FakeVinted:
             return
         if step in self.fail_always or step in self.fail_once:
             self.fail_once.discard(step)
-            self.send({"action": "plugin_result", "request_id": message["request_id"], "success": False,
-                       "error": f"Vinted refused {step}"})
+            self.send(
+                {
+                    "action": "plugin_result",
+                    "request_id": message["request_id"],
+                    "success": False,
+                    "error": f"Vinted refused {step}",
+                }
+            )
             return
         self.successes.append(message)
-        self.send({"action": "plugin_result", "request_id": message["request_id"], "success": True,
-                   "result": self._answer(message)})
+        self.send(
+            {
+                "action": "plugin_result",
+                "request_id": message["request_id"],
+                "success": True,
+                "result": self._answer(message),
+            }
+        )
 
     def _answer(self, command: dict[str, Any]) -> dict[str, Any]:
         if command["path"] == "/api/v2/photos":

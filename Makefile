@@ -1,0 +1,55 @@
+# crosslist — `make test` and `make dev` work on a fresh clone: they install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+SAM_VENV := .venv-sam
+SAM_CLI_VERSION := 1.170.0
+BIN := $(VENV)/bin
+
+.PHONY: test lint typecheck pytest unit integration postgres-binaries sam-build bench clean
+
+test: lint typecheck pytest ## everything CI runs
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# aws-sam-cli pins its own boto3: it lives in a virtual environment of its own.
+$(SAM_VENV)/bin/sam:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
+
+# The tests start a throwaway PostgreSQL from the installed binaries; install them if they are missing.
+postgres-binaries:
+	@if [ -z "$$TEST_DATABASE_URL" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+	    && ! command -v initdb >/dev/null 2>&1; then \
+	  echo "PostgreSQL binaries not found: installing Debian's postgresql package"; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
+	fi
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(BIN)/.installed
+	$(BIN)/mypy layers/shared/crosslist devstack tests $(wildcard functions/*/app.py)
+
+pytest: $(BIN)/.installed $(SAM_VENV)/bin/sam postgres-binaries
+	SAM_CLI=$(SAM_VENV)/bin/sam $(BIN)/python -m pytest
+
+unit: $(BIN)/.installed
+	$(BIN)/python -m pytest tests/unit -m "not integration"
+
+integration: $(BIN)/.installed $(SAM_VENV)/bin/sam postgres-binaries
+	SAM_CLI=$(SAM_VENV)/bin/sam $(BIN)/python -m pytest tests/integration
+
+sam-build: $(SAM_VENV)/bin/sam
+	$(SAM_VENV)/bin/sam build --template template.yaml
+
+bench: $(BIN)/.installed postgres-binaries
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,110 @@
+"""At-least-once delivery from SQS and several open tabs must still run each job, and each command, once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import Backend
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_duplicate_delivery_of_the_same_message_runs_the_job_once(backend: Backend) -> None:
+    _, vinted = backend.open_tab()
+    job_id = backend.publish(backend.create_product(images=2)["id"]).body["id"]
+    [message] = backend.receive()
+
+    assert backend.deliver([message]) == {"batchItemFailures": []}
+    assert backend.deliver([message]) == {"batchItemFailures": []}  # SQS delivered it again
+
+    assert len(vinted.commands) == 3
+    job = backend.job(job_id)
+    assert (job["status"], job["attempts"]) == ("completed", 1)
+
+
+def test_two_lambdas_receiving_the_same_job_at_once_run_it_once(backend: Backend) -> None:
+    _, vinted = backend.open_tab()
+
+    def slow_extension(message: dict[str, Any]) -> None:
+        time.sleep(0.02)  # keep the first run busy while the second one tries to claim
+        vinted(message)
+
+    backend.gateway.listeners[next(iter(backend.gateway.listeners))] = slow_extension
+    job_id = backend.publish(backend.create_product(images=2)["id"]).body["id"]
+    [message] = backend.receive()
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def lambda_instance() -> None:
+        start.wait()
+        try:
+            backend.deliver([message])
+        except BaseException as error:  # surfaced below: a thread's exception would vanish otherwise
+            errors.append(error)
+
+    threads = [threading.Thread(target=lambda_instance) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert [c["step"] for c in vinted.commands] == ["upload_photo_1", "upload_photo_2", "create_item"]
+    assert backend.job(job_id)["status"] == "completed"
+
+
+def test_with_two_tabs_each_command_goes_to_the_newest_tab_only_and_progress_to_both(backend: Backend) -> None:
+    older_tab, older_vinted = backend.open_tab()
+    newer_tab, newer_vinted = backend.open_tab()
+    job_id = backend.publish(backend.create_product(images=3)["id"]).body["id"]
+
+    backend.run_queue()
+
+    assert older_vinted.commands == []
+    assert len(newer_vinted.commands) == 4
+    request_ids = [c["request_id"] for c in newer_vinted.commands]
+    assert len(set(request_ids)) == 4
+    for tab in (older_tab, newer_tab):
+        assert [p["current_step"] for p in backend.gateway.of_type(tab, "job.progress")] == [1, 2, 3, 4]
+        assert [c["job_id"] for c in backend.gateway.of_type(tab, "job.completed")] == [job_id]
+
+
+def test_a_closed_tab_answering_410_is_forgotten_and_the_command_goes_to_the_next(
+    backend: Backend, aws: dict[str, Any]
+) -> None:
+    live_tab, live_vinted = backend.open_tab()
+    closed_tab, closed_vinted = backend.open_tab()
+    backend.gateway.gone.add(closed_tab)  # the browser closed without a $disconnect
+    job_id = backend.publish(backend.create_product(images=1)["id"]).body["id"]
+
+    backend.run_queue()
+
+    assert closed_vinted.commands == []
+    assert [c["step"] for c in live_vinted.commands] == ["upload_photo_1", "create_item"]
+    assert backend.job(job_id)["status"] == "completed"
+    remaining = {item["connection_id"]["S"] for item in aws["dynamodb"].scan(TableName="ConnectionsTable")["Items"]}
+    assert remaining == {live_tab}
+
+
+def test_the_executing_tab_closing_mid_job_hands_the_next_command_to_the_other_tab(backend: Backend) -> None:
+    _other_tab, other_vinted = backend.open_tab()
+    executing_tab, executing_vinted = backend.open_tab()
+
+    def close_after_first_photo(message: dict[str, Any]) -> None:
+        executing_vinted(message)
+        if message.get("step") == "upload_photo_1":
+            backend.disconnect(executing_tab)
+
+    backend.gateway.listeners[executing_tab] = close_after_first_photo
+    job_id = backend.publish(backend.create_product(images=2)["id"]).body["id"]
+
+    backend.run_queue()
+
+    assert [c["step"] for c in executing_vinted.commands] == ["upload_photo_1"]
+    assert [c["step"] for c in other_vinted.commands] == ["upload_photo_2", "create_item"]
+    # Each tab's fake Vinted numbers photos from 9001: one photo id from each tab.
+    assert backend.job(job_id)["result"]["photo_ids"] == [9001, 9001]

@@ -1,0 +1,82 @@
+"""Alembic migrations against real PostgreSQL: up, down, up again, and in step with the models."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import Engine, make_url
+
+from crosslist.db.models import Base
+from crosslist.marketplaces import ACTION_TYPES
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+DATABASE = "crosslist_migrations"
+
+
+@pytest.fixture
+def scratch_database(database_url: str) -> Iterator[Engine]:
+    """A database of its own, so going down to base cannot disturb the other tests."""
+    admin = create_engine(make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE}"))
+        connection.execute(text(f"CREATE DATABASE {DATABASE}"))
+    engine = create_engine(make_url(database_url).set(database=DATABASE))
+    yield engine
+    engine.dispose()
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE}"))
+    admin.dispose()
+
+
+def migrate(engine: Engine, *steps: str) -> None:
+    config = Config(str(REPO / "alembic.ini"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        for step in steps:
+            if step == "base":
+                command.downgrade(config, "base")
+            else:
+                command.upgrade(config, step)
+
+
+def tables(engine: Engine) -> set[str]:
+    return set(inspect(engine).get_table_names()) - {"alembic_version"}
+
+
+def test_upgrade_downgrade_upgrade(scratch_database: Engine) -> None:
+    migrate(scratch_database, "head")
+    assert tables(scratch_database) == set(Base.metadata.tables)
+    migrate(scratch_database, "base")
+    assert tables(scratch_database) == set()
+    migrate(scratch_database, "head")
+    assert tables(scratch_database) == set(Base.metadata.tables)
+
+
+def test_the_seeded_action_types_are_the_applications_catalogue(scratch_database: Engine) -> None:
+    migrate(scratch_database, "head")
+    with scratch_database.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT marketplace, code, name, default_priority, max_attempts, timeout_ms"
+                " FROM marketplace_action_types"
+            )
+        ).all()
+    assert len(rows) == 17
+    assert {tuple(row) for row in rows} == {
+        (a.marketplace, a.code, a.name, a.default_priority, a.max_attempts, a.timeout_ms) for a in ACTION_TYPES
+    }
+
+
+def test_the_migrations_build_exactly_the_schema_the_models_describe(scratch_database: Engine) -> None:
+    migrate(scratch_database, "head")
+    with scratch_database.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
