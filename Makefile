@@ -6,7 +6,7 @@ SAM_VENV := .venv-sam
 SAM_CLI_VERSION := 1.170.0
 BIN := $(VENV)/bin
 
-.PHONY: test lint typecheck pytest unit integration postgres-binaries sam-build bench clean
+.PHONY: test dev lint typecheck pytest unit integration e2e postgres-binaries sam-build bench clean
 
 test: lint typecheck pytest ## everything CI runs
 
@@ -29,6 +29,9 @@ postgres-binaries:
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
 	fi
 
+dev: $(BIN)/.installed postgres-binaries ## the whole system on this machine (Ctrl-C stops it)
+	$(BIN)/crosslist dev up $(DEV_ARGS)
+
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -44,6 +47,9 @@ unit: $(BIN)/.installed
 
 integration: $(BIN)/.installed $(SAM_VENV)/bin/sam postgres-binaries
 	SAM_CLI=$(SAM_VENV)/bin/sam $(BIN)/python -m pytest tests/integration
+
+e2e: $(BIN)/.installed postgres-binaries
+	$(BIN)/python -m pytest tests/e2e
 
 sam-build: $(SAM_VENV)/bin/sam
 	$(SAM_VENV)/bin/sam build --template template.yaml

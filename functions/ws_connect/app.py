@@ -20,7 +20,7 @@ tracer = Tracer()
 def lambda_handler(event: APIGatewayWebSocketEvent, context: LambdaContext) -> dict[str, Any]:
     connection_id = event.request_context.connection_id
     if event.request_context.route_key == "$disconnect":
-        runtime.connections().remove(connection_id)
+        runtime.connections().close(connection_id)
         return {"statusCode": 200}
     token = (event.query_string_parameters or {}).get("token")
     try:

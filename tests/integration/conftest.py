@@ -17,8 +17,9 @@ from sqlalchemy import create_engine, text
 from crosslist import runtime
 from devstack.aws import provision
 from devstack.lambdas import LambdaContext, load_handler
+from devstack.sqs_trigger import sqs_event
 from tests.conftest import REPO
-from tests.support.events import http_event, sqs_event, websocket_event
+from tests.support.events import http_event, websocket_event
 from tests.support.fakes import FakeGateway, FakeVinted
 from tests.support.tokens import token_for
 

@@ -86,8 +86,33 @@ def test_a_closed_tab_answering_410_is_forgotten_and_the_command_goes_to_the_nex
     assert closed_vinted.commands == []
     assert [c["step"] for c in live_vinted.commands] == ["upload_photo_1", "create_item"]
     assert backend.job(job_id)["status"] == "completed"
-    remaining = {item["connection_id"]["S"] for item in aws["dynamodb"].scan(TableName="ConnectionsTable")["Items"]}
-    assert remaining == {live_tab}
+    items = aws["dynamodb"].scan(TableName="ConnectionsTable")["Items"]
+    assert {item["connection_id"]["S"] for item in items if "closed_at" not in item} == {live_tab}
+
+
+def test_a_result_handled_after_its_tabs_disconnect_still_counts(backend: Backend) -> None:
+    # API Gateway runs a tab's last message and its $disconnect concurrently: either may land first.
+    _, other_vinted = backend.open_tab()
+    closing_tab, closing_vinted = backend.open_tab()
+    sent: list[dict[str, Any]] = []
+    closing_vinted.send = sent.append  # hold the answer back…
+
+    def answer_after_disconnecting(message: dict[str, Any]) -> None:
+        closing_vinted(message)
+        if message.get("type") == "plugin.command":
+            backend.disconnect(closing_tab)
+            backend.send(closing_tab, sent.pop())  # …and let it arrive after $disconnect
+
+    backend.gateway.listeners[closing_tab] = answer_after_disconnecting
+    job_id = backend.publish(backend.create_product(images=2)["id"]).body["id"]
+
+    backend.run_queue()
+
+    assert backend.gateway.of_type(closing_tab, "error") == []
+    assert [c["step"] for c in closing_vinted.commands] == ["upload_photo_1"]
+    assert [c["step"] for c in other_vinted.commands] == ["upload_photo_2", "create_item"]
+    job = backend.job(job_id)
+    assert (job["status"], job["attempts"]) == ("completed", 1)
 
 
 def test_the_executing_tab_closing_mid_job_hands_the_next_command_to_the_other_tab(backend: Backend) -> None:

@@ -44,8 +44,13 @@ def test_a_missing_invalid_or_expired_token_is_refused(backend: Backend, aws: di
     assert connections(aws) == []
 
 
-def test_disconnect_forgets_the_connection(backend: Backend, aws: dict[str, Any]) -> None:
+def test_disconnect_closes_the_connection_for_a_short_grace_period(backend: Backend, aws: dict[str, Any]) -> None:
     _, kept = backend.connect("alice")
     _, closed = backend.connect("alice")
     backend.disconnect(closed)
-    assert [item["connection_id"]["S"] for item in connections(aws)] == [kept]
+    backend.disconnect("never-connected=")  # a $disconnect for an unknown connection creates nothing
+    items = {item["connection_id"]["S"]: item for item in connections(aws)}
+    assert set(items) == {kept, closed}
+    assert "closed_at" not in items[kept]
+    # Kept only long enough to recognise a result sent just before closing.
+    assert int(items[closed]["expires_at"]["N"]) - time.time() == pytest.approx(300, abs=2)

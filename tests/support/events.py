@@ -1,4 +1,4 @@
-"""AWS event shapes the handlers receive: API Gateway HTTP API (v2), WebSocket, SQS."""
+"""AWS event shapes the handlers receive: API Gateway HTTP API (v2) and WebSocket (SQS: devstack.sqs_trigger)."""
 
 from __future__ import annotations
 
@@ -72,24 +72,4 @@ def websocket_event(
         "headers": {"Host": "websocket.invalid"} if event_type == "CONNECT" else None,
         "isBase64Encoded": False,
         "body": body,
-    }
-
-
-def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
-    """An SQS trigger batch built from ReceiveMessage results (with all attributes requested)."""
-    return {
-        "Records": [
-            {
-                "messageId": message["MessageId"],
-                "receiptHandle": message["ReceiptHandle"],
-                "body": message["Body"],
-                "attributes": message.get("Attributes", {}),
-                "messageAttributes": {},
-                "md5OfBody": message["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": "us-east-1",
-            }
-            for message in messages
-        ]
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,6 +27,16 @@ class Settings(BaseSettings):
     jwt_jwks_url: str | None = None
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
+
+    # eBay and Etsy endpoints: production by default; point them at a sandbox or a fake for development.
+    ebay_api_base: str = Field("https://api.ebay.com", validation_alias=AliasChoices("CROSSLIST_EBAY_API_BASE"))
+    ebay_oauth_token_url: str = Field(
+        "https://api.ebay.com/identity/v1/oauth2/token", validation_alias=AliasChoices("CROSSLIST_EBAY_OAUTH_TOKEN_URL")
+    )
+    etsy_api_base: str = Field("https://openapi.etsy.com/v3", validation_alias=AliasChoices("CROSSLIST_ETSY_API_BASE"))
+    etsy_oauth_token_url: str = Field(
+        "https://api.etsy.com/v3/public/oauth/token", validation_alias=AliasChoices("CROSSLIST_ETSY_OAUTH_TOKEN_URL")
+    )
 
     # How the job runner waits on a plugin result: first and largest pause between consistent reads.
     plugin_poll_initial_seconds: float = 0.05

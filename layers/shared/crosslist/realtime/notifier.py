@@ -26,7 +26,7 @@ class Notifier:
                 self._gateway.post(connection.connection_id, data)
                 delivered += 1
             except ConnectionGone:
-                self._connections.remove(connection.connection_id)
+                self._connections.close(connection.connection_id)
             except Exception:
                 logger.exception("progress message not delivered", extra={"connection_id": connection.connection_id})
         return delivered
@@ -35,4 +35,4 @@ class Notifier:
         try:
             self._gateway.post(connection_id, encode(message))
         except ConnectionGone:
-            self._connections.remove(connection_id)
+            self._connections.close(connection_id)

@@ -77,8 +77,8 @@ class PluginRelay:
             try:
                 self._gateway.post(connection.connection_id, data)
             except ConnectionGone:
-                logger.info("stale connection removed", extra={"connection_id": connection.connection_id})
-                self._connections.remove(connection.connection_id)
+                logger.info("stale connection closed", extra={"connection_id": connection.connection_id})
+                self._connections.close(connection.connection_id)
                 continue
             return connection.connection_id
         raise NoPluginConnection(user_id)

@@ -1,0 +1,12 @@
+"""On-demand benchmark of crosslist: `python -m bench` (or `make bench`) prints figures, asserts nothing.
+
+Sections:
+- cold start: importing each function's module in a fresh interpreter (median of 3), and how much of
+  SQLAlchemy it drags in (the WebSocket handlers must load none of it);
+- core loop: U users publish P products of K photos each at once through the devstack (real HTTP,
+  real WebSockets, the SQS trigger, the plugin simulator), until every job has finished;
+- memory: the resident size of every function's worker processes after the loop.
+
+Everything it starts (PostgreSQL, moto, the gateways, the worker processes, temp dirs) is stopped and
+removed before it exits.
+"""

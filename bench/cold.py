@@ -1,0 +1,171 @@
+"""Cold start: import each function's module in a fresh interpreter, as Lambda's init phase does."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.stats import fmt, median, section, table
+
+REPO = Path(__file__).resolve().parent.parent
+# The WebSocket handlers are on the user's path: they must not load the database side at all.
+NO_DATABASE = ("ws_connect", "ws_message")
+
+# Runs in the child: time load_module alone (not the interpreter's start), count what it loaded, and
+# record every socket connect so an import that reaches for the network shows up.
+_PROBE = """
+import json, socket, sys, time
+from pathlib import Path
+
+attempts = []
+_connect = socket.socket.connect
+
+def _recording_connect(self, address):
+    attempts.append(repr(address))
+    return _connect(self, address)
+
+socket.socket.connect = _recording_connect
+from devstack.lambdas import load_module
+
+before = set(sys.modules)
+started = time.perf_counter()
+load_module(Path(sys.argv[1]))
+elapsed_ms = (time.perf_counter() - started) * 1000
+loaded = set(sys.modules) - before
+sqlalchemy = [m for m in sys.modules if m == "sqlalchemy" or m.startswith("sqlalchemy.")]
+print(json.dumps({"ms": elapsed_ms, "modules": len(loaded), "sqlalchemy": len(sqlalchemy), "connects": attempts}))
+"""
+
+
+@dataclass
+class ColdStart:
+    function: str
+    import_ms: list[float] = field(default_factory=list)
+    process_ms: list[float] = field(default_factory=list)  # interpreter start + import + exit
+    modules: int = 0
+    sqlalchemy_modules: int = 0
+    connects: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+def probe_environment() -> dict[str, str]:
+    """Like the test suite's: a region, fake credentials, no tracing, a JWT secret, a database URL
+    that nothing may connect to (the discard port: a connection attempt fails loudly)."""
+    kept = ("PATH", "HOME", "LANG", "TZ", "SYSTEMROOT")
+    return {
+        **{k: os.environ[k] for k in kept if k in os.environ},
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "POWERTOOLS_SERVICE_NAME": "crosslist",
+        "POWERTOOLS_METRICS_NAMESPACE": "Crosslist",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "JWT_ALGORITHM": "HS256",
+        "JWT_SECRET": secrets.token_urlsafe(32),
+        "DATABASE_URL": "postgresql+pg8000://bench@127.0.0.1:9/not-connected",
+        "CONNECTIONS_TABLE": "ConnectionsTable",
+        "PENDING_COMMANDS_TABLE": "PendingCommandsTable",
+        "WEBSOCKET_ENDPOINT": "https://websocket.invalid/prod",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+def function_names(root: Path = REPO) -> list[str]:
+    return sorted(p.name for p in (root / "functions").iterdir() if (p / "app.py").is_file())
+
+
+def _probe_once(name: str, environment: dict[str, str], result: ColdStart) -> None:
+    started = time.perf_counter()
+    completed = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(Path("functions") / name)],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    wall_ms = (time.perf_counter() - started) * 1000
+    if completed.returncode != 0:
+        lines = completed.stderr.strip().splitlines()
+        result.error = lines[-1] if lines else f"exit {completed.returncode}"
+        return
+    measured = json.loads(completed.stdout.strip().splitlines()[-1])
+    result.import_ms.append(float(measured["ms"]))
+    result.process_ms.append(wall_ms)
+    result.modules = int(measured["modules"])
+    result.sqlalchemy_modules = int(measured["sqlalchemy"])
+    result.connects = [str(c) for c in measured["connects"]]
+
+
+def measure(runs: int = 3, root: Path = REPO) -> list[ColdStart]:
+    names = function_names(root)
+    results = {name: ColdStart(name) for name in names}
+    environment = probe_environment()
+    for _ in range(runs):  # round-robin: a slow moment of the machine spreads over every function
+        for name in names:
+            if results[name].error is None:
+                _probe_once(name, environment, results[name])
+    return [results[name] for name in names]
+
+
+def report(results: list[ColdStart], runs: int) -> str:
+    rows = [
+        [
+            r.function,
+            fmt(median(r.import_ms)),
+            fmt(min(r.import_ms) if r.import_ms else None),
+            fmt(max(r.import_ms) if r.import_ms else None),
+            fmt(median(r.process_ms)),
+            fmt(r.modules),
+            fmt(r.sqlalchemy_modules),
+            fmt(len(r.connects)),
+            r.error or "",
+        ]
+        for r in results
+    ]
+    lines = [
+        section(f"cold start: import of each function's module in a fresh interpreter (median of {runs})"),
+        table(
+            [
+                "function",
+                "import ms",
+                "min",
+                "max",
+                "process ms",
+                "modules loaded",
+                "sqlalchemy mods",
+                "connects",
+                "error",
+            ],
+            rows,
+        ),
+        "  import ms: load_module alone; process ms: interpreter start + import + exit, seen from outside",
+    ]
+    by_name = {r.function: r for r in results}
+    for name in NO_DATABASE:
+        r = by_name.get(name)
+        if r is None:
+            lines.append(f"  check: {name} not found in functions/")
+            continue
+        verdict = "OK" if r.error is None and r.sqlalchemy_modules == 0 else "NOT OK"
+        lines.append(
+            f"  check: {name} loads {r.sqlalchemy_modules} sqlalchemy module(s) "
+            f"(expected 0) ........ {verdict}"
+        )
+    connecting = [r.function for r in results if r.connects]
+    lines.append(
+        "  check: no import opened a socket ........ "
+        + ("OK" if not connecting else f"NOT OK ({', '.join(connecting)})")
+    )
+    return "\n".join(lines)

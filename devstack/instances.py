@@ -1,0 +1,156 @@
+"""Lambda instances: each is a worker process that imports the function's module once (its cold start)
+and then runs one invocation at a time. A pool keeps up to `concurrency` instances per function."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import queue
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from devstack.functions import FunctionSpec
+
+logger = logging.getLogger("devstack")
+_spawn = multiprocessing.get_context("spawn")
+
+
+class InvocationError(Exception):
+    """The handler raised, timed out, or its instance died."""
+
+
+@dataclass(frozen=True)
+class Invocation:
+    result: Any
+    duration_ms: float
+    cold_start_ms: float | None  # set on the invocation that started the instance
+
+
+def _instance_main(channel: Connection, spec: FunctionSpec, environment: dict[str, str]) -> None:
+    """Runs in the worker process: Lambda's init phase, then its invoke loop."""
+    os.environ.clear()
+    os.environ.update(environment)
+    from devstack.lambdas import LambdaContext, load_handler
+
+    started = time.perf_counter()
+    try:
+        handler = load_handler(spec.code_dir, spec.handler)
+    except BaseException:
+        channel.send(("init_error", traceback.format_exc()))
+        return
+    channel.send(("ready", (time.perf_counter() - started) * 1000))
+    while True:
+        try:
+            event = channel.recv()
+        except EOFError:
+            return
+        context = LambdaContext(
+            spec.logical_id, timeout_seconds=spec.timeout_seconds, memory_limit_in_mb=spec.memory_mb
+        )
+        try:
+            channel.send(("ok", handler(event, context)))
+        except BaseException:
+            channel.send(("error", traceback.format_exc()))
+
+
+class Instance:
+    def __init__(self, spec: FunctionSpec, base_environment: dict[str, str]) -> None:
+        self.spec = spec
+        parent, child = _spawn.Pipe()
+        self._channel = parent
+        self._process = _spawn.Process(
+            target=_instance_main,
+            args=(child, spec, {**base_environment, **spec.environment}),
+            name=f"lambda-{spec.name}",
+            daemon=True,
+        )
+        started = time.perf_counter()
+        self._process.start()
+        child.close()
+        status, detail = self._receive(spec.timeout_seconds + 30)
+        if status != "ready":
+            self.stop()
+            raise InvocationError(f"{spec.name} failed to start:\n{detail}")
+        self.init_ms: float = (time.perf_counter() - started) * 1000
+        self.pending_cold_start = True
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        self._channel.send(event)
+        status, detail = self._receive(self.spec.timeout_seconds)
+        if status == "error":
+            raise InvocationError(detail)
+        return detail
+
+    def _receive(self, timeout: float) -> tuple[str, Any]:
+        if not self._channel.poll(timeout):
+            self.stop()  # Lambda stops a function at its timeout; the instance does not survive it
+            raise InvocationError(f"Task timed out after {timeout:.2f} seconds")
+        try:
+            status, detail = self._channel.recv()
+        except EOFError:
+            self.stop()
+            raise InvocationError(f"the {self.spec.name} instance exited") from None
+        return str(status), detail
+
+    @property
+    def alive(self) -> bool:
+        return self._process.is_alive()
+
+    def stop(self) -> None:
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join(timeout=5)
+        self._channel.close()
+
+
+class FunctionPool:
+    """Up to `concurrency` instances of one function; an invocation waits for a free one."""
+
+    def __init__(self, spec: FunctionSpec, base_environment: dict[str, str], concurrency: int) -> None:
+        self.spec = spec
+        self._base_environment = base_environment
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._idle: queue.SimpleQueue[Instance] = queue.SimpleQueue()
+        self._all: list[Instance] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def invoke(self, event: dict[str, Any]) -> Invocation:
+        with self._slots:
+            instance = self._take()
+            started = time.perf_counter()
+            try:
+                result = instance.invoke(event)
+            finally:
+                if instance.alive and not self._closed:
+                    self._idle.put(instance)
+            duration = (time.perf_counter() - started) * 1000
+            cold_start = instance.init_ms if instance.pending_cold_start else None
+            instance.pending_cold_start = False
+            return Invocation(result, duration, cold_start)
+
+    def _take(self) -> Instance:
+        while True:
+            try:
+                instance = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            if instance.alive:
+                return instance
+        instance = Instance(self.spec, self._base_environment)
+        logger.info("%-13s cold start: instance ready in %.0f ms", self.spec.name, instance.init_ms)
+        with self._lock:
+            self._all.append(instance)
+        return instance
+
+    def close(self) -> None:
+        self._closed = True
+        with self._lock:
+            for instance in self._all:
+                instance.stop()
+            self._all.clear()

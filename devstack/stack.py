@@ -1,0 +1,378 @@
+"""The whole system on one machine: PostgreSQL, moto, and the functions of template.yaml behind a local
+HTTP API, WebSocket API, SQS trigger and schedules. Everything is read from template.yaml."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+from aiohttp import web
+
+from devstack.aws import Provisioned, provision
+from devstack.functions import FunctionSpec, functions_from_template
+from devstack.gateway import HttpRoute, WebSocketApi, http_api
+from devstack.images import demo_png
+from devstack.instances import FunctionPool, Invocation
+from devstack.postgres import Cluster, start_cluster
+from devstack.schedules import Schedule, Scheduler, scheduler_event, schedules_from_template
+from devstack.sqs_trigger import SqsTrigger
+from devstack.template import load_template
+
+logger = logging.getLogger("devstack")
+REPO = Path(__file__).resolve().parent.parent
+LOCAL_STAGE = "local"
+
+
+@dataclass
+class StackConfig:
+    root: Path = REPO
+    host: str = "127.0.0.1"
+    http_port: int = 8000
+    ws_port: int = 8001
+    aws_port: int = 0  # 0: any free port
+    database_url: str | None = None  # None: a PostgreSQL cluster kept in .devstack/postgres
+    data_dir: Path | None = None
+    concurrency: int = 2  # instances per function
+    function_log_level: str = "WARNING"  # Powertools log level inside the functions
+    schedules: bool = True
+    extra_environment: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.data_dir or self.root / ".devstack"
+
+
+def dev_jwt_secret(state_dir: Path) -> str:
+    """The devstack's signing key: generated once per checkout, never committed."""
+    given = os.environ.get("CROSSLIST_DEV_JWT_SECRET")
+    if given:
+        return given
+    path = state_dir / "jwt-secret"
+    if not path.exists():
+        state_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class DevStack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.template = load_template(config.root / "template.yaml")
+        self._cluster: Cluster | None = None
+        self._moto: Any = None
+        self._loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(target=self._loop.run_forever, name="devstack-gateway", daemon=True)
+        self._executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix="invoke")
+        self._runners: list[web.AppRunner] = []
+        self.pools: dict[str, FunctionPool] = {}
+        self.triggers: list[SqsTrigger] = []
+        self.scheduler: Scheduler | None = None
+        self.schedules: dict[str, Schedule] = {}
+        self.websocket_api: WebSocketApi | None = None
+        self.provisioned: Provisioned | None = None
+        self.jwt_secret = ""
+        self.database_url = ""
+        self.aws_endpoint = ""
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.config.host}:{self.config.http_port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.config.host}:{self.config.ws_port}"
+
+    # start / stop ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._start_database()
+        self._start_aws()
+        self.jwt_secret = dev_jwt_secret(self.config.state_dir)
+        specs = self._function_specs()
+        base_environment = self._base_environment()
+        self.pools = {
+            logical_id: FunctionPool(spec, base_environment, self.config.concurrency)
+            for logical_id, spec in specs.items()
+        }
+        self._loop_thread.start()
+        asyncio.run_coroutine_threadsafe(self._start_gateways(specs), self._loop).result()
+        self._requeue_unfinished_jobs()
+        self._start_triggers(specs)
+        self._start_schedules()
+        logger.info("HTTP API      %s", self.http_url)
+        logger.info("WebSocket API %s   (management API: %s/@connections)", self.ws_url, self._management_url())
+        logger.info("AWS (moto)    %s", self.aws_endpoint)
+        logger.info("PostgreSQL    %s", self.database_url)
+
+    def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        for trigger in self.triggers:
+            trigger.stop()
+        if self._loop.is_running():
+            asyncio.run_coroutine_threadsafe(self._stop_gateways(), self._loop).result(timeout=30)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._loop_thread.join(timeout=10)
+        for pool in self.pools.values():
+            pool.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._moto is not None:
+            self._moto.stop()
+        if self._cluster is not None:
+            self._cluster.stop()
+        logger.info("devstack stopped")
+
+    def _start_database(self) -> None:
+        from alembic import command
+        from alembic.config import Config
+        from sqlalchemy import create_engine
+
+        url = self.config.database_url
+        if url is None:
+            self._cluster = start_cluster(self.config.state_dir / "postgres")
+            self._cluster.create_database("crosslist")
+            url = self._cluster.url("crosslist")
+        self.database_url = url
+        alembic = Config(str(self.config.root / "alembic.ini"))
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            alembic.attributes["connection"] = connection
+            command.upgrade(alembic, "head")
+        engine.dispose()
+
+    def _start_aws(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        port = self.config.aws_port or _free_port()
+        self._moto = ThreadedMotoServer(ip_address=self.config.host, port=port, verbose=False)
+        self._moto.start()
+        self.aws_endpoint = f"http://{self.config.host}:{port}"
+        self.dynamodb = self._client("dynamodb")
+        self.sqs = self._client("sqs")
+        self.provisioned = provision(self.config.root / "template.yaml", self.dynamodb, self.sqs)
+
+    def _requeue_unfinished_jobs(self) -> None:
+        """moto keeps queues in memory: jobs a previous devstack left unfinished get their message back."""
+        from sqlalchemy import create_engine, text
+
+        from crosslist.jobs.queue import SqsJobQueue
+
+        assert self.provisioned is not None
+        engine = create_engine(self.database_url)
+        with engine.begin() as connection:
+            # Nothing runs before the devstack starts: a "running" job is one whose run died with it.
+            jobs = connection.execute(
+                text(
+                    "UPDATE marketplace_jobs SET status = 'pending', lease_token = NULL, lease_expires_at = NULL"
+                    " WHERE status IN ('pending', 'running') RETURNING id, user_id, marketplace"
+                )
+            ).all()
+        engine.dispose()
+        queue = SqsJobQueue(self.sqs, self.provisioned.queues["JobsQueue"])
+        for job_id, user_id, marketplace in jobs:
+            queue.enqueue(job_id, user_id, marketplace, deduplication_id=f"{job_id}:devstack-restart")
+        if jobs:
+            logger.info("re-queued %d unfinished job(s) from the previous run", len(jobs))
+
+    def _client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.aws_endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="devstack",
+            aws_secret_access_key="devstack",
+        )
+
+    def _management_url(self) -> str:
+        return f"http://{self.config.host}:{self.config.ws_port}"
+
+    # functions -------------------------------------------------------------------------------------
+
+    def _function_specs(self) -> dict[str, FunctionSpec]:
+        assert self.provisioned is not None
+        references: dict[str, str] = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"}
+        for name, parameter in self.template.get("Parameters", {}).items():
+            references[name] = str(parameter.get("Default", ""))
+        references.update(self.provisioned.tables)
+        references.update(self.provisioned.queues)
+        overrides = {
+            "WEBSOCKET_ENDPOINT": self._management_url(),
+            "DATABASE_URL": self.database_url,
+            "DATABASE_SECRET_ARN": "",
+            "JWT_ALGORITHM": "HS256",
+            "JWT_SECRET": self.jwt_secret,
+            "JWT_SECRET_ARN": "",
+            "JWT_JWKS_URL": "",
+            "POWERTOOLS_LOG_LEVEL": self.config.function_log_level,
+            **{k: v for k, v in os.environ.items() if k.startswith("CROSSLIST_") and k != "CROSSLIST_DEV_JWT_SECRET"},
+            **self.config.extra_environment,
+        }
+        return functions_from_template(self.template, self.config.root, references, overrides)
+
+    def _base_environment(self) -> dict[str, str]:
+        """What every instance starts from, like Lambda's own variables."""
+        kept = ("PATH", "HOME", "LANG", "TZ", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PYTHONPATH")
+        return {
+            **{k: os.environ[k] for k in kept if k in os.environ},
+            "AWS_ENDPOINT_URL": self.aws_endpoint,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "devstack",
+            "AWS_SECRET_ACCESS_KEY": "devstack",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    async def invoke(self, pool: FunctionPool, event: dict[str, Any]) -> Invocation:
+        return await self._loop.run_in_executor(self._executor, pool.invoke, event)
+
+    # gateways --------------------------------------------------------------------------------------
+
+    async def _start_gateways(self, specs: dict[str, FunctionSpec]) -> None:
+        routes = [
+            HttpRoute(str(properties["Method"]).upper(), str(properties["Path"]), self.pools[logical_id])
+            for logical_id, spec in specs.items()
+            for properties in spec.events_of_type("HttpApi").values()
+        ]
+        cors = any(
+            r["Type"] == "AWS::Serverless::HttpApi" and r.get("Properties", {}).get("CorsConfiguration")
+            for r in self.template["Resources"].values()
+        )
+        await self._serve(http_api(routes, self.invoke, cors, self._devstack_routes()), self.config.http_port)
+
+        api = next(r for r in self.template["Resources"].values() if _is_websocket_api(r))
+        self.websocket_api = WebSocketApi(
+            self._websocket_routes(), api["Properties"]["RouteSelectionExpression"], self.invoke, LOCAL_STAGE
+        )
+        await self._serve(self.websocket_api.application(), self.config.ws_port)
+
+    async def _serve(self, app: web.Application, port: int) -> None:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, self.config.host, port).start()
+        self._runners.append(runner)
+
+    async def _stop_gateways(self) -> None:
+        if self.websocket_api is not None:
+            await self.websocket_api.close_all()
+        for runner in self._runners:
+            await runner.cleanup()
+
+    def _websocket_routes(self) -> dict[str, FunctionPool]:
+        """Route key → function, following Route → Integration → function ARN in the template."""
+        resources = self.template["Resources"]
+        routes: dict[str, FunctionPool] = {}
+        for resource in resources.values():
+            if resource["Type"] != "AWS::ApiGatewayV2::Route":
+                continue
+            target = resource["Properties"]["Target"]  # {"Fn::Sub": "integrations/${SomeIntegration}"} or a Join
+            integration_id = _referenced_integration(target, resources)
+            uri = resources[integration_id]["Properties"]["IntegrationUri"]
+            function_id = _referenced_function(uri, resources)
+            routes[resource["Properties"]["RouteKey"]] = self.pools[function_id]
+        return routes
+
+    def _devstack_routes(self) -> web.RouteTableDef:
+        routes = web.RouteTableDef()
+
+        @routes.get("/__devstack/images/{number:\\d+}.png")
+        async def image(request: web.Request) -> web.Response:
+            return web.Response(body=demo_png(int(request.match_info["number"])), content_type="image/png")
+
+        @routes.post("/__devstack/schedules/{name}")
+        async def fire(request: web.Request) -> web.Response:
+            name = request.match_info["name"]
+            try:
+                result = await self._loop.run_in_executor(self._executor, self.fire, name)
+            except ValueError as unknown:
+                return web.json_response({"message": str(unknown)}, status=404)
+            return web.json_response({"schedule": name, "result": result})
+
+        @routes.get("/__devstack/health")
+        async def health(_: web.Request) -> web.Response:
+            return web.json_response({"functions": sorted(self.pools), "schedules": self._schedule_names()})
+
+        return routes
+
+    # triggers and schedules ------------------------------------------------------------------------
+
+    def _start_triggers(self, specs: dict[str, FunctionSpec]) -> None:
+        assert self.provisioned is not None
+        for logical_id, spec in specs.items():
+            for properties in spec.events_of_type("SQS").values():
+                queue_id = properties["Queue"]["Fn::GetAtt"][0]
+                trigger = SqsTrigger(
+                    self.pools[logical_id],
+                    self.sqs,
+                    self.provisioned.queues[queue_id],
+                    self.provisioned.queue_arns[queue_id],
+                    batch_size=int(properties.get("BatchSize", 10)),
+                    report_batch_item_failures="ReportBatchItemFailures" in properties.get("FunctionResponseTypes", []),
+                    pollers=self.config.concurrency,
+                )
+                trigger.start()
+                self.triggers.append(trigger)
+
+    def _start_schedules(self) -> None:
+        self.schedules = {schedule.name: schedule for schedule in schedules_from_template(self.template)}
+        self.scheduler = Scheduler(list(self.schedules.values()), self._run_schedule)
+        if self.config.schedules:
+            self.scheduler.start()
+
+    def _schedule_names(self) -> list[str]:
+        return sorted(self.schedules)
+
+    def _run_schedule(self, schedule: Schedule, event: dict[str, Any]) -> Any:
+        pool = self.pools[schedule.function]
+        invocation = pool.invoke(event)
+        logger.info(
+            "%-13s schedule %s → %s (%.0f ms)", pool.spec.name, schedule.name, invocation.result, invocation.duration_ms
+        )
+        return invocation.result
+
+    def fire(self, name: str) -> Any:
+        """Fire a schedule now, as EventBridge Scheduler would; returns what its function answered."""
+        schedule = self.schedules.get(name)
+        if schedule is None:
+            raise ValueError(f"no schedule {name!r}; schedules: {', '.join(sorted(self.schedules))}")
+        return self._run_schedule(schedule, scheduler_event(schedule, datetime.now(UTC)))
+
+
+def _is_websocket_api(resource: dict[str, Any]) -> bool:
+    return bool(
+        resource["Type"] == "AWS::ApiGatewayV2::Api" and resource["Properties"].get("ProtocolType") == "WEBSOCKET"
+    )
+
+
+def _referenced_integration(target: Any, resources: dict[str, Any]) -> str:
+    text = str(target)
+    matches = [name for name, r in resources.items() if r["Type"] == "AWS::ApiGatewayV2::Integration" and name in text]
+    if len(matches) != 1:
+        raise ValueError(f"cannot tell which integration route target {target!r} names")
+    return matches[0]
+
+
+def _referenced_function(uri: Any, resources: dict[str, Any]) -> str:
+    text = str(uri)
+    matches = [name for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function" and f"{name}." in text]
+    if len(matches) != 1:
+        raise ValueError(f"cannot tell which function integration URI {uri!r} names")
+    return matches[0]
+
+
+def _free_port() -> int:
+    from devstack.postgres import free_port
+
+    return free_port()

@@ -1,0 +1,131 @@
+"""The devstack, started once for these tests on free ports, reached through real sockets and HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import jwt
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from devstack.plugin import VintedSimulator
+from devstack.postgres import free_port
+from devstack.stack import DevStack, StackConfig
+from tests.conftest import REPO
+
+DATABASE = "crosslist_e2e"
+
+
+@pytest.fixture(scope="module")
+def devstack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    # Module scope: its moto server shares moto's in-process state with the mock_aws tests, so it
+    # must be gone (pollers included) before they run.
+    admin = create_engine(make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE}"))
+        connection.execute(text(f"CREATE DATABASE {DATABASE}"))
+    admin.dispose()
+    config = StackConfig(
+        root=REPO,
+        http_port=free_port(),
+        ws_port=free_port(),
+        database_url=make_url(database_url).set(database=DATABASE).render_as_string(hide_password=False),
+        data_dir=tmp_path_factory.mktemp("devstack"),
+        concurrency=2,
+        schedules=False,
+        extra_environment={"PLUGIN_POLL_INITIAL_SECONDS": "0.01", "PLUGIN_POLL_MAX_SECONDS": "0.05"},
+    )
+    stack = DevStack(config)
+    stack.start()
+    yield stack
+    stack.stop()
+
+
+def token(stack: DevStack, user: str) -> str:
+    now = int(time.time())
+    return jwt.encode({"sub": user, "iat": now, "exp": now + 600}, stack.jwt_secret, algorithm="HS256")
+
+
+@dataclass
+class Tab:
+    """A web app tab with the browser extension, over a real WebSocket."""
+
+    user: str
+    vinted: VintedSimulator = field(default_factory=lambda: VintedSimulator(latency_ms=0))
+    close_after: int | None = None  # close the socket after answering this many commands
+    commands: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self, stack: DevStack, session: aiohttp.ClientSession) -> None:
+        async def fetch(url: str) -> bytes:
+            async with session.get(url) as response:
+                response.raise_for_status()
+                return await response.read()
+
+        async with session.ws_connect(f"{stack.ws_url}/?token={token(stack, self.user)}") as socket:
+            self.connected.set()
+            async for frame in socket:
+                message = json.loads(frame.data)
+                if message.get("type") != "plugin.command":
+                    self.events.append(message)
+                    continue
+                self.commands.append(message)
+                success, result, error = await self.vinted.execute(message, fetch)
+                reply = {"action": "plugin_result", "request_id": message["request_id"], "success": success}
+                reply.update({"result": result} if success else {"error": error})
+                await socket.send_str(json.dumps(reply))
+                if self.close_after is not None and len(self.commands) >= self.close_after:
+                    await socket.close()
+        self.closed.set()
+
+    def of_type(self, message_type: str) -> list[dict[str, Any]]:
+        return [event for event in self.events if event.get("type") == message_type]
+
+
+class Frontend:
+    """What the web app does over HTTP."""
+
+    def __init__(self, stack: DevStack, session: aiohttp.ClientSession, user: str) -> None:
+        self.stack = stack
+        self.session = session
+        self.headers = {"Authorization": f"Bearer {token(stack, user)}"}
+
+    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        async with self.session.request(method, self.stack.http_url + path, json=body, headers=self.headers) as reply:
+            return reply.status, await reply.json(content_type=None)
+
+    async def product(self, images: int) -> dict[str, Any]:
+        status, body = await self.call(
+            "POST",
+            "/products",
+            {
+                "title": "Levi's 501 jeans",
+                "price": "27.90",
+                "image_urls": [f"{self.stack.http_url}/__devstack/images/{n}.png" for n in range(1, images + 1)],
+                "marketplace_attributes": {"vinted": {"catalog_id": 1839, "status_id": 2, "package_size_id": 2}},
+            },
+        )
+        assert status == 201, body
+        return dict(body)
+
+    async def publish_and_wait(self, product_id: str, timeout: float = 30) -> dict[str, Any]:
+        status, job = await self.call(
+            "POST", "/jobs", {"marketplace": "vinted", "action": "publish", "product_id": product_id}
+        )
+        assert status == 202, job
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            _, job = await self.call("GET", f"/jobs/{job['id']}")
+            if job["status"] in ("completed", "failed"):
+                return dict(job)
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"job still {job['status']} after {timeout} s: {job}")

@@ -1,0 +1,311 @@
+"""The plugin simulator answers plugin commands from a fake backend WebSocket on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
+from random import Random
+from typing import Any, TypeVar
+
+import pytest
+from aiohttp import web
+
+from devstack.plugin import (
+    PluginConnectionRefused,
+    VintedSimulator,
+    describe_event,
+    main_loop,
+    run_plugin,
+)
+
+TOKEN = "token-for-user-42"
+JOB_ID = "1234abcd-0000-4000-8000-000000000000"
+IMAGE = b"\xff\xd8\xff\xe0 not really a jpeg"
+
+T = TypeVar("T")
+Json = dict[str, Any]
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    async def bounded() -> T:
+        return await asyncio.wait_for(coroutine, timeout=5)
+
+    return asyncio.run(bounded())
+
+
+class Backend:
+    """A fake backend: checks the token, runs `script` on each WebSocket, serves images under /images/."""
+
+    def __init__(self, script: Callable[[Backend, web.WebSocketResponse], Awaitable[None]]) -> None:
+        self.script = script
+        self.base = ""
+        self.results: list[Json] = []
+        self.image_requests: list[str] = []
+        self.elapsed: list[float] = []
+
+    async def ask(self, ws: web.WebSocketResponse, step: str, path: str, payload: Json) -> Json:
+        request_id = f"req-{len(self.results) + 1}"
+        started = time.monotonic()
+        await ws.send_json(
+            {
+                "type": "plugin.command",
+                "request_id": request_id,
+                "job_id": JOB_ID,
+                "step": step,
+                "method": "POST",
+                "path": path,
+                "payload": payload,
+                "timeout_ms": 5000,
+            }
+        )
+        result: Json = await ws.receive_json(timeout=3)
+        self.elapsed.append(time.monotonic() - started)
+        self.results.append(result)
+        return result
+
+    def photo(self, name: str) -> Json:
+        return {"image_url": f"{self.base}/images/{name}", "photo": {"type": "item", "temp_uuid": JOB_ID}}
+
+    async def websocket(self, request: web.Request) -> web.WebSocketResponse:
+        if request.query.get("token") != TOKEN:
+            raise web.HTTPUnauthorized()
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await self.script(self, ws)
+        await ws.close()
+        return ws
+
+    async def image(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        self.image_requests.append(name)
+        if name.startswith("missing"):
+            raise web.HTTPNotFound()
+        return web.Response(body=IMAGE, content_type="image/jpeg")
+
+
+@asynccontextmanager
+async def serving(backend: Backend) -> AsyncIterator[str]:
+    app = web.Application()
+    app.router.add_get("/", backend.websocket)
+    app.router.add_get("/images/{name}", backend.image)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    backend.base = f"http://{host}:{port}"
+    try:
+        yield f"ws://{host}:{port}/"
+    finally:
+        await runner.cleanup()
+
+
+def item_payload(*photo_ids: Any) -> Json:
+    return {
+        "item": {
+            "title": "Levi's 501",
+            "price": "25.00",
+            "assigned_photos": [{"id": photo_id, "orientation": 0} for photo_id in photo_ids],
+        },
+        "upload_session_id": JOB_ID,
+    }
+
+
+async def publish(backend: Backend, ws: web.WebSocketResponse) -> None:
+    """Two photos, then the item with the returned photo ids, a progress message and the completion."""
+    first = await backend.ask(ws, "upload_photo_1", "/api/v2/photos", backend.photo("1.jpg"))
+    await ws.send_json(
+        {
+            "type": "job.progress",
+            "job_id": JOB_ID,
+            "step": "upload_photo_1",
+            "current_step": 1,
+            "total_steps": 3,
+            "message": "Uploading photo 1 of 2",
+        }
+    )
+    second = await backend.ask(ws, "upload_photo_2", "/api/v2/photos", backend.photo("2.jpg"))
+    ids = [reply.get("result", {}).get("id") for reply in (first, second)]
+    item = await backend.ask(ws, "create_item", "/api/v2/item_upload/items", item_payload(*ids))
+    url = item.get("result", {}).get("item", {}).get("url")
+    await ws.send_json({"type": "job.completed", "job_id": JOB_ID, "result": {"url": url}})
+
+
+async def simulate(
+    script: Callable[[Backend, web.WebSocketResponse], Awaitable[None]],
+    vinted: VintedSimulator,
+    token: str = TOKEN,
+) -> tuple[Backend, list[Json]]:
+    backend = Backend(script)
+    events: list[Json] = []
+    async with serving(backend) as url:
+        await run_plugin(url, token, vinted, on_event=events.append, on_result=lambda c, r: None)
+    return backend, events
+
+
+def test_publish_round_trip_follows_the_protocol() -> None:
+    vinted = VintedSimulator(latency_ms=0)
+    backend, events = run(simulate(publish, vinted))
+
+    assert backend.results == [
+        {
+            "action": "plugin_result",
+            "request_id": "req-1",
+            "success": True,
+            "result": {"id": 9001, "url": backend.photo("1.jpg")["image_url"]},
+        },
+        {
+            "action": "plugin_result",
+            "request_id": "req-2",
+            "success": True,
+            "result": {"id": 9002, "url": backend.photo("2.jpg")["image_url"]},
+        },
+        {
+            "action": "plugin_result",
+            "request_id": "req-3",
+            "success": True,
+            "result": {"item": {"id": 4242, "url": "https://www.vinted.fr/items/4242"}},
+        },
+    ]
+    assert backend.image_requests == ["1.jpg", "2.jpg"]
+    assert set(vinted.photos) == {9001, 9002}
+    assert vinted.items[4242]["title"] == "Levi's 501"
+    assert [event["type"] for event in events] == ["job.progress", "job.completed"]
+    assert [describe_event(event) for event in events] == [
+        "job 1234abcd: step 1/3 Uploading photo 1 of 2",
+        "job 1234abcd completed: https://www.vinted.fr/items/4242",
+    ]
+
+
+def test_latency_is_honoured() -> None:
+    async def one_photo(backend: Backend, ws: web.WebSocketResponse) -> None:
+        await backend.ask(ws, "upload_photo_1", "/api/v2/photos", backend.photo("1.jpg"))
+
+    backend, _ = run(simulate(one_photo, VintedSimulator(latency_ms=120)))
+
+    assert backend.results[0]["success"] is True
+    assert 0.11 <= backend.elapsed[0] < 1.0
+
+
+def test_failure_rate_one_fails_every_call_with_a_message() -> None:
+    vinted = VintedSimulator(latency_ms=0, failure_rate=1.0, random=Random(7))
+    backend, events = run(simulate(publish, vinted))
+
+    assert [reply["request_id"] for reply in backend.results] == ["req-1", "req-2", "req-3"]
+    for reply in backend.results:
+        assert reply["success"] is False
+        assert "result" not in reply
+        assert "Vinted" in reply["error"] or "network" in reply["error"]
+    assert vinted.photos == {}
+    assert vinted.items == {}
+    assert backend.image_requests == []
+    assert [event["type"] for event in events] == ["job.progress", "job.completed"]
+
+
+def test_failure_rate_is_a_probability() -> None:
+    async def image(url: str) -> bytes:
+        return IMAGE
+
+    vinted = VintedSimulator(latency_ms=0, failure_rate=0.5, random=Random(3))
+    command = {"method": "POST", "path": "/api/v2/photos", "payload": {"image_url": "https://img.example/1.jpg"}}
+
+    async def many() -> list[bool]:
+        return [(await vinted.execute(command, image))[0] for _ in range(40)]
+
+    outcomes = asyncio.run(many())
+    assert 5 < outcomes.count(True) < 35
+    with pytest.raises(ValueError, match="failure_rate"):
+        VintedSimulator(failure_rate=1.5)
+
+
+def test_image_download_failures_fail_the_photo() -> None:
+    async def bad_images(backend: Backend, ws: web.WebSocketResponse) -> None:
+        await backend.ask(ws, "upload_photo_1", "/api/v2/photos", backend.photo("missing.jpg"))
+        await backend.ask(ws, "upload_photo_2", "/api/v2/photos", {"image_url": "file:///etc/passwd"})
+
+    vinted = VintedSimulator(latency_ms=0)
+    backend, _ = run(simulate(bad_images, vinted))
+
+    missing, local = backend.results
+    assert missing["request_id"] == "req-1"
+    assert missing["success"] is False
+    assert missing["error"].startswith(f"could not download image {backend.base}/images/missing.jpg")
+    assert "404" in missing["error"]
+    assert local["success"] is False
+    assert "could not download image file:///etc/passwd" in local["error"]
+    assert backend.image_requests == ["missing.jpg"]
+    assert vinted.photos == {}
+
+
+def test_unknown_photo_id_fails_the_item() -> None:
+    async def stray_photo(backend: Backend, ws: web.WebSocketResponse) -> None:
+        photo = await backend.ask(ws, "upload_photo_1", "/api/v2/photos", backend.photo("1.jpg"))
+        await backend.ask(ws, "create_item", "/api/v2/item_upload/items", item_payload(photo["result"]["id"], 123))
+
+    vinted = VintedSimulator(latency_ms=0)
+    backend, _ = run(simulate(stray_photo, vinted))
+
+    assert backend.results[0]["success"] is True
+    item = backend.results[1]
+    assert item["request_id"] == "req-2"
+    assert item["success"] is False
+    assert "unknown photo id 123" in item["error"]
+    assert vinted.items == {}
+
+
+def test_unsupported_path_fails() -> None:
+    async def no_image(url: str) -> bytes:
+        raise AssertionError("no download expected")
+
+    vinted = VintedSimulator(latency_ms=0)
+    success, result, error = asyncio.run(
+        vinted.execute({"method": "DELETE", "path": "/api/v2/items/1", "payload": None}, no_image)
+    )
+    assert (success, result) == (False, None)
+    assert error == "unsupported path DELETE /api/v2/items/1"
+
+
+def test_wrong_token_is_refused() -> None:
+    async def never(backend: Backend, ws: web.WebSocketResponse) -> None:
+        raise AssertionError("the upgrade must be refused")
+
+    with pytest.raises(PluginConnectionRefused, match="refused the token"):
+        run(simulate(never, VintedSimulator(latency_ms=0), token="wrong"))
+
+
+def test_returns_when_stop_is_set() -> None:
+    async def stay_open(backend: Backend, ws: web.WebSocketResponse) -> None:
+        await backend.ask(ws, "upload_photo_1", "/api/v2/photos", backend.photo("1.jpg"))
+        await ws.send_json({"type": "job.failed", "job_id": JOB_ID, "error": "boom", "retryable": True})
+        await ws.receive()  # until the simulator closes
+
+    async def scenario() -> tuple[Backend, list[Json]]:
+        backend = Backend(stay_open)
+        events: list[Json] = []
+        stop = asyncio.Event()
+
+        def on_event(event: Json) -> None:
+            events.append(event)
+            stop.set()
+
+        async with serving(backend) as url:
+            await run_plugin(url, TOKEN, VintedSimulator(latency_ms=0), stop=stop, on_event=on_event)
+        return backend, events
+
+    backend, events = run(scenario())
+    assert backend.results[0]["success"] is True
+    assert describe_event(events[0]) == "job 1234abcd failed (will be retried): boom"
+
+
+def test_main_loop_reports_an_unreachable_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    assert main_loop(f"ws://127.0.0.1:{port}", "secret-token", 0, 0.0) == 1
+    err = capsys.readouterr().err
+    assert f"could not connect to ws://127.0.0.1:{port}" in err
+    assert "secret-token" not in err
