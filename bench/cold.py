@@ -120,8 +120,11 @@ def measure(runs: int = 3, root: Path = REPO) -> list[ColdStart]:
 
 
 def report(results: list[ColdStart], runs: int) -> str:
-    rows = [
-        [
+    errors = any(r.error for r in results)
+    headers = ["function", "import ms", "min", "max", "process ms", "modules loaded", "sqlalchemy mods", "connects"]
+    rows = []
+    for r in results:
+        row = [
             r.function,
             fmt(median(r.import_ms)),
             fmt(min(r.import_ms) if r.import_ms else None),
@@ -130,38 +133,22 @@ def report(results: list[ColdStart], runs: int) -> str:
             fmt(r.modules),
             fmt(r.sqlalchemy_modules),
             fmt(len(r.connects)),
-            r.error or "",
         ]
-        for r in results
-    ]
+        rows.append([*row, r.error or ""] if errors else row)
     lines = [
         section(f"cold start: import of each function's module in a fresh interpreter (median of {runs})"),
-        table(
-            [
-                "function",
-                "import ms",
-                "min",
-                "max",
-                "process ms",
-                "modules loaded",
-                "sqlalchemy mods",
-                "connects",
-                "error",
-            ],
-            rows,
-        ),
+        table([*headers, "error"] if errors else headers, rows),
         "  import ms: load_module alone; process ms: interpreter start + import + exit, seen from outside",
     ]
     by_name = {r.function: r for r in results}
     for name in NO_DATABASE:
-        r = by_name.get(name)
-        if r is None:
+        handler = by_name.get(name)
+        if handler is None:
             lines.append(f"  check: {name} not found in functions/")
             continue
-        verdict = "OK" if r.error is None and r.sqlalchemy_modules == 0 else "NOT OK"
+        verdict = "OK" if handler.error is None and handler.sqlalchemy_modules == 0 else "NOT OK"
         lines.append(
-            f"  check: {name} loads {r.sqlalchemy_modules} sqlalchemy module(s) "
-            f"(expected 0) ........ {verdict}"
+            f"  check: {name} loads {handler.sqlalchemy_modules} sqlalchemy module(s) (expected 0) ........ {verdict}"
         )
     connecting = [r.function for r in results if r.connects]
     lines.append(

@@ -101,6 +101,10 @@ class Instance:
     def alive(self) -> bool:
         return self._process.is_alive()
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
     def stop(self) -> None:
         if self._process.is_alive():
             self._process.terminate()
@@ -133,6 +137,22 @@ class FunctionPool:
             cold_start = instance.init_ms if instance.pending_cold_start else None
             instance.pending_cold_start = False
             return Invocation(result, duration, cold_start)
+
+    def prestart(self, count: int) -> None:
+        """Start instances until `count` are ready (like provisioned concurrency): no cold start later."""
+        with self._lock:
+            missing = max(0, count - sum(instance.alive for instance in self._all))
+        threads = [threading.Thread(target=lambda: self._idle.put(self._take())) for _ in range(missing)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    @property
+    def process_ids(self) -> list[int]:
+        """The worker processes of this function's live instances."""
+        with self._lock:
+            return [instance.pid for instance in self._all if instance.alive and instance.pid is not None]
 
     def _take(self) -> Instance:
         while True:

@@ -1,8 +1,12 @@
 """Lambda's SQS event source mapping: poll the queue, invoke with batches, delete what succeeded.
 
 Failed messages are left alone: they come back after the queue's visibility timeout, and SQS moves
-them to the dead-letter queue after maxReceiveCount receives, exactly as in AWS. FIFO order and
-one-group-at-a-time come from the queue itself (a group with a message in flight is held back).
+them to the dead-letter queue after maxReceiveCount receives, exactly as in AWS.
+
+FIFO: SQS never hands out a message of a group that has one in flight. moto mostly does the same,
+but its long poll spins a CPU core while only busy groups have messages, and two concurrent long
+polls can each get a message of one group. So the pollers take turns receiving (short polls, a
+pause when the queue is idle), and a message whose group is still busy is put back untouched.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from typing import Any
 from devstack.instances import FunctionPool, InvocationError
 
 logger = logging.getLogger("devstack")
+
+IDLE_PAUSE_SECONDS = 0.05
 
 
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str = "us-east-1") -> dict[str, Any]:
@@ -67,6 +73,8 @@ class SqsTrigger:
         self._pollers = pollers
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._receiving = threading.Lock()
+        self._busy_groups: set[str] = set()
 
     @property
     def queue_name(self) -> str:
@@ -86,24 +94,54 @@ class SqsTrigger:
     def _poll(self) -> None:
         while not self._stop.is_set():
             try:
-                self.poll_once(wait_seconds=1)
+                if self.poll_once() == 0:
+                    self._stop.wait(IDLE_PAUSE_SECONDS)
             except Exception:
                 if self._stop.is_set():
                     return
                 logger.exception("polling %s failed", self.queue_name)
                 self._stop.wait(1)
 
-    def poll_once(self, wait_seconds: int = 0) -> int:
+    def poll_once(self) -> int:
         """Receive one batch and run it; returns how many messages it held."""
-        messages = self._sqs.receive_message(
-            QueueUrl=self._queue_url,
-            MaxNumberOfMessages=self._batch_size,
-            WaitTimeSeconds=wait_seconds,
-            MessageSystemAttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
+        with self._receiving:
+            messages = self._sqs.receive_message(
+                QueueUrl=self._queue_url,
+                MaxNumberOfMessages=self._batch_size,
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            messages = self._hold_back_busy_groups(messages)
+            groups = {group for message in messages if (group := _group(message)) is not None}
+            self._busy_groups |= groups
         if not messages:
             return 0
+        done: list[dict[str, Any]] = []
+        try:
+            done = self._run(messages)
+        finally:
+            # Deleting frees the group in SQS: do it and free it here in one step, or another poller
+            # could receive the group's next message while it still looks busy.
+            with self._receiving:
+                for message in done:
+                    self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+                self._busy_groups -= groups
+        return len(messages)
+
+    def _hold_back_busy_groups(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        kept = []
+        for message in messages:
+            if _group(message) in self._busy_groups:
+                logger.warning("%s: message of busy group %s put back", self.queue_name, _group(message))
+                self._sqs.change_message_visibility(
+                    QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+            else:
+                kept.append(message)
+        return kept
+
+    def _run(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Invoke the function with the batch; returns the messages it processed successfully."""
         started = time.perf_counter()
         try:
             result = self._pool.invoke(sqs_event(messages, self._queue_arn)).result
@@ -115,13 +153,10 @@ class SqsTrigger:
                 len(messages),
                 str(failed).strip().splitlines()[-1],
             )
-            return len(messages)
+            return []
         failed_ids = (
             {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])} if self._partial else set()
         )
-        for message in messages:
-            if message["MessageId"] not in failed_ids:
-                self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
         logger.info(
             "%-13s sqs %s %d message(s) → %d ok, %d failed (%.0f ms)",
             self._pool.spec.name,
@@ -131,4 +166,9 @@ class SqsTrigger:
             len(failed_ids),
             (time.perf_counter() - started) * 1000,
         )
-        return len(messages)
+        return [message for message in messages if message["MessageId"] not in failed_ids]
+
+
+def _group(message: dict[str, Any]) -> str | None:
+    group: str | None = message.get("Attributes", {}).get("MessageGroupId")
+    return group

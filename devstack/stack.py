@@ -22,7 +22,7 @@ from devstack.functions import FunctionSpec, functions_from_template
 from devstack.gateway import HttpRoute, WebSocketApi, http_api
 from devstack.images import demo_png
 from devstack.instances import FunctionPool, Invocation
-from devstack.postgres import Cluster, start_cluster
+from devstack.postgres import Cluster, free_port, start_cluster
 from devstack.schedules import Schedule, Scheduler, scheduler_event, schedules_from_template
 from devstack.sqs_trigger import SqsTrigger
 from devstack.template import load_template
@@ -83,6 +83,11 @@ class DevStack:
         self.jwt_secret = ""
         self.database_url = ""
         self.aws_endpoint = ""
+
+    @property
+    def cluster(self) -> Cluster | None:
+        """The PostgreSQL cluster the devstack started (None when given a DATABASE_URL)."""
+        return self._cluster
 
     @property
     def http_url(self) -> str:
@@ -154,7 +159,7 @@ class DevStack:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        port = self.config.aws_port or _free_port()
+        port = self.config.aws_port or free_port()
         self._moto = ThreadedMotoServer(ip_address=self.config.host, port=port, verbose=False)
         self._moto.start()
         self.aws_endpoint = f"http://{self.config.host}:{port}"
@@ -370,9 +375,3 @@ def _referenced_function(uri: Any, resources: dict[str, Any]) -> str:
     if len(matches) != 1:
         raise ValueError(f"cannot tell which function integration URI {uri!r} names")
     return matches[0]
-
-
-def _free_port() -> int:
-    from devstack.postgres import free_port
-
-    return free_port()

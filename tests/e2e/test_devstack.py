@@ -103,19 +103,21 @@ def test_a_stale_connection_answering_410_is_cleaned_up(devstack: DevStack) -> N
 
 
 def test_a_schedule_can_be_fired_now(devstack: DevStack) -> None:
-    async def scenario() -> tuple[int, Any, int]:
+    async def scenario() -> list[tuple[int, Any]]:
+        replies = []
         async with aiohttp.ClientSession() as session:
             url = f"{devstack.http_url}/__devstack/schedules/"
-            async with session.post(url + "OAuthRefreshFunction.RefreshSchedule") as fired:
-                body = await fired.json()
-                status = fired.status
-            async with session.post(url + "NoSuchSchedule") as unknown:
-                return status, body, unknown.status
+            for name in ("OAuthRefreshFunction.RefreshSchedule", "CreateJobFunction.SyncSchedule", "NoSuchSchedule"):
+                async with session.post(url + name) as fired:
+                    replies.append((fired.status, await fired.json()))
+        return replies
 
-    status, body, unknown_status = asyncio.run(scenario())
-    assert status == 200
-    assert body["result"] == {"due_for_refresh": 0}
-    assert unknown_status == 404
+    refresh, sync, unknown = asyncio.run(scenario())
+    assert refresh == (200, {"schedule": "OAuthRefreshFunction.RefreshSchedule", "result": {"due_for_refresh": 0}})
+    # The sync schedule reaches create_job with its Input, not the HTTP router.
+    assert sync == (200, {"schedule": "CreateJobFunction.SyncSchedule", "result": {"scheduled_jobs": 0}})
+    assert unknown[0] == 404
+    assert "OAuthRefreshFunction.RefreshSchedule" in unknown[1]["message"]
 
 
 def test_the_websocket_refuses_a_bad_token_and_http_unknown_routes(devstack: DevStack) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from crosslist.marketplaces import Marketplace
@@ -78,7 +78,6 @@ class StepTools:
     """How a step talks to a marketplace. Vinted steps go through the browser extension."""
 
     plugin: PluginRelay
-    extras: JsonDict = field(default_factory=dict)
 
 
 class Workflow(Protocol):

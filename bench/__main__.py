@@ -1,0 +1,117 @@
+"""`python -m bench`: print cold start, core loop and memory figures (see bench/__init__.py)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from types import FrameType
+
+from bench import cold, loop
+from bench.stats import machine
+
+COLD_RUNS = 3
+
+
+def _poll(value: str) -> tuple[int, int]:
+    try:
+        initial, largest = (int(part) for part in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected INITIAL,MAX in milliseconds, e.g. 10,50") from None
+    if initial <= 0 or largest < initial:
+        raise argparse.ArgumentTypeError("expected 0 < INITIAL <= MAX")
+    return initial, largest
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def _non_negative(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return number
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark crosslist: cold starts, the publish loop through the devstack, worker memory.",
+    )
+    parser.add_argument("--users", type=_positive, default=4, help="users publishing at once (default 4)")
+    parser.add_argument("--products", type=_positive, default=3, help="products per user (default 3)")
+    parser.add_argument("--photos", type=_positive, default=3, help="photos per product (default 3)")
+    parser.add_argument(
+        "--latency-ms", type=_non_negative, default=0, help="simulated Vinted latency per plugin command (default 0)"
+    )
+    parser.add_argument("--only", choices=("cold", "loop", "memory"), help="run one section only")
+    parser.add_argument(
+        "--concurrency", type=_positive, default=2, help="instances per function, as the devstack's (default 2)"
+    )
+    parser.add_argument(
+        "--poll-ms",
+        type=_poll,
+        default=None,
+        metavar="INITIAL,MAX",
+        help="the job runner's plugin-result polling (default: what the functions use unconfigured)",
+    )
+    parser.add_argument("--no-warmup", action="store_true", help="let the measured burst pay for the first instances")
+    parser.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for the jobs (default 90)")
+    return parser.parse_args(argv)
+
+
+def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(argv)
+    # SIGTERM unwinds like Ctrl-C: the finally blocks stop the devstack, its workers and PostgreSQL.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("\nbenchmark interrupted: what it started has been stopped and removed", file=sys.stderr, flush=True)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    print("crosslist benchmark", flush=True)
+    print(machine(), flush=True)
+
+    if args.only in (None, "cold"):
+        print(cold.report(cold.measure(COLD_RUNS), COLD_RUNS), flush=True)
+
+    if args.only in (None, "loop", "memory"):
+        options = loop.LoopOptions(
+            users=args.users,
+            products=args.products,
+            photos=args.photos,
+            latency_ms=args.latency_ms,
+            concurrency=args.concurrency,
+            warmup=not args.no_warmup,
+            timeout_s=args.timeout,
+            poll_ms=args.poll_ms,
+        )
+        result = loop.run(options)
+        if args.only in (None, "loop"):
+            print(loop.report_loop(result), flush=True)
+        if args.only in (None, "memory"):
+            if args.only == "memory":
+                print(f"\n  (after a core loop of {len(result.jobs)} jobs, whose figures are not shown)")
+            print(loop.report_memory(result), flush=True)
+        print(loop.report_logs(result), flush=True)
+
+    print(f"\nbenchmark finished in {time.perf_counter() - started:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
