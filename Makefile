@@ -6,7 +6,7 @@ SAM_VENV := .venv-sam
 SAM_CLI_VERSION := 1.170.0
 BIN := $(VENV)/bin
 
-.PHONY: test dev lint typecheck pytest unit integration e2e postgres-binaries sam-build bench clean
+.PHONY: test dev openapi lint typecheck pytest unit integration e2e postgres-binaries sam-build bench clean
 
 test: lint typecheck pytest ## everything CI runs
 
@@ -21,16 +21,19 @@ $(SAM_VENV)/bin/sam:
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
 
-# The tests start a throwaway PostgreSQL from the installed binaries; install them if they are missing.
-postgres-binaries:
-	@if [ -z "$$TEST_DATABASE_URL" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
-	    && ! command -v initdb >/dev/null 2>&1; then \
-	  echo "PostgreSQL binaries not found: installing Debian's postgresql package"; \
-	  apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
-	fi
+# The tests and the devstack start PostgreSQL from the installed binaries; without any, the pgserver
+# wheel's bundled binaries are installed into the venv (only the binaries are used).
+PGSERVER_VERSION := 0.1.4
+postgres-binaries: $(BIN)/.installed
+	@$(BIN)/python -m devstack.postgres bin-dir >/dev/null 2>&1 || { \
+	  echo "PostgreSQL binaries not found: installing the bundled ones (pgserver $(PGSERVER_VERSION))"; \
+	  $(BIN)/pip install --quiet pgserver==$(PGSERVER_VERSION); }
 
 dev: $(BIN)/.installed postgres-binaries ## the whole system on this machine (Ctrl-C stops it)
 	$(BIN)/crosslist dev up $(DEV_ARGS)
+
+openapi: $(BIN)/.installed ## regenerate docs/openapi.json from the handlers' routes
+	$(BIN)/python -m devstack.openapi
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -162,7 +163,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--http-port", type=int, default=8000)
     p.add_argument("--ws-port", type=int, default=8001)
     p.add_argument("--aws-port", type=int, default=0, help="moto's port (default: any free one)")
-    p.add_argument("--database-url", default=None, help="use this PostgreSQL instead of .devstack/postgres")
+    p.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL"),
+        help="use this PostgreSQL (default: $DATABASE_URL, else a cluster kept in .devstack/postgres)",
+    )
     p.add_argument("--concurrency", type=int, default=2, help="instances per function")
     p.add_argument("--function-log-level", default="WARNING", help="Powertools log level inside the functions")
     p.add_argument("--no-schedules", action="store_true", help="only fire schedules on demand")

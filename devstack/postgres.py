@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import importlib.util
 import logging
 import os
 import pwd
@@ -87,7 +88,8 @@ def find_bin_dir() -> Path:
     """Directory holding ``initdb``, ``pg_ctl`` and ``postgres``.
 
     Looked up in order: ``$PG_BIN``, ``pg_config --bindir``, the newest ``/usr/lib/postgresql/*/bin``,
-    then ``PATH``.
+    ``PATH``, then the binaries bundled in the ``pgserver`` wheel (what ``make`` installs when there
+    are none: only its binaries are used, never its Python code, which as root adds users).
     """
     env_bin = os.environ.get("PG_BIN")
     if env_bin:
@@ -115,11 +117,24 @@ def find_bin_dir() -> Path:
             if _has_server_binaries(path):
                 return path
 
+    bundled = _bundled_bin_dir()
+    if bundled is not None:
+        return bundled
+
     raise PostgresNotFoundError(
         "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found. Install PostgreSQL "
-        "(e.g. `apt-get install postgresql`), set PG_BIN to its bin directory, or point "
-        "TEST_DATABASE_URL / DATABASE_URL at an existing server."
+        "(e.g. `apt-get install postgresql`, or `pip install pgserver` for bundled binaries), set PG_BIN "
+        "to its bin directory, or point TEST_DATABASE_URL / DATABASE_URL at an existing server."
     )
+
+
+def _bundled_bin_dir() -> Path | None:
+    # find_spec locates a top-level package without importing it.
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    return path if _has_server_binaries(path) else None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -524,6 +539,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start.add_argument("--database", default="postgres", help="also create this database; used in the URL")
     stop = sub.add_parser("stop", help="stop the cluster running on a data directory")
     stop.add_argument("--data-dir", type=Path, required=True)
+    sub.add_parser("bin-dir", help="print the directory of the PostgreSQL binaries that would be used")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -533,6 +549,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.database != "postgres":
                 cluster.create_database(args.database)
             print(cluster.url(args.database))
+        elif args.command == "bin-dir":
+            print(find_bin_dir())
         else:
             stop_cluster(args.data_dir)
     except ClusterError as exc:

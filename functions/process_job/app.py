@@ -22,7 +22,7 @@ processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 def run_job(record: SQSRecord, lambda_context: LambdaContext) -> str:
     # A body that isn't a job message raises: SQS retries it, then parks it in the DLQ.
     message = JobMessage.model_validate_json(record.body)
-    outcome = runtime.job_runner().run(message.job_id, lambda_context.get_remaining_time_in_millis)
+    outcome = runtime.job_runner().run(message.job_id, message.user_id, lambda_context.get_remaining_time_in_millis)
     metrics.add_metric(name=f"Jobs_{outcome.value}", unit=MetricUnit.Count, value=1)
     return outcome.value
 

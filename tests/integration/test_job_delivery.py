@@ -133,3 +133,15 @@ def test_the_executing_tab_closing_mid_job_hands_the_next_command_to_the_other_t
     assert [c["step"] for c in other_vinted.commands] == ["upload_photo_2", "create_item"]
     # Each tab's fake Vinted numbers photos from 9001: one photo id from each tab.
     assert backend.job(job_id)["result"]["photo_ids"] == [9001, 9001]
+
+
+def test_a_message_naming_another_user_claims_nothing(backend: Backend) -> None:
+    _, vinted = backend.open_tab()
+    job_id = backend.publish(backend.create_product()["id"]).body["id"]
+    [message] = backend.receive()
+    message["Body"] = message["Body"].replace('"user_id":"alice"', '"user_id":"mallory"')
+
+    assert backend.deliver([message]) == {"batchItemFailures": []}
+
+    assert vinted.commands == []
+    assert backend.job(job_id)["status"] == "pending"

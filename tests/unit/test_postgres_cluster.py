@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from devstack import postgres
 from devstack.postgres import Cluster, find_bin_dir, free_port, start_cluster, stop_cluster
 
 pytestmark = pytest.mark.integration
@@ -101,3 +102,20 @@ def test_start_after_kill_9(data_dir: Path) -> None:
     assert _count_rows(recovered, "app") == ["boots"]
     recovered.stop()
     recovered.stop()
+
+
+def test_without_system_binaries_the_pgserver_wheels_bundled_ones_are_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundled = tmp_path / "site" / "pgserver" / "pginstall" / "bin"
+    bundled.mkdir(parents=True)
+    (bundled.parent.parent / "__init__.py").write_text("raise RuntimeError('must not be imported')\n")
+    for name in ("initdb", "pg_ctl", "postgres"):
+        (bundled / name).write_text("#!/bin/sh\n")
+        (bundled / name).chmod(0o755)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.delenv("PG_BIN", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(postgres, "DEBIAN_BIN_GLOB", str(tmp_path / "none" / "*" / "bin"))
+
+    assert postgres.find_bin_dir() == bundled

@@ -171,3 +171,21 @@ def test_a_message_of_a_group_already_running_is_put_back_not_run_alongside() ->
     assert sqs.put_back, "the careless queue should have offered a busy group's message at least once"
     assert sqs.waiting == []
     assert sqs.in_flight == {}
+
+
+def test_a_message_failing_max_receive_count_times_ends_in_the_dead_letter_queue(queue: Any) -> None:
+    sqs, url, arn = queue
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "0"})  # retry at once, for the test
+    send(sqs, url, "alice:vinted", 0)
+    function = RecordingFunction(fail={"alice:vinted0"})
+    trigger = SqsTrigger(
+        cast(FunctionPool, function), sqs, url, arn, batch_size=1, report_batch_item_failures=True, pollers=1
+    )
+
+    while trigger.poll_once():
+        pass
+
+    assert len(function.runs) == 5  # the template's maxReceiveCount
+    dead_letters = sqs.get_queue_url(QueueName="JobsDeadLetterQueue.fifo")["QueueUrl"]
+    [parked] = sqs.receive_message(QueueUrl=dead_letters)["Messages"]
+    assert json.loads(parked["Body"]) == {"group": "alice:vinted", "n": 0}

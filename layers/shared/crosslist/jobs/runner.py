@@ -82,8 +82,8 @@ class JobRunner:
         self._notifier = notifier
         self._tools = tools
 
-    def run(self, job_id: uuid.UUID, remaining_ms: Callable[[], int]) -> RunOutcome:
-        job = self._claim(job_id, lease=timedelta(milliseconds=remaining_ms()) + LEASE_MARGIN)
+    def run(self, job_id: uuid.UUID, user_id: str, remaining_ms: Callable[[], int]) -> RunOutcome:
+        job = self._claim(job_id, user_id, lease=timedelta(milliseconds=remaining_ms()) + LEASE_MARGIN)
         if job is None:
             logger.info("job not claimed", extra={"job_id": str(job_id)})
             return RunOutcome.NOT_CLAIMED
@@ -130,13 +130,17 @@ class JobRunner:
         self._notifier.to_user(job.user_id, completed_message(str(job.id), completion.result))
         return RunOutcome.COMPLETED
 
-    def _claim(self, job_id: uuid.UUID, lease: timedelta) -> ClaimedJob | None:
+    def _claim(self, job_id: uuid.UUID, user_id: str, lease: timedelta) -> ClaimedJob | None:
         job_table = cast(Table, MarketplaceJob.__table__)
         lease_expired = and_(job_table.c.status == JobStatus.RUNNING, job_table.c.lease_expires_at < func.now())
         token = uuid.uuid4()
         statement = (
             update(job_table)
-            .where(job_table.c.id == job_id, or_(job_table.c.status == JobStatus.PENDING, lease_expired))
+            .where(
+                job_table.c.id == job_id,
+                job_table.c.user_id == user_id,
+                or_(job_table.c.status == JobStatus.PENDING, lease_expired),
+            )
             .values(
                 status=JobStatus.RUNNING,
                 lease_token=token,
@@ -172,6 +176,7 @@ class JobRunner:
             update(MarketplaceJob)
             .where(
                 MarketplaceJob.id == job.id,
+                MarketplaceJob.user_id == job.user_id,
                 MarketplaceJob.status == JobStatus.RUNNING,
                 MarketplaceJob.lease_token == job.lease_token,
             )
