@@ -18,6 +18,7 @@ import boto3
 from aiohttp import web
 
 from devstack.aws import Provisioned, provision
+from devstack.database import migrate
 from devstack.functions import FunctionSpec, functions_from_template
 from devstack.gateway import HttpRoute, WebSocketApi, http_api
 from devstack.images import demo_png
@@ -138,22 +139,13 @@ class DevStack:
         logger.info("devstack stopped")
 
     def _start_database(self) -> None:
-        from alembic import command
-        from alembic.config import Config
-        from sqlalchemy import create_engine
-
         url = self.config.database_url
         if url is None:
             self._cluster = start_cluster(self.config.state_dir / "postgres")
             self._cluster.create_database("crosslist")
             url = self._cluster.url("crosslist")
         self.database_url = url
-        alembic = Config(str(self.config.root / "alembic.ini"))
-        engine = create_engine(url)
-        with engine.begin() as connection:
-            alembic.attributes["connection"] = connection
-            command.upgrade(alembic, "head")
-        engine.dispose()
+        migrate(url, root=self.config.root)
 
     def _start_aws(self) -> None:
         from moto.server import ThreadedMotoServer

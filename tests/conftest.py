@@ -40,8 +40,7 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """A migrated PostgreSQL database: TEST_DATABASE_URL, or a throwaway cluster for this session."""
-    from alembic import command
-    from alembic.config import Config
+    from devstack.database import migrate
 
     given = os.environ.get("TEST_DATABASE_URL")
     cluster = None
@@ -56,9 +55,8 @@ def database_url() -> Iterator[str]:
         cluster = start_cluster(base / "data")
         cluster.create_database("crosslist_test")
         url = cluster.url("crosslist_test")
-    config = Config(str(REPO / "alembic.ini"))
-    os.environ["DATABASE_URL"] = url
-    command.upgrade(config, "head")
+    migrate(url)
+    os.environ["DATABASE_URL"] = url  # what the handlers under test connect to
     try:
         yield url
     finally:

@@ -5,16 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Engine, make_url
 
 from crosslist.db.models import Base
 from crosslist.marketplaces import ACTION_TYPES
-from tests.conftest import REPO
+from devstack.database import migrate
 
 pytestmark = pytest.mark.integration
 
@@ -36,32 +34,21 @@ def scratch_database(database_url: str) -> Iterator[Engine]:
     admin.dispose()
 
 
-def migrate(engine: Engine, *steps: str) -> None:
-    config = Config(str(REPO / "alembic.ini"))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        for step in steps:
-            if step == "base":
-                command.downgrade(config, "base")
-            else:
-                command.upgrade(config, step)
-
-
 def tables(engine: Engine) -> set[str]:
     return set(inspect(engine).get_table_names()) - {"alembic_version"}
 
 
 def test_upgrade_downgrade_upgrade(scratch_database: Engine) -> None:
-    migrate(scratch_database, "head")
+    migrate(scratch_database)
     assert tables(scratch_database) == set(Base.metadata.tables)
     migrate(scratch_database, "base")
     assert tables(scratch_database) == set()
-    migrate(scratch_database, "head")
+    migrate(scratch_database)
     assert tables(scratch_database) == set(Base.metadata.tables)
 
 
 def test_the_seeded_action_types_are_the_applications_catalogue(scratch_database: Engine) -> None:
-    migrate(scratch_database, "head")
+    migrate(scratch_database)
     with scratch_database.connect() as connection:
         rows = connection.execute(
             text(
@@ -76,7 +63,7 @@ def test_the_seeded_action_types_are_the_applications_catalogue(scratch_database
 
 
 def test_the_migrations_build_exactly_the_schema_the_models_describe(scratch_database: Engine) -> None:
-    migrate(scratch_database, "head")
+    migrate(scratch_database)
     with scratch_database.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
