@@ -1,4 +1,4 @@
-"""HTTP API: create a marketplace job and read its status. Also the hourly "sync" schedule."""
+"""HTTP API: create a marketplace job and read its status. Also the job schedules (requeue, sync)."""
 
 from typing import Any
 from uuid import UUID
@@ -43,6 +43,10 @@ def get_job(job_id: UUID) -> JobView:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if event.get("schedule") == "requeue":
+        requeued = runtime.job_service().requeue_stranded()
+        metrics.add_metric(name="JobsRequeued", unit=MetricUnit.Count, value=requeued)
+        return {"requeued_jobs": requeued}
     if event.get("schedule") == "sync":
         # Scheduled sync runs once marketplace sync workflows exist; until then it only reports in.
         logger.info("sync schedule fired: no sync workflow is available yet")

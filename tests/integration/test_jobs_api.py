@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from tests.integration.conftest import Backend, count
 from tests.support.tokens import token_for
@@ -183,14 +184,45 @@ def test_a_job_whose_queueing_failed_is_queued_when_the_request_is_retried(
     def sqs_down(*_: Any, **__: Any) -> None:
         raise ConnectionError("SQS unreachable")
 
-    monkeypatch.setattr(queue, "enqueue", sqs_down)
-    failed = backend.publish(product_id, idempotency_key="retry-me")
+    with monkeypatch.context() as patched:
+        patched.setattr(queue, "enqueue", sqs_down)
+        failed = backend.publish(product_id, idempotency_key="retry-me")
     assert failed.status == 503
     assert backend.queued() == 0
-    monkeypatch.undo()
 
     retried = backend.publish(product_id, idempotency_key="retry-me")
     assert retried.status == 200
     assert retried.body["id"] == failed.body["job_id"]
     assert backend.queued() == 1
     assert count(sql, "SELECT count(*) FROM marketplace_jobs") == 1
+
+
+def test_a_job_whose_queueing_failed_and_was_never_retried_is_queued_by_the_requeue_schedule(
+    backend: Backend, sql: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crosslist import runtime
+    from devstack.lambdas import LambdaContext, load_handler
+    from tests.conftest import REPO
+
+    product_id = backend.create_product()["id"]
+
+    def sqs_down(*_: Any, **__: Any) -> None:
+        raise ConnectionError("SQS unreachable")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(runtime.job_queue(), "enqueue", sqs_down)
+        stranded = backend.publish(product_id)
+    assert stranded.status == 503
+    handler = load_handler(REPO / "functions" / "create_job")
+
+    # Too recent: its own request may still be retried.
+    assert handler({"schedule": "requeue"}, LambdaContext("requeue")) == {"requeued_jobs": 0}
+    with sql.begin() as connection:
+        connection.execute(text("UPDATE marketplace_jobs SET created_at = now() - interval '3 minutes'"))
+    assert handler({"schedule": "requeue"}, LambdaContext("requeue")) == {"requeued_jobs": 1}
+    assert handler({"schedule": "requeue"}, LambdaContext("requeue")) == {"requeued_jobs": 0}
+    assert backend.queued() == 1
+
+    backend.open_tab()
+    backend.run_queue()
+    assert backend.job(stranded.body["job_id"])["status"] == "completed"

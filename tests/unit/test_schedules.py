@@ -43,7 +43,7 @@ def schedule_event(**properties: Any) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ template
 
 
-def test_the_real_template_has_the_sync_and_oauth_refresh_schedules() -> None:
+def test_the_real_template_has_the_sync_requeue_and_oauth_refresh_schedules() -> None:
     schedules = schedules_from_template(load_template(TEMPLATE))
 
     assert schedules == [
@@ -54,6 +54,14 @@ def test_the_real_template_has_the_sync_and_oauth_refresh_schedules() -> None:
             input={"schedule": "sync"},
             enabled=True,
             schedule_name="devstack-sync",
+        ),
+        Schedule(
+            name="CreateJobFunction.RequeueSchedule",
+            function="CreateJobFunction",
+            expression="rate(5 minutes)",
+            input={"schedule": "requeue"},
+            enabled=True,
+            schedule_name="devstack-requeue",
         ),
         Schedule(
             name="OAuthRefreshFunction.RefreshSchedule",
@@ -413,22 +421,22 @@ def test_the_scheduler_fires_the_template_schedules_in_order_until_stopped(caplo
 
     assert not scheduler.running
     refresh, sync = "OAuthRefreshFunction.RefreshSchedule", "CreateJobFunction.SyncSchedule"
-    assert recorder.fired == [
-        (refresh, T0 + timedelta(minutes=10)),
-        (refresh, T0 + timedelta(minutes=20)),
-        (refresh, T0 + timedelta(minutes=30)),
-        (refresh, T0 + timedelta(minutes=40)),
-        (refresh, T0 + timedelta(minutes=50)),
-        (sync, T0 + timedelta(minutes=60)),  # a tie goes in template order
-        (refresh, T0 + timedelta(minutes=60)),
-    ]
+    requeue = "CreateJobFunction.RequeueSchedule"
+    expected = []
+    for minute in range(5, 61, 5):  # a tie goes in template order: sync, requeue, refresh
+        at = T0 + timedelta(minutes=minute)
+        expected += [(sync, at)] if minute == 60 else []
+        expected += [(requeue, at)]
+        expected += [(refresh, at)] if minute % 10 == 0 else []
+    assert recorder.fired == expected
+    assert len(expected) == 12 + 6 + 1
     assert [event for name, _, event in recorder.calls if name == sync] == [{"schedule": "sync"}]
     assert {str(event) for name, _, event in recorder.calls if name == refresh} == {"{'schedule': 'oauth_refresh'}"}
     firings = [record.getMessage() for record in caplog.records if " -> " in record.getMessage()]
-    assert len(firings) == 7
+    assert len(firings) == 19
     assert (
         "schedule CreateJobFunction.SyncSchedule -> CreateJobFunction (scheduled at 2026-01-01T01:00:00Z): ok"
-        in (firings[5])
+        in (firings[16])
     )
 
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from crosslist.db.engine import transaction
 from crosslist.db.models import (
     ACTIVE_JOB_STATUSES,
+    JobStatus,
     ListingStatus,
     MarketplaceActionType,
     MarketplaceJob,
@@ -22,6 +23,10 @@ from crosslist.jobs.queue import JobQueue
 from crosslist.jobs.schemas import CreateJobRequest, JobView
 from crosslist.products.service import find_product, snapshot
 from crosslist.workflows.registry import WORKFLOWS, find_workflow
+
+# A job still unqueued this long after its creation is not waiting on its own request any more.
+STRANDED_AFTER = timedelta(minutes=2)
+REQUEUE_BATCH = 500
 
 
 class JobService:
@@ -48,6 +53,29 @@ class JobService:
         if job.enqueued_at is None:  # first time, or a replay of a request whose queueing failed
             self._enqueue(job)
         return JobView.of(job), created
+
+    def requeue_stranded(self, older_than: timedelta = STRANDED_AFTER) -> int:
+        """Queue the pending jobs whose message never reached SQS; returns how many were queued.
+
+        A job is stored before it is queued: if SQS failed then, the user got a 503 and the job waits
+        here, unqueued, until they retry the request or this sweep runs.
+        """
+        with transaction(self._sessions) as session:
+            stranded = list(
+                session.scalars(
+                    select(MarketplaceJob)
+                    .where(
+                        MarketplaceJob.status == JobStatus.PENDING,
+                        MarketplaceJob.enqueued_at.is_(None),
+                        MarketplaceJob.created_at < func.now() - older_than,
+                    )
+                    .order_by(MarketplaceJob.created_at)
+                    .limit(REQUEUE_BATCH)
+                )
+            )
+        for job in stranded:
+            self._enqueue(job)
+        return len(stranded)
 
     def get(self, user_id: str, job_id: uuid.UUID) -> JobView:
         with transaction(self._sessions) as session:
