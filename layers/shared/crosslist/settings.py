@@ -40,7 +40,7 @@ class Settings(BaseSettings):
 
     # How the job runner waits on a plugin result: first and largest pause between consistent reads.
     plugin_poll_initial_seconds: float = 0.05
-    plugin_poll_max_seconds: float = 0.25
+    plugin_poll_max_seconds: float = 0.1
 
     @field_validator("*", mode="before")
     @classmethod

@@ -46,7 +46,7 @@ class PluginRelay:
         gateway: ConnectionGateway,
         *,
         poll_initial_seconds: float = 0.05,
-        poll_max_seconds: float = 0.25,
+        poll_max_seconds: float = 0.1,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
