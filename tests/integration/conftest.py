@@ -107,10 +107,13 @@ class Backend:
         response = self._ws_connect(websocket_event("$connect", connection_id, query=query), LambdaContext("ws"))
         return response["statusCode"], connection_id
 
-    def open_tab(self, user: str = "alice", **behaviour: Any) -> tuple[str, FakeVinted]:
-        """A web app tab with the browser extension: it executes the plugin commands it receives."""
+    def open_tab(self, user: str = "alice", *, ready: bool = True, **behaviour: Any) -> tuple[str, FakeVinted]:
+        """A web app tab with the browser extension: it executes the plugin commands it receives, once it
+        has said its extension is ready (as the web app does right after connecting)."""
         status, connection_id = self.connect(user)
         assert status == 200
+        if ready:
+            self.send(connection_id, {"action": "plugin_status", "ready": True, "extension_version": "1.0.0"})
         vinted = FakeVinted(send=lambda message: self.send(connection_id, message), **behaviour)
         self.gateway.listeners[connection_id] = vinted
         return connection_id, vinted

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
@@ -16,8 +17,12 @@ def http_event(
     body: Any = None,
     headers: dict[str, str] | None = None,
     query: dict[str, str] | None = None,
+    base64_body: bytes | None = None,
 ) -> dict[str, Any]:
+    """base64_body: raw bytes, sent base64-encoded as API Gateway does for bodies it cannot pass as text."""
     raw_body = body if isinstance(body, str) or body is None else json.dumps(body)
+    if base64_body is not None:
+        raw_body = base64.b64encode(base64_body).decode()
     return {
         "version": "2.0",
         "routeKey": "$default",
@@ -43,7 +48,7 @@ def http_event(
             "timeEpoch": int(time.time() * 1000),
         },
         "body": raw_body,
-        "isBase64Encoded": False,
+        "isBase64Encoded": base64_body is not None,
     }
 
 

@@ -48,6 +48,12 @@ def stores() -> Iterator[tuple[ConnectionStore, PendingCommandStore]]:
         )
 
 
+def open_ready_tab(connections: ConnectionStore, connection_id: str, user_id: str, now: float | None = None) -> None:
+    """A tab whose extension said it is ready (plugin_status ready:true)."""
+    connections.add(connection_id, user_id, now=now)
+    assert connections.set_plugin_status(connection_id, user_id, ready=True, extension_version="1.0", now=now)
+
+
 def relay_for(
     stores: tuple[ConnectionStore, PendingCommandStore], gateway: FakeGateway, clock: FakeClock
 ) -> PluginRelay:
@@ -59,7 +65,7 @@ def relay_for(
 
 def test_waits_with_growing_pauses_until_the_result_arrives(stores: Any) -> None:
     connections, commands = stores
-    connections.add("tab", "alice")
+    open_ready_tab(connections, "tab", "alice")
     gateway, clock = FakeGateway(), FakeClock()
     sent: list[dict[str, Any]] = []
     gateway.listeners["tab"] = sent.append
@@ -88,7 +94,7 @@ def test_waits_with_growing_pauses_until_the_result_arrives(stores: Any) -> None
 
 def test_times_out_at_the_deadline_and_then_refuses_the_late_result(stores: Any) -> None:
     connections, commands = stores
-    connections.add("tab", "alice")
+    open_ready_tab(connections, "tab", "alice")
     gateway, clock = FakeGateway(), FakeClock()
 
     with pytest.raises(PluginTimeout):
@@ -106,7 +112,7 @@ def test_a_result_landing_between_the_last_read_and_the_expiry_wins(
     stores: tuple[ConnectionStore, PendingCommandStore], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connections, commands = stores
-    connections.add("tab", "alice")
+    open_ready_tab(connections, "tab", "alice")
     gateway, clock = FakeGateway(), FakeClock()
     relay = relay_for(stores, gateway, clock)
     original_expire = commands.expire
@@ -122,12 +128,14 @@ def test_a_result_landing_between_the_last_read_and_the_expiry_wins(
 
 def test_without_a_live_connection_nothing_is_left_waiting(stores: Any) -> None:
     connections, commands = stores
-    connections.add("closed-tab", "alice")
+    open_ready_tab(connections, "closed-tab", "alice")
     gateway = FakeGateway()
     gateway.gone.add("closed-tab")
 
-    with pytest.raises(NoPluginConnection):
+    with pytest.raises(NoPluginConnection) as missing:
         relay_for(stores, gateway, FakeClock()).call(user_id="alice", job_id="j", step="s", command=PHOTO, timeout_ms=1)
+
+    assert missing.value.code == "no_plugin_connection"
 
     assert connections.for_user("alice") == []
     assert commands._table.scan()["Count"] == 0
@@ -135,7 +143,7 @@ def test_without_a_live_connection_nothing_is_left_waiting(stores: Any) -> None:
 
 def test_another_users_connections_are_never_used(stores: Any) -> None:
     connections, _ = stores
-    connections.add("bobs-tab", "bob")
+    open_ready_tab(connections, "bobs-tab", "bob")
     with pytest.raises(NoPluginConnection):
         relay_for(stores, FakeGateway(), FakeClock()).call(
             user_id="alice", job_id="j", step="s", command=PHOTO, timeout_ms=1
@@ -144,10 +152,48 @@ def test_another_users_connections_are_never_used(stores: Any) -> None:
 
 def test_a_command_over_the_websocket_limit_is_refused_before_anything_is_stored(stores: Any) -> None:
     connections, commands = stores
-    connections.add("tab", "alice")
+    open_ready_tab(connections, "tab", "alice")
     huge = PluginCommand(method="POST", path="/api/v2/photos", payload={"image": "x" * 200_000})
     with pytest.raises(MessageTooLarge):
         relay_for(stores, FakeGateway(), FakeClock()).call(
             user_id="alice", job_id="j", step="s", command=huge, timeout_ms=1
         )
     assert commands._table.scan()["Count"] == 0
+
+
+def test_commands_go_only_to_a_tab_whose_extension_is_ready_the_most_recently_ready_first(stores: Any) -> None:
+    connections, _ = stores
+    gateway = FakeGateway()
+    open_ready_tab(connections, "laptop", "alice", now=1_800_000_000)
+    open_ready_tab(connections, "desktop", "alice", now=1_800_000_100)
+    connections.add("phone-without-extension", "alice", now=1_800_000_200)  # the newest connection
+    relay = relay_for(stores, gateway, FakeClock())
+    with pytest.raises(PluginTimeout):
+        relay.call(user_id="alice", job_id="j", step="s", command=PHOTO, timeout_ms=0)
+    assert [c for c, sent in gateway.messages.items() if sent] == ["desktop"]
+
+    # ready:false withdraws the desktop: the laptop takes the next command.
+    assert connections.set_plugin_status("desktop", "alice", ready=False, extension_version="1.0")
+    with pytest.raises(PluginTimeout):
+        relay.call(user_id="alice", job_id="j", step="s", command=PHOTO, timeout_ms=0)
+    assert len(gateway.messages["laptop"]) == 1
+
+
+def test_a_user_with_only_tabs_whose_extension_is_not_ready_is_told_so(stores: Any) -> None:
+    connections, commands = stores
+    connections.add("tab-without-extension", "alice")
+    gateway = FakeGateway()
+    with pytest.raises(NoPluginConnection) as unavailable:
+        relay_for(stores, gateway, FakeClock()).call(user_id="alice", job_id="j", step="s", command=PHOTO, timeout_ms=1)
+    assert unavailable.value.code == "plugin_not_ready"
+    assert gateway.messages == {}
+    assert commands._table.scan()["Count"] == 0
+
+
+def test_only_the_owner_of_an_open_connection_can_say_it_is_ready(stores: Any) -> None:
+    connections, _ = stores
+    connections.add("tab", "alice")
+    assert not connections.set_plugin_status("tab", "bob", ready=True, extension_version=None)
+    connections.close("tab")
+    assert not connections.set_plugin_status("tab", "alice", ready=True, extension_version=None)
+    assert not connections.set_plugin_status("never-connected", "alice", ready=True, extension_version=None)

@@ -130,7 +130,8 @@ def test_an_item_reply_already_unwrapped_by_the_extension_is_understood() -> Non
         (ok({"unexpected": True}), "invalid_plugin_result", True),
         (ok(None), "invalid_plugin_result", True),
         (PluginTimeout("late"), "plugin_timeout", True),
-        (NoPluginConnection("alice"), "no_plugin_connection", False),
+        (NoPluginConnection("no_plugin_connection", "no tab"), "no_plugin_connection", False),
+        (NoPluginConnection("plugin_not_ready", "no ready tab"), "plugin_not_ready", False),
     ],
 )
 def test_failures_become_step_failures_that_say_what_happened(reply: Any, code: str, retryable: bool) -> None:

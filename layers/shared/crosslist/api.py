@@ -2,19 +2,71 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from typing import Any
+
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crosslist import runtime
+from crosslist import runtime, untrusted_json
 from crosslist.auth.tokens import bearer_token
 from crosslist.errors import CrosslistError
 
 logger = Logger(child=True)
 
+# Far above the largest product we accept, far below API Gateway's 10 MB and Lambda's 6 MB.
+MAX_BODY_BYTES = 256 * 1024
+
+
+class CrosslistResolver(APIGatewayHttpResolver):
+    """Refuses what cannot be read before routing: bodies that are not UTF-8 or too large, NUL in the URL.
+
+    JSON bodies are parsed by `untrusted_json.parse`, so unstorable text, non-finite numbers and deep
+    nesting are refused as 422s by the validation the routes already have.
+    """
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        refusal = _unreadable(event)
+        if refusal is not None:
+            status, code, message = refusal
+            return {
+                "statusCode": status,
+                "headers": {"Content-Type": content_types.APPLICATION_JSON},
+                "body": json.dumps({"statusCode": status, "code": code, "message": message}),
+                "isBase64Encoded": False,
+            }
+        return super().resolve(event, context)
+
+
+def _unreadable(event: Mapping[str, Any]) -> tuple[int, str, str] | None:
+    body = event.get("body")
+    if body:
+        if event.get("isBase64Encoded"):
+            try:
+                raw = base64.b64decode(str(body), validate=True)
+            except binascii.Error:
+                return 400, "invalid_body", "the body is marked base64 but is not"
+        else:
+            raw = str(body).encode("utf-8", "surrogatepass")
+        if len(raw) > MAX_BODY_BYTES:
+            return 413, "body_too_large", f"the body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}"
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return 400, "invalid_body", "the body is not valid UTF-8"
+    parameters = [*(event.get("queryStringParameters") or {}).items(), *(event.get("pathParameters") or {}).items()]
+    if any(untrusted_json.has_unstorable_text(f"{name}{value}") for name, value in parameters):
+        return 400, "invalid_request", "the URL must not contain NUL characters (%00)"
+    return None
+
 
 def make_resolver() -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver(enable_validation=True)
+    app = CrosslistResolver(enable_validation=True, json_body_deserializer=untrusted_json.parse)
 
     # Powertools leaves exception_handler untyped.
     @app.exception_handler(CrosslistError)  # type: ignore[untyped-decorator]
@@ -26,7 +78,7 @@ def make_resolver() -> APIGatewayHttpResolver:
     @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
     def _invalid_request(error: RequestValidationError) -> Response[dict[str, object]]:
         details = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in error.errors()
+            {"loc": list(e.get("loc", ())), "msg": _reason(e), "type": e.get("type", "")} for e in error.errors()
         ]
         summary = "; ".join(f"{'.'.join(str(p) for p in d['loc'])}: {d['msg']}" for d in details)
         return _json_error(422, {"code": "invalid_request", "message": summary, "detail": details})
@@ -44,3 +96,11 @@ def _json_error(status: int, body: dict[str, object]) -> Response[dict[str, obje
     return Response(
         status_code=status, content_type=content_types.APPLICATION_JSON, body={"statusCode": status, **body}
     )
+
+
+def _reason(error: Mapping[str, Any]) -> str:
+    # A body that is not JSON (or JSON we refuse) says why in ctx.error; "JSON decode error" alone doesn't.
+    context = error.get("ctx") or {}
+    cause = context.get("error") if isinstance(context, Mapping) else None
+    message = str(error.get("msg", ""))
+    return f"{message}: {cause}" if cause and str(cause) not in message else message

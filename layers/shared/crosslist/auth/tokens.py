@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ from crosslist.errors import Unauthorized
 
 # Tolerated clock difference between the identity provider and Lambda.
 LEEWAY_SECONDS = 30
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 class TokenVerifier:
@@ -53,8 +55,11 @@ class TokenVerifier:
         except (jwt.PyJWTError, ValueError) as invalid:
             raise Unauthorized(f"invalid token: {invalid}") from None
         subject = claims["sub"]
-        if not isinstance(subject, str) or not subject or len(subject) > 128:
-            raise Unauthorized("invalid token: 'sub' must be a non-empty string of at most 128 characters")
+        # The user id is stored in PostgreSQL and DynamoDB and used in SQS group ids: printable text only.
+        if not isinstance(subject, str) or not 0 < len(subject) <= 128 or _UNPRINTABLE.search(subject):
+            raise Unauthorized(
+                "invalid token: 'sub' must be 1 to 128 printable characters (no NUL or control characters)"
+            )
         return subject
 
 

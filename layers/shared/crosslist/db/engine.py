@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, create_engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -24,3 +25,9 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A unit of work: commits on success, rolls back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+def violated_constraint(error: DBAPIError) -> str | None:
+    """The name of the constraint or unique index PostgreSQL reported (pg8000 passes its error fields as a dict)."""
+    fields = error.orig.args[0] if error.orig is not None and error.orig.args else None
+    return str(fields["n"]) if isinstance(fields, dict) and "n" in fields else None

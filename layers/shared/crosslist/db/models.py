@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -45,6 +46,7 @@ class JobStatus(enum.StrEnum):
 
 
 ACTIVE_JOB_STATUSES = (JobStatus.PENDING, JobStatus.RUNNING)
+ACTIVE_PRODUCT_JOB_INDEX = "uq_marketplace_jobs_active_product"
 
 
 class ListingStatus(enum.StrEnum):
@@ -112,6 +114,16 @@ class MarketplaceJob(Base):
         UniqueConstraint("user_id", "idempotency_key", name="uq_marketplace_jobs_user_idempotency_key"),
         Index("ix_marketplace_jobs_user_created", "user_id", "created_at"),
         Index("ix_marketplace_jobs_status_next_attempt", "status", "next_attempt_at"),
+        # One active job per product and marketplace, whatever its action: two requests passing the
+        # service's checks together cannot both queue a publish (or an update, delete, relist) of one listing.
+        Index(
+            ACTIVE_PRODUCT_JOB_INDEX,
+            "user_id",
+            "marketplace",
+            "product_id",
+            unique=True,
+            postgresql_where=text("product_id IS NOT NULL AND status IN ('pending', 'running')"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

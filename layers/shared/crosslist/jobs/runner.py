@@ -20,12 +20,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from aws_lambda_powertools import Logger
-from sqlalchemy import Table, and_, case, func, or_, update
+from sqlalchemy import Table, and_, case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from crosslist.db.engine import transaction
-from crosslist.db.models import JobStatus, ListingStatus, MarketplaceJob, MarketplaceListing
+from crosslist.db.models import JobStatus, ListingStatus, MarketplaceJob, MarketplaceListing, Product
 from crosslist.jobs.queue import JobQueue
 from crosslist.realtime.messages import completed_message, failed_message, progress_message
 from crosslist.realtime.notifier import Notifier
@@ -192,6 +192,10 @@ class JobRunner:
     def _complete(self, job: ClaimedJob, accumulated: dict[str, Any], completion: Completion) -> None:
         # Job and listing change in one transaction: the result is applied exactly once.
         with transaction(self._sessions) as session:
+            if completion.listing is not None and job.product_id is not None:
+                # Taken first, as job creation takes it: a publish created meanwhile either sees this
+                # listing or is refused by the one-active-job index, never both missed.
+                session.execute(select(Product.id).where(Product.id == job.product_id).with_for_update())
             self._update_owned(
                 session,
                 job,

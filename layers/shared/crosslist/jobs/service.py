@@ -9,19 +9,21 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from crosslist.db.engine import transaction
+from crosslist.db.engine import transaction, violated_constraint
 from crosslist.db.models import (
     ACTIVE_JOB_STATUSES,
+    ACTIVE_PRODUCT_JOB_INDEX,
     JobStatus,
     ListingStatus,
     MarketplaceActionType,
     MarketplaceJob,
     MarketplaceListing,
+    Product,
 )
 from crosslist.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
 from crosslist.jobs.queue import JobQueue
 from crosslist.jobs.schemas import CreateJobRequest, JobView
-from crosslist.products.service import find_product, snapshot
+from crosslist.products.service import snapshot
 from crosslist.workflows.registry import WORKFLOWS, find_workflow
 
 # A job still unqueued this long after its creation is not waiting on its own request any more.
@@ -43,10 +45,13 @@ class JobService:
                 created = job is None
                 if job is None:
                     job = self._new_job(session, user_id, request)
-        except IntegrityError:
-            # A concurrent request with the same idempotency key stored its job first: return that one.
+        except IntegrityError as conflict:
+            # A concurrent request stored its job first. Same idempotency key: return that job. Another
+            # job of the same product: the database refused this one (see ACTIVE_PRODUCT_JOB_INDEX).
             with transaction(self._sessions) as session:
                 job = self._find_by_idempotency_key(session, user_id, request)
+                if job is None and violated_constraint(conflict) == ACTIVE_PRODUCT_JOB_INDEX:
+                    self._refuse_duplicate(session, user_id, request)
             if job is None:
                 raise
             created = False
@@ -139,7 +144,11 @@ class JobService:
         if workflow.needs_product:
             if request.product_id is None:
                 raise InvalidRequest(f"{request.action} on {request.marketplace} needs a product_id")
-            product = find_product(session, user_id, request.product_id)
+            # Locked until this job is stored: a job of this product completing meanwhile (and writing its
+            # listing) waits for us, or we see its listing.
+            product = session.scalar(
+                select(Product).where(Product.id == request.product_id, Product.user_id == user_id).with_for_update()
+            )
             if product is None:
                 raise NotFound(f"product {request.product_id} not found")
             self._refuse_duplicate(session, user_id, request)
@@ -164,21 +173,22 @@ class JobService:
 
     @staticmethod
     def _refuse_duplicate(session: Session, user_id: str, request: CreateJobRequest) -> None:
-        """A double click must not publish the same product twice."""
-        running = session.scalar(
-            select(MarketplaceJob.id).where(
+        """A double click must not publish the same product twice: one active job per product and marketplace."""
+        running = session.execute(
+            select(MarketplaceJob.id, MarketplaceJob.action_code).where(
                 MarketplaceJob.user_id == user_id,
                 MarketplaceJob.product_id == request.product_id,
                 MarketplaceJob.marketplace == request.marketplace,
-                MarketplaceJob.action_code == request.action,
                 MarketplaceJob.status.in_(ACTIVE_JOB_STATUSES),
             )
-        )
+        ).first()
         if running is not None:
             raise Conflict(
-                f"a {request.action} job for this product on {request.marketplace} is already in progress",
+                f"a {running.action_code} job for this product on {request.marketplace} is already in progress;"
+                " wait for it to finish",
                 code="job_in_progress",
-                job_id=str(running),
+                job_id=str(running.id),
+                action=running.action_code,
             )
         if request.action == "publish":
             listing = session.scalar(

@@ -14,6 +14,10 @@ CONNECTION_LIFETIME_SECONDS = 2 * 60 * 60
 # A closed connection is kept this long: a result the tab sent just before closing may be handled
 # after its $disconnect (API Gateway runs both concurrently) and must still be recognised as the user's.
 CLOSED_CONNECTION_GRACE_SECONDS = 5 * 60
+# Messages one connection may send per window. A tab sends one result per plugin command (and the
+# extension runs one command at a time, paced like a person) plus a rare plugin_status: far below this.
+MESSAGE_WINDOW_SECONDS = 10
+MESSAGES_PER_WINDOW = 50
 
 
 @dataclass(frozen=True)
@@ -23,9 +27,22 @@ class Connection:
     connected_at_ms: int
     expires_at: int
     closed: bool = False
+    # The tab said its browser extension can execute commands (plugin_status ready:true), and when.
+    ready: bool = False
+    ready_at_ms: int = 0
+    extension_version: str | None = None
 
     def is_live(self, now: float) -> bool:
         return self.expires_at > now
+
+
+@dataclass(frozen=True)
+class CountedMessage:
+    """A message counted against its connection's budget: who sent it, and whether it is over budget."""
+
+    sender: Connection
+    over_limit: bool
+    first_over_limit: bool  # the first refused message of its window: the one the sender is told about
 
 
 class ConnectionStore:
@@ -64,6 +81,77 @@ class ConnectionStore:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
 
+    def set_plugin_status(
+        self, connection_id: str, user_id: str, *, ready: bool, extension_version: str | None, now: float | None = None
+    ) -> bool:
+        """Record whether this open connection's extension can execute commands; False if it is not open."""
+        now = time.time() if now is None else now
+        try:
+            self._table.update_item(
+                Key={"connection_id": connection_id},
+                UpdateExpression="SET ready = :ready, ready_at = :now, extension_version = :version",
+                ConditionExpression=(
+                    "attribute_exists(connection_id) AND user_id = :user AND attribute_not_exists(closed_at)"
+                ),
+                ExpressionAttributeValues={
+                    ":ready": ready,
+                    ":now": int(now * 1000),
+                    ":version": extension_version,
+                    ":user": user_id,
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def count_message(self, connection_id: str, now: float | None = None) -> CountedMessage | None:
+        """Count one incoming message against its connection's window (one write, which also tells whose
+        connection it is). None when the connection is unknown or expired."""
+        now = time.time() if now is None else now
+        window = int(now) // MESSAGE_WINDOW_SECONDS
+        for _ in range(2):
+            try:  # the usual case: a message in the current window
+                item = self._table.update_item(
+                    Key={"connection_id": connection_id},
+                    UpdateExpression="ADD msg_count :one",
+                    ConditionExpression="msg_window = :window",
+                    ExpressionAttributeValues={":one": 1, ":window": window},
+                    ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )["Attributes"]
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                if "Item" not in exc.response:
+                    return None
+                item = self._start_window(connection_id, window)
+                if item is None:  # another message started this window first: count in it
+                    continue
+            connection = _from_item(item)
+            if not connection.is_live(now):
+                return None
+            count = int(item["msg_count"])
+            return CountedMessage(connection, count > MESSAGES_PER_WINDOW, count == MESSAGES_PER_WINDOW + 1)
+        return None
+
+    def _start_window(self, connection_id: str, window: int) -> dict[str, Any] | None:
+        try:
+            attributes: dict[str, Any] = self._table.update_item(
+                Key={"connection_id": connection_id},
+                UpdateExpression="SET msg_window = :window, msg_count = :one",
+                ConditionExpression="attribute_exists(connection_id) AND "
+                "(attribute_not_exists(msg_window) OR msg_window < :window)",
+                ExpressionAttributeValues={":one": 1, ":window": window},
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return None
+        return attributes
+
     def get(self, connection_id: str) -> Connection | None:
         """The connection, open or recently closed (to tell whose a message is)."""
         item = self._table.get_item(Key={"connection_id": connection_id}).get("Item")
@@ -91,4 +179,7 @@ def _from_item(item: dict[str, Any]) -> Connection:
         connected_at_ms=int(item["connected_at"]),
         expires_at=int(item["expires_at"]),
         closed="closed_at" in item,
+        ready=bool(item.get("ready", False)),
+        ready_at_ms=int(item.get("ready_at", 0)),
+        extension_version=item.get("extension_version"),
     )

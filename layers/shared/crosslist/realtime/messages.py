@@ -35,6 +35,17 @@ class PluginResultMessage(BaseModel):
         return self
 
 
+class PluginStatusMessage(BaseModel):
+    """{"action": "plugin_status", "ready": true, "extension_version": "1.4.2"}: whether this tab's browser
+    extension can execute commands. Sent after connecting and whenever it changes."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    action: Literal["plugin_status"]
+    ready: bool
+    extension_version: str | None = Field(default=None, min_length=1, max_length=50)
+
+
 def command_message(request_id: str, job_id: str, step: str, command: PluginCommand, timeout_ms: int) -> dict[str, Any]:
     return {
         "type": "plugin.command",

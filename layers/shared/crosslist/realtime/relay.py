@@ -23,7 +23,12 @@ logger = Logger(child=True)
 
 
 class NoPluginConnection(Exception):
-    """The user has no open web app to relay the command to the browser extension."""
+    """No open tab of the user can execute the command: none is open, or none said its extension is ready."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 class PluginTimeout(Exception):
@@ -72,8 +77,11 @@ class PluginRelay:
         return self._await(request_id, deadline)
 
     def _deliver(self, user_id: str, data: bytes) -> str:
-        # Never broadcast: two open tabs must not both execute a Vinted POST.
-        for connection in self._connections.for_user(user_id):
+        # Never broadcast: two open tabs must not both execute a Vinted POST. Only a tab whose extension
+        # said it is ready gets commands (a second device or a tab without the extension would let them
+        # time out), the most recently ready first.
+        open_tabs = self._connections.for_user(user_id)
+        for connection in sorted((c for c in open_tabs if c.ready), key=lambda c: c.ready_at_ms, reverse=True):
             try:
                 self._gateway.post(connection.connection_id, data)
             except ConnectionGone:
@@ -81,7 +89,18 @@ class PluginRelay:
                 self._connections.close(connection.connection_id)
                 continue
             return connection.connection_id
-        raise NoPluginConnection(user_id)
+        if any(c.ready for c in open_tabs):
+            raise NoPluginConnection("no_plugin_connection", "every tab with the browser extension has closed")
+        if open_tabs:
+            raise NoPluginConnection(
+                "plugin_not_ready",
+                f"{len(open_tabs)} crosslist tab(s) open, but none has the browser extension ready;"
+                " install or enable the extension, or log in to Vinted in that browser",
+            )
+        raise NoPluginConnection(
+            "no_plugin_connection",
+            "no crosslist tab is open with the browser extension; open the web app and try again",
+        )
 
     def _await(self, request_id: str, deadline: float) -> PluginReply:
         pause = self._poll_initial

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import ValidationError
 
+from crosslist import untrusted_json
 from crosslist.auth.tokens import TokenVerifier
 from crosslist.realtime.commands import PendingCommandStore, ResultRejected
-from crosslist.realtime.connections import ConnectionStore
-from crosslist.realtime.messages import PluginResultMessage, error_message
+from crosslist.realtime.connections import MESSAGE_WINDOW_SECONDS, MESSAGES_PER_WINDOW, ConnectionStore
+from crosslist.realtime.messages import PluginResultMessage, PluginStatusMessage, error_message
 from crosslist.realtime.notifier import Notifier
 
 
@@ -24,7 +24,7 @@ def open_connection(
 
 
 class PluginResults:
-    """Apply results the browser extension sends back, through the user's web app."""
+    """Apply what the user's web app sends: results of plugin commands, and whether its extension is ready."""
 
     def __init__(self, connections: ConnectionStore, commands: PendingCommandStore, notifier: Notifier) -> None:
         self._connections = connections
@@ -32,35 +32,58 @@ class PluginResults:
         self._notifier = notifier
 
     def receive(self, connection_id: str, body: str | None) -> dict[str, Any] | None:
-        """Resolve the command the message answers. Returns the error sent back to the sender, if any."""
-        error = self._apply(connection_id, body)
+        """Apply one message. Returns the error for the sender, if any (sent unless it is a repeat of
+        a rate limit the sender was already told about)."""
+        try:
+            error = self._apply(connection_id, body)
+        except _Silenced as silenced:
+            return silenced.error
         if error is not None:
             self._notifier.to_connection(connection_id, error)
         return error
 
     def _apply(self, connection_id: str, body: str | None) -> dict[str, Any] | None:
         try:
-            raw = json.loads(body or "")
-        except json.JSONDecodeError:
-            return error_message("invalid_message", "the message is not valid JSON")
+            raw = untrusted_json.parse(body or "")
+        except untrusted_json.InvalidJson as invalid:
+            return error_message("invalid_message", f"the message is not usable JSON: {invalid.reason}")
         if not isinstance(raw, dict):
             return error_message("invalid_message", "the message must be a JSON object")
         request_id = raw.get("request_id") if isinstance(raw.get("request_id"), str) else None
-        if raw.get("action") != "plugin_result":
-            return error_message(
-                "invalid_message", f"unknown action {raw.get('action')!r}; expected 'plugin_result'", request_id
-            )
+        action = raw.get("action")
+        model = _MESSAGES.get(action) if isinstance(action, str) else None
+        if model is None:
+            expected = ", ".join(repr(known) for known in _MESSAGES)
+            shown = repr(action[:50]) if isinstance(action, str) else str(action)[:50]
+            return error_message("invalid_message", f"unknown action {shown}; expected one of {expected}", request_id)
         try:
-            message = PluginResultMessage.model_validate(raw)
+            message = model.model_validate(raw)
         except ValidationError as invalid:
             reasons = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}" for e in invalid.errors()
             )
             return error_message("invalid_message", reasons, request_id)
 
-        sender = self._connections.get(connection_id)
-        if sender is None:
-            return error_message("forbidden", "this connection is not registered", message.request_id)
+        counted = self._connections.count_message(connection_id)
+        if counted is None:
+            return error_message("forbidden", "this connection is not registered", request_id)
+        if counted.over_limit:
+            limited = error_message(
+                "rate_limited",
+                f"more than {MESSAGES_PER_WINDOW} messages in {MESSAGE_WINDOW_SECONDS} s from this connection;"
+                " messages are dropped until the window ends",
+                request_id,
+            )
+            if counted.first_over_limit:
+                return limited
+            raise _Silenced(limited)
+        sender = counted.sender
+        if isinstance(message, PluginStatusMessage):
+            if not self._connections.set_plugin_status(
+                connection_id, sender.user_id, ready=message.ready, extension_version=message.extension_version
+            ):
+                return error_message("forbidden", "this connection is closed", request_id)
+            return None
         try:
             self._commands.resolve(
                 message.request_id,
@@ -72,3 +95,17 @@ class PluginResults:
         except ResultRejected as rejected:
             return error_message(rejected.code.value, rejected.message, message.request_id)
         return None
+
+
+class _Silenced(Exception):
+    """An error the sender is not sent again: answering every message of a flood would double it."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(error["code"])
+        self.error = error
+
+
+_MESSAGES: dict[str, type[PluginResultMessage] | type[PluginStatusMessage]] = {
+    "plugin_result": PluginResultMessage,
+    "plugin_status": PluginStatusMessage,
+}

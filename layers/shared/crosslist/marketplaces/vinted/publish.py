@@ -157,12 +157,8 @@ class VintedPublish:
                 command=command,
                 timeout_ms=context.step_timeout_ms,
             )
-        except NoPluginConnection:
-            raise StepFailed(
-                "no_plugin_connection",
-                "no crosslist tab is open with the browser extension; open the web app and try again",
-                retryable=False,
-            ) from None
+        except NoPluginConnection as unavailable:
+            raise StepFailed(unavailable.code, unavailable.message, retryable=False) from None
         except PluginTimeout:
             raise StepFailed(
                 "plugin_timeout", f"the browser extension did not answer within {context.step_timeout_ms} ms"
