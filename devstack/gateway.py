@@ -25,6 +25,12 @@ from devstack.instances import FunctionPool, Invocation, InvocationError
 logger = logging.getLogger("devstack")
 
 MAX_WEBSOCKET_MESSAGE_BYTES = 128 * 1024  # API Gateway's limit per message
+# AWS runs a connection's messages as parallel invocations; the devstack runs them in turn, so a flood would
+# wait here instead. Past this backlog the connection gets throttled (429) at once, as ws_message would drop
+# the excess anyway (its per-connection budget is lower).
+MAX_QUEUED_MESSAGES_PER_CONNECTION = 64
+# A closing tab's last messages (a result sent just before closing) still run, for this long at most.
+CLOSING_DRAIN_SECONDS = 5.0
 Invoke = Callable[[FunctionPool, dict[str, Any]], Awaitable[Invocation]]
 
 
@@ -152,6 +158,58 @@ async def _cors_middleware(
 # WebSocket API -------------------------------------------------------------------------------------
 
 
+class TokenBucket:
+    """API Gateway's throttle: `rate` requests a second on average, bursts of up to `burst`."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._tokens = float(burst)
+        self._updated = clock()
+
+    def take(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
+@dataclass(frozen=True)
+class StageThrottling:
+    """The stage's DefaultRouteSettings and RouteSettings throttles, as template.yaml declares them."""
+
+    default: tuple[float, int] | None  # (rate, burst)
+    routes: dict[str, tuple[float, int]]
+
+    def buckets(self) -> tuple[TokenBucket | None, dict[str, TokenBucket]]:
+        default = TokenBucket(*self.default) if self.default else None
+        return default, {route: TokenBucket(*limits) for route, limits in self.routes.items()}
+
+
+def stage_throttling(stage: dict[str, Any], parameters: dict[str, Any]) -> StageThrottling:
+    """Read an AWS::ApiGatewayV2::Stage's throttles; `!Ref` to a parameter takes its default."""
+
+    def value(raw: Any) -> float:
+        if isinstance(raw, dict) and "Ref" in raw:
+            raw = parameters[raw["Ref"]]["Default"]
+        return float(raw)
+
+    def limits(settings: dict[str, Any] | None) -> tuple[float, int] | None:
+        if not settings or "ThrottlingRateLimit" not in settings:
+            return None
+        return value(settings["ThrottlingRateLimit"]), int(value(settings["ThrottlingBurstLimit"]))
+
+    properties = stage.get("Properties", {})
+    routes = {key: limits(settings) for key, settings in (properties.get("RouteSettings") or {}).items()}
+    return StageThrottling(
+        limits(properties.get("DefaultRouteSettings")), {k: v for k, v in routes.items() if v is not None}
+    )
+
+
 @dataclass
 class Socket:
     connection_id: str
@@ -160,18 +218,31 @@ class Socket:
     user_agent: str
     connected_at: float = field(default_factory=time.time)
     last_active_at: float = field(default_factory=time.time)
+    # Messages wait here and run one at a time per connection: in AWS every message is its own Lambda
+    # invocation, so one connection's flood never waits in front of another's message. The devstack has a
+    # few instances, not thousands: taking turns per connection keeps that property.
+    inbox: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+    draining: bool = False
 
 
 class WebSocketApi:
     """Sockets keyed by connection id, the route selection expression, and the @connections API."""
 
-    def __init__(self, routes: dict[str, FunctionPool], selection_expression: str, invoke: Invoke, stage: str) -> None:
+    def __init__(
+        self,
+        routes: dict[str, FunctionPool],
+        selection_expression: str,
+        invoke: Invoke,
+        stage: str,
+        throttling: StageThrottling | None = None,
+    ) -> None:
         self.routes = routes
         self.selection_path = selection_expression.removeprefix("$request.body.").split(".")
         self.invoke = invoke
         self.stage = stage
         self.sockets: dict[str, Socket] = {}
-        self._in_flight: set[asyncio.Task[None]] = set()  # messages are handled concurrently, as in AWS
+        self._default_bucket, self._route_buckets = (throttling or StageThrottling(None, {})).buckets()
+        self._in_flight: set[asyncio.Task[None]] = set()  # one reader task per connection with messages
 
     def application(self) -> web.Application:
         app = web.Application(client_max_size=MAX_WEBSOCKET_MESSAGE_BYTES * 2)
@@ -264,11 +335,13 @@ class WebSocketApi:
                 socket.last_active_at = time.time()
                 if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                     data = message.data if message.type is WSMsgType.TEXT else message.data.decode(errors="replace")
-                    task = asyncio.create_task(self._message(socket, data))
-                    self._in_flight.add(task)
-                    task.add_done_callback(self._in_flight.discard)
+                    await self._accept(socket, data)
         finally:
             self.sockets.pop(socket.connection_id, None)
+            try:  # its last messages (e.g. a result) are handled before $disconnect
+                await asyncio.wait_for(socket.inbox.join(), CLOSING_DRAIN_SECONDS)
+            except TimeoutError:
+                logger.warning("%s closed with %d messages unhandled", socket.connection_id, socket.inbox.qsize())
             if "$disconnect" in self.routes:
                 try:
                     await self._run("$disconnect", socket, None, None)
@@ -276,10 +349,48 @@ class WebSocketApi:
                     logger.error("$disconnect failed: %s", failed)
         return websocket
 
-    async def _message(self, socket: Socket, body: str) -> None:
+    async def _accept(self, socket: Socket, body: str) -> None:
+        """Throttle as the stage does (every connection shares its buckets), then queue for the connection."""
         route_key = self.select_route(body)
         if route_key is None:
             await self._send(socket, json.dumps({"message": "Forbidden", "connectionId": socket.connection_id}))
+            return
+        bucket = self._route_buckets.get(route_key, self._default_bucket)
+        backlog_full = socket.inbox.qsize() >= MAX_QUEUED_MESSAGES_PER_CONNECTION
+        if backlog_full or (bucket is not None and not bucket.take()):
+            logger.debug("ws %s %s → throttled (429)", route_key, socket.connection_id)
+            await self._send(
+                socket,
+                json.dumps(
+                    {
+                        "message": "Too Many Requests",
+                        "connectionId": socket.connection_id,
+                        "requestId": str(uuid.uuid4()),
+                    }
+                ),
+            )
+            return
+        socket.inbox.put_nowait(body)
+        if not socket.draining:
+            socket.draining = True
+            task = asyncio.create_task(self._drain(socket))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def _drain(self, socket: Socket) -> None:
+        try:
+            while not socket.inbox.empty():
+                body = socket.inbox.get_nowait()
+                try:
+                    await self._message(socket, body)
+                finally:
+                    socket.inbox.task_done()
+        finally:
+            socket.draining = False
+
+    async def _message(self, socket: Socket, body: str) -> None:
+        route_key = self.select_route(body)
+        if route_key is None:
             return
         try:
             await self._run(route_key, socket, None, body)

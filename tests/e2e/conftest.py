@@ -60,6 +60,8 @@ class Tab:
     user: str
     vinted: VintedSimulator = field(default_factory=lambda: VintedSimulator(latency_ms=0))
     close_after: int | None = None  # close the socket after answering this many commands
+    ready: bool = True  # says its extension is ready right after connecting, as the web app does
+    socket: aiohttp.ClientWebSocketResponse | None = None
     commands: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -72,6 +74,11 @@ class Tab:
                 return await response.read()
 
         async with session.ws_connect(f"{stack.ws_url}/?token={token(stack, self.user)}") as socket:
+            if self.ready:
+                await socket.send_str(
+                    json.dumps({"action": "plugin_status", "ready": True, "extension_version": "e2e"})
+                )
+            self.socket = socket
             self.connected.set()
             async for frame in socket:
                 message = json.loads(frame.data)

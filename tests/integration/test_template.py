@@ -32,6 +32,7 @@ EXPECTED_WS_ROUTES = {
     "$disconnect": "WsConnectFunction",
     "$default": "WsMessageFunction",
     "plugin_result": "WsMessageFunction",
+    "plugin_status": "WsMessageFunction",
 }
 WEBSOCKET_FUNCTIONS = ("WsConnectFunction", "WsMessageFunction")
 
