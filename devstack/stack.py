@@ -20,7 +20,7 @@ from aiohttp import web
 from devstack.aws import Provisioned, provision
 from devstack.database import migrate
 from devstack.functions import FunctionSpec, functions_from_template
-from devstack.gateway import HttpRoute, WebSocketApi, http_api
+from devstack.gateway import HttpRoute, WebSocketApi, http_api, stage_throttling
 from devstack.images import demo_png
 from devstack.instances import FunctionPool, Invocation
 from devstack.postgres import Cluster, free_port, start_cluster
@@ -250,8 +250,13 @@ class DevStack:
         await self._serve(http_api(routes, self.invoke, cors, self._devstack_routes()), self.config.http_port)
 
         api = next(r for r in self.template["Resources"].values() if _is_websocket_api(r))
+        stages = [r for r in self.template["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Stage"]
         self.websocket_api = WebSocketApi(
-            self._websocket_routes(), api["Properties"]["RouteSelectionExpression"], self.invoke, LOCAL_STAGE
+            self._websocket_routes(),
+            api["Properties"]["RouteSelectionExpression"],
+            self.invoke,
+            LOCAL_STAGE,
+            stage_throttling(stages[0] if stages else {}, self.template.get("Parameters", {})),
         )
         await self._serve(self.websocket_api.application(), self.config.ws_port)
 
