@@ -119,7 +119,10 @@ def http_api(
             try:
                 invocation = await invoke(route.pool, event)
             except InvocationError as failed:
-                logger.error("%-13s %s %s → 500 (%s)", route.pool.spec.name, request.method, request.path, failed)
+                logger.error(
+                    "%-13s %s %s → 500 (%s)", route.pool.spec.name, request.method, request.path, failed.summary
+                )
+                logger.debug("%s", failed)
                 return web.json_response({"message": "Internal Server Error"}, status=500)
             response = http_response(invocation.result)
             logger.info(
@@ -323,7 +326,7 @@ class WebSocketApi:
             try:
                 result = await self._run("$connect", socket, request, None)
             except InvocationError as failed:
-                logger.error("$connect failed: %s", failed)
+                logger.error("$connect failed: %s", failed.summary)
                 return web.Response(status=500, text="Internal Server Error")
             status = int(result.get("statusCode", 200)) if isinstance(result, dict) else 200
             if status >= 300:  # API Gateway refuses the upgrade with the handler's status
@@ -346,7 +349,7 @@ class WebSocketApi:
                 try:
                     await self._run("$disconnect", socket, None, None)
                 except InvocationError as failed:
-                    logger.error("$disconnect failed: %s", failed)
+                    logger.error("$disconnect failed: %s", failed.summary)
         return websocket
 
     async def _accept(self, socket: Socket, body: str) -> None:
@@ -395,7 +398,7 @@ class WebSocketApi:
         try:
             await self._run(route_key, socket, None, body)
         except InvocationError as failed:
-            logger.error("%s failed: %s", route_key, failed)
+            logger.error("%s %s failed: %s", route_key, socket.connection_id, failed.summary)
             await self._send(
                 socket, json.dumps({"message": "Internal server error", "connectionId": socket.connection_id})
             )

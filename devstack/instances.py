@@ -20,8 +20,53 @@ logger = logging.getLogger("devstack")
 _spawn = multiprocessing.get_context("spawn")
 
 
+MAX_SUMMARY_LENGTH = 500
+
+
 class InvocationError(Exception):
-    """The handler raised, timed out, or its instance died."""
+    """The handler raised, timed out, or its instance died.
+
+    `str()` is the whole story (the handler's traceback, when it raised); `summary` is one line for
+    the log: the exception's type and message (see `describe_exception`).
+    """
+
+    def __init__(self, details: str, summary: str | None = None) -> None:
+        super().__init__(details)
+        self.summary = summary or _one_line(details)
+
+
+def describe_exception(exc: BaseException, limit: int = MAX_SUMMARY_LENGTH) -> str:
+    """`module.Type: message` on one line (its lines joined by " | "), trimmed to `limit` characters.
+
+    The last line of a traceback is not enough: SQLAlchemy puts the cause first ("(psycopg.errors.X)
+    why", then the SQL) and ends with a "Background on this error at: …" link, which is left out.
+    Powertools' BatchProcessingError ("All records failed processing") shows its records' exceptions.
+    """
+    children = [
+        child[1]
+        for child in getattr(exc, "child_exceptions", None) or []
+        if isinstance(child, tuple) and len(child) == 3 and isinstance(child[1], BaseException)
+    ]
+    if children:
+        more = f" (and {len(children) - 1} more)" if len(children) > 1 else ""
+        text = f"{type(exc).__name__} → {describe_exception(children[0], limit)}{more}"
+    else:
+        message = _one_line(str(exc))
+        text = f"{_type_name(exc)}: {message}" if message else _type_name(exc)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _type_name(exc: BaseException) -> str:
+    kind = type(exc)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _one_line(text: str) -> str:
+    lines = (line.strip() for line in text.strip().splitlines())
+    return " | ".join(line for line in lines if line and not line.startswith(_SQLALCHEMY_BACKGROUND))
+
+
+_SQLALCHEMY_BACKGROUND = "(Background on this error at:"
 
 
 @dataclass(frozen=True)
@@ -40,8 +85,8 @@ def _instance_main(channel: Connection, spec: FunctionSpec, environment: dict[st
     started = time.perf_counter()
     try:
         handler = load_handler(spec.code_dir, spec.handler)
-    except BaseException:
-        channel.send(("init_error", traceback.format_exc()))
+    except BaseException as exc:
+        channel.send(("init_error", (traceback.format_exc(), describe_exception(exc))))
         return
     channel.send(("ready", (time.perf_counter() - started) * 1000))
     while True:
@@ -54,8 +99,8 @@ def _instance_main(channel: Connection, spec: FunctionSpec, environment: dict[st
         )
         try:
             channel.send(("ok", handler(event, context)))
-        except BaseException:
-            channel.send(("error", traceback.format_exc()))
+        except BaseException as exc:
+            channel.send(("error", (traceback.format_exc(), describe_exception(exc))))
 
 
 class Instance:
@@ -75,7 +120,8 @@ class Instance:
         status, detail = self._receive(spec.timeout_seconds + 30)
         if status != "ready":
             self.stop()
-            raise InvocationError(f"{spec.name} failed to start:\n{detail}")
+            details, summary = detail
+            raise InvocationError(f"{spec.name} failed to start:\n{details}", f"{spec.name} failed to start: {summary}")
         self.init_ms: float = (time.perf_counter() - started) * 1000
         self.pending_cold_start = True
 
@@ -83,7 +129,8 @@ class Instance:
         self._channel.send(event)
         status, detail = self._receive(self.spec.timeout_seconds)
         if status == "error":
-            raise InvocationError(detail)
+            details, summary = detail
+            raise InvocationError(details, summary)
         return detail
 
     def _receive(self, timeout: float) -> tuple[str, Any]:

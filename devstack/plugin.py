@@ -1,5 +1,7 @@
-"""The plugin simulator: connects to the backend's WebSocket like the web app + browser extension and
-answers plugin commands against an in-memory fake Vinted, so a publish completes without a browser.
+"""The plugin simulator: connects to the backend's WebSocket like the web app + browser extension,
+says its extension is ready (`plugin_status`) and answers plugin commands against an in-memory fake
+Vinted, so a publish completes without a browser. Like the web app, it reconnects (with backoff)
+when the connection is lost, e.g. when the devstack restarts.
 
 See docs/websocket-protocol.md for the messages. Started by `crosslist dev plugin`, which calls
 `main_loop`; tests drive `run_plugin` and `VintedSimulator` directly.
@@ -25,6 +27,7 @@ from yarl import URL
 JsonDict = dict[str, Any]
 ImageFetcher = Callable[[str], Awaitable[bytes]]
 Outcome = tuple[bool, JsonDict | None, str | None]  # (success, result, error)
+TokenSource = str | Callable[[], str]  # a token, or what mints a fresh one for each connection
 
 PHOTOS_PATH = "/api/v2/photos"
 ITEMS_PATH = "/api/v2/item_upload/items"
@@ -32,6 +35,7 @@ ITEM_URL = "https://www.vinted.fr/items/{id}"
 FIRST_PHOTO_ID = 9001  # as tests/support/fakes.py's FakeVinted
 FIRST_ITEM_ID = 4242
 MAX_ERROR_LENGTH = 2000  # the backend refuses a longer `error`
+EXTENSION_VERSION = "devstack-simulator/1"  # what plugin_status says the "extension" is
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 IMAGE_TIMEOUT_SECONDS = 30.0
 
@@ -55,6 +59,14 @@ class PluginConnectionError(Exception):
 
 class PluginConnectionRefused(PluginConnectionError):
     """The backend refused the WebSocket upgrade (401): the token is missing, invalid or expired."""
+
+
+class PluginUnreachable(PluginConnectionError):
+    """Nothing answered at the WebSocket URL (connection refused, unknown host, timeout)."""
+
+    def __init__(self, url: str, message: str) -> None:
+        super().__init__(message)
+        self.url = url
 
 
 @dataclass
@@ -152,10 +164,9 @@ def describe_event(message: JsonDict) -> str:
     if kind == "job.failed":
         retry = "will be retried" if message.get("retryable") else "final"
         return f"job {job} failed ({retry}): {message.get('error')}"
-    if kind == "error":
-        return f"backend refused a message [{message.get('code')}] request {message.get('request_id')}: " + str(
-            message.get("message")
-        )
+    if kind == "error":  # e.g. rate_limited, invalid_message: the simulator goes on
+        request = f" (request {message['request_id']})" if message.get("request_id") else ""
+        return f"backend refused a message [{message.get('code')}]{request}: {message.get('message')}"
     return f"message: {json.dumps(message)}"
 
 
@@ -176,31 +187,62 @@ def _public_url(ws_url: str) -> str:
     return str(URL(ws_url).with_query(None))
 
 
+@dataclass(frozen=True)
+class Backoff:
+    """When to reconnect, as a web app does: `initial` seconds, doubling up to `maximum`, each delay
+    randomly shortened by up to `jitter` (a fraction) so that clients cut off together do not all
+    come back at the same instant. A connection that lasted `stable_after` seconds starts over."""
+
+    initial: float = 0.5
+    factor: float = 2.0
+    maximum: float = 15.0
+    jitter: float = 0.5
+    stable_after: float = 10.0
+
+    def delay(self, attempt: int, random: Random | None = None) -> float:
+        """The pause before reconnection attempt `attempt` (0 for the first after a loss)."""
+        base = min(self.maximum, self.initial * self.factor ** min(attempt, 64))
+        return base * (1 - self.jitter * (random or _RANDOM).random())
+
+
+_RANDOM = Random()
+RECONNECT = Backoff()  # 0.5 s doubling to 15 s
+
+
 async def run_plugin(
     ws_url: str,
-    token: str,
+    token: TokenSource,
     vinted: VintedSimulator,
     *,
     stop: asyncio.Event | None = None,
     on_event: Callable[[JsonDict], None] | None = None,
     on_result: Callable[[JsonDict, JsonDict], None] | None = None,
     on_connected: Callable[[], None] | None = None,
+    on_notice: Callable[[str], None] | None = None,
     session: aiohttp.ClientSession | None = None,
+    reconnect: Backoff | None = None,
+    random: Random | None = None,
 ) -> None:
-    """Connect to `ws_url?token=…` and answer plugin commands with `vinted` until `stop` is set or the
-    backend closes the socket.
+    """Connect to `ws_url?token=…` and answer plugin commands with `vinted` until `stop` is set.
 
+    Right after connecting it sends `plugin_status` (ready), so that the backend sends it commands.
     Commands are executed one at a time in arrival order; each gets a `plugin_result`. Every other
-    message goes to `on_event` (default: print a readable line). `on_result(command, reply)` sees each
-    answer sent (default: print it); `on_connected()` runs once the socket is open (default: print).
-    Raises PluginConnectionRefused when the backend refuses the token, PluginConnectionError when it
-    cannot be reached. Images are downloaded with the same aiohttp session (http(s) only).
+    message (progress, `error` frames such as rate_limited…) goes to `on_event` (default: print a
+    readable line). `on_result(command, reply)` sees each answer sent (default: print it);
+    `on_connected()` runs on each connection (default: print); `on_notice(line)` tells of lost
+    connections and reconnection attempts (default: print).
+
+    When the socket closes, it returns, or with `reconnect` connects again after that backoff
+    (`token` may be a function: called on each connection, for a fresh token). Raises
+    PluginConnectionRefused when the backend refuses the token, PluginUnreachable when the first
+    connection fails (the backend is not running), PluginConnectionError when it refuses otherwise.
+    Images are downloaded with the same aiohttp session (http(s) only).
     """
     async with contextlib.AsyncExitStack() as stack:
         if session is None:
             session = await stack.enter_async_context(aiohttp.ClientSession())
-        callbacks = _Callbacks(on_event, on_result, on_connected)
-        await _serve(ws_url, token, vinted, session, stop=stop, callbacks=callbacks)
+        callbacks = _Callbacks(on_event, on_result, on_connected, on_notice or _print)
+        await _serve(ws_url, token, vinted, session, stop=stop, callbacks=callbacks, reconnect=reconnect, random=random)
 
 
 @dataclass(frozen=True)
@@ -208,30 +250,95 @@ class _Callbacks:
     on_event: Callable[[JsonDict], None] | None
     on_result: Callable[[JsonDict, JsonDict], None] | None
     on_connected: Callable[[], None] | None
+    on_notice: Callable[[str], None]
 
 
 async def _serve(
     ws_url: str,
-    token: str,
+    token: TokenSource,
     vinted: VintedSimulator,
     session: aiohttp.ClientSession,
     *,
     stop: asyncio.Event | None,
     callbacks: _Callbacks,
+    reconnect: Backoff | None,
+    random: Random | None,
 ) -> None:
     public = _public_url(ws_url)
-    if stop is not None and stop.is_set():
-        return
+    loop = asyncio.get_running_loop()
+    attempt = 0
+    connected_once = False
+    while not (stop is not None and stop.is_set()):
+        try:
+            ws = await _connect(session, ws_url, token() if callable(token) else token, stop)
+        except PluginConnectionRefused:
+            raise  # a token the backend refuses will not do better next time
+        except PluginConnectionError as exc:
+            if reconnect is None or not connected_once:
+                raise
+            reason = str(exc)
+        else:
+            if ws is None:
+                return  # stopped while connecting
+            connected_once = True
+            started = loop.time()
+            lost = await _session(ws, public, vinted, session, stop=stop, callbacks=callbacks)
+            if lost is None or reconnect is None:
+                return
+            if loop.time() - started >= reconnect.stable_after:
+                attempt = 0
+            reason = lost
+        delay = reconnect.delay(attempt, random)
+        attempt += 1
+        callbacks.on_notice(f"{reason}; reconnecting in {delay:.1f} s (attempt {attempt})")
+        if stop is None:
+            await asyncio.sleep(delay)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+
+
+async def _connect(
+    session: aiohttp.ClientSession, ws_url: str, token: str, stop: asyncio.Event | None
+) -> aiohttp.ClientWebSocketResponse | None:
+    """The open socket, or None when `stop` was set first."""
+    public = _public_url(ws_url)
+    connecting = asyncio.ensure_future(session.ws_connect(URL(ws_url).update_query(token=token)))
+    if stop is not None:
+        stopping = asyncio.ensure_future(stop.wait())
+        done, _ = await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if connecting not in done:
+            connecting.cancel()
+            [late] = await asyncio.gather(connecting, return_exceptions=True)
+            if isinstance(late, aiohttp.ClientWebSocketResponse):
+                await late.close()
+            return None
     try:
-        ws = await session.ws_connect(URL(ws_url).update_query(token=token))
+        return await connecting
     except aiohttp.WSServerHandshakeError as exc:
         if exc.status in (401, 403):
             raise PluginConnectionRefused(
                 f"the backend at {public} refused the token ({exc.status}): it is missing, invalid or expired"
             ) from None
         raise PluginConnectionError(f"the backend at {public} refused the WebSocket upgrade ({exc.status})") from None
-    except (aiohttp.ClientError, OSError) as exc:
-        raise PluginConnectionError(f"could not connect to {public}: {exc}") from None
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        refused = isinstance(getattr(exc, "os_error", exc), ConnectionRefusedError)
+        why = "connection refused" if refused else str(exc) or type(exc).__name__
+        raise PluginUnreachable(public, f"could not connect to {public}: {why}") from None
+
+
+async def _session(
+    ws: aiohttp.ClientWebSocketResponse,
+    public: str,
+    vinted: VintedSimulator,
+    session: aiohttp.ClientSession,
+    *,
+    stop: asyncio.Event | None,
+    callbacks: _Callbacks,
+) -> str | None:
+    """Say the extension is ready, then answer commands until the socket closes: why it closed, or
+    None when `stop` closed it."""
 
     async def fetch_image(url: str) -> bytes:
         return await _download(session, url)
@@ -239,7 +346,11 @@ async def _serve(
     events = callbacks.on_event or (lambda message: _print(describe_event(message)))
     results = callbacks.on_result or (lambda command, reply: _print(describe_result(command, reply)))
     async with ws:
-        (callbacks.on_connected or (lambda: _print(f"connected to {public}")))()
+        try:
+            await ws.send_json({"action": "plugin_status", "ready": True, "extension_version": EXTENSION_VERSION})
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            return f"lost the connection to {public}: {exc or type(exc).__name__}"
+        (callbacks.on_connected or (lambda: _print(f"connected to {public}, extension ready")))()
         watcher = asyncio.create_task(_close_on(stop, ws)) if stop is not None else None
         try:
             async for frame in ws:
@@ -259,6 +370,12 @@ async def _serve(
         finally:
             if watcher is not None:
                 watcher.cancel()
+    if stop is not None and stop.is_set():
+        return None
+    error = ws.exception()
+    if error is not None:
+        return f"lost the connection to {public}: {error or type(error).__name__}"
+    return f"the backend closed the connection (code {ws.close_code})"
 
 
 async def _close_on(stop: asyncio.Event, ws: aiohttp.ClientWebSocketResponse) -> None:
@@ -306,9 +423,12 @@ async def _download(session: aiohttp.ClientSession, url: str) -> bytes:
         return data
 
 
-def main_loop(ws_url: str, token: str, latency_ms: int, failure_rate: float) -> int:
-    """Blocking entry for `crosslist dev plugin`: 0 when stopped with Ctrl-C, 1 when the connection
-    could not be opened or the backend closed it."""
+def main_loop(
+    ws_url: str, token: TokenSource, latency_ms: int, failure_rate: float, *, reconnect: Backoff = RECONNECT
+) -> int:
+    """Blocking entry for `crosslist dev plugin`: 0 when stopped with Ctrl-C (or SIGTERM), 1 when the
+    first connection could not be opened or the token was refused. A connection lost later (the
+    devstack restarted) is opened again with `reconnect`'s backoff, as the web app does."""
     try:
         vinted = VintedSimulator(latency_ms=latency_ms, failure_rate=failure_rate)
     except ValueError as exc:
@@ -327,12 +447,15 @@ def main_loop(ws_url: str, token: str, latency_ms: int, failure_rate: float) -> 
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows, or not the main thread
                 loop.add_signal_handler(sig, stop.set)
-        await run_plugin(ws_url, token, vinted, stop=stop)
+        await run_plugin(ws_url, token, vinted, stop=stop, reconnect=reconnect)
 
     try:
         asyncio.run(serve())
     except KeyboardInterrupt:
         stop.set()
+    except PluginUnreachable as exc:
+        print(f"plugin simulator: the devstack is not running at {exc.url}: start it with `make dev`", file=sys.stderr)
+        return 1
     except PluginConnectionError as exc:
         print(f"plugin simulator: {exc}", file=sys.stderr)
         return 1

@@ -11,6 +11,7 @@ pause when the queue is idle), and a message whose group is still busy is put ba
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -147,26 +148,42 @@ class SqsTrigger:
             result = self._pool.invoke(sqs_event(messages, self._queue_arn)).result
         except InvocationError as failed:
             logger.error(
-                "%-13s sqs %s %d message(s) → error, retried after the visibility timeout: %s",
+                "%-13s sqs %s %d message(s)%s → error, retried after the visibility timeout: %s",
                 self._pool.spec.name,
                 self.queue_name,
                 len(messages),
-                str(failed).strip().splitlines()[-1],
+                _jobs(messages),
+                failed.summary,
             )
+            logger.debug("%s", failed)  # the whole traceback
             return []
         failed_ids = (
             {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])} if self._partial else set()
         )
         logger.info(
-            "%-13s sqs %s %d message(s) → %d ok, %d failed (%.0f ms)",
+            "%-13s sqs %s %d message(s)%s → %d ok, %d failed (%.0f ms)",
             self._pool.spec.name,
             self.queue_name,
             len(messages),
+            _jobs(messages),
             len(messages) - len(failed_ids),
             len(failed_ids),
             (time.perf_counter() - started) * 1000,
         )
         return [message for message in messages if message["MessageId"] not in failed_ids]
+
+
+def _jobs(messages: list[dict[str, Any]]) -> str:
+    """' (job <id>, …)' naming the jobs of job messages ({"job_id": …} bodies); '' when there are none."""
+    ids = []
+    for message in messages:
+        try:
+            body = json.loads(message.get("Body") or "")
+        except ValueError:
+            continue
+        if isinstance(body, dict) and body.get("job_id"):
+            ids.append(str(body["job_id"]))
+    return f" (job {', '.join(ids)})" if ids else ""
 
 
 def _group(message: dict[str, Any]) -> str | None:

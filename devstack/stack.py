@@ -94,6 +94,11 @@ class DevStack:
     def http_url(self) -> str:
         return f"http://{self.config.host}:{self.config.http_port}"
 
+    def _own_origins(self) -> list[str]:
+        """How this HTTP API is reached from this machine (bound to 0.0.0.0, it is seeded as 127.0.0.1)."""
+        hosts = dict.fromkeys([self.config.host, "127.0.0.1", "localhost"])
+        return [f"http://{host}:{self.config.http_port}" for host in hosts if host != "0.0.0.0"]
+
     @property
     def ws_url(self) -> str:
         return f"ws://{self.config.host}:{self.config.ws_port}"
@@ -213,6 +218,11 @@ class DevStack:
             "JWT_JWKS_URL": "",
             "POWERTOOLS_LOG_LEVEL": self.config.function_log_level,
             **{k: v for k, v in os.environ.items() if k.startswith("CROSSLIST_") and k != "CROSSLIST_DEV_JWT_SECRET"},
+            # The demo images are served by this HTTP API over plain http on loopback, which products
+            # otherwise refuse as image URLs; origins given in the shell are kept.
+            "CROSSLIST_DEV_IMAGE_ORIGINS": ",".join(
+                filter(None, [*self._own_origins(), os.environ.get("CROSSLIST_DEV_IMAGE_ORIGINS")])
+            ),
             **self.config.extra_environment,
         }
         return functions_from_template(self.template, self.config.root, references, overrides)

@@ -3,7 +3,7 @@
 from typing import Any
 from uuid import UUID
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -14,13 +14,11 @@ from crosslist.api import current_user, make_resolver
 from crosslist.jobs.schemas import CreateJobRequest, JobView
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 app = make_resolver()
 
 
 @app.post("/jobs")
-@tracer.capture_method
 def create_job(request: CreateJobRequest) -> Response[JobView]:
     job, created = runtime.job_service().create(current_user(app), request)
     if created:
@@ -34,13 +32,11 @@ def create_job(request: CreateJobRequest) -> Response[JobView]:
 
 
 @app.get("/jobs/<job_id>")
-@tracer.capture_method
 def get_job(job_id: UUID) -> JobView:
     return runtime.job_service().get(current_user(app), job_id)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("schedule") == "requeue":

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -13,12 +13,10 @@ from crosslist import runtime
 from crosslist.jobs.queue import JobMessage
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 
 
-@tracer.capture_method
 def run_job(record: SQSRecord, lambda_context: LambdaContext) -> str:
     # A body that isn't a job message raises: SQS retries it, then parks it in the DLQ.
     message = JobMessage.model_validate_json(record.body)
@@ -28,7 +26,6 @@ def run_job(record: SQSRecord, lambda_context: LambdaContext) -> str:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=run_job, processor=processor, context=context)

@@ -3,7 +3,7 @@
 from typing import Annotated, Any
 from uuid import UUID
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
@@ -11,10 +11,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from crosslist import runtime
 from crosslist.api import current_user, make_resolver
-from crosslist.products.schemas import ProductCreate, ProductPage, ProductUpdate, ProductView
+from crosslist.products.schemas import MAX_LIST_OFFSET, ProductCreate, ProductPage, ProductUpdate, ProductView
 
 logger = Logger()
-tracer = Tracer()
 app = make_resolver()
 
 
@@ -31,8 +30,10 @@ def create_product(product: ProductCreate) -> Response[ProductView]:
 
 @app.get("/products")
 def list_products(
-    limit: Annotated[int, Query(ge=1, le=100)] = 50, offset: Annotated[int, Query(ge=0)] = 0
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET)] = 0,
 ) -> ProductPage:
+    """The caller's products, newest first. Page on with `next_offset`: a page can hold fewer than `limit`."""
     return runtime.product_service().list(current_user(app), limit, offset)
 
 
@@ -53,6 +54,5 @@ def delete_product(product_id: UUID) -> Response[None]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

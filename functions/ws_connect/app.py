@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import APIGatewayWebSocketEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -11,12 +11,10 @@ from crosslist.errors import Unauthorized
 from crosslist.realtime.sessions import open_connection
 
 logger = Logger()
-tracer = Tracer()
 
 
 @event_source(data_class=APIGatewayWebSocketEvent)
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 def lambda_handler(event: APIGatewayWebSocketEvent, context: LambdaContext) -> dict[str, Any]:
     connection_id = event.request_context.connection_id
     if event.request_context.route_key == "$disconnect":

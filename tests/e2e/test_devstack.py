@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -11,10 +14,15 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from crosslist.realtime.connections import MESSAGES_PER_WINDOW
+from devstack import cli
+from devstack.plugin import Backoff, VintedSimulator, run_plugin
 from devstack.stack import DevStack
 from tests.e2e.conftest import Frontend, Tab, token
 
 pytestmark = pytest.mark.integration
+
+FLOOD = 2_000
 
 
 async def open_tabs(stack: DevStack, session: aiohttp.ClientSession, *tabs: Tab) -> list[asyncio.Task[None]]:
@@ -185,3 +193,108 @@ def test_the_management_api_reaches_real_sockets_through_an_unchanged_boto3_clie
     assert too_large == "PayloadTooLargeException"
     assert source_ip == "127.0.0.1"
     assert gone == "GoneException"
+
+
+def test_seeding_twice_through_the_devstack_leaves_three_demo_products(
+    devstack: DevStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(cli, "STATE_DIR", tmp_path)
+    monkeypatch.setenv("CROSSLIST_DEV_JWT_SECRET", devstack.jwt_secret)
+    seed = ["dev", "seed", "--user", "e2e-seed", "--api", devstack.http_url]
+
+    assert cli.main(seed) == 0
+    assert cli.main(seed) == 0
+
+    out = capsys.readouterr().out
+    assert out.count(", created)") == 3
+    assert out.count(", already there)") == 3  # what the API answers compares equal to what seed sends
+
+    async def products() -> list[dict[str, Any]]:
+        async with aiohttp.ClientSession() as session:
+            _, page = await Frontend(devstack, session, "e2e-seed").call("GET", "/products")
+            return list(page["items"])
+
+    assert sorted(p["sku"] for p in asyncio.run(products())) == [f"{cli.DEMO_SKU_PREFIX}{n}" for n in (1, 2, 3)]
+
+
+def test_the_plugin_simulator_says_it_is_ready_and_reconnects_when_the_devstack_drops_it(devstack: DevStack) -> None:
+    async def scenario() -> tuple[list[dict[str, Any]], list[str], VintedSimulator]:
+        vinted = VintedSimulator(latency_ms=0)
+        stop = asyncio.Event()
+        connected = asyncio.Event()
+        notices: list[str] = []
+        async with aiohttp.ClientSession() as session:
+            simulator = asyncio.create_task(
+                run_plugin(
+                    devstack.ws_url,
+                    lambda: token(devstack, "e2e-simulator"),
+                    vinted,
+                    stop=stop,
+                    on_event=lambda message: None,
+                    on_result=lambda command, reply: None,
+                    on_connected=connected.set,
+                    on_notice=notices.append,
+                    session=session,
+                    reconnect=Backoff(initial=0.05, maximum=0.2),
+                )
+            )
+            frontend = Frontend(devstack, session, "e2e-simulator")
+            jobs = []
+            for _ in range(2):
+                await asyncio.wait_for(connected.wait(), 10)
+                await asyncio.sleep(0.2)  # plugin_status is applied
+                jobs.append(await frontend.publish_and_wait((await frontend.product(images=1))["id"]))
+                connected.clear()
+                assert devstack.websocket_api is not None
+                # What stopping the devstack does to every socket; the simulator comes back.
+                await asyncio.wrap_future(
+                    asyncio.run_coroutine_threadsafe(devstack.websocket_api.close_all(), devstack._loop)
+                )
+            await asyncio.wait_for(connected.wait(), 10)
+            stop.set()
+            await simulator
+        return jobs, notices, vinted
+
+    jobs, notices, vinted = asyncio.run(scenario())
+    assert [job["status"] for job in jobs] == ["completed", "completed"], jobs
+    assert len(vinted.items) == 2
+    assert len(notices) == 2
+    assert all("the backend closed the connection (code 1001)" in notice for notice in notices)
+
+
+def test_a_flood_from_one_user_is_answered_with_errors_and_does_not_delay_another_users_job(
+    devstack: DevStack,
+) -> None:
+    async def scenario() -> tuple[dict[str, Any], float, Tab]:
+        async with aiohttp.ClientSession() as session:
+            flooder, victim = Tab("e2e-flooder"), Tab("e2e-victim")
+            tasks = [asyncio.create_task(tab.run(devstack, session)) for tab in (flooder, victim)]
+            await asyncio.wait_for(asyncio.gather(flooder.connected.wait(), victim.connected.wait()), 10)
+            await asyncio.sleep(0.2)
+            frontend = Frontend(devstack, session, "e2e-victim")
+            product_id = (await frontend.product(images=2))["id"]
+            assert flooder.socket is not None
+            for n in range(FLOOD):
+                message = {"action": "plugin_result", "request_id": f"flood-{n}", "success": True, "result": {}}
+                await flooder.socket.send_str(json.dumps(message))
+            started = time.monotonic()
+            job = await frontend.publish_and_wait(product_id, timeout=60)
+            elapsed = time.monotonic() - started
+            deadline = time.monotonic() + 20
+            while not any(e.get("code") == "rate_limited" for e in flooder.events) and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            return job, elapsed, flooder
+
+    job, elapsed, flooder = asyncio.run(scenario())
+    assert job["status"] == "completed", job
+    # 41 s before (13.6 s on this test's smaller job): the victim's results queued behind the flood.
+    assert elapsed < 10, f"the victim's job took {elapsed:.1f} s"
+    answers = Counter(event.get("code") or event.get("message") for event in flooder.events)
+    # The gateway throttled most of the flood at once; ws_message answered only up to the connection's
+    # budget, told it once that it was over, and dropped the rest.
+    assert answers["Too Many Requests"] > FLOOD / 2
+    assert answers["rate_limited"] == 1
+    assert answers["unknown_request"] <= MESSAGES_PER_WINDOW

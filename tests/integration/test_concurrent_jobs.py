@@ -6,6 +6,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import pytest
@@ -63,7 +64,8 @@ def test_two_simultaneous_publishes_of_one_product_create_one_job(backend: Backe
     for _ in range(ROUNDS):
         product_id = backend.create_product()["id"]
         request = CreateJobRequest(marketplace="vinted", action="publish", product_id=uuid.UUID(product_id))
-        results = race(lambda r=request: service.create("alice", r), lambda r=request: service.create("alice", r))
+        create = partial(service.create, "alice", request)
+        results = race(create, create)
         created = [r for r in results if isinstance(r, tuple) and r[1]]
         conflicts = [r for r in results if isinstance(r, Conflict)]
         outcomes.append((len(created), len(conflicts)))

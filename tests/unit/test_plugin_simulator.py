@@ -12,9 +12,13 @@ from typing import Any, TypeVar
 
 import pytest
 from aiohttp import web
+from yarl import URL
 
 from devstack.plugin import (
+    EXTENSION_VERSION,
+    Backoff,
     PluginConnectionRefused,
+    PluginUnreachable,
     VintedSimulator,
     describe_event,
     main_loop,
@@ -45,6 +49,8 @@ class Backend:
         self.results: list[Json] = []
         self.image_requests: list[str] = []
         self.elapsed: list[float] = []
+        self.statuses: list[Json] = []  # the first message of each connection
+        self.connections = 0
 
     async def ask(self, ws: web.WebSocketResponse, step: str, path: str, payload: Json) -> Json:
         request_id = f"req-{len(self.results) + 1}"
@@ -74,6 +80,8 @@ class Backend:
             raise web.HTTPUnauthorized()
         ws = web.WebSocketResponse()
         await ws.prepare(request)
+        self.connections += 1
+        self.statuses.append(await ws.receive_json(timeout=3))  # the web app says its extension is ready
         await self.script(self, ws)
         await ws.close()
         return ws
@@ -87,13 +95,13 @@ class Backend:
 
 
 @asynccontextmanager
-async def serving(backend: Backend) -> AsyncIterator[str]:
+async def serving(backend: Backend, port: int | None = 0) -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_get("/", backend.websocket)
     app.router.add_get("/images/{name}", backend.image)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", port or 0, reuse_address=True)
     await site.start()
     host, port = runner.addresses[0][:2]
     backend.base = f"http://{host}:{port}"
@@ -150,6 +158,7 @@ def test_publish_round_trip_follows_the_protocol() -> None:
     vinted = VintedSimulator(latency_ms=0)
     backend, events = run(simulate(publish, vinted))
 
+    assert backend.statuses == [{"action": "plugin_status", "ready": True, "extension_version": EXTENSION_VERSION}]
     assert backend.results == [
         {
             "action": "plugin_result",
@@ -300,12 +309,167 @@ def test_returns_when_stop_is_set() -> None:
     assert describe_event(events[0]) == "job 1234abcd failed (will be retried): boom"
 
 
-def test_main_loop_reports_an_unreachable_backend(capsys: pytest.CaptureFixture[str]) -> None:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_main_loop_reports_an_unreachable_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_port()
 
     assert main_loop(f"ws://127.0.0.1:{port}", "secret-token", 0, 0.0) == 1
     err = capsys.readouterr().err
-    assert f"could not connect to ws://127.0.0.1:{port}" in err
-    assert "secret-token" not in err
+    assert err == f"plugin simulator: the devstack is not running at ws://127.0.0.1:{port}: start it with `make dev`\n"
+
+
+FAST = Backoff(initial=0.01, maximum=0.05)
+
+
+def test_the_backoff_doubles_up_to_its_cap_with_jitter() -> None:
+    backoff = Backoff(initial=0.5, factor=2.0, maximum=15.0, jitter=0.5)
+    always_max, always_min = Random(), Random()
+    always_max.random = lambda: 0.0  # type: ignore[method-assign]
+    always_min.random = lambda: 0.999999  # type: ignore[method-assign]
+
+    assert [backoff.delay(n, always_max) for n in range(7)] == [0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0]
+    assert backoff.delay(2, always_min) == pytest.approx(1.0, abs=1e-5)  # at most halved
+    assert backoff.delay(10_000, always_max) == 15.0
+    jittered = {round(backoff.delay(3, Random(seed)), 6) for seed in range(20)}
+    assert len(jittered) > 10
+    assert all(2.0 <= delay <= 4.0 for delay in jittered)
+
+
+def test_reconnects_after_the_backend_closes_and_resumes_executing_commands() -> None:
+    async def one_command_then_close(backend: Backend, ws: web.WebSocketResponse) -> None:
+        step = f"upload_photo_{backend.connections}"
+        await backend.ask(ws, step, "/api/v2/photos", backend.photo(f"{backend.connections}.jpg"))
+
+    async def scenario() -> tuple[Backend, list[str], int]:
+        backend = Backend(one_command_then_close)
+        stop = asyncio.Event()
+        notices: list[str] = []
+        tokens = 0
+
+        def fresh_token() -> str:
+            nonlocal tokens
+            tokens += 1
+            return TOKEN
+
+        def on_result(command: Json, reply: Json) -> None:
+            if command["step"] == "upload_photo_3":
+                stop.set()
+
+        async with serving(backend) as url:
+            await run_plugin(
+                url,
+                fresh_token,
+                VintedSimulator(latency_ms=0),
+                stop=stop,
+                on_result=on_result,
+                on_connected=lambda: None,
+                on_notice=notices.append,
+                reconnect=FAST,
+            )
+        return backend, notices, tokens
+
+    backend, notices, tokens = run(scenario())
+    assert backend.connections == 3
+    assert tokens == 3  # a fresh token for each connection
+    assert [status["action"] for status in backend.statuses] == ["plugin_status"] * 3
+    assert [reply["success"] for reply in backend.results] == [True, True, True]
+    assert backend.image_requests == ["1.jpg", "2.jpg", "3.jpg"]
+    assert len(notices) == 2
+    assert all(n.startswith("the backend closed the connection (code 1000); reconnecting in") for n in notices)
+
+
+def test_reconnects_when_the_backend_comes_back_after_a_restart() -> None:
+    """`make dev` stopped and started again: connecting fails for a while, then works."""
+
+    async def scenario() -> tuple[Backend, list[str]]:
+        stop = asyncio.Event()
+        notices: list[str] = []
+        first_gone = asyncio.Event()
+
+        async def first(backend: Backend, ws: web.WebSocketResponse) -> None:
+            first_gone.set()  # then the socket closes and the server goes away
+
+        async def second(backend: Backend, ws: web.WebSocketResponse) -> None:
+            await backend.ask(ws, "upload_photo_1", "/api/v2/photos", backend.photo("1.jpg"))
+            stop.set()
+
+        before, after = Backend(first), Backend(second)
+        async with serving(before) as url:
+            simulator = asyncio.create_task(
+                run_plugin(
+                    url,
+                    TOKEN,
+                    VintedSimulator(latency_ms=0),
+                    stop=stop,
+                    on_result=lambda c, r: None,
+                    on_connected=lambda: None,
+                    on_notice=notices.append,
+                    reconnect=FAST,
+                )
+            )
+            await first_gone.wait()
+        while sum("could not connect" in notice for notice in notices) < 3:
+            await asyncio.sleep(0.01)
+        async with serving(after, port=URL(url).port):
+            await simulator
+        return after, notices
+
+    after, notices = run(scenario())
+    assert after.statuses == [{"action": "plugin_status", "ready": True, "extension_version": EXTENSION_VERSION}]
+    assert after.results[0]["success"] is True
+    assert notices[0].startswith("the backend closed the connection")
+    assert "could not connect to ws://127.0.0.1:" in notices[1]
+    assert [int(notice.rsplit("attempt ", 1)[1].rstrip(")")) for notice in notices[:4]] == [1, 2, 3, 4]
+
+
+def test_the_first_connection_is_not_retried() -> None:
+    async def scenario() -> None:
+        await run_plugin(f"ws://127.0.0.1:{free_port()}/", TOKEN, VintedSimulator(latency_ms=0), reconnect=FAST)
+
+    with pytest.raises(PluginUnreachable, match="could not connect"):
+        run(scenario())
+
+
+def test_stop_ends_a_backoff_at_once() -> None:
+    async def close_at_once(backend: Backend, ws: web.WebSocketResponse) -> None:
+        pass
+
+    async def scenario() -> float:
+        stop = asyncio.Event()
+        async with serving(Backend(close_at_once)) as url:
+            started = time.monotonic()
+            await run_plugin(
+                url,
+                TOKEN,
+                VintedSimulator(latency_ms=0),
+                stop=stop,
+                on_connected=lambda: None,
+                on_notice=lambda notice: stop.set(),  # Ctrl-C while waiting to reconnect
+                reconnect=Backoff(initial=30, jitter=0),
+            )
+            return time.monotonic() - started
+
+    assert run(scenario()) < 1
+
+
+def test_error_frames_are_shown_and_commands_still_run() -> None:
+    async def refuses_then_asks(backend: Backend, ws: web.WebSocketResponse) -> None:
+        await ws.send_json({"type": "error", "code": "rate_limited", "message": "slow down", "request_id": None})
+        await ws.send_json(
+            {"type": "error", "code": "invalid_message", "message": "unknown action", "request_id": "req-0"}
+        )
+        await backend.ask(ws, "upload_photo_1", "/api/v2/photos", backend.photo("1.jpg"))
+
+    backend, events = run(simulate(refuses_then_asks, VintedSimulator(latency_ms=0)))
+
+    assert backend.results[0]["success"] is True
+    assert [describe_event(event) for event in events] == [
+        "backend refused a message [rate_limited]: slow down",
+        "backend refused a message [invalid_message] (request req-0): unknown action",
+    ]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 import boto3
@@ -15,7 +18,8 @@ import pytest
 from moto import mock_aws
 
 from devstack.aws import provision
-from devstack.instances import FunctionPool, Invocation
+from devstack.functions import FunctionSpec
+from devstack.instances import FunctionPool, Invocation, describe_exception
 from devstack.sqs_trigger import SqsTrigger
 from tests.conftest import REPO
 
@@ -189,3 +193,64 @@ def test_a_message_failing_max_receive_count_times_ends_in_the_dead_letter_queue
     dead_letters = sqs.get_queue_url(QueueName="JobsDeadLetterQueue.fifo")["QueueUrl"]
     [parked] = sqs.receive_message(QueueUrl=dead_letters)["Messages"]
     assert json.loads(parked["Body"]) == {"group": "alice:vinted", "n": 0}
+
+
+FAILING_HANDLER = """
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from sqlalchemy.exc import OperationalError
+
+
+def run_job(record):
+    raise OperationalError(
+        "SELECT marketplace_jobs.id FROM marketplace_jobs",
+        {},
+        Exception('connection to server at "127.0.0.1", port 5432 failed: Connection refused'),
+    )
+
+
+def lambda_handler(event, context):
+    processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+    return process_partial_response(event=event, record_handler=run_job, processor=processor, context=context)
+"""
+
+
+def test_a_failed_invocation_logs_the_cause_and_the_job_not_sqlalchemys_last_line(
+    queue: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sqs, url, arn = queue
+    code = tmp_path / "process_job"
+    code.mkdir()
+    (code / "app.py").write_text(FAILING_HANDLER)
+    spec = FunctionSpec("ProcessJobFunction", code, "app.lambda_handler", 30, 128, {})
+    pool = FunctionPool(spec, {"PATH": os.environ.get("PATH", "")}, concurrency=1)
+    job_id = "0b9c6a52-5f0e-4d47-9a43-3f3f9f1c2a11"
+    sqs.send_message(
+        QueueUrl=url,
+        MessageBody=json.dumps({"job_id": job_id, "user_id": "alice"}),
+        MessageGroupId="alice:vinted",
+        MessageDeduplicationId="1",
+    )
+    trigger = SqsTrigger(pool, sqs, url, arn, batch_size=1, report_batch_item_failures=True, pollers=1)
+
+    try:
+        with caplog.at_level(logging.INFO, logger="devstack"):
+            assert trigger.poll_once() == 1
+    finally:
+        pool.close()
+
+    [line] = [record.getMessage() for record in caplog.records if record.levelno == logging.ERROR]
+    assert f"(job {job_id})" in line
+    assert "BatchProcessingError → sqlalchemy.exc.OperationalError" in line
+    assert 'connection to server at "127.0.0.1", port 5432 failed: Connection refused' in line
+    assert "[SQL: SELECT marketplace_jobs.id FROM marketplace_jobs]" in line
+    assert "Background on this error" not in line
+    assert "\n" not in line
+
+
+def test_an_exception_is_described_on_one_line_with_its_type_and_trimmed() -> None:
+    assert describe_exception(KeyError("job_id")) == "KeyError: 'job_id'"
+    assert describe_exception(TimeoutError()) == "TimeoutError"
+    long = describe_exception(ValueError("first line\n  second line\n" + "x" * 1000))
+    assert long.startswith("ValueError: first line | second line | xxx")
+    assert len(long) == 500
+    assert long.endswith("…")

@@ -1,8 +1,10 @@
 """The composition root: adapters built once per Lambda instance and reused across invocations.
 
 Handlers ask this module for what they need; tests replace a factory (e.g. `gateway`) with a fake.
-The database side is imported lazily: the WebSocket handlers never touch PostgreSQL, and their
-cold start is on the user's path.
+Every function imports this module, so at import it loads only what every function's cold start
+needs in AWS (boto3, for DynamoDB, SQS or Secrets Manager, and the settings). Each factory imports
+what it builds: the WebSocket handlers never load the database side (their cold start is on the
+user's path), oauth_refresh never loads the WebSocket side nor the JWT library.
 """
 
 from __future__ import annotations
@@ -11,24 +13,22 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from aws_lambda_powertools.utilities import parameters
 
-from crosslist.auth.tokens import TokenVerifier
-from crosslist.jobs.queue import SqsJobQueue
-from crosslist.realtime.commands import PendingCommandStore
-from crosslist.realtime.connections import ConnectionStore
-from crosslist.realtime.gateway import ApiGatewayManagementGateway, ConnectionGateway
-from crosslist.realtime.notifier import Notifier
-from crosslist.realtime.relay import PluginRelay
-from crosslist.realtime.sessions import PluginResults
 from crosslist.settings import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
+    from crosslist.auth.tokens import TokenVerifier
+    from crosslist.jobs.queue import SqsJobQueue
     from crosslist.jobs.runner import JobRunner
     from crosslist.jobs.service import JobService
     from crosslist.products.service import ProductService
+    from crosslist.realtime.commands import PendingCommandStore
+    from crosslist.realtime.connections import ConnectionStore
+    from crosslist.realtime.gateway import ConnectionGateway
+    from crosslist.realtime.notifier import Notifier
+    from crosslist.realtime.sessions import PluginResults
 
 SECRET_MAX_AGE_SECONDS = 300
 
@@ -46,7 +46,7 @@ def sessions() -> sessionmaker[Session]:
     if config.database_url is not None:
         url = config.database_url.get_secret_value()
     elif config.database_secret_arn is not None:
-        url = str(parameters.get_secret(config.database_secret_arn, max_age=SECRET_MAX_AGE_SECONDS))
+        url = _secret(config.database_secret_arn)
     else:
         raise RuntimeError("set DATABASE_URL or DATABASE_SECRET_ARN")
     return make_session_factory(make_engine(url))
@@ -54,6 +54,8 @@ def sessions() -> sessionmaker[Session]:
 
 @cache
 def token_verifier() -> TokenVerifier:
+    from crosslist.auth.tokens import TokenVerifier
+
     config = settings()
     if config.jwt_algorithm == "RS256":
         if config.jwt_jwks_url is None:
@@ -62,10 +64,16 @@ def token_verifier() -> TokenVerifier:
     if config.jwt_secret is not None:
         secret = config.jwt_secret.get_secret_value()
     elif config.jwt_secret_arn is not None:
-        secret = str(parameters.get_secret(config.jwt_secret_arn, max_age=SECRET_MAX_AGE_SECONDS))
+        secret = _secret(config.jwt_secret_arn)
     else:
         raise RuntimeError("JWT_ALGORITHM=HS256 needs JWT_SECRET or JWT_SECRET_ARN")
     return TokenVerifier.hs256(secret, config.jwt_audience, config.jwt_issuer)
+
+
+def _secret(arn: str) -> str:
+    from aws_lambda_powertools.utilities import parameters
+
+    return str(parameters.get_secret(arn, max_age=SECRET_MAX_AGE_SECONDS))
 
 
 @cache
@@ -74,15 +82,21 @@ def _dynamodb() -> Any:
 
 
 def connections() -> ConnectionStore:
+    from crosslist.realtime.connections import ConnectionStore
+
     return ConnectionStore(_dynamodb().Table(settings().connections_table))
 
 
 def commands() -> PendingCommandStore:
+    from crosslist.realtime.commands import PendingCommandStore
+
     return PendingCommandStore(_dynamodb().Table(settings().pending_commands_table))
 
 
 @cache
 def gateway() -> ConnectionGateway:
+    from crosslist.realtime.gateway import ApiGatewayManagementGateway
+
     endpoint = settings().websocket_endpoint
     if endpoint is None:
         raise RuntimeError("set WEBSOCKET_ENDPOINT to the WebSocket API's management endpoint")
@@ -91,6 +105,8 @@ def gateway() -> ConnectionGateway:
 
 @cache
 def job_queue() -> SqsJobQueue:
+    from crosslist.jobs.queue import SqsJobQueue
+
     queue_url = settings().jobs_queue_url
     if queue_url is None:
         raise RuntimeError("set JOBS_QUEUE_URL")
@@ -98,6 +114,8 @@ def job_queue() -> SqsJobQueue:
 
 
 def notifier() -> Notifier:
+    from crosslist.realtime.notifier import Notifier
+
     return Notifier(connections(), gateway())
 
 
@@ -115,6 +133,7 @@ def job_service() -> JobService:
 
 def job_runner() -> JobRunner:
     from crosslist.jobs.runner import JobRunner
+    from crosslist.realtime.relay import PluginRelay
     from crosslist.workflows.base import StepTools
 
     config = settings()
@@ -129,6 +148,8 @@ def job_runner() -> JobRunner:
 
 
 def plugin_results() -> PluginResults:
+    from crosslist.realtime.sessions import PluginResults
+
     return PluginResults(connections(), commands(), notifier())
 
 

@@ -1,34 +1,106 @@
-"""Products as the HTTP API accepts and shows them."""
+"""Products as the HTTP API accepts and shows them.
+
+Every stored field is bounded: a product is shown whole in `GET /products` pages, and a Lambda
+response cannot pass 6 MB.
+"""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, PlainSerializer, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    PlainSerializer,
+    UrlConstraints,
+    model_validator,
+)
 
+from crosslist import runtime
 from crosslist.db.models import Product
-from crosslist.marketplaces.vinted.publish import MAX_PHOTOS
+from crosslist.marketplaces.vinted import MAX_PHOTOS
+from crosslist.products.image_urls import MAX_IMAGE_URL_LENGTH, check_image_url
+
+# The width of products.title (varchar(200)); every marketplace allows fewer characters than that.
+MAX_TITLE_LENGTH = 200
+# A detailed listing description is a few thousand characters; the largest part of a product in a list page.
+MAX_DESCRIPTION_LENGTH = 5000
+# eBay item aspects and Etsy properties take a few KiB; 16 KiB of JSON keeps a product far below a page's budget.
+MAX_ATTRIBUTES_JSON_BYTES = 16 * 1024
+# {"ebay": {"aspects": {"Size": ["M"]}}} nests 4 levels: 6 leaves room without inviting trees.
+MAX_ATTRIBUTES_DEPTH = 6
+# Catalogues hold thousands of products; a bound also keeps the offset within PostgreSQL's bigint.
+MAX_LIST_OFFSET = 1_000_000
+
+
+def _safe_image_url(url: HttpUrl) -> HttpUrl:
+    encoded = str(url)
+    # The limit holds once non-ASCII characters are percent-encoded, as the URL is stored and shown.
+    if len(encoded) > MAX_IMAGE_URL_LENGTH:
+        raise ValueError(f"an image URL is at most {MAX_IMAGE_URL_LENGTH} characters once encoded, not {len(encoded)}")
+    check_image_url(encoded, runtime.settings().dev_image_origins)
+    return url
+
+
+def _bounded_attributes(attributes: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    try:
+        encoded = json.dumps(attributes, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    except (TypeError, ValueError):
+        raise ValueError("marketplace_attributes must hold JSON values only") from None
+    if len(encoded) > MAX_ATTRIBUTES_JSON_BYTES:
+        raise ValueError(
+            f"marketplace_attributes is {len(encoded)} bytes as JSON; the limit is {MAX_ATTRIBUTES_JSON_BYTES}"
+        )
+    if _depth(attributes) > MAX_ATTRIBUTES_DEPTH:
+        raise ValueError(f"marketplace_attributes nests deeper than {MAX_ATTRIBUTES_DEPTH} levels")
+    return attributes
+
+
+def _depth(value: Any) -> int:
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
 
 Money = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2), PlainSerializer(str, return_type=str)]
-ImageUrl = Annotated[HttpUrl, Field(max_length=2000)]
-MarketplaceAttributes = dict[Annotated[str, Field(pattern="^(vinted|ebay|etsy)$")], dict[str, Any]]
+Title = Annotated[str, Field(min_length=1, max_length=MAX_TITLE_LENGTH)]
+Description = Annotated[str, Field(max_length=MAX_DESCRIPTION_LENGTH)]
+ImageUrl = Annotated[HttpUrl, UrlConstraints(max_length=MAX_IMAGE_URL_LENGTH), AfterValidator(_safe_image_url)]
+ImageUrls = Annotated[list[ImageUrl], Field(max_length=MAX_PHOTOS)]
+MarketplaceAttributes = Annotated[
+    dict[Literal["vinted", "ebay", "etsy"], dict[str, Any]],
+    AfterValidator(_bounded_attributes),
+    Field(
+        description=f"Per marketplace; at most {MAX_ATTRIBUTES_JSON_BYTES} bytes as JSON, "
+        f"nested at most {MAX_ATTRIBUTES_DEPTH} levels"
+    ),
+]
 
 
 class ProductFields(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    title: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=5000)
+    title: Title
+    description: Description = ""
     price: Money
     currency: str = Field(default="EUR", pattern="^[A-Z]{3}$")
     brand: str | None = Field(default=None, max_length=100)
     size: str | None = Field(default=None, max_length=50)
     condition: str | None = Field(default=None, max_length=50)
     color: str | None = Field(default=None, max_length=50)
-    image_urls: list[ImageUrl] = Field(default_factory=list, max_length=MAX_PHOTOS)
+    image_urls: ImageUrls = Field(default_factory=list)
     quantity: int = Field(default=1, ge=0, le=10_000)
     sku: str | None = Field(default=None, max_length=100)
     marketplace_attributes: MarketplaceAttributes = Field(default_factory=dict)
@@ -43,15 +115,15 @@ class ProductUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=5000)
+    title: Title | None = None
+    description: Description | None = None
     price: Money | None = None
     currency: str | None = Field(default=None, pattern="^[A-Z]{3}$")
     brand: str | None = Field(default=None, max_length=100)
     size: str | None = Field(default=None, max_length=50)
     condition: str | None = Field(default=None, max_length=50)
     color: str | None = Field(default=None, max_length=50)
-    image_urls: list[ImageUrl] | None = Field(default=None, max_length=MAX_PHOTOS)
+    image_urls: ImageUrls | None = None
     quantity: int | None = Field(default=None, ge=0, le=10_000)
     sku: str | None = Field(default=None, max_length=100)
     marketplace_attributes: MarketplaceAttributes | None = None
@@ -92,7 +164,12 @@ class ProductView(BaseModel):
 
 
 class ProductPage(BaseModel):
-    items: list[ProductView]
+    items: list[ProductView] = Field(
+        description="At most `limit` products, fewer when more would pass the page's byte budget"
+    )
     total: int
     limit: int
     offset: int
+    next_offset: int | None = Field(
+        description="The offset of the next page; null when this page holds the last product"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from sqlalchemy import func, select
@@ -12,6 +13,10 @@ from crosslist.db.models import ACTIVE_JOB_STATUSES, MarketplaceJob, Product
 from crosslist.errors import Conflict, NotFound
 from crosslist.products.schemas import ProductCreate, ProductPage, ProductUpdate, ProductView
 from crosslist.workflows.base import ProductSnapshot
+
+# Far under Lambda's 6 MB response limit, even with the largest allowed product in a page and the body
+# escaped once more inside the Lambda response; a page holds fewer than `limit` products rather than pass it.
+MAX_PAGE_JSON_BYTES = 1024 * 1024
 
 
 def find_product(session: Session, user_id: str, product_id: uuid.UUID) -> Product | None:
@@ -51,16 +56,28 @@ class ProductService:
             return ProductView.of(product)
 
     def list(self, user_id: str, limit: int, offset: int) -> ProductPage:
+        """Up to `limit` products from `offset`, newest first, as many as fit in MAX_PAGE_JSON_BYTES (at least one)."""
         with transaction(self._sessions) as session:
             total = session.scalar(select(func.count()).select_from(Product).where(Product.user_id == user_id)) or 0
+            # One more than asked says whether another page follows.
             products = session.scalars(
                 select(Product)
                 .where(Product.user_id == user_id)
                 .order_by(Product.created_at.desc(), Product.id)
-                .limit(limit)
+                .limit(limit + 1)
                 .offset(offset)
-            )
-            return ProductPage(items=[ProductView.of(p) for p in products], total=total, limit=limit, offset=offset)
+            ).all()
+            items: list[ProductView] = []
+            page_bytes = 0
+            for product in products[:limit]:
+                view = ProductView.of(product)
+                view_bytes = _json_bytes(view)
+                if items and page_bytes + view_bytes > MAX_PAGE_JSON_BYTES:
+                    break
+                items.append(view)
+                page_bytes += view_bytes
+            next_offset = offset + len(items) if len(products) > len(items) else None
+            return ProductPage(items=items, total=total, limit=limit, offset=offset, next_offset=next_offset)
 
     def get(self, user_id: str, product_id: uuid.UUID) -> ProductView:
         with transaction(self._sessions) as session:
@@ -102,3 +119,8 @@ class ProductService:
         if product is None:
             raise NotFound(f"product {product_id} not found")
         return product
+
+
+def _json_bytes(view: ProductView) -> int:
+    # As the API serializes it: compact, non-ASCII escaped (up to 12 bytes for one character).
+    return len(json.dumps(view.model_dump(mode="json"), separators=(",", ":")))

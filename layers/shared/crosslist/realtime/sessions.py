@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from crosslist import untrusted_json
-from crosslist.auth.tokens import TokenVerifier
 from crosslist.realtime.commands import PendingCommandStore, ResultRejected
 from crosslist.realtime.connections import MESSAGE_WINDOW_SECONDS, MESSAGES_PER_WINDOW, ConnectionStore
 from crosslist.realtime.messages import PluginResultMessage, PluginStatusMessage, error_message
 from crosslist.realtime.notifier import Notifier
+
+if TYPE_CHECKING:  # ws_message never verifies a token: loading PyJWT would only slow its cold start
+    from crosslist.auth.tokens import TokenVerifier
 
 
 def open_connection(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from crosslist.marketplaces import Marketplace
-from crosslist.realtime.relay import PluginRelay
+
+if TYPE_CHECKING:
+    from crosslist.realtime.relay import PluginRelay
 
 JsonDict = dict[str, Any]
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from crosslist.errors import InvalidRequest
 from crosslist.marketplaces import Marketplace
+from crosslist.marketplaces.vinted import MAX_PHOTOS
 from crosslist.realtime.messages import PluginCommand
 from crosslist.realtime.relay import NoPluginConnection, PluginTimeout
 from crosslist.workflows.base import (
@@ -21,7 +22,6 @@ from crosslist.workflows.base import (
     StepTools,
 )
 
-MAX_PHOTOS = 20  # Vinted accepts at most 20 photos per item
 PHOTOS_PATH = "/api/v2/photos"
 ITEMS_PATH = "/api/v2/item_upload/items"
 
