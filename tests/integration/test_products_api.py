@@ -154,7 +154,7 @@ INVALID_FIELDS = [
     ({"image_urls": ["https://metadata.google.internal/a.jpg"]}, "not a public internet host name"),
     ({"marketplace_attributes": {"shopify": {}}}, "marketplace_attributes"),
     ({"marketplace_attributes": attributes_of_json_size(16 * 1024 + 1)}, "16385 bytes as JSON; the limit is 16384"),
-    ({"marketplace_attributes": nested(7)}, "marketplace_attributes nests deeper than 6 levels"),
+    ({"marketplace_attributes": nested(7)}, "marketplace_attributes: JSON nested deeper than 6 levels"),
 ]
 
 

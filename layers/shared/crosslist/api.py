@@ -77,9 +77,7 @@ def make_resolver() -> APIGatewayHttpResolver:
 
     @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
     def _invalid_request(error: RequestValidationError) -> Response[dict[str, object]]:
-        details = [
-            {"loc": list(e.get("loc", ())), "msg": _reason(e), "type": e.get("type", "")} for e in error.errors()
-        ]
+        details = [_detail(e) for e in error.errors()]
         summary = "; ".join(f"{'.'.join(str(p) for p in d['loc'])}: {d['msg']}" for d in details)
         return _json_error(422, {"code": "invalid_request", "message": summary, "detail": details})
 
@@ -98,9 +96,9 @@ def _json_error(status: int, body: dict[str, object]) -> Response[dict[str, obje
     )
 
 
-def _reason(error: Mapping[str, Any]) -> str:
-    # A body that is not JSON (or JSON we refuse) says why in ctx.error; "JSON decode error" alone doesn't.
-    context = error.get("ctx") or {}
-    cause = context.get("error") if isinstance(context, Mapping) else None
-    message = str(error.get("msg", ""))
-    return f"{message}: {cause}" if cause and str(cause) not in message else message
+def _detail(error: Mapping[str, Any]) -> dict[str, Any]:
+    if error.get("type") == "json_invalid":
+        # A body that is not JSON, or JSON we refuse: the parser's reason, not "JSON decode error" at char 0.
+        context = error.get("ctx") or {}
+        return {"loc": ["body"], "msg": str(context.get("error") or error.get("msg", "")), "type": "json_invalid"}
+    return {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", "")), "type": error.get("type", "")}

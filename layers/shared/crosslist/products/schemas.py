@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from crosslist import runtime
+from crosslist import runtime, untrusted_json
 from crosslist.db.models import Product
 from crosslist.marketplaces.vinted import MAX_PHOTOS
 from crosslist.products.image_urls import MAX_IMAGE_URL_LENGTH, check_image_url
@@ -58,20 +58,11 @@ def _bounded_attributes(attributes: dict[str, dict[str, Any]]) -> dict[str, dict
         raise ValueError(
             f"marketplace_attributes is {len(encoded)} bytes as JSON; the limit is {MAX_ATTRIBUTES_JSON_BYTES}"
         )
-    if _depth(attributes) > MAX_ATTRIBUTES_DEPTH:
-        raise ValueError(f"marketplace_attributes nests deeper than {MAX_ATTRIBUTES_DEPTH} levels")
+    try:
+        untrusted_json.check(attributes, MAX_ATTRIBUTES_DEPTH)
+    except untrusted_json.InvalidJson as invalid:
+        raise ValueError(f"marketplace_attributes: {invalid.reason}") from None
     return attributes
-
-
-def _depth(value: Any) -> int:
-    deepest = 0
-    pending: list[tuple[Any, int]] = [(value, 1)]
-    while pending:
-        item, depth = pending.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, depth)
-            pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return deepest
 
 
 Money = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2), PlainSerializer(str, return_type=str)]
