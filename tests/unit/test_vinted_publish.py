@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from crosslist.errors import InvalidRequest
 from crosslist.marketplaces.vinted.publish import VintedPublish
-from crosslist.realtime.relay import NoPluginConnection, PluginReply, PluginTimeout
-from crosslist.workflows.base import JobContext, ProductSnapshot, Step, StepFailed, StepTools
+from crosslist.workflows.base import JobContext, PluginCall, ProductSnapshot, Reply, StepFailed
 
 PRODUCT = ProductSnapshot(
     id="p1",
@@ -29,31 +28,19 @@ PRODUCT = ProductSnapshot(
 )
 
 
-class ScriptedPlugin:
-    """Answers each call with the next scripted reply (or raises it)."""
-
-    def __init__(self, *replies: Any) -> None:
-        self.replies = list(replies)
-        self.calls: list[dict[str, Any]] = []
-
-    def call(self, **call: Any) -> PluginReply:
-        self.calls.append(call)
-        reply = self.replies.pop(0)
-        if isinstance(reply, Exception):
-            raise reply
-        return cast(PluginReply, reply)
-
-
-def ok(result: dict[str, Any] | None) -> PluginReply:
-    return PluginReply("r", True, result, None)
+def ok(result: dict[str, Any] | None) -> Reply:
+    return Reply(True, result, None)
 
 
 def context(accumulated: dict[str, Any] | None = None) -> JobContext:
     return JobContext("job-1", "alice", VintedPublish().prepare(PRODUCT), accumulated or {}, step_timeout_ms=60_000)
 
 
-def run(step: str, plugin: ScriptedPlugin, accumulated: dict[str, Any] | None = None) -> dict[str, Any]:
-    return VintedPublish().run_step(Step(step, ""), context(accumulated), StepTools(plugin=plugin))  # type: ignore[arg-type]
+def run(step_name: str, reply: Reply, accumulated: dict[str, Any] | None = None) -> tuple[PluginCall, dict[str, Any]]:
+    """Plan the named step, then apply `reply` to it: (what it asked for, the job's data after it)."""
+    workflow, job = VintedPublish(), context(accumulated)
+    step = next(step for step in workflow.steps(job.input) if step.name == step_name)
+    return workflow.plan(step, job), workflow.apply(step, job, reply)
 
 
 def test_one_upload_step_per_photo_then_the_item() -> None:
@@ -93,23 +80,19 @@ def test_a_product_vinted_would_refuse_is_refused_up_front(change: dict[str, Any
 
 
 def test_a_photo_step_sends_the_image_url_and_records_the_photo_id_at_its_position() -> None:
-    plugin = ScriptedPlugin(ok({"id": 77}))
-    accumulated = run("upload_photo_2", plugin, {"photo_ids": [76, 999]})  # 999: a stale id from a lost run
+    call, accumulated = run("upload_photo_2", ok({"id": 77}), {"photo_ids": [76, 999]})  # 999: from a lost run
     assert accumulated == {"photo_ids": [76, 77]}
-    command = plugin.calls[0]["command"]
-    assert (command.method, command.path, command.payload["image_url"]) == (
-        "POST",
-        "/api/v2/photos",
-        "https://images.example.com/2.jpg",
-    )
-    assert plugin.calls[0]["step"] == "upload_photo_2"
+    assert (call.kind, call.command.method, call.command.path) == ("write", "POST", "/api/v2/photos")
+    assert call.command.payload is not None
+    assert call.command.payload["image_url"] == "https://images.example.com/2.jpg"
 
 
 def test_the_item_step_carries_the_product_and_every_photo_id() -> None:
-    plugin = ScriptedPlugin(ok({"item": {"id": 5, "url": "https://www.vinted.fr/items/5"}}))
-    accumulated = run("create_item", plugin, {"photo_ids": [76, 77]})
+    reply = ok({"item": {"id": 5, "url": "https://www.vinted.fr/items/5"}})
+    call, accumulated = run("create_item", reply, {"photo_ids": [76, 77]})
     assert accumulated == {"photo_ids": [76, 77], "item_id": 5, "url": "https://www.vinted.fr/items/5"}
-    payload = plugin.calls[0]["command"].payload
+    payload = call.command.payload
+    assert payload is not None
     assert payload["item"]["assigned_photos"] == [{"id": 76, "orientation": 0}, {"id": 77, "orientation": 0}]
     assert (payload["item"]["price"], payload["item"]["catalog_id"], payload["upload_session_id"]) == (
         "27.90",
@@ -119,22 +102,29 @@ def test_the_item_step_carries_the_product_and_every_photo_id() -> None:
 
 
 def test_an_item_reply_already_unwrapped_by_the_extension_is_understood() -> None:
-    accumulated = run("create_item", ScriptedPlugin(ok({"id": 5, "url": None})), {"photo_ids": [1]})
+    _, accumulated = run("create_item", ok({"id": 5, "url": None}), {"photo_ids": [1]})
     assert accumulated["item_id"] == 5
 
 
+@pytest.mark.parametrize("url", ["https://www.vinted.fr/items/5-" + "x" * 600, "javascript:alert(1)", 42])
+def test_an_item_whose_url_cannot_be_stored_is_still_recorded_by_its_id(url: Any) -> None:
+    # The item exists on Vinted: losing its id would leave a listing nobody knows about.
+    _, accumulated = run("create_item", ok({"item": {"id": 5, "url": url}}), {"photo_ids": [1]})
+    assert (accumulated["item_id"], accumulated["url"]) == (5, None)
+
+
 @pytest.mark.parametrize(
-    ("reply", "code", "retryable"),
+    ("reply", "code"),
     [
-        (PluginReply("r", False, None, "Vinted is down"), "plugin_error", True),
-        (ok({"unexpected": True}), "invalid_plugin_result", True),
-        (ok(None), "invalid_plugin_result", True),
-        (PluginTimeout("late"), "plugin_timeout", True),
-        (NoPluginConnection("no_plugin_connection", "no tab"), "no_plugin_connection", False),
-        (NoPluginConnection("plugin_not_ready", "no ready tab"), "plugin_not_ready", False),
+        (Reply(False, None, "Vinted is down"), "plugin_error"),
+        (ok({"unexpected": True}), "invalid_plugin_result"),
+        (ok(None), "invalid_plugin_result"),
+        (ok({"id": "x" * 101}), "invalid_plugin_result"),
+        (ok({"id": 2**64}), "invalid_plugin_result"),
+        (ok({"id": 0}), "invalid_plugin_result"),
     ],
 )
-def test_failures_become_step_failures_that_say_what_happened(reply: Any, code: str, retryable: bool) -> None:
+def test_failures_become_retryable_step_failures_that_say_what_happened(reply: Reply, code: str) -> None:
     with pytest.raises(StepFailed) as failed:
-        run("upload_photo_1", ScriptedPlugin(reply))
-    assert (failed.value.code, failed.value.retryable) == (code, retryable)
+        run("upload_photo_1", reply)
+    assert (failed.value.code, failed.value.retryable) == (code, True)

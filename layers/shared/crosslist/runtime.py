@@ -134,7 +134,6 @@ def job_service() -> JobService:
 def job_runner() -> JobRunner:
     from crosslist.jobs.runner import JobRunner
     from crosslist.realtime.relay import PluginRelay
-    from crosslist.workflows.base import StepTools
 
     config = settings()
     relay = PluginRelay(
@@ -144,7 +143,7 @@ def job_runner() -> JobRunner:
         poll_initial_seconds=config.plugin_poll_initial_seconds,
         poll_max_seconds=config.plugin_poll_max_seconds,
     )
-    return JobRunner(sessions(), job_queue(), notifier(), StepTools(plugin=relay))
+    return JobRunner(sessions(), job_queue(), notifier(), relay)
 
 
 def plugin_results() -> PluginResults:

@@ -29,7 +29,8 @@ from crosslist.db.models import JobStatus, ListingStatus, MarketplaceJob, Market
 from crosslist.jobs.queue import JobQueue
 from crosslist.realtime.messages import completed_message, failed_message, progress_message
 from crosslist.realtime.notifier import Notifier
-from crosslist.workflows.base import Completion, JobContext, StepFailed, StepTools
+from crosslist.realtime.relay import NoPluginConnection, PluginRelay, PluginTimeout
+from crosslist.workflows.base import Completion, JobContext, Reply, Step, StepAction, StepFailed
 from crosslist.workflows.registry import find_workflow
 
 logger = Logger(child=True)
@@ -75,12 +76,12 @@ class JobRunner:
         sessions: sessionmaker[Session],
         queue: JobQueue,
         notifier: Notifier,
-        tools: StepTools,
+        plugin: PluginRelay,
     ) -> None:
         self._sessions = sessions
         self._queue = queue
         self._notifier = notifier
-        self._tools = tools
+        self._plugin = plugin
 
     def run(self, job_id: uuid.UUID, user_id: str, remaining_ms: Callable[[], int]) -> RunOutcome:
         job = self._claim(job_id, user_id, lease=timedelta(milliseconds=remaining_ms()) + LEASE_MARGIN)
@@ -117,7 +118,8 @@ class JobRunner:
                 return self._continue_later(job)
             step = steps[index]
             try:
-                context.accumulated = workflow.run_step(step, context, self._tools)
+                action = workflow.plan(step, context)
+                context.accumulated = workflow.apply(step, context, self._perform(job, step, action))
             except StepFailed as failure:
                 logger.info("step failed", extra={"step": step.name, "error": failure.error})
                 return self._retry_or_fail(job, failure)
@@ -129,6 +131,24 @@ class JobRunner:
         self._complete(job, context.accumulated, completion)
         self._notifier.to_user(job.user_id, completed_message(str(job.id), completion.result))
         return RunOutcome.COMPLETED
+
+    def _perform(self, job: ClaimedJob, step: Step, action: StepAction) -> Reply:
+        """Carry out what a step asked for. Vinted commands go to the user's browser extension."""
+        try:
+            reply = self._plugin.call(
+                user_id=job.user_id,
+                job_id=str(job.id),
+                step=step.name,
+                command=action.command,
+                timeout_ms=job.step_timeout_ms,
+            )
+        except NoPluginConnection as unavailable:
+            raise StepFailed(unavailable.code, unavailable.message, retryable=False) from None
+        except PluginTimeout:
+            raise StepFailed(
+                "plugin_timeout", f"the browser extension did not answer within {job.step_timeout_ms} ms"
+            ) from None
+        return Reply(reply.success, reply.result, reply.error)
 
     def _claim(self, job_id: uuid.UUID, user_id: str, lease: timedelta) -> ClaimedJob | None:
         job_table = cast(Table, MarketplaceJob.__table__)

@@ -1,22 +1,31 @@
-"""What every marketplace workflow provides, and what its steps may use."""
+"""What every marketplace workflow provides: its steps, what each step needs done, what a reply means.
+
+A step never performs its call itself: `plan` says what is needed (for Vinted, a command for the
+browser extension), the engine performs it, and `apply` turns the reply into the job's data or a
+StepFailed. So the engine alone decides how a call is carried (and, later, when: pacing, parking).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from crosslist.marketplaces import Marketplace
 
 if TYPE_CHECKING:
-    from crosslist.realtime.relay import PluginRelay
+    from crosslist.realtime.messages import PluginCommand
 
 JsonDict = dict[str, Any]
+# Marketplaces pace and budget calls by kind (a Vinted write is spaced more than a read).
+CallKind = Literal["read", "write", "delete"]
 
 
 @dataclass(frozen=True)
 class Step:
     name: str  # stable identifier, e.g. "upload_photo_2"
     description: str  # what the user sees, e.g. "Uploading photo 2 of 3"
+    kind: str = ""  # what the step does, e.g. "upload_photo": the workflow dispatches on it
+    index: int = 0  # which one, for repeated steps (the photo's position)
 
 
 class StepFailed(Exception):
@@ -76,10 +85,24 @@ class JobContext:
 
 
 @dataclass(frozen=True)
-class StepTools:
-    """How a step talks to a marketplace. Vinted steps go through the browser extension."""
+class PluginCall:
+    """Have the user's browser extension run this command (a Vinted web call) and hand back its reply."""
 
-    plugin: PluginRelay
+    command: PluginCommand
+    kind: CallKind
+
+
+# What a step can ask the engine for; eBay and Etsy steps will add direct HTTP calls.
+StepAction = PluginCall
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What came back for a step's action: success with the marketplace's JSON, or the error."""
+
+    success: bool
+    result: JsonDict | None
+    error: str | None
 
 
 class Workflow(Protocol):
@@ -93,8 +116,11 @@ class Workflow(Protocol):
     def steps(self, job_input: JsonDict) -> list[Step]:
         """The steps of this job, in order; the same input always gives the same steps."""
 
-    def run_step(self, step: Step, context: JobContext, tools: StepTools) -> JsonDict:
-        """Perform one step; returns the new accumulated data, or raises StepFailed."""
+    def plan(self, step: Step, context: JobContext) -> StepAction:
+        """What the step needs done; raises StepFailed if it cannot be planned."""
+
+    def apply(self, step: Step, context: JobContext, reply: Reply) -> JsonDict:
+        """The job's accumulated data once the step's reply is in, or StepFailed saying what went wrong."""
 
     def complete(self, context: JobContext) -> Completion:
         """The job's result once every step succeeded."""

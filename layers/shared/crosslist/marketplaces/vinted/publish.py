@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from crosslist.errors import InvalidRequest
 from crosslist.marketplaces import Marketplace
 from crosslist.marketplaces.vinted import MAX_PHOTOS
 from crosslist.realtime.messages import PluginCommand
-from crosslist.realtime.relay import NoPluginConnection, PluginTimeout
 from crosslist.workflows.base import (
     Completion,
     JobContext,
     JsonDict,
     Listed,
+    PluginCall,
     ProductSnapshot,
+    Reply,
     Step,
     StepFailed,
-    StepTools,
 )
 
 PHOTOS_PATH = "/api/v2/photos"
 ITEMS_PATH = "/api/v2/item_upload/items"
+UPLOAD_PHOTO = "upload_photo"
+CREATE_ITEM = "create_item"
 
 
 class VintedAttributes(BaseModel):
@@ -37,13 +39,26 @@ class VintedAttributes(BaseModel):
     color_ids: list[int] = Field(default_factory=list, max_length=2)
 
 
+# Ids as Vinted sends them, bounded by what a listing row keeps (external_id is 100 characters).
+VintedId = Annotated[int, Field(ge=1, le=2**63 - 1)] | Annotated[str, Field(min_length=1, max_length=100)]
+MAX_LISTING_URL_LENGTH = 500  # marketplace_listings.url
+
+
 class _PhotoReply(BaseModel):
-    id: int | str
+    id: VintedId
 
 
 class _Item(BaseModel):
-    id: int | str
+    id: VintedId
     url: str | None = None
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _keep_a_url_we_can_store(cls, url: object) -> object:
+        # The item exists on Vinted whatever its URL looks like: an unusable URL must not lose its id.
+        if not isinstance(url, str) or len(url) > MAX_LISTING_URL_LENGTH or not url.startswith("https://"):
+            return None
+        return url
 
 
 class _ItemReply(BaseModel):
@@ -94,48 +109,39 @@ class VintedPublish:
 
     def steps(self, job_input: JsonDict) -> list[Step]:
         count = len(job_input["product"]["image_urls"])
-        uploads = [Step(f"upload_photo_{n}", f"Uploading photo {n} of {count}") for n in range(1, count + 1)]
-        return [*uploads, Step("create_item", "Creating the Vinted listing")]
+        uploads = [
+            Step(f"upload_photo_{n}", f"Uploading photo {n} of {count}", kind=UPLOAD_PHOTO, index=n - 1)
+            for n in range(1, count + 1)
+        ]
+        return [*uploads, Step("create_item", "Creating the Vinted listing", kind=CREATE_ITEM)]
 
-    def run_step(self, step: Step, context: JobContext, tools: StepTools) -> JsonDict:
+    def plan(self, step: Step, context: JobContext) -> PluginCall:
         product = context.input["product"]
-        if step.name == "create_item":
-            photo_ids = context.accumulated["photo_ids"]
-            reply = self._call(
-                step,
-                context,
-                tools,
-                PluginCommand(
-                    method="POST", path=ITEMS_PATH, payload=self._item_payload(context.job_id, product, photo_ids)
-                ),
-            )
-            try:
-                item = _parse_item(reply)
-            except ValidationError:
-                raise StepFailed("invalid_plugin_result", "the item reply has no item id") from None
-            return {**context.accumulated, "item_id": item.id, "url": item.url}
+        if step.kind == CREATE_ITEM:
+            payload = self._item_payload(context.job_id, product, context.accumulated["photo_ids"])
+            return PluginCall(PluginCommand(method="POST", path=ITEMS_PATH, payload=payload), kind="write")
+        # The extension downloads the image itself: WebSocket messages are limited to 128 KB.
+        payload = {
+            "image_url": product["image_urls"][step.index],
+            "photo": {"type": "item", "temp_uuid": context.job_id},
+        }
+        return PluginCall(PluginCommand(method="POST", path=PHOTOS_PATH, payload=payload), kind="write")
 
-        index = int(step.name.removeprefix("upload_photo_")) - 1
-        reply = self._call(
-            step,
-            context,
-            tools,
-            PluginCommand(
-                method="POST",
-                path=PHOTOS_PATH,
-                # The extension downloads the image itself: WebSocket messages are limited to 128 KB.
-                payload={
-                    "image_url": product["image_urls"][index],
-                    "photo": {"type": "item", "temp_uuid": context.job_id},
-                },
-            ),
-        )
+    def apply(self, step: Step, context: JobContext, reply: Reply) -> JsonDict:
+        if not reply.success:
+            raise StepFailed("plugin_error", reply.error or "the browser extension reported a failure")
+        if step.kind == CREATE_ITEM:
+            try:
+                item = _parse_item(reply.result)
+            except ValidationError:
+                raise StepFailed("invalid_plugin_result", "the item reply has no usable item id") from None
+            return {**context.accumulated, "item_id": item.id, "url": item.url}
         try:
-            photo_id = _PhotoReply.model_validate(reply).id
+            photo_id = _PhotoReply.model_validate(reply.result).id
         except ValidationError:
-            raise StepFailed("invalid_plugin_result", "the photo reply has no photo id") from None
+            raise StepFailed("invalid_plugin_result", "the photo reply has no usable photo id") from None
         # Indexed, not appended: a repeated step can never add a photo twice.
-        photo_ids = list(context.accumulated.get("photo_ids", []))[:index]
+        photo_ids = list(context.accumulated.get("photo_ids", []))[: step.index]
         photo_ids.append(photo_id)
         return {**context.accumulated, "photo_ids": photo_ids}
 
@@ -146,26 +152,6 @@ class VintedPublish:
             result={"item_id": item_id, "url": data.get("url"), "photo_ids": data["photo_ids"]},
             listing=Listed(external_id=item_id, url=data.get("url")),
         )
-
-    @staticmethod
-    def _call(step: Step, context: JobContext, tools: StepTools, command: PluginCommand) -> dict[str, Any] | None:
-        try:
-            reply = tools.plugin.call(
-                user_id=context.user_id,
-                job_id=context.job_id,
-                step=step.name,
-                command=command,
-                timeout_ms=context.step_timeout_ms,
-            )
-        except NoPluginConnection as unavailable:
-            raise StepFailed(unavailable.code, unavailable.message, retryable=False) from None
-        except PluginTimeout:
-            raise StepFailed(
-                "plugin_timeout", f"the browser extension did not answer within {context.step_timeout_ms} ms"
-            ) from None
-        if not reply.success:
-            raise StepFailed("plugin_error", reply.error or "the browser extension reported a failure")
-        return reply.result
 
     @staticmethod
     def _item_payload(job_id: str, product: JsonDict, photo_ids: list[int | str]) -> JsonDict:
