@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -113,13 +114,14 @@ class Calls:
     errors: int = 0
 
 
-class _Recorder:
+class Recorder:
     """Wraps each pool's `invoke` (an instance attribute: the devstack's code is unchanged) to time calls."""
 
     def __init__(self) -> None:
         self.recording = False
         self.calls: dict[str, Calls] = {}
         self.polls: list[tuple[float, int]] = []  # the SQS trigger's ReceiveMessage calls: (seconds, messages)
+        self.per_connection: Counter[str] = Counter()  # WebSocket invocations by connection id
         self._lock = threading.Lock()
 
     def install(self, stack: DevStack) -> None:
@@ -151,7 +153,11 @@ class _Recorder:
             if self.recording:
                 total_ms = (time.perf_counter() - started) * 1000
                 records = event.get("Records")
+                context = event.get("requestContext")
+                connection = context.get("connectionId") if isinstance(context, dict) else None
                 with self._lock:
+                    if isinstance(connection, str):
+                        self.per_connection[connection] += 1
                     calls = self.calls[name]
                     calls.run_ms.append(invocation.duration_ms)
                     calls.wait_ms.append(max(0.0, total_ms - invocation.duration_ms))
@@ -265,26 +271,30 @@ def _collected_logs() -> Iterator[_Collect]:
         logger.propagate = previous_propagate
 
 
-def run(options: LoopOptions) -> LoopResult:
-    """Start a devstack on a throwaway cluster, run the loop, measure memory, stop and remove everything."""
-    result = LoopResult(options)
+@dataclass
+class Running:
+    """A started devstack, the recorder set on it, and the warnings/errors it has logged so far."""
+
+    stack: DevStack
+    recorder: Recorder
+    logs: _Collect
+    start_s: float  # how long starting it took
+
+
+@contextlib.contextmanager
+def devstack(concurrency: int, extra_environment: dict[str, str] | None = None) -> Iterator[Running]:
+    """Start a devstack on a throwaway cluster; stop it and remove everything on the way out."""
     base = Path(tempfile.mkdtemp(prefix="crosslist-bench-", dir="/tmp"))
     base.chmod(0o755)  # PostgreSQL runs as another OS user when we are root: it must reach its data dir
-    extra = {}
-    if options.poll_ms is not None:
-        extra = {
-            "PLUGIN_POLL_INITIAL_SECONDS": str(options.poll_ms[0] / 1000),
-            "PLUGIN_POLL_MAX_SECONDS": str(options.poll_ms[1] / 1000),
-        }
     config = StackConfig(
         root=REPO,
         http_port=free_port(),
         ws_port=free_port(),
         database_url=None,  # the devstack starts (and stops) its own cluster in data_dir
         data_dir=base / "state",
-        concurrency=options.concurrency,
+        concurrency=concurrency,
         schedules=False,
-        extra_environment=extra,
+        extra_environment=extra_environment or {},
     )
     saved_environment = dict(os.environ)
     with _collected_logs() as logs:
@@ -292,14 +302,10 @@ def run(options: LoopOptions) -> LoopResult:
         try:
             started = time.perf_counter()
             stack.start()
-            result.start_s = time.perf_counter() - started
-            recorder = _Recorder()
+            start_s = time.perf_counter() - started
+            recorder = Recorder()
             recorder.install(stack)
-            asyncio.run(_drive(stack, options, result, recorder))
-            result.calls = sorted(recorder.calls.values(), key=lambda calls: calls.function)
-            result.polls = list(recorder.polls)
-            result.memory = _memory(stack)
-            result.host_rss_mb = _rss_mb(os.getpid())
+            yield Running(stack, recorder, logs, start_s)
         finally:
             try:
                 stack.stop()
@@ -307,22 +313,41 @@ def run(options: LoopOptions) -> LoopResult:
                 shutil.rmtree(base, ignore_errors=True)
                 os.environ.clear()
                 os.environ.update(saved_environment)  # the devstack sets DATABASE_URL for its migrations
-        result.log_records = list(logs.lines)
+
+
+def run(options: LoopOptions) -> LoopResult:
+    """Start a devstack on a throwaway cluster, run the loop, measure memory, stop and remove everything."""
+    result = LoopResult(options)
+    extra = {}
+    if options.poll_ms is not None:
+        extra = {
+            "PLUGIN_POLL_INITIAL_SECONDS": str(options.poll_ms[0] / 1000),
+            "PLUGIN_POLL_MAX_SECONDS": str(options.poll_ms[1] / 1000),
+        }
+    with devstack(options.concurrency, extra) as running:
+        stack, recorder = running.stack, running.recorder
+        result.start_s = running.start_s
+        asyncio.run(_drive(stack, options, result, recorder))
+        result.calls = sorted(recorder.calls.values(), key=lambda calls: calls.function)
+        result.polls = list(recorder.polls)
+        result.memory = _memory(stack)
+        result.host_rss_mb = _rss_mb(os.getpid())
+    result.log_records = list(running.logs.lines)  # with what stopping it logged
     return result
 
 
-def _token(stack: DevStack, user: str) -> str:
+def token(stack: DevStack, user: str) -> str:
     now = int(time.time())
     return jwt.encode({"sub": user, "iat": now, "exp": now + 900}, stack.jwt_secret, algorithm="HS256")
 
 
-class _Client:
+class Client:
     """What the web app does over HTTP, for one user."""
 
     def __init__(self, stack: DevStack, session: aiohttp.ClientSession, user: str) -> None:
         self._stack = stack
         self._session = session
-        self._headers = {"Authorization": f"Bearer {_token(stack, user)}"}
+        self._headers = {"Authorization": f"Bearer {token(stack, user)}"}
 
     async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         url = self._stack.http_url + path
@@ -379,7 +404,7 @@ class _Finish:
             self.all_done.set()
 
 
-class _Harness:
+class Harness:
     """The devstack, one HTTP session, the open tabs and what they have seen end."""
 
     def __init__(self, stack: DevStack, session: aiohttp.ClientSession) -> None:
@@ -389,8 +414,8 @@ class _Harness:
         self.stop = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
 
-    def client(self, user: str) -> _Client:
-        return _Client(self.stack, self.session, user)
+    def client(self, user: str) -> Client:
+        return Client(self.stack, self.session, user)
 
     async def open_tab(self, tab: UserTab) -> None:
         finish = self.finish
@@ -414,7 +439,7 @@ class _Harness:
         task = asyncio.create_task(
             run_plugin(
                 self.stack.ws_url,
-                _token(self.stack, tab.user),
+                token(self.stack, tab.user),
                 tab.vinted,
                 stop=self.stop,
                 on_event=on_event,
@@ -432,6 +457,15 @@ class _Harness:
             if task.done():
                 task.result()  # raises why the tab could not connect
             raise RuntimeError(f"the tab of {tab.user} did not connect within 30 s")
+
+    async def warm(self, concurrency: int) -> tuple[float, float]:
+        """Start every instance (see `prestart`), then warm them with one publish: (seconds, seconds)."""
+        started = time.perf_counter()
+        await asyncio.get_running_loop().run_in_executor(None, prestart, self.stack, concurrency)
+        prestart_s = time.perf_counter() - started
+        started = time.perf_counter()
+        await self.warm_up()
+        return prestart_s, time.perf_counter() - started
 
     async def warm_up(self) -> None:
         """One small publish first: the first invocation of an instance builds its clients and connections."""
@@ -453,7 +487,7 @@ class _Harness:
             await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
-def _prestart(stack: DevStack, concurrency: int, skip: tuple[str, ...] = ("oauth_refresh",)) -> None:
+def prestart(stack: DevStack, concurrency: int, skip: tuple[str, ...] = ("oauth_refresh",)) -> None:
     """Start every instance the burst may use (like provisioned concurrency), all pools at once."""
     pools = [pool for pool in stack.pools.values() if pool.spec.name not in skip]
     with ThreadPoolExecutor(max_workers=len(pools)) as executor:
@@ -464,19 +498,14 @@ def _instances(stack: DevStack) -> dict[str, int]:
     return {pool.spec.name: len(pool.process_ids) for pool in stack.pools.values()}
 
 
-async def _drive(stack: DevStack, options: LoopOptions, result: LoopResult, recorder: _Recorder) -> None:
+async def _drive(stack: DevStack, options: LoopOptions, result: LoopResult, recorder: Recorder) -> None:
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
-        harness = _Harness(stack, session)
+        harness = Harness(stack, session)
         finish = harness.finish
         try:
             if options.warmup:
-                warm_started = time.perf_counter()
-                await asyncio.get_running_loop().run_in_executor(None, _prestart, stack, options.concurrency)
-                result.prestart_s = time.perf_counter() - warm_started
-                warm_started = time.perf_counter()
-                await harness.warm_up()
-                result.warmup_s = time.perf_counter() - warm_started
+                result.prestart_s, result.warmup_s = await harness.warm(options.concurrency)
 
             tabs = [
                 UserTab(f"bench-user-{n:02d}", VintedSimulator(latency_ms=options.latency_ms))

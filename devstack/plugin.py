@@ -163,7 +163,9 @@ def describe_event(message: JsonDict) -> str:
         return f"job {job} completed: {url or json.dumps(result)}"
     if kind == "job.failed":
         retry = "will be retried" if message.get("retryable") else "final"
-        return f"job {job} failed ({retry}): {message.get('error')}"
+        error = message.get("error")
+        reason = f"{error.get('code')}: {error.get('message')}" if isinstance(error, dict) else error
+        return f"job {job} failed ({retry}): {reason}"
     if kind == "error":  # e.g. rate_limited, invalid_message: the simulator goes on
         request = f" (request {message['request_id']})" if message.get("request_id") else ""
         return f"backend refused a message [{message.get('code')}]{request}: {message.get('message')}"

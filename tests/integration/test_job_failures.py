@@ -33,7 +33,7 @@ def test_a_failed_photo_is_retried_without_uploading_the_earlier_photos_again(ba
         {
             "type": "job.failed",
             "job_id": job_id,
-            "error": "plugin_error: Vinted refused upload_photo_2",
+            "error": {"code": "plugin_error", "message": "Vinted refused upload_photo_2"},
             "retryable": True,
         }
     ]
@@ -50,7 +50,7 @@ def test_after_the_last_attempt_the_job_fails_with_the_extensions_error(backend:
 
     job = backend.job(job_id)
     assert job["status"] == "failed"
-    assert job["error"] == "plugin_error: Vinted refused upload_photo_2"
+    assert job["error"] == {"code": "plugin_error", "message": "Vinted refused upload_photo_2"}
     assert job["attempts"] == job["max_attempts"] == 3
     # Photo 1 went up once; photo 2 was tried once per attempt; the item was never created.
     assert [c["step"] for c in vinted.commands] == ["upload_photo_1"] + ["upload_photo_2"] * 3
@@ -68,7 +68,7 @@ def test_without_an_open_tab_the_job_fails_with_no_plugin_connection(backend: Ba
 
     job = backend.job(job_id)
     assert job["status"] == "failed"
-    assert job["error"].startswith("no_plugin_connection:")
+    assert job["error"]["code"] == "no_plugin_connection"
     assert job["attempts"] == 1
     # The undeliverable command leaves no correlation record behind.
     assert aws["dynamodb"].scan(TableName="PendingCommandsTable")["Count"] == 0
@@ -84,7 +84,10 @@ def test_an_unanswered_step_times_out_and_a_late_result_is_refused(
 
     job = backend.job(job_id)
     assert job["status"] == "failed"
-    assert job["error"] == f"plugin_timeout: the browser extension did not answer within {short_plugin_timeout} ms"
+    assert job["error"] == {
+        "code": "plugin_timeout",
+        "message": f"the browser extension did not answer within {short_plugin_timeout} ms",
+    }
     assert len(vinted.commands) == 3
 
     late = vinted.commands[0]

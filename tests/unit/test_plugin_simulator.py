@@ -288,7 +288,14 @@ def test_wrong_token_is_refused() -> None:
 def test_returns_when_stop_is_set() -> None:
     async def stay_open(backend: Backend, ws: web.WebSocketResponse) -> None:
         await backend.ask(ws, "upload_photo_1", "/api/v2/photos", backend.photo("1.jpg"))
-        await ws.send_json({"type": "job.failed", "job_id": JOB_ID, "error": "boom", "retryable": True})
+        await ws.send_json(
+            {
+                "type": "job.failed",
+                "job_id": JOB_ID,
+                "error": {"code": "plugin_error", "message": "boom"},
+                "retryable": True,
+            }
+        )
         await ws.receive()  # until the simulator closes
 
     async def scenario() -> tuple[Backend, list[Json]]:
@@ -306,7 +313,7 @@ def test_returns_when_stop_is_set() -> None:
 
     backend, events = run(scenario())
     assert backend.results[0]["success"] is True
-    assert describe_event(events[0]) == "job 1234abcd failed (will be retried): boom"
+    assert describe_event(events[0]) == "job 1234abcd failed (will be retried): plugin_error: boom"
 
 
 def free_port() -> int:

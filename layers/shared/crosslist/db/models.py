@@ -144,7 +144,7 @@ class MarketplaceJob(Base):
     accumulated_data: Mapped[JsonDict] = mapped_column(default=dict)
     input: Mapped[JsonDict] = mapped_column(default=dict)
     result: Mapped[JsonDict | None]
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[JsonDict | None]  # {"code": ..., "message": ...}
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     # A claim writes a fresh lease token; every later write of that run must present it.
     lease_token: Mapped[uuid.UUID | None]

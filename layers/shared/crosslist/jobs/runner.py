@@ -266,7 +266,7 @@ class JobRunner:
         self._queue.enqueue(job.id, job.user_id, job.marketplace, deduplication_id=f"{job.id}:continue:{uuid.uuid4()}")
         return RunOutcome.CONTINUED
 
-    def _release(self, job: ClaimedJob, attempts: int, error: str | None) -> None:
+    def _release(self, job: ClaimedJob, attempts: int, error: dict[str, str] | None) -> None:
         with transaction(self._sessions) as session:
             self._update_owned(
                 session,

@@ -22,6 +22,11 @@ class CreateJobRequest(BaseModel):
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
 
 
+class JobError(BaseModel):
+    code: str
+    message: str
+
+
 class JobView(BaseModel):
     id: uuid.UUID
     marketplace: str
@@ -35,7 +40,7 @@ class JobView(BaseModel):
     total_steps: int
     accumulated_data: dict[str, Any]
     result: dict[str, Any] | None
-    error: str | None
+    error: JobError | None
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
@@ -56,7 +61,7 @@ class JobView(BaseModel):
             total_steps=job.total_steps,
             accumulated_data=job.accumulated_data,
             result=job.result,
-            error=job.error,
+            error=JobError.model_validate(job.error) if job.error is not None else None,
             created_at=job.created_at,
             started_at=job.started_at,
             completed_at=job.completed_at,

@@ -78,5 +78,5 @@ def completed_message(job_id: str, result: dict[str, Any]) -> dict[str, Any]:
     return {"type": "job.completed", "job_id": job_id, "result": result}
 
 
-def failed_message(job_id: str, error: str, retryable: bool) -> dict[str, Any]:
+def failed_message(job_id: str, error: dict[str, str], retryable: bool) -> dict[str, Any]:
     return {"type": "job.failed", "job_id": job_id, "error": error, "retryable": retryable}

@@ -38,8 +38,9 @@ class StepFailed(Exception):
         self.retryable = retryable
 
     @property
-    def error(self) -> str:
-        return f"{self.code}: {self.message}"
+    def error(self) -> JsonDict:
+        """As the job stores and shows it."""
+        return {"code": self.code, "message": self.message}
 
 
 @dataclass(frozen=True)
