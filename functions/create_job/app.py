@@ -1,17 +1,20 @@
-"""HTTP API: create a marketplace job and read its status. Also the job schedules (requeue, sync)."""
+"""HTTP API: create, list, read and cancel marketplace jobs. Also the job schedules (requeue, sync)."""
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from crosslist import runtime
 from crosslist.api import current_user, make_resolver
-from crosslist.jobs.schemas import CreateJobRequest, JobView
+from crosslist.db.models import JobStatus
+from crosslist.jobs.schemas import CreateJobRequest, JobPage, JobView
+from crosslist.marketplaces import Marketplace
 
 logger = Logger()
 metrics = Metrics()
@@ -34,6 +37,26 @@ def create_job(request: CreateJobRequest) -> Response[JobView]:
 @app.get("/jobs/<job_id>")
 def get_job(job_id: UUID) -> JobView:
     return runtime.job_service().get(current_user(app), job_id)
+
+
+@app.get("/jobs")
+def list_jobs(
+    status: JobStatus | None = None,
+    marketplace: Marketplace | None = None,
+    batch_id: UUID | None = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> JobPage:
+    """The caller's jobs, newest first; page on with `next_cursor`."""
+    return runtime.job_service().list(
+        current_user(app), status=status, marketplace=marketplace, batch_id=batch_id, cursor=cursor, limit=limit
+    )
+
+
+@app.post("/jobs/<job_id>/cancel")
+def cancel_job(job_id: UUID) -> JobView:
+    """Cancel at once if the job has not started; a running job stops at its next step (`cancel_requested`)."""
+    return runtime.job_service().cancel(current_user(app), job_id)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

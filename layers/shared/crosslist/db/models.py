@@ -43,6 +43,7 @@ class JobStatus(enum.StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 ACTIVE_JOB_STATUSES = (JobStatus.PENDING, JobStatus.RUNNING)
@@ -150,6 +151,8 @@ class MarketplaceJob(Base):
     lease_token: Mapped[uuid.UUID | None]
     lease_expires_at: Mapped[datetime | None]
     next_attempt_at: Mapped[datetime | None]
+    # The user asked to cancel while the job was running: it stops at its next step boundary.
+    cancel_requested_at: Mapped[datetime | None]
     enqueued_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     started_at: Mapped[datetime | None]

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from crosslist.db.engine import transaction
 from crosslist.db.models import JobStatus, ListingStatus, MarketplaceJob, MarketplaceListing, Product
 from crosslist.jobs.queue import JobQueue
-from crosslist.realtime.messages import completed_message, failed_message, progress_message
+from crosslist.realtime.messages import cancelled_message, completed_message, failed_message, progress_message
 from crosslist.realtime.notifier import Notifier
 from crosslist.realtime.relay import NoPluginConnection, PluginRelay, PluginTimeout
 from crosslist.workflows.base import Completion, JobContext, Reply, Step, StepAction, StepFailed
@@ -47,6 +47,7 @@ class RunOutcome(enum.StrEnum):
     RETRY_QUEUED = "retry_queued"
     CONTINUED = "continued"  # out of invocation time: progress saved, job queued to go on
     NOT_CLAIMED = "not_claimed"  # duplicate delivery, already running elsewhere, or already finished
+    CANCELLED = "cancelled"
     LEASE_LOST = "lease_lost"
 
 
@@ -64,6 +65,7 @@ class ClaimedJob:
     max_attempts: int
     step_timeout_ms: int
     lease_token: uuid.UUID
+    cancel_requested: bool
 
 
 class LeaseLost(Exception):
@@ -113,7 +115,10 @@ class JobRunner:
             accumulated=dict(job.accumulated),
             step_timeout_ms=job.step_timeout_ms,
         )
+        cancel_requested = job.cancel_requested
         for index in range(job.current_step, len(steps)):
+            if cancel_requested:  # never in the middle of a marketplace call: between two steps
+                return self._cancel(job)
             if remaining_ms() < job.step_timeout_ms + STEP_SAFETY_MARGIN_MS:
                 return self._continue_later(job)
             step = steps[index]
@@ -123,7 +128,7 @@ class JobRunner:
             except StepFailed as failure:
                 logger.info("step failed", extra={"step": step.name, "error": failure.error})
                 return self._retry_or_fail(job, failure)
-            self._save_progress(job, context.accumulated, index + 1)
+            cancel_requested = self._save_progress(job, context.accumulated, index + 1)
             self._notifier.to_user(
                 job.user_id, progress_message(str(job.id), step.name, index + 1, len(steps), step.description)
             )
@@ -189,10 +194,12 @@ class JobRunner:
             max_attempts=row["max_attempts"],
             step_timeout_ms=row["step_timeout_ms"],
             lease_token=token,
+            cancel_requested=row["cancel_requested_at"] is not None,
         )
 
-    def _update_owned(self, session: Session, job: ClaimedJob, **values: Any) -> None:
-        result = session.execute(
+    def _update_owned(self, session: Session, job: ClaimedJob, **values: Any) -> bool:
+        """Write the job if this run still owns it (else LeaseLost); returns whether a cancel was asked."""
+        cancel_requested_at = session.execute(
             update(MarketplaceJob)
             .where(
                 MarketplaceJob.id == job.id,
@@ -201,13 +208,30 @@ class JobRunner:
                 MarketplaceJob.lease_token == job.lease_token,
             )
             .values(updated_at=func.now(), **values)
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+            .returning(MarketplaceJob.cancel_requested_at)
+        ).one_or_none()
+        if cancel_requested_at is None:
             raise LeaseLost(str(job.id))
+        return cancel_requested_at[0] is not None
 
-    def _save_progress(self, job: ClaimedJob, accumulated: dict[str, Any], completed_steps: int) -> None:
+    def _save_progress(self, job: ClaimedJob, accumulated: dict[str, Any], completed_steps: int) -> bool:
+        """Commit a step's result; returns whether the user asked to cancel meanwhile."""
         with transaction(self._sessions) as session:
-            self._update_owned(session, job, accumulated_data=accumulated, current_step=completed_steps)
+            return self._update_owned(session, job, accumulated_data=accumulated, current_step=completed_steps)
+
+    def _cancel(self, job: ClaimedJob) -> RunOutcome:
+        with transaction(self._sessions) as session:
+            self._update_owned(
+                session,
+                job,
+                status=JobStatus.CANCELLED,
+                lease_token=None,
+                lease_expires_at=None,
+                completed_at=func.now(),
+            )
+        logger.info("job cancelled at a step boundary")
+        self._notifier.to_user(job.user_id, cancelled_message(str(job.id)))
+        return RunOutcome.CANCELLED
 
     def _complete(self, job: ClaimedJob, accumulated: dict[str, Any], completion: Completion) -> None:
         # Job and listing change in one transaction: the result is applied exactly once.

@@ -41,6 +41,7 @@ class JobView(BaseModel):
     accumulated_data: dict[str, Any]
     result: dict[str, Any] | None
     error: JobError | None
+    cancel_requested: bool = Field(description="cancel was asked while the job ran: it stops at its next step")
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
@@ -62,8 +63,14 @@ class JobView(BaseModel):
             accumulated_data=job.accumulated_data,
             result=job.result,
             error=JobError.model_validate(job.error) if job.error is not None else None,
+            cancel_requested=job.cancel_requested_at is not None,
             created_at=job.created_at,
             started_at=job.started_at,
             completed_at=job.completed_at,
             updated_at=job.updated_at,
         )
+
+
+class JobPage(BaseModel):
+    items: list[JobView] = Field(description="Newest first")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")

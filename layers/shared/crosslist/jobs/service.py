@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,13 +24,14 @@ from crosslist.db.models import (
 )
 from crosslist.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
 from crosslist.jobs.queue import JobQueue
-from crosslist.jobs.schemas import CreateJobRequest, JobView
+from crosslist.jobs.schemas import CreateJobRequest, JobPage, JobView
 from crosslist.products.service import snapshot
 from crosslist.workflows.registry import WORKFLOWS, find_workflow
 
 # A job still unqueued this long after its creation is not waiting on its own request any more.
 STRANDED_AFTER = timedelta(minutes=2)
 REQUEUE_BATCH = 500
+DEFAULT_PAGE_SIZE = 50
 
 
 class JobService:
@@ -89,6 +92,56 @@ class JobService:
             )
             if job is None:
                 raise NotFound(f"job {job_id} not found")
+            return JobView.of(job)
+
+    def list(
+        self,
+        user_id: str,
+        *,
+        status: JobStatus | None = None,
+        marketplace: str | None = None,
+        batch_id: uuid.UUID | None = None,
+        cursor: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+    ) -> JobPage:
+        """The user's jobs, newest first, `limit` at a time; `cursor` continues where a page ended."""
+        query = select(MarketplaceJob).where(MarketplaceJob.user_id == user_id)
+        if status is not None:
+            query = query.where(MarketplaceJob.status == status)
+        if marketplace is not None:
+            query = query.where(MarketplaceJob.marketplace == marketplace)
+        if batch_id is not None:
+            query = query.where(MarketplaceJob.batch_id == batch_id)
+        if cursor is not None:
+            created_at, job_id = _decode_cursor(cursor)
+            # Keyset pagination: jobs created meanwhile never shift a page.
+            query = query.where(tuple_(MarketplaceJob.created_at, MarketplaceJob.id) < tuple_(created_at, job_id))
+        query = query.order_by(MarketplaceJob.created_at.desc(), MarketplaceJob.id.desc()).limit(limit + 1)
+        with transaction(self._sessions) as session:
+            jobs = list(session.scalars(query))
+        page = jobs[:limit]
+        next_cursor = _encode_cursor(page[-1]) if len(jobs) > limit else None
+        return JobPage(items=[JobView.of(job) for job in page], next_cursor=next_cursor)
+
+    def cancel(self, user_id: str, job_id: uuid.UUID) -> JobView:
+        """Cancel a job: at once if it has not started running, at its next step boundary if it runs."""
+        with transaction(self._sessions) as session:
+            job = session.scalar(
+                select(MarketplaceJob)
+                .where(MarketplaceJob.id == job_id, MarketplaceJob.user_id == user_id)
+                .with_for_update()
+            )
+            if job is None:
+                raise NotFound(f"job {job_id} not found")
+            if job.status == JobStatus.PENDING:
+                job.status = JobStatus.CANCELLED
+                job.completed_at = datetime.now(UTC)
+            elif job.status == JobStatus.RUNNING:
+                job.cancel_requested_at = job.cancel_requested_at or datetime.now(UTC)
+            else:
+                raise Conflict(f"the job has already ended ({job.status.value})", code="job_ended", status=job.status)
+            session.flush()
+            session.refresh(job)
             return JobView.of(job)
 
     def _find_by_idempotency_key(
@@ -220,3 +273,16 @@ class JobService:
         with transaction(self._sessions) as session:
             session.execute(update(MarketplaceJob).where(MarketplaceJob.id == job.id).values(enqueued_at=enqueued_at))
         job.enqueued_at = enqueued_at
+
+
+def _encode_cursor(job: MarketplaceJob) -> str:
+    raw = json.dumps([job.created_at.isoformat(), str(job.id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        created_at, job_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return datetime.fromisoformat(created_at), uuid.UUID(job_id)
+    except (ValueError, TypeError):
+        raise InvalidRequest("invalid cursor: pass the next_cursor of a previous page", code="invalid_cursor") from None

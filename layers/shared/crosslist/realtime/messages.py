@@ -80,3 +80,7 @@ def completed_message(job_id: str, result: dict[str, Any]) -> dict[str, Any]:
 
 def failed_message(job_id: str, error: dict[str, str], retryable: bool) -> dict[str, Any]:
     return {"type": "job.failed", "job_id": job_id, "error": error, "retryable": retryable}
+
+
+def cancelled_message(job_id: str) -> dict[str, Any]:
+    return {"type": "job.cancelled", "job_id": job_id}
