@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from crosslist import runtime
 from crosslist.api import current_user, make_resolver
 from crosslist.db.models import JobStatus
-from crosslist.jobs.schemas import CreateJobRequest, JobPage, JobView
+from crosslist.jobs.schemas import BatchCreated, BatchView, CreateBatchRequest, CreateJobRequest, JobPage, JobView
 from crosslist.marketplaces import Marketplace
 
 logger = Logger()
@@ -32,6 +32,25 @@ def create_job(request: CreateJobRequest) -> Response[JobView]:
         body=job,
         headers={"Location": f"/jobs/{job.id}"},
     )
+
+
+@app.post("/jobs/batch")
+def create_batch(request: CreateBatchRequest) -> Response[BatchCreated]:
+    """One job per product (≤ 500); products that cannot get a job are listed in `refused` with the reason."""
+    batch = runtime.job_service().create_batch(current_user(app), request)
+    metrics.add_metric(name="JobsCreated", unit=MetricUnit.Count, value=batch.total_jobs)
+    return Response(
+        status_code=202,
+        content_type=content_types.APPLICATION_JSON,
+        body=batch,
+        headers={"Location": f"/batches/{batch.id}"},
+    )
+
+
+@app.get("/batches/<batch_id>")
+def get_batch(batch_id: UUID) -> BatchView:
+    """The batch's jobs and how many are in each status."""
+    return runtime.job_service().batch(current_user(app), batch_id)
 
 
 @app.get("/jobs/<job_id>")

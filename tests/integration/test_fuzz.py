@@ -57,7 +57,12 @@ product_fields = st.fixed_dictionaries(
 )
 job_fields = st.fixed_dictionaries(
     {"marketplace": st.one_of(st.sampled_from(["vinted", "ebay", "etsy"]), json_values), "action": json_values},
-    optional={"product_id": json_values, "priority": json_values, "idempotency_key": json_values},
+    optional={
+        "product_id": json_values,
+        "product_ids": st.one_of(json_values, st.lists(st.uuids().map(str), max_size=3)),
+        "priority": json_values,
+        "idempotency_key": json_values,
+    },
 )
 
 
@@ -81,7 +86,11 @@ ROUTES = [
     ("PATCH", "/products/{id}"),
     ("DELETE", "/products/{id}"),
     ("POST", "/jobs"),
+    ("GET", "/jobs"),
     ("GET", "/jobs/{id}"),
+    ("POST", "/jobs/{id}/cancel"),
+    ("POST", "/jobs/batch"),
+    ("GET", "/batches/{id}"),
 ]
 
 
@@ -91,7 +100,11 @@ ROUTES = [
     body=bodies,
     raw=st.one_of(st.none(), st.binary(max_size=100)),
     path_id=st.one_of(st.uuids().map(str), st.text(max_size=40)),
-    query=st.dictionaries(st.sampled_from(["limit", "offset", "x"]), st.text(max_size=25), max_size=3),
+    query=st.dictionaries(
+        st.sampled_from(["limit", "offset", "cursor", "status", "marketplace", "batch_id", "x"]),
+        st.text(max_size=25),
+        max_size=3,
+    ),
 )
 def test_no_http_route_answers_5xx_whatever_it_is_sent(
     backend: Backend,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+SQS_BATCH_SIZE = 10  # SendMessageBatch's limit
 _GROUP_ID_ALLOWED = re.compile(r"^[\w!\"#$%&'()*+,\-./:;<=>?@\[\\\]^`{|}~]{1,128}$", re.ASCII)
 
 
@@ -27,8 +29,20 @@ def message_group(user_id: str, marketplace: str) -> str:
     return hashlib.sha256(group.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class QueuedJob:
+    job_id: uuid.UUID
+    user_id: str
+    marketplace: str
+    deduplication_id: str
+
+
 class JobQueue(Protocol):
     def enqueue(self, job_id: uuid.UUID, user_id: str, marketplace: str, deduplication_id: str) -> None: ...
+
+    def enqueue_many(self, jobs: list[QueuedJob]) -> set[uuid.UUID]:
+        """Queue every job (in batches of SQS's 10); returns the ids that could not be queued."""
+        ...
 
 
 class SqsJobQueue:
@@ -43,3 +57,26 @@ class SqsJobQueue:
             MessageGroupId=message_group(user_id, marketplace),
             MessageDeduplicationId=hashlib.sha256(deduplication_id.encode()).hexdigest(),
         )
+
+    def enqueue_many(self, jobs: list[QueuedJob]) -> set[uuid.UUID]:
+        failed: set[uuid.UUID] = set()
+        for start in range(0, len(jobs), SQS_BATCH_SIZE):
+            chunk = {str(index): job for index, job in enumerate(jobs[start : start + SQS_BATCH_SIZE])}
+            try:
+                response = self._client.send_message_batch(
+                    QueueUrl=self._queue_url,
+                    Entries=[
+                        {
+                            "Id": entry_id,
+                            "MessageBody": JobMessage(job_id=job.job_id, user_id=job.user_id).model_dump_json(),
+                            "MessageGroupId": message_group(job.user_id, job.marketplace),
+                            "MessageDeduplicationId": hashlib.sha256(job.deduplication_id.encode()).hexdigest(),
+                        }
+                        for entry_id, job in chunk.items()
+                    ],
+                )
+            except Exception:
+                failed.update(job.job_id for job in chunk.values())
+                continue
+            failed.update(chunk[entry["Id"]].job_id for entry in response.get("Failed", []))
+        return failed

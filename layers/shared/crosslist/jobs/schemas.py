@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from crosslist.db.models import JobStatus, MarketplaceJob
 from crosslist.marketplaces import Marketplace
@@ -20,6 +20,27 @@ class CreateJobRequest(BaseModel):
     product_id: uuid.UUID | None = None
     priority: int | None = Field(default=None, ge=1, le=10)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+MAX_BATCH_PRODUCTS = 500
+
+
+class CreateBatchRequest(BaseModel):
+    """One job per product, all of the same action on the same marketplace."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    marketplace: Marketplace
+    action: str = Field(min_length=1, max_length=40)
+    product_ids: list[uuid.UUID] = Field(min_length=1, max_length=MAX_BATCH_PRODUCTS)
+    priority: int | None = Field(default=None, ge=1, le=10)
+
+    @field_validator("product_ids")
+    @classmethod
+    def _each_product_once(cls, product_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+        if len(set(product_ids)) != len(product_ids):
+            raise ValueError("a product may appear only once in a batch")
+        return product_ids
 
 
 class JobError(BaseModel):
@@ -74,3 +95,25 @@ class JobView(BaseModel):
 class JobPage(BaseModel):
     items: list[JobView] = Field(description="Newest first")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+
+
+class RefusedProduct(BaseModel):
+    """A product of a batch that got no job, and why (the same reason a single POST /jobs would give)."""
+
+    product_id: uuid.UUID
+    code: str
+    message: str
+
+
+class BatchView(BaseModel):
+    id: uuid.UUID
+    marketplace: str
+    action: str
+    total_jobs: int
+    counts: dict[str, int] = Field(description="How many of the batch's jobs are in each status")
+    jobs: list[JobView]
+    created_at: datetime
+
+
+class BatchCreated(BatchView):
+    refused: list[RefusedProduct] = Field(description="Products that got no job, each with its reason")

@@ -18,14 +18,24 @@ from crosslist.db.models import (
     JobStatus,
     ListingStatus,
     MarketplaceActionType,
+    MarketplaceBatch,
     MarketplaceJob,
     MarketplaceListing,
     Product,
 )
-from crosslist.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
-from crosslist.jobs.queue import JobQueue
-from crosslist.jobs.schemas import CreateJobRequest, JobPage, JobView
+from crosslist.errors import Conflict, CrosslistError, InvalidRequest, NotFound, ServiceUnavailable
+from crosslist.jobs.queue import JobQueue, QueuedJob
+from crosslist.jobs.schemas import (
+    BatchCreated,
+    BatchView,
+    CreateBatchRequest,
+    CreateJobRequest,
+    JobPage,
+    JobView,
+    RefusedProduct,
+)
 from crosslist.products.service import snapshot
+from crosslist.workflows.base import Workflow
 from crosslist.workflows.registry import WORKFLOWS, find_workflow
 
 # A job still unqueued this long after its creation is not waiting on its own request any more.
@@ -93,6 +103,89 @@ class JobService:
             if job is None:
                 raise NotFound(f"job {job_id} not found")
             return JobView.of(job)
+
+    def create_batch(self, user_id: str, request: CreateBatchRequest) -> BatchCreated:
+        """One job per product. A product that cannot get a job (not found, not publishable, already in
+        progress…) is reported with its reason; the others are queued. 422 when none can."""
+        refused: list[RefusedProduct] = []
+        jobs: list[MarketplaceJob] = []
+        with transaction(self._sessions) as session:
+            self._action(session, request.marketplace, request.action)  # the whole batch is refused if invalid
+            batch = MarketplaceBatch(
+                id=uuid.uuid4(), user_id=user_id, marketplace=request.marketplace, action_code=request.action
+            )
+            session.add(batch)
+            session.flush()
+            # Sorted: two batches sharing products lock them in the same order, never in a deadlock.
+            for product_id in sorted(request.product_ids):
+                single = CreateJobRequest(
+                    marketplace=request.marketplace,
+                    action=request.action,
+                    product_id=product_id,
+                    priority=request.priority,
+                )
+                try:
+                    with session.begin_nested():  # a refused product undoes only its own writes
+                        job = self._new_job(session, user_id, single, batch_id=batch.id)
+                        session.flush()
+                except CrosslistError as refusal:
+                    refused.append(RefusedProduct(product_id=product_id, code=refusal.code, message=refusal.message))
+                except IntegrityError as conflict:
+                    if violated_constraint(conflict) != ACTIVE_PRODUCT_JOB_INDEX:
+                        raise
+                    message = f"a job for this product on {request.marketplace} is already in progress"
+                    refused.append(RefusedProduct(product_id=product_id, code="job_in_progress", message=message))
+                else:
+                    jobs.append(job)
+            if not jobs:
+                raise InvalidRequest(
+                    "no product of the batch can get a job",
+                    code="batch_refused",
+                    refused=[r.model_dump(mode="json") for r in refused],
+                )
+            batch.total_jobs = len(jobs)
+        self._enqueue_batch(jobs)
+        view = self.batch(user_id, batch.id)
+        return BatchCreated(**view.model_dump(), refused=refused)
+
+    def batch(self, user_id: str, batch_id: uuid.UUID) -> BatchView:
+        with transaction(self._sessions) as session:
+            batch = session.scalar(
+                select(MarketplaceBatch).where(MarketplaceBatch.id == batch_id, MarketplaceBatch.user_id == user_id)
+            )
+            if batch is None:
+                raise NotFound(f"batch {batch_id} not found")
+            jobs = list(
+                session.scalars(
+                    select(MarketplaceJob)
+                    .where(MarketplaceJob.batch_id == batch_id, MarketplaceJob.user_id == user_id)
+                    .order_by(MarketplaceJob.created_at, MarketplaceJob.id)
+                )
+            )
+            counts = dict.fromkeys((status.value for status in JobStatus), 0)
+            for job in jobs:
+                counts[job.status.value] += 1
+            return BatchView(
+                id=batch.id,
+                marketplace=batch.marketplace,
+                action=batch.action_code,
+                total_jobs=batch.total_jobs,
+                counts=counts,
+                jobs=[JobView.of(job) for job in jobs],
+                created_at=batch.created_at,
+            )
+
+    def _enqueue_batch(self, jobs: list[MarketplaceJob]) -> None:
+        # A job whose message did not go stays unqueued: the requeue schedule queues it within minutes.
+        failed = self._queue.enqueue_many(
+            [QueuedJob(job.id, job.user_id, job.marketplace, deduplication_id=str(job.id)) for job in jobs]
+        )
+        queued = [job.id for job in jobs if job.id not in failed]
+        if queued:
+            with transaction(self._sessions) as session:
+                session.execute(
+                    update(MarketplaceJob).where(MarketplaceJob.id.in_(queued)).values(enqueued_at=func.now())
+                )
 
     def list(
         self,
@@ -166,33 +259,39 @@ class JobService:
             )
         return job
 
-    def _new_job(self, session: Session, user_id: str, request: CreateJobRequest) -> MarketplaceJob:
+    @staticmethod
+    def _action(session: Session, marketplace: str, action: str) -> tuple[MarketplaceActionType, Workflow]:
+        """The action's settings and the workflow that runs it; InvalidRequest if there is none."""
         action_type = session.scalar(
             select(MarketplaceActionType).where(
-                MarketplaceActionType.marketplace == request.marketplace,
-                MarketplaceActionType.code == request.action,
+                MarketplaceActionType.marketplace == marketplace, MarketplaceActionType.code == action
             )
         )
         if action_type is None:
             valid = sorted(
                 session.scalars(
-                    select(MarketplaceActionType.code).where(MarketplaceActionType.marketplace == request.marketplace)
+                    select(MarketplaceActionType.code).where(MarketplaceActionType.marketplace == marketplace)
                 )
             )
             raise InvalidRequest(
-                f"unknown action {request.action!r} for {request.marketplace}; valid actions: {', '.join(valid)}",
+                f"unknown action {action!r} for {marketplace}; valid actions: {', '.join(valid)}",
                 code="unknown_action",
                 valid_actions=valid,
             )
-        workflow = find_workflow(request.marketplace, request.action)
+        workflow = find_workflow(marketplace, action)
         if workflow is None:
             available = sorted(WORKFLOWS)
             raise InvalidRequest(
-                f"{request.action} on {request.marketplace} is not available yet; available: {', '.join(available)}",
+                f"{action} on {marketplace} is not available yet; available: {', '.join(available)}",
                 code="action_not_available",
                 available_actions=available,
             )
+        return action_type, workflow
 
+    def _new_job(
+        self, session: Session, user_id: str, request: CreateJobRequest, batch_id: uuid.UUID | None = None
+    ) -> MarketplaceJob:
+        action_type, workflow = self._action(session, request.marketplace, request.action)
         product = None
         if workflow.needs_product:
             if request.product_id is None:
@@ -220,6 +319,7 @@ class JobService:
             input=job_input,
             accumulated_data={},
             idempotency_key=request.idempotency_key,
+            batch_id=batch_id,
         )
         session.add(job)
         return job
