@@ -5,7 +5,12 @@ Sections:
   SQLAlchemy it drags in (the WebSocket handlers must load none of it);
 - core loop: U users publish P products of K photos each at once through the devstack (real HTTP,
   real WebSockets, the SQS trigger, the plugin simulator), until every job has finished;
-- memory: the resident size of every function's worker processes after the loop.
+- memory: the resident size of every function's worker processes after the loop;
+- flood: on its own devstack, one user's job alone, then right after another user's tab sent N messages
+  (`--flood N`) as fast as it could, and what the flooder got back (throttles, rate_limited, errors).
+
+Every section's figures also go to bench/results.json, one document (see bench/results.py): a run
+replaces the sections it measured there and keeps the others (`--only X` updates X alone).
 
 Everything it starts (PostgreSQL, moto, the gateways, the worker processes, temp dirs) is stopped and
 removed before it exits.

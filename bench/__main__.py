@@ -1,4 +1,4 @@
-"""`python -m bench`: print cold start, core loop and memory figures (see bench/__init__.py)."""
+"""`python -m bench`: print cold start, core loop, memory and flood figures (see bench/__init__.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
-from bench import cold, loop
+from bench import cold, flood, loop, results
 from bench.stats import machine
 
 COLD_RUNS = 3
@@ -42,7 +44,8 @@ def _non_negative(value: str) -> int:
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Benchmark crosslist: cold starts, the publish loop through the devstack, worker memory.",
+        description="Benchmark crosslist: cold starts, the publish loop through the devstack, worker memory, "
+        "one user's message flood against another user's job.",
     )
     parser.add_argument("--users", type=_positive, default=4, help="users publishing at once (default 4)")
     parser.add_argument("--products", type=_positive, default=3, help="products per user (default 3)")
@@ -50,7 +53,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--latency-ms", type=_non_negative, default=0, help="simulated Vinted latency per plugin command (default 0)"
     )
-    parser.add_argument("--only", choices=("cold", "loop", "memory"), help="run one section only")
+    parser.add_argument("--only", choices=("cold", "loop", "memory", "flood"), help="run one section only")
     parser.add_argument(
         "--concurrency", type=_positive, default=2, help="instances per function, as the devstack's (default 2)"
     )
@@ -62,6 +65,13 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="the job runner's plugin-result polling (default: what the functions use unconfigured)",
     )
     parser.add_argument("--no-warmup", action="store_true", help="let the measured burst pay for the first instances")
+    parser.add_argument(
+        "--flood",
+        type=_positive,
+        default=2000,
+        metavar="N",
+        help="messages the flooding user sends before each of the victim's jobs (default 2000)",
+    )
     parser.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for the jobs (default 90)")
     return parser.parse_args(argv)
 
@@ -70,24 +80,33 @@ def _interrupt(signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, results_path: Path = results.RESULTS) -> int:
     args = parse(argv)
     # SIGTERM unwinds like Ctrl-C: the finally blocks stop the devstack, its workers and PostgreSQL.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        return _run(args)
+        return _run(args, argv, results_path)
     except KeyboardInterrupt:
         print("\nbenchmark interrupted: what it started has been stopped and removed", file=sys.stderr, flush=True)
         return 130
 
 
-def _run(args: argparse.Namespace) -> int:
+def _write_results(figures: dict[str, Any], argv: Sequence[str] | None, path: Path) -> None:
+    """Merge this run's sections into the results file (the others in it are kept), see bench/results.py."""
+    results.write(figures, list(sys.argv[1:] if argv is None else argv), path)
+    print(f"\nfigures written to {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+
+
+def _run(args: argparse.Namespace, argv: Sequence[str] | None, results_path: Path) -> int:
     started = time.perf_counter()
+    figures: dict[str, Any] = {}
     print("crosslist benchmark", flush=True)
     print(machine(), flush=True)
 
     if args.only in (None, "cold"):
-        print(cold.report(cold.measure(COLD_RUNS), COLD_RUNS), flush=True)
+        measured = cold.measure(COLD_RUNS)
+        print(cold.report(measured, COLD_RUNS), flush=True)
+        figures["cold"] = cold.figures(measured, COLD_RUNS)
 
     if args.only in (None, "loop", "memory"):
         options = loop.LoopOptions(
@@ -103,12 +122,23 @@ def _run(args: argparse.Namespace) -> int:
         result = loop.run(options)
         if args.only in (None, "loop"):
             print(loop.report_loop(result), flush=True)
+            figures["loop"] = loop.figures_loop(result)
         if args.only in (None, "memory"):
             if args.only == "memory":
                 print(f"\n  (after a core loop of {len(result.jobs)} jobs, whose figures are not shown)")
             print(loop.report_memory(result), flush=True)
+            figures["memory"] = loop.figures_memory(result)
         print(loop.report_logs(result), flush=True)
 
+    if args.only in (None, "flood"):
+        flooded = flood.run(
+            flood.FloodOptions(messages=args.flood, concurrency=args.concurrency, timeout_s=args.timeout)
+        )
+        print(flood.report(flooded), flush=True)
+        figures["flood"] = flood.figures(flooded)
+
+    if figures:
+        _write_results(figures, argv, results_path)
     print(f"\nbenchmark finished in {time.perf_counter() - started:.0f} s", flush=True)
     return 0
 

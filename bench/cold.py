@@ -10,8 +10,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from bench.stats import fmt, median, section, table
+from bench.stats import fmt, median, number, section, table
 
 REPO = Path(__file__).resolve().parent.parent
 # The WebSocket handlers are on the user's path: they must not load the database side at all.
@@ -193,3 +194,36 @@ def report(results: list[ColdStart], runs: int) -> str:
         + ("OK" if not connecting else f"NOT OK ({', '.join(connecting)})")
     )
     return "\n".join(lines)
+
+
+def figures(results: list[ColdStart], runs: int) -> dict[str, Any]:
+    """The section's figures for bench/results.json: what `report` prints, as numbers."""
+    by_name = {r.function: r for r in results}
+    return {
+        "runs": runs,
+        "functions": {
+            r.function: {
+                "import_ms": {
+                    "median": number(median(r.import_ms)),
+                    "min": number(min(r.import_ms) if r.import_ms else None),
+                    "max": number(max(r.import_ms) if r.import_ms else None),
+                },
+                "first_use_ms": number(median(r.first_use_ms)),
+                "process_ms": number(median(r.process_ms)),
+                "modules": r.modules,
+                "sqlalchemy_modules": r.sqlalchemy_modules,
+                "connects": len(r.connects),
+                "error": r.error,
+            }
+            for r in results
+        },
+        "checks": {
+            "no_database": {
+                name: (handler := by_name.get(name)) is not None
+                and handler.error is None
+                and handler.sqlalchemy_modules == 0
+                for name in NO_DATABASE
+            },
+            "no_socket": not any(r.connects for r in results),
+        },
+    }

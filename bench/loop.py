@@ -32,7 +32,7 @@ from typing import Any
 import aiohttp
 import jwt
 
-from bench.stats import fmt, percentile, section, table
+from bench.stats import fmt, number, percentile, section, table
 from devstack.instances import Invocation
 from devstack.plugin import JsonDict, VintedSimulator, run_plugin
 from devstack.postgres import free_port
@@ -310,9 +310,18 @@ def devstack(concurrency: int, extra_environment: dict[str, str] | None = None) 
             try:
                 stack.stop()
             finally:
+                _forget_moto_state()
                 shutil.rmtree(base, ignore_errors=True)
                 os.environ.clear()
                 os.environ.update(saved_environment)  # the devstack sets DATABASE_URL for its migrations
+
+
+def _forget_moto_state() -> None:
+    """moto keeps its tables and queues in this process, past its server's stop: without this, the next
+    devstack of the run (the flood section's) finds the last one's and cannot create its own."""
+    from moto.moto_api._internal.models import moto_api_backend  # what moto's POST /moto-api/reset calls
+
+    moto_api_backend.reset()
 
 
 def run(options: LoopOptions) -> LoopResult:
@@ -645,20 +654,66 @@ def _clock(moment: datetime | None) -> str:
     return moment.strftime("%H:%M:%S.%f")[:-3] if moment else "-"
 
 
-def report_loop(result: LoopResult) -> str:
+@dataclass
+class _Summary:
+    """What the core loop's report and its figures for bench/results.json are both computed from."""
+
+    finished: list[JobRecord]
+    failed: list[JobRecord]
+    completed: list[JobRecord]
+    steps: int
+    timings: list[tuple[str, str, list[float]]]  # (key in results.json, label in the report, values in ms)
+    same: list[tuple[JobRecord, JobRecord]]
+    cross: int
+    peak: int
+    spawned: dict[str, int]  # instances started during the burst, by function
+
+
+def _summary(result: LoopResult) -> _Summary:
     o = result.options
     jobs = result.jobs
     finished = [j for j in jobs if j.status in ("completed", "failed")]
-    failed = [j for j in jobs if j.status == "failed"]
     completed = [j for j in jobs if j.status == "completed"]
-    steps = sum(j.total_steps for j in completed)
     durations = [d for j in completed if (d := j.duration_ms) is not None]
     runs = [r for j in completed if (r := j.run_ms) is not None]
     queued = [q for j in completed if (q := j.queued_ms) is not None]
     step_from_job = [d / j.total_steps - o.latency_ms for j in completed if (d := j.duration_ms) and j.total_steps]
     step_from_run = [r / j.total_steps - o.latency_ms for j in completed if (r := j.run_ms) and j.total_steps]
-    gaps = _step_gaps(result.tabs, o.latency_ms)
     same, cross, peak = _overlaps(finished)
+    return _Summary(
+        finished=finished,
+        failed=[j for j in jobs if j.status == "failed"],
+        completed=completed,
+        steps=sum(j.total_steps for j in completed),
+        timings=[
+            ("post_jobs", "POST /jobs (web app → 202)", [j.post_ms for j in jobs]),
+            ("queued", "queued (created_at → started_at)", queued),
+            ("run", "run (started_at → completed_at)", runs),
+            ("job_duration", "job duration (created_at → completed_at)", durations),
+            ("step_overhead_from_duration", "per-step overhead: job duration / steps - latency", step_from_job),
+            ("step_overhead_from_run", "per-step overhead: run / steps - latency", step_from_run),
+            (
+                "step_gap_seen_by_plugin",
+                "per-step backend gap seen by the plugin",
+                _step_gaps(result.tabs, o.latency_ms),
+            ),
+        ],
+        same=same,
+        cross=cross,
+        peak=peak,
+        spawned={
+            name: result.instances_after.get(name, 0) - result.instances_before.get(name, 0)
+            for name in result.instances_after
+        },
+    )
+
+
+def report_loop(result: LoopResult) -> str:
+    o = result.options
+    jobs = result.jobs
+    summary = _summary(result)
+    finished, failed, completed, steps = summary.finished, summary.failed, summary.completed, summary.steps
+    same, cross, peak = summary.same, summary.cross, summary.peak
     poll = "functions' default" if o.poll_ms is None else f"{o.poll_ms[0]}→{o.poll_ms[1]} ms"
     lines = [
         section("core loop through the devstack"),
@@ -693,15 +748,7 @@ def report_loop(result: LoopResult) -> str:
         "",
         table(
             ["timing", "unit", "p50", "p95", "max", "n"],
-            [
-                _spread("POST /jobs (web app → 202)", [j.post_ms for j in jobs]),
-                _spread("queued (created_at → started_at)", queued),
-                _spread("run (started_at → completed_at)", runs),
-                _spread("job duration (created_at → completed_at)", durations),
-                _spread("per-step overhead: job duration / steps - latency", step_from_job),
-                _spread("per-step overhead: run / steps - latency", step_from_run),
-                _spread("per-step backend gap seen by the plugin", gaps),
-            ],
+            [_spread(label, values) for _, label, values in summary.timings],
         ),
         "  job duration includes the wait behind the same user's earlier jobs (one at a time per user); the run",
         "  and the plugin's gap between two replies of one job (minus latency) show the cost of a step itself",
@@ -729,11 +776,7 @@ def report_loop(result: LoopResult) -> str:
     ]
     for job in failed[:5]:
         lines.append(f"  failed job {job.id[:8]} of {job.user}: {job.error}")
-    spawned = {
-        name: result.instances_after.get(name, 0) - result.instances_before.get(name, 0)
-        for name in result.instances_after
-    }
-    cold = ", ".join(f"{name} +{n}" for name, n in sorted(spawned.items()) if n > 0)
+    cold = ", ".join(f"{name} +{n}" for name, n in sorted(summary.spawned.items()) if n > 0)
     lines.append(f"  instances started during the burst (cold starts): {cold or 'none'}")
     return "\n".join(lines)
 
@@ -813,3 +856,122 @@ def report_logs(result: LoopResult) -> str:
     if more:
         lines.append(f"    … and {more} more")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Figures for bench/results.json: what the reports print, as numbers
+# ------------------------------------------------------------------------------------------------------------
+
+
+def _percentiles(values: list[float]) -> dict[str, float | int | None]:
+    return {
+        "p50_ms": number(percentile(values, 0.5)),
+        "p95_ms": number(percentile(values, 0.95)),
+        "max_ms": number(max(values) if values else None),
+        "n": len(values),
+    }
+
+
+def figures_loop(result: LoopResult) -> dict[str, Any]:
+    """The core loop section's figures."""
+    o = result.options
+    summary = _summary(result)
+    wall_s = result.wall_s
+    cores = len(os.sched_getaffinity(0))
+
+    def share(spent: float) -> float | None:
+        return number(spent / wall_s * 100) if wall_s else None
+
+    empty_polls = [seconds for seconds, count in result.polls if count == 0]
+    return {
+        "options": {
+            "users": o.users,
+            "products": o.products,
+            "photos": o.photos,
+            "jobs": len(result.jobs),
+            "steps_per_job": o.photos + 1,
+            "latency_ms": o.latency_ms,
+            "concurrency": o.concurrency,
+            "warmup": o.warmup,
+            "timeout_s": o.timeout_s,
+            "poll_ms": None if o.poll_ms is None else {"initial": o.poll_ms[0], "max": o.poll_ms[1]},
+        },
+        "devstack_start_s": number(result.start_s, 2),
+        "prestart_s": number(result.prestart_s, 2),
+        "warmup_s": number(result.warmup_s, 2),
+        "wall_s": number(wall_s, 3),
+        "throughput_jobs_per_s": number(len(summary.finished) / wall_s, 2) if wall_s else None,
+        "steps": summary.steps,
+        "steps_per_s": number(summary.steps / wall_s, 1) if wall_s else None,
+        "jobs": {
+            "completed": len(summary.completed),
+            "failed": len(summary.failed),
+            "unfinished": result.unfinished,
+            "more_than_one_attempt": sum(1 for j in result.jobs if j.attempts > 1),
+            "retryable_step_failures": sum(t.retryable_failures for t in result.tabs),
+            "rejected_plugin_results": sum(t.rejected for t in result.tabs),
+        },
+        "timings": {key: _percentiles(values) for key, _, values in summary.timings},
+        "overlaps": {
+            "same_user_pairs": len(summary.same),
+            "cross_user_pairs": summary.cross,
+            "max_running_jobs": summary.peak,
+        },
+        "checks": {
+            "no_failed_or_unfinished": not summary.failed and not result.unfinished,
+            "same_user_never_overlap": not summary.same,
+            "different_users_overlap": summary.cross > 0,
+        },
+        "invocations": {
+            c.function: {
+                "calls": len(c.run_ms),
+                "errors": c.errors,
+                "run_p50_ms": number(percentile(c.run_ms, 0.5)),
+                "run_p95_ms": number(percentile(c.run_ms, 0.95)),
+                "wait_p50_ms": number(percentile(c.wait_ms, 0.5)),
+                "wait_p95_ms": number(percentile(c.wait_ms, 0.95)),
+                "busy_s": number(sum(c.run_ms) / 1000, 2),
+                "sqs_records_per_call": number(sum(c.batch_sizes) / len(c.batch_sizes), 2) if c.batch_sizes else None,
+                "sqs_records_per_call_max": max(c.batch_sizes) if c.batch_sizes else None,
+            }
+            for c in result.calls
+            if c.run_ms or c.errors
+        },
+        "sqs_polls": {
+            "count": len(result.polls),
+            "empty": len(empty_polls),
+            "empty_long_poll_s": number(sum(empty_polls), 2),
+        },
+        "cpu": {
+            "cores": cores,
+            "processes": {
+                name: {"cpu_s": number(spent, 3), "core_percent": share(spent)}
+                for name, spent in sorted(result.cpu_s.items(), key=lambda item: -item[1])
+                if spent > 0
+            },
+            "total": {
+                "cpu_s": number(sum(result.cpu_s.values()), 3),
+                "core_percent": share(sum(result.cpu_s.values())),
+            },
+        },
+        "instances_started_during_burst": {name: n for name, n in sorted(summary.spawned.items()) if n > 0},
+        "devstack_warnings": len(result.log_records),
+    }
+
+
+def figures_memory(result: LoopResult) -> dict[str, Any]:
+    """The memory section's figures: VmRSS of each function's worker processes after the loop."""
+    return {
+        "after_jobs": len(result.jobs),
+        "functions": {
+            row.function: {
+                "instances": len(row.pids),
+                "rss_mb": [number(size) for size in row.rss_mb],
+                "total_rss_mb": number(sum(row.rss_mb)) if row.rss_mb else None,
+            }
+            for row in result.memory
+        },
+        "workers": sum(len(row.pids) for row in result.memory),
+        "workers_total_rss_mb": number(sum(sum(row.rss_mb) for row in result.memory)),
+        "host_rss_mb": number(result.host_rss_mb),
+    }

@@ -57,11 +57,26 @@ def section(title: str) -> str:
     return f"\n== {title} " + "=" * max(0, 96 - len(title))
 
 
+def number(value: float | None, digits: int = 1) -> float | None:
+    """A figure for bench/results.json: rounded, and None for a missing or NaN value (JSON has no NaN)."""
+    if value is None or math.isnan(value):
+        return None
+    return round(value, digits)
+
+
+def machine_info() -> dict[str, str | int | None]:
+    """What machine this ran on, as bench/results.json records it."""
+    return {
+        "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu_count": os.cpu_count(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "python_optimize": sys.flags.optimize,
+        "platform": f"{platform.system()} {platform.release()} {platform.machine()}",
+    }
+
+
 def machine() -> str:
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    python = f"{platform.python_implementation()} {platform.python_version()}"
-    return (
-        f"machine: nproc {usable} (cpu_count {os.cpu_count()}), {python}, "
-        f"{platform.system()} {platform.release()} {platform.machine()}"
-        + ("" if sys.flags.optimize == 0 else f", python -O{sys.flags.optimize}")
+    info = machine_info()
+    return f"machine: nproc {info['nproc']} (cpu_count {info['cpu_count']}), {info['python']}, {info['platform']}" + (
+        "" if sys.flags.optimize == 0 else f", python -O{sys.flags.optimize}"
     )

@@ -28,7 +28,7 @@ MAX_WEBSOCKET_MESSAGE_BYTES = 128 * 1024  # API Gateway's limit per message
 # AWS runs a connection's messages as parallel invocations; the devstack runs them in turn, so a flood would
 # wait here instead. Past this backlog the connection gets throttled (429) at once, as ws_message would drop
 # the excess anyway (its per-connection budget is lower).
-MAX_QUEUED_MESSAGES_PER_CONNECTION = 64
+MAX_QUEUED_MESSAGES_PER_CONNECTION = 128
 # A closing tab's last messages (a result sent just before closing) still run, for this long at most.
 CLOSING_DRAIN_SECONDS = 5.0
 Invoke = Callable[[FunctionPool, dict[str, Any]], Awaitable[Invocation]]

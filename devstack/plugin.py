@@ -166,6 +166,9 @@ def describe_event(message: JsonDict) -> str:
         error = message.get("error")
         reason = f"{error.get('code')}: {error.get('message')}" if isinstance(error, dict) else error
         return f"job {job} failed ({retry}): {reason}"
+    if kind == "plugin.status":
+        state = "ready: commands will come here" if message.get("ready") else "not ready: no command will come here"
+        return f"backend recorded the extension as {state}"
     if kind == "error":  # e.g. rate_limited, invalid_message: the simulator goes on
         request = f" (request {message['request_id']})" if message.get("request_id") else ""
         return f"backend refused a message [{message.get('code')}]{request}: {message.get('message')}"

@@ -1,4 +1,4 @@
-"""HTTP API: create, list, read and cancel marketplace jobs. Also the job schedules (requeue, sync)."""
+"""HTTP API: create, list, read and cancel marketplace jobs, one at a time or in batches."""
 
 from typing import Annotated, Any
 from uuid import UUID
@@ -81,12 +81,4 @@ def cancel_job(job_id: UUID) -> JobView:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if event.get("schedule") == "requeue":
-        requeued = runtime.job_service().requeue_stranded()
-        metrics.add_metric(name="JobsRequeued", unit=MetricUnit.Count, value=requeued)
-        return {"requeued_jobs": requeued}
-    if event.get("schedule") == "sync":
-        # Scheduled sync runs once marketplace sync workflows exist; until then it only reports in.
-        logger.info("sync schedule fired: no sync workflow is available yet")
-        return {"scheduled_jobs": 0}
     return app.resolve(event, context)

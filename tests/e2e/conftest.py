@@ -74,14 +74,17 @@ class Tab:
                 return await response.read()
 
         async with session.ws_connect(f"{stack.ws_url}/?token={token(stack, self.user)}") as socket:
-            if self.ready:
+            self.socket = socket
+            if self.ready:  # connected once the backend has recorded it: commands may come from then on
                 await socket.send_str(
                     json.dumps({"action": "plugin_status", "ready": True, "extension_version": "e2e"})
                 )
-            self.socket = socket
-            self.connected.set()
+            else:
+                self.connected.set()
             async for frame in socket:
                 message = json.loads(frame.data)
+                if message.get("type") == "plugin.status":
+                    self.connected.set()
                 if message.get("type") != "plugin.command":
                     self.events.append(message)
                     continue

@@ -52,7 +52,7 @@ def test_a_publish_with_three_photos_completes_through_the_devstack(devstack: De
             return job, tab
 
     job, tab = asyncio.run(scenario())
-    assert job["status"] == "completed", job
+    assert job["status"] == "completed", job["error"]
     assert [c["step"] for c in tab.commands] == ["upload_photo_1", "upload_photo_2", "upload_photo_3", "create_item"]
     assert sorted(tab.vinted.photos) == job["result"]["photo_ids"]
     assert [p["current_step"] for p in tab.of_type("job.progress")] == [1, 2, 3, 4]
@@ -71,7 +71,7 @@ def test_when_the_executing_tab_closes_mid_job_the_other_tab_takes_over(devstack
             return job, other, executing
 
     job, other, executing = asyncio.run(scenario())
-    assert job["status"] == "completed", job
+    assert job["status"] == "completed", job["error"]
     assert [c["step"] for c in executing.commands] == ["upload_photo_1"]
     assert [c["step"] for c in other.commands] == ["upload_photo_2", "create_item"]
 
@@ -105,7 +105,7 @@ def test_a_stale_connection_answering_410_is_cleaned_up(devstack: DevStack) -> N
             return job, tab
 
     job, tab = asyncio.run(scenario())
-    assert job["status"] == "completed", job
+    assert job["status"] == "completed", job["error"]
     assert len(tab.commands) == 2
     assert "closed_at" in table.get_item(Key={"connection_id": "vanished000000000000="})["Item"]
 
@@ -115,7 +115,7 @@ def test_a_schedule_can_be_fired_now(devstack: DevStack) -> None:
         replies = []
         async with aiohttp.ClientSession() as session:
             url = f"{devstack.http_url}/__devstack/schedules/"
-            for name in ("OAuthRefreshFunction.RefreshSchedule", "CreateJobFunction.SyncSchedule", "NoSuchSchedule"):
+            for name in ("OAuthRefreshFunction.RefreshSchedule", "SweeperFunction.SyncSchedule", "NoSuchSchedule"):
                 async with session.post(url + name) as fired:
                     replies.append((fired.status, await fired.json()))
         return replies
@@ -123,7 +123,7 @@ def test_a_schedule_can_be_fired_now(devstack: DevStack) -> None:
     refresh, sync, unknown = asyncio.run(scenario())
     assert refresh == (200, {"schedule": "OAuthRefreshFunction.RefreshSchedule", "result": {"due_for_refresh": 0}})
     # The sync schedule reaches create_job with its Input, not the HTTP router.
-    assert sync == (200, {"schedule": "CreateJobFunction.SyncSchedule", "result": {"scheduled_jobs": 0}})
+    assert sync == (200, {"schedule": "SweeperFunction.SyncSchedule", "result": {"scheduled_jobs": 0}})
     assert unknown[0] == 404
     assert "OAuthRefreshFunction.RefreshSchedule" in unknown[1]["message"]
 
@@ -289,12 +289,13 @@ def test_a_flood_from_one_user_is_answered_with_errors_and_does_not_delay_anothe
             return job, elapsed, flooder
 
     job, elapsed, flooder = asyncio.run(scenario())
-    assert job["status"] == "completed", job
+    assert job["status"] == "completed", job["error"]
     # 41 s before (13.6 s on this test's smaller job): the victim's results queued behind the flood.
     assert elapsed < 10, f"the victim's job took {elapsed:.1f} s"
     answers = Counter(event.get("code") or event.get("message") for event in flooder.events)
     # The gateway throttled most of the flood at once; ws_message answered only up to the connection's
     # budget, told it once that it was over, and dropped the rest.
     assert answers["Too Many Requests"] > FLOOD / 2
-    assert answers["rate_limited"] == 1
-    assert answers["unknown_request"] <= MESSAGES_PER_WINDOW
+    # The budget counts in fixed windows: a flood that straddles two gets two budgets.
+    assert answers["rate_limited"] in (1, 2)
+    assert answers["unknown_request"] <= 2 * MESSAGES_PER_WINDOW

@@ -197,7 +197,7 @@ def test_a_job_whose_queueing_failed_is_queued_when_the_request_is_retried(
     assert count(sql, "SELECT count(*) FROM marketplace_jobs") == 1
 
 
-def test_a_job_whose_queueing_failed_and_was_never_retried_is_queued_by_the_requeue_schedule(
+def test_a_job_whose_queueing_failed_and_was_never_retried_is_queued_by_the_sweeper(
     backend: Backend, sql: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from crosslist import runtime
@@ -213,14 +213,14 @@ def test_a_job_whose_queueing_failed_and_was_never_retried_is_queued_by_the_requ
         patched.setattr(runtime.job_queue(), "enqueue", sqs_down)
         stranded = backend.publish(product_id)
     assert stranded.status == 503
-    handler = load_handler(REPO / "functions" / "create_job")
+    sweeper = load_handler(REPO / "functions" / "sweeper")
 
     # Too recent: its own request may still be retried.
-    assert handler({"schedule": "requeue"}, LambdaContext("requeue")) == {"requeued_jobs": 0}
+    assert sweeper({"schedule": "sweep"}, LambdaContext("sweeper")) == {"requeued_jobs": 0}
     with sql.begin() as connection:
         connection.execute(text("UPDATE marketplace_jobs SET created_at = now() - interval '3 minutes'"))
-    assert handler({"schedule": "requeue"}, LambdaContext("requeue")) == {"requeued_jobs": 1}
-    assert handler({"schedule": "requeue"}, LambdaContext("requeue")) == {"requeued_jobs": 0}
+    assert sweeper({"schedule": "sweep"}, LambdaContext("sweeper")) == {"requeued_jobs": 1}
+    assert sweeper({"schedule": "sweep"}, LambdaContext("sweeper")) == {"requeued_jobs": 0}
     assert backend.queued() == 1
 
     backend.open_tab()

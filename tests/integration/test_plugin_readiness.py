@@ -75,3 +75,12 @@ def test_a_flooding_connection_is_told_once_and_its_excess_is_dropped(
     # Other connections keep their own budget.
     backend.send(other_tab, {"action": "plugin_result", "request_id": "x", "success": True, "result": {}})
     assert [e["code"] for e in backend.gateway.of_type(other_tab, "error")] == ["unknown_request"]
+
+
+def test_the_web_app_is_told_once_its_tabs_status_is_recorded(backend: Backend) -> None:
+    tab, _ = backend.open_tab()
+    backend.send(tab, {"action": "plugin_status", "ready": False, "extension_version": "1.0.1"})
+    assert backend.gateway.of_type(tab, "plugin.status") == [
+        {"type": "plugin.status", "ready": True, "extension_version": "1.0.0"},
+        {"type": "plugin.status", "ready": False, "extension_version": "1.0.1"},
+    ]

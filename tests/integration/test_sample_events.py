@@ -36,6 +36,7 @@ def test_every_function_has_a_sample_event() -> None:
         ("ws_message", {"statusCode": 200}),
         ("process_job", {"batchItemFailures": []}),
         ("oauth_refresh", {"due_for_refresh": 0}),
+        ("sweeper", {"requeued_jobs": 0}),
     ],
 )
 def test_sample_event_is_handled(backend: Backend, function: str, expected: dict[str, Any]) -> None:

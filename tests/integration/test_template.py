@@ -26,6 +26,7 @@ EXPECTED_FUNCTIONS = {
     "WsConnectFunction": "functions/ws_connect",
     "WsMessageFunction": "functions/ws_message",
     "OAuthRefreshFunction": "functions/oauth_refresh",
+    "SweeperFunction": "functions/sweeper",
 }
 EXPECTED_WS_ROUTES = {
     "$connect": "WsConnectFunction",

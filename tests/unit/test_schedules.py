@@ -43,25 +43,25 @@ def schedule_event(**properties: Any) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ template
 
 
-def test_the_real_template_has_the_sync_requeue_and_oauth_refresh_schedules() -> None:
+def test_the_real_template_has_the_sweep_sync_and_oauth_refresh_schedules() -> None:
     schedules = schedules_from_template(load_template(TEMPLATE))
 
     assert schedules == [
         Schedule(
-            name="CreateJobFunction.SyncSchedule",
-            function="CreateJobFunction",
+            name="SweeperFunction.SweepSchedule",
+            function="SweeperFunction",
+            expression="rate(1 minute)",
+            input={"schedule": "sweep"},
+            enabled=True,
+            schedule_name="devstack-sweep",
+        ),
+        Schedule(
+            name="SweeperFunction.SyncSchedule",
+            function="SweeperFunction",
             expression="rate(1 hour)",
             input={"schedule": "sync"},
             enabled=True,
             schedule_name="devstack-sync",
-        ),
-        Schedule(
-            name="CreateJobFunction.RequeueSchedule",
-            function="CreateJobFunction",
-            expression="rate(5 minutes)",
-            input={"schedule": "requeue"},
-            enabled=True,
-            schedule_name="devstack-requeue",
         ),
         Schedule(
             name="OAuthRefreshFunction.RefreshSchedule",
@@ -420,24 +420,22 @@ def test_the_scheduler_fires_the_template_schedules_in_order_until_stopped(caplo
     scheduler.join(timeout=5)
 
     assert not scheduler.running
-    refresh, sync = "OAuthRefreshFunction.RefreshSchedule", "CreateJobFunction.SyncSchedule"
-    requeue = "CreateJobFunction.RequeueSchedule"
+    sweep, sync = "SweeperFunction.SweepSchedule", "SweeperFunction.SyncSchedule"
+    refresh = "OAuthRefreshFunction.RefreshSchedule"
     expected = []
-    for minute in range(5, 61, 5):  # a tie goes in template order: sync, requeue, refresh
+    for minute in range(1, 65):  # a tie goes in template order: sweep, sync, refresh
         at = T0 + timedelta(minutes=minute)
+        expected += [(sweep, at)]
         expected += [(sync, at)] if minute == 60 else []
-        expected += [(requeue, at)]
         expected += [(refresh, at)] if minute % 10 == 0 else []
     assert recorder.fired == expected
-    assert len(expected) == 12 + 6 + 1
+    assert len(expected) == 64 + 1 + 6
     assert [event for name, _, event in recorder.calls if name == sync] == [{"schedule": "sync"}]
     assert {str(event) for name, _, event in recorder.calls if name == refresh} == {"{'schedule': 'oauth_refresh'}"}
     firings = [record.getMessage() for record in caplog.records if " -> " in record.getMessage()]
-    assert len(firings) == 19
-    assert (
-        "schedule CreateJobFunction.SyncSchedule -> CreateJobFunction (scheduled at 2026-01-01T01:00:00Z): ok"
-        in (firings[16])
-    )
+    assert len(firings) == 71
+    synced = "schedule SweeperFunction.SyncSchedule -> SweeperFunction (scheduled at 2026-01-01T01:00:00Z): ok"
+    assert [line for line in firings if line.startswith(synced)] != []
 
 
 def test_disabled_and_finished_schedules_do_not_fire() -> None:

@@ -176,7 +176,7 @@ class JobService:
             )
 
     def _enqueue_batch(self, jobs: list[MarketplaceJob]) -> None:
-        # A job whose message did not go stays unqueued: the requeue schedule queues it within minutes.
+        # A job whose message did not go stays unqueued: the sweeper queues it within minutes.
         failed = self._queue.enqueue_many(
             [QueuedJob(job.id, job.user_id, job.marketplace, deduplication_id=str(job.id)) for job in jobs]
         )

@@ -84,3 +84,8 @@ def failed_message(job_id: str, error: dict[str, str], retryable: bool) -> dict[
 
 def cancelled_message(job_id: str) -> dict[str, Any]:
     return {"type": "job.cancelled", "job_id": job_id}
+
+
+def plugin_status_message(ready: bool, extension_version: str | None) -> dict[str, Any]:
+    """The backend recorded the tab's plugin_status: from now on it does (or does not) receive commands."""
+    return {"type": "plugin.status", "ready": ready, "extension_version": extension_version}

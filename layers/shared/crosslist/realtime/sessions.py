@@ -9,7 +9,12 @@ from pydantic import ValidationError
 from crosslist import untrusted_json
 from crosslist.realtime.commands import PendingCommandStore, ResultRejected
 from crosslist.realtime.connections import MESSAGE_WINDOW_SECONDS, MESSAGES_PER_WINDOW, ConnectionStore
-from crosslist.realtime.messages import PluginResultMessage, PluginStatusMessage, error_message
+from crosslist.realtime.messages import (
+    PluginResultMessage,
+    PluginStatusMessage,
+    error_message,
+    plugin_status_message,
+)
 from crosslist.realtime.notifier import Notifier
 
 if TYPE_CHECKING:  # ws_message never verifies a token: loading PyJWT would only slow its cold start
@@ -85,6 +90,8 @@ class PluginResults:
                 connection_id, sender.user_id, ready=message.ready, extension_version=message.extension_version
             ):
                 return error_message("forbidden", "this connection is closed", request_id)
+            # The web app can show the extension as connected once the backend has recorded it.
+            self._notifier.to_connection(connection_id, plugin_status_message(message.ready, message.extension_version))
             return None
         try:
             self._commands.resolve(

@@ -1,0 +1,27 @@
+"""Scheduled: the sweeper (every minute) moves stranded jobs on; the hourly sync schedule reports in."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from crosslist import runtime
+
+logger = Logger()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    schedule = event.get("schedule")
+    if schedule == "sweep":
+        requeued = runtime.job_service().requeue_stranded()
+        metrics.add_metric(name="JobsRequeued", unit=MetricUnit.Count, value=requeued)
+        return {"requeued_jobs": requeued}
+    if schedule == "sync":
+        # Scheduled sync runs once marketplace sync workflows exist; until then it only reports in.
+        logger.info("sync schedule fired: no sync workflow is available yet")
+        return {"scheduled_jobs": 0}
+    raise ValueError(f"unknown schedule {schedule!r}: expected 'sweep' or 'sync'")
