@@ -39,7 +39,7 @@ def test_a_batch_queues_a_job_per_product_and_says_why_the_others_got_none(backe
 
 
 def test_a_batch_runs_to_the_end_and_a_cancelled_job_leaves_the_others_untouched(backend: Backend) -> None:
-    backend.open_tab()
+    tab, _ = backend.open_tab()
     products = [backend.create_product(images=1)["id"] for _ in range(4)]
     created = batch(backend, products).body
     cancelled = created["jobs"][1]["id"]
@@ -52,6 +52,11 @@ def test_a_batch_runs_to_the_end_and_a_cancelled_job_leaves_the_others_untouched
     assert {k: v for k, v in view.body["counts"].items() if v} == {"completed": 3, "cancelled": 1}
     listed = backend.http("GET", "/jobs", query={"batch_id": created["id"]}).body["items"]
     assert len(listed) == 4
+    # The tab follows the batch: each step names its batch, each job's end moves the counts.
+    assert {p["batch_id"] for p in backend.gateway.of_type(tab, "job.progress")} == {created["id"]}
+    moves = [m["counts"] for m in backend.gateway.of_type(tab, "batch.progress")]
+    assert [m["completed"] for m in moves] == [1, 2, 3]
+    assert moves[-1]["pending"] == 0
 
 
 @pytest.mark.parametrize(

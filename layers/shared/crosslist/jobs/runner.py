@@ -27,7 +27,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from crosslist.db.engine import transaction
 from crosslist.db.models import JobStatus, ListingStatus, MarketplaceJob, MarketplaceListing, Product
 from crosslist.jobs.queue import JobQueue
-from crosslist.realtime.messages import cancelled_message, completed_message, failed_message, progress_message
+from crosslist.realtime.messages import (
+    batch_progress_message,
+    cancelled_message,
+    completed_message,
+    failed_message,
+    progress_message,
+)
 from crosslist.realtime.notifier import Notifier
 from crosslist.realtime.relay import NoPluginConnection, PluginRelay, PluginTimeout
 from crosslist.workflows.base import Completion, JobContext, Reply, Step, StepAction, StepFailed
@@ -58,6 +64,7 @@ class ClaimedJob:
     marketplace: str
     action_code: str
     product_id: uuid.UUID | None
+    batch_id: uuid.UUID | None
     input: dict[str, Any]
     accumulated: dict[str, Any]
     current_step: int
@@ -66,6 +73,10 @@ class ClaimedJob:
     step_timeout_ms: int
     lease_token: uuid.UUID
     cancel_requested: bool
+
+    @property
+    def batch_ref(self) -> str | None:
+        return str(self.batch_id) if self.batch_id is not None else None
 
 
 class LeaseLost(Exception):
@@ -130,11 +141,15 @@ class JobRunner:
                 return self._retry_or_fail(job, failure)
             cancel_requested = self._save_progress(job, context.accumulated, index + 1)
             self._notifier.to_user(
-                job.user_id, progress_message(str(job.id), step.name, index + 1, len(steps), step.description)
+                job.user_id,
+                progress_message(
+                    str(job.id), step.name, index + 1, len(steps), step.description, batch_id=job.batch_ref
+                ),
             )
         completion = workflow.complete(context)
         self._complete(job, context.accumulated, completion)
         self._notifier.to_user(job.user_id, completed_message(str(job.id), completion.result))
+        self._report_batch(job)
         return RunOutcome.COMPLETED
 
     def _perform(self, job: ClaimedJob, step: Step, action: StepAction) -> Reply:
@@ -187,6 +202,7 @@ class JobRunner:
             marketplace=row["marketplace"],
             action_code=row["action_code"],
             product_id=row["product_id"],
+            batch_id=row["batch_id"],
             input=row["input"],
             accumulated=row["accumulated_data"] or {},
             current_step=row["current_step"],
@@ -231,6 +247,7 @@ class JobRunner:
             )
         logger.info("job cancelled at a step boundary")
         self._notifier.to_user(job.user_id, cancelled_message(str(job.id)))
+        self._report_batch(job)
         return RunOutcome.CANCELLED
 
     def _complete(self, job: ClaimedJob, accumulated: dict[str, Any], completion: Completion) -> None:
@@ -315,4 +332,19 @@ class JobRunner:
                 completed_at=func.now(),
             )
         self._notifier.to_user(job.user_id, failed_message(str(job.id), failure.error, retryable=False))
+        self._report_batch(job)
         return RunOutcome.FAILED
+
+    def _report_batch(self, job: ClaimedJob) -> None:
+        """A job of a batch ended: the user sees the batch's counts move."""
+        if job.batch_id is None:
+            return
+        with transaction(self._sessions) as session:
+            rows = session.execute(
+                select(MarketplaceJob.status, func.count())
+                .where(MarketplaceJob.batch_id == job.batch_id, MarketplaceJob.user_id == job.user_id)
+                .group_by(MarketplaceJob.status)
+            ).all()
+        counts = dict.fromkeys((status.value for status in JobStatus), 0)
+        counts.update({status.value: total for status, total in rows})
+        self._notifier.to_user(job.user_id, batch_progress_message(str(job.batch_id), counts))

@@ -63,15 +63,22 @@ def error_message(code: str, message: str, request_id: str | None = None) -> dic
     return {"type": "error", "code": code, "message": message, "request_id": request_id}
 
 
-def progress_message(job_id: str, step: str, current_step: int, total_steps: int, description: str) -> dict[str, Any]:
+def progress_message(
+    job_id: str, step: str, current_step: int, total_steps: int, description: str, *, batch_id: str | None = None
+) -> dict[str, Any]:
     return {
         "type": "job.progress",
         "job_id": job_id,
+        "batch_id": batch_id,
         "step": step,
         "current_step": current_step,
         "total_steps": total_steps,
         "message": description,
     }
+
+
+def batch_progress_message(batch_id: str, counts: dict[str, int]) -> dict[str, Any]:
+    return {"type": "batch.progress", "batch_id": batch_id, "counts": counts}
 
 
 def completed_message(job_id: str, result: dict[str, Any]) -> dict[str, Any]:
