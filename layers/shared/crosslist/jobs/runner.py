@@ -236,19 +236,18 @@ class JobRunner:
             return self._update_owned(session, job, accumulated_data=accumulated, current_step=completed_steps)
 
     def _cancel(self, job: ClaimedJob) -> RunOutcome:
-        with transaction(self._sessions) as session:
-            self._update_owned(
-                session,
-                job,
-                status=JobStatus.CANCELLED,
-                lease_token=None,
-                lease_expires_at=None,
-                completed_at=func.now(),
-            )
+        self._end(job, JobStatus.CANCELLED)
         logger.info("job cancelled at a step boundary")
         self._notifier.to_user(job.user_id, cancelled_message(str(job.id)))
         self._report_batch(job)
         return RunOutcome.CANCELLED
+
+    def _end(self, job: ClaimedJob, status: JobStatus, **values: Any) -> None:
+        """The job is over (failed or cancelled): its lease goes with it."""
+        with transaction(self._sessions) as session:
+            self._update_owned(
+                session, job, status=status, lease_token=None, lease_expires_at=None, completed_at=func.now(), **values
+            )
 
     def _complete(self, job: ClaimedJob, accumulated: dict[str, Any], completion: Completion) -> None:
         # Job and listing change in one transaction: the result is applied exactly once.
@@ -321,16 +320,7 @@ class JobRunner:
             )
 
     def _fail(self, job: ClaimedJob, failure: StepFailed) -> RunOutcome:
-        with transaction(self._sessions) as session:
-            self._update_owned(
-                session,
-                job,
-                status=JobStatus.FAILED,
-                error=failure.error,
-                lease_token=None,
-                lease_expires_at=None,
-                completed_at=func.now(),
-            )
+        self._end(job, JobStatus.FAILED, error=failure.error)
         self._notifier.to_user(job.user_id, failed_message(str(job.id), failure.error, retryable=False))
         self._report_batch(job)
         return RunOutcome.FAILED
