@@ -5,6 +5,7 @@ import os
 from alembic import context
 from sqlalchemy import create_engine
 
+from crosslist.db.action_types import sync_action_types
 from crosslist.db.models import Base
 
 target_metadata = Base.metadata
@@ -22,12 +23,14 @@ def run_migrations_online() -> None:
         context.configure(connection=connection, target_metadata=target_metadata)
         with context.begin_transaction():
             context.run_migrations()
+            sync_action_types(connection)
         return
     engine = create_engine(os.environ["DATABASE_URL"])
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata)
         with context.begin_transaction():
             context.run_migrations()
+            sync_action_types(connection)
     engine.dispose()
 
 

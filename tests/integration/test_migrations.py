@@ -10,8 +10,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Engine, make_url
 
+from crosslist.db import action_types
 from crosslist.db.models import Base
-from crosslist.marketplaces import ACTION_TYPES
+from crosslist.marketplaces import ACTION_TYPES, ActionType
 from devstack.database import migrate
 
 pytestmark = pytest.mark.integration
@@ -67,3 +68,25 @@ def test_the_migrations_build_exactly_the_schema_the_models_describe(scratch_dat
     with scratch_database.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
+
+
+def test_every_migration_run_writes_the_code_catalogue_into_its_rows(
+    scratch_database: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    migrate(scratch_database)
+    with scratch_database.begin() as connection:
+        connection.execute(text("UPDATE marketplace_action_types SET timeout_ms = 1 WHERE code = 'publish'"))
+    relist = ActionType("vinted", "relist", "Relist a listing", default_priority=5, max_attempts=3, timeout_ms=60_000)
+    monkeypatch.setattr(action_types, "ACTION_TYPES", (*ACTION_TYPES, relist))
+
+    migrate(scratch_database)  # already at head: only the catalogue is written
+
+    with scratch_database.connect() as connection:
+        rows: dict[str, int] = dict(
+            connection.execute(
+                text("SELECT marketplace || '.' || code, timeout_ms FROM marketplace_action_types")
+            ).all()
+        )
+    assert rows["vinted.relist"] == 60_000
+    assert {rows[f"{m}.publish"] for m in ("vinted", "ebay", "etsy")} == {60_000}
+    assert len(rows) == len(ACTION_TYPES) + 1

@@ -26,7 +26,8 @@ def _actions(marketplace: Marketplace, codes: dict[str, str]) -> list[ActionType
     ]
 
 
-# The catalogue seeded into marketplace_action_types by the first migration (a test keeps them equal).
+# The one catalogue of actions: every migration run writes it into marketplace_action_types
+# (crosslist.db.action_types), so adding an action here is all it takes.
 ACTION_TYPES: tuple[ActionType, ...] = (
     *_actions(
         "vinted",
