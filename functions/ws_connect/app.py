@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from crosslist import runtime
 from crosslist.errors import Unauthorized
-from crosslist.realtime.sessions import open_connection
+from crosslist.realtime.sessions import close_connection, open_connection
 
 logger = Logger()
 
@@ -18,7 +18,8 @@ logger = Logger()
 def lambda_handler(event: APIGatewayWebSocketEvent, context: LambdaContext) -> dict[str, Any]:
     connection_id = event.request_context.connection_id
     if event.request_context.route_key == "$disconnect":
-        runtime.connections().close(connection_id)
+        lost = close_connection(connection_id, runtime.connections(), runtime.commands())
+        logger.info("disconnected", extra={"connection_id": connection_id, "commands_lost": lost})
         return {"statusCode": 200}
     token = (event.query_string_parameters or {}).get("token")
     try:

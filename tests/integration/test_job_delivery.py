@@ -145,3 +145,63 @@ def test_a_message_naming_another_user_claims_nothing(backend: Backend) -> None:
 
     assert vinted.commands == []
     assert backend.job(job_id)["status"] == "pending"
+
+
+def test_a_tab_closing_before_it_answers_a_photo_upload_hands_it_to_the_next_tab_at_once(
+    backend: Backend, aws: dict[str, Any]
+) -> None:
+    _, other_vinted = backend.open_tab()
+    closing_tab, closing_vinted = backend.open_tab()
+    closing_vinted.silent = {"upload_photo_2"}  # it receives the command and closes without answering
+
+    def close_on_second_photo(message: dict[str, Any]) -> None:
+        closing_vinted(message)
+        if message.get("step") == "upload_photo_2":
+            backend.disconnect(closing_tab)
+
+    backend.gateway.listeners[closing_tab] = close_on_second_photo
+    job_id = backend.publish(backend.create_product(images=2)["id"]).body["id"]
+
+    started = time.monotonic()
+    backend.run_queue()
+
+    job = backend.job(job_id)
+    assert (job["status"], job["attempts"]) == ("completed", 1)  # no attempt used up
+    assert time.monotonic() - started < 5  # not the step's 60 s timeout
+    assert [c["step"] for c in closing_vinted.commands] == ["upload_photo_1", "upload_photo_2"]
+    assert [c["step"] for c in other_vinted.commands] == ["upload_photo_2", "create_item"]
+    lost = aws["dynamodb"].scan(
+        TableName="PendingCommandsTable",
+        FilterExpression="#s = :t",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":t": {"S": "timed_out"}},
+    )["Items"]
+    assert [item["step"]["S"] for item in lost] == ["upload_photo_2"]
+
+
+def test_a_tab_closing_before_it_answers_a_create_fails_the_step_at_once_and_the_retry_completes(
+    backend: Backend,
+) -> None:
+    other_tab, other_vinted = backend.open_tab()
+    closing_tab, closing_vinted = backend.open_tab()
+    closing_vinted.silent = {"create_item"}
+
+    def close_on_create(message: dict[str, Any]) -> None:
+        closing_vinted(message)
+        if message.get("step") == "create_item":
+            backend.disconnect(closing_tab)
+
+    backend.gateway.listeners[closing_tab] = close_on_create
+    job_id = backend.publish(backend.create_product(images=1)["id"]).body["id"]
+
+    started = time.monotonic()
+    backend.run_queue()
+
+    # A create may have landed: it is not sent again within the run, but the step fails (retryable).
+    job = backend.job(job_id)
+    assert (job["status"], job["attempts"]) == ("completed", 2)
+    assert time.monotonic() - started < 5
+    [failed] = backend.gateway.of_type(other_tab, "job.failed")
+    assert (failed["error"]["code"], failed["retryable"]) == ("connection_lost", True)
+    assert [c["step"] for c in closing_vinted.commands] == ["upload_photo_1", "create_item"]
+    assert [c["step"] for c in other_vinted.commands] == ["create_item"]

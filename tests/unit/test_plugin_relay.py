@@ -197,3 +197,21 @@ def test_only_the_owner_of_an_open_connection_can_say_it_is_ready(stores: Any) -
     connections.close("tab")
     assert not connections.set_plugin_status("tab", "alice", ready=True, extension_version=None)
     assert not connections.set_plugin_status("never-connected", "alice", ready=True, extension_version=None)
+
+
+def test_a_closing_tab_ends_only_its_own_unanswered_commands_and_a_late_answer_still_counts(stores: Any) -> None:
+    _, commands = stores
+    deadline = 1_800_000_060.0
+    commands.create("answered", "alice", "j", "s", deadline, connection_id="tab")
+    commands.create("running", "alice", "j", "s", deadline, connection_id="tab")
+    commands.create("elsewhere", "alice", "j", "s", deadline, connection_id="other-tab")
+    commands.resolve("answered", "alice", success=True, result={"id": 1}, error=None, now=deadline - 30)
+
+    assert commands.lose_connection("tab") == 1
+
+    assert commands.get("answered").status is CommandStatus.SUCCEEDED
+    assert commands.get("running").status is CommandStatus.CONNECTION_LOST
+    assert commands.get("elsewhere").status is CommandStatus.PENDING
+    # The tab sent its answer just before closing; API Gateway handled the $disconnect first.
+    commands.resolve("running", "alice", success=True, result={"id": 2}, error=None, now=deadline - 30)
+    assert commands.get("running").result == {"id": 2}

@@ -35,7 +35,7 @@ from crosslist.realtime.messages import (
     progress_message,
 )
 from crosslist.realtime.notifier import Notifier
-from crosslist.realtime.relay import NoPluginConnection, PluginRelay, PluginTimeout
+from crosslist.realtime.relay import ConnectionLost, NoPluginConnection, PluginRelay, PluginTimeout
 from crosslist.workflows.base import Completion, JobContext, Reply, Step, StepAction, StepFailed
 from crosslist.workflows.registry import find_workflow
 
@@ -43,6 +43,8 @@ logger = Logger(child=True)
 
 # Time kept in hand after a step's own timeout for the writes around it.
 STEP_SAFETY_MARGIN_MS = 10_000
+# How many tabs a repeatable command may be sent to when each closes before answering.
+MAX_SENDS_ON_LOST_TABS = 3
 # A claim's lease outlives the invocation that holds it by this much.
 LEASE_MARGIN = timedelta(seconds=30)
 
@@ -153,22 +155,34 @@ class JobRunner:
         return RunOutcome.COMPLETED
 
     def _perform(self, job: ClaimedJob, step: Step, action: StepAction) -> Reply:
-        """Carry out what a step asked for. Vinted commands go to the user's browser extension."""
-        try:
-            reply = self._plugin.call(
-                user_id=job.user_id,
-                job_id=str(job.id),
-                step=step.name,
-                command=action.command,
-                timeout_ms=job.step_timeout_ms,
-            )
-        except NoPluginConnection as unavailable:
-            raise StepFailed(unavailable.code, unavailable.message, retryable=False) from None
-        except PluginTimeout:
-            raise StepFailed(
-                "plugin_timeout", f"the browser extension did not answer within {job.step_timeout_ms} ms"
-            ) from None
-        return Reply(reply.success, reply.result, reply.error)
+        """Carry out what a step asked for. Vinted commands go to the user's browser extension; when the tab
+        running one closes without answering, a repeatable command goes to the user's next tab at once,
+        without using up an attempt."""
+        sends = 0
+        while True:
+            sends += 1
+            try:
+                reply = self._plugin.call(
+                    user_id=job.user_id,
+                    job_id=str(job.id),
+                    step=step.name,
+                    command=action.command,
+                    timeout_ms=job.step_timeout_ms,
+                )
+            except ConnectionLost:
+                if action.repeatable and sends < MAX_SENDS_ON_LOST_TABS:
+                    logger.info("tab closed mid-command: sending it to the next tab", extra={"step": step.name})
+                    continue
+                raise StepFailed(
+                    "connection_lost", "the tab running the command closed before answering; it will be retried"
+                ) from None
+            except NoPluginConnection as unavailable:
+                raise StepFailed(unavailable.code, unavailable.message, retryable=False) from None
+            except PluginTimeout:
+                raise StepFailed(
+                    "plugin_timeout", f"the browser extension did not answer within {job.step_timeout_ms} ms"
+                ) from None
+            return Reply(reply.success, reply.result, reply.error)
 
     def _claim(self, job_id: uuid.UUID, user_id: str, lease: timedelta) -> ClaimedJob | None:
         job_table = cast(Table, MarketplaceJob.__table__)

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 # Correlation records outlive their deadline a little so a late result can still be told "expired".
@@ -23,6 +24,7 @@ class CommandStatus(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     TIMED_OUT = "timed_out"
+    CONNECTION_LOST = "connection_lost"  # its tab closed before answering; a late answer still counts
 
 
 class RejectionCode(enum.StrEnum):
@@ -49,25 +51,69 @@ class PendingCommand:
     deadline: float  # epoch seconds after which no result is accepted
     result: dict[str, Any] | None = None
     error: str | None = None
+    lost_at: float | None = None  # when its tab closed without answering
 
 
 class PendingCommandStore:
     def __init__(self, table: Any) -> None:
         self._table = table
 
-    def create(self, request_id: str, user_id: str, job_id: str, step: str, deadline: float) -> None:
+    def create(
+        self, request_id: str, user_id: str, job_id: str, step: str, deadline: float, *, connection_id: str
+    ) -> None:
         self._table.put_item(
             Item={
                 "request_id": request_id,
                 "user_id": user_id,
                 "job_id": job_id,
                 "step": step,
+                "connection_id": connection_id,
                 "status": CommandStatus.PENDING.value,
                 "deadline_ms": int(deadline * 1000),
                 "expires_at": int(deadline) + RECORD_RETENTION_SECONDS,
             },
             ConditionExpression="attribute_not_exists(request_id)",
         )
+
+    def reassign(self, request_id: str, connection_id: str) -> None:
+        """The command goes to another tab (the first one was already closed)."""
+        self._table.update_item(
+            Key={"request_id": request_id},
+            UpdateExpression="SET connection_id = :connection",
+            ExpressionAttributeValues={":connection": connection_id},
+        )
+
+    def lose_connection(self, connection_id: str) -> int:
+        """A tab closed: its commands still awaiting an answer end now rather than at their deadline.
+        Returns how many. A result that wins the race is kept (the update is conditional)."""
+        lost = 0
+        query: dict[str, Any] = {
+            "IndexName": "by_connection",
+            "KeyConditionExpression": Key("connection_id").eq(connection_id),
+        }
+        while True:
+            page = self._table.query(**query)
+            for item in page.get("Items", []):
+                try:
+                    self._table.update_item(
+                        Key={"request_id": item["request_id"]},
+                        UpdateExpression="SET #status = :lost, lost_at = :now",
+                        ConditionExpression="#status = :pending AND connection_id = :connection",
+                        ExpressionAttributeNames={"#status": "status"},
+                        ExpressionAttributeValues={
+                            ":lost": CommandStatus.CONNECTION_LOST.value,
+                            ":pending": CommandStatus.PENDING.value,
+                            ":connection": connection_id,
+                            ":now": int(time.time() * 1000),
+                        },
+                    )
+                    lost += 1
+                except ClientError as exc:
+                    if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                        raise
+            if "LastEvaluatedKey" not in page:
+                return lost
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def get(self, request_id: str) -> PendingCommand | None:
         item = self._table.get_item(Key={"request_id": request_id}, ConsistentRead=True).get("Item")
@@ -93,8 +139,10 @@ class PendingCommandStore:
             self._table.update_item(
                 Key={"request_id": request_id},
                 UpdateExpression="SET #status = :status, result_json = :result, #error = :error, resolved_at = :now",
+                # A tab that answered and closed at once: its $disconnect may be handled first.
                 ConditionExpression=(
-                    "attribute_exists(request_id) AND #status = :pending AND user_id = :user AND deadline_ms > :now_ms"
+                    "attribute_exists(request_id) AND #status IN (:pending, :lost) AND user_id = :user"
+                    " AND deadline_ms > :now_ms"
                 ),
                 ExpressionAttributeNames={"#status": "status", "#error": "error"},
                 ExpressionAttributeValues={
@@ -104,6 +152,7 @@ class PendingCommandStore:
                     ":now": int(now),
                     ":now_ms": int(now * 1000),
                     ":pending": CommandStatus.PENDING.value,
+                    ":lost": CommandStatus.CONNECTION_LOST.value,
                     ":user": user_id,
                 },
             )
@@ -113,16 +162,17 @@ class PendingCommandStore:
             raise self._rejection(request_id, user_id, now) from None
 
     def expire(self, request_id: str) -> bool:
-        """Mark a still-pending command timed out; False when a result won the race."""
+        """Mark a command still without a result timed out; False when a result won the race."""
         try:
             self._table.update_item(
                 Key={"request_id": request_id},
                 UpdateExpression="SET #status = :timed_out",
-                ConditionExpression="#status = :pending",
+                ConditionExpression="#status IN (:pending, :lost)",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
                     ":timed_out": CommandStatus.TIMED_OUT.value,
                     ":pending": CommandStatus.PENDING.value,
+                    ":lost": CommandStatus.CONNECTION_LOST.value,
                 },
             )
         except ClientError as exc:
@@ -139,7 +189,7 @@ class PendingCommandStore:
             # Same answer shape as for an unknown request would leak less, but the issue asks for "forbidden".
             return ResultRejected(RejectionCode.FORBIDDEN, "this command belongs to another user")
         if command.status is CommandStatus.TIMED_OUT or (
-            command.status is CommandStatus.PENDING and command.deadline <= now
+            command.status in (CommandStatus.PENDING, CommandStatus.CONNECTION_LOST) and command.deadline <= now
         ):
             return ResultRejected(RejectionCode.EXPIRED, "this command timed out; its result is no longer accepted")
         return ResultRejected(RejectionCode.ALREADY_RESOLVED, "this command already has a result")
@@ -156,4 +206,5 @@ def _from_item(item: dict[str, Any]) -> PendingCommand:
         deadline=int(item["deadline_ms"]) / 1000,
         result=json.loads(raw_result) if raw_result else None,
         error=item.get("error"),
+        lost_at=int(item["lost_at"]) / 1000 if "lost_at" in item else None,
     )

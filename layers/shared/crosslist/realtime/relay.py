@@ -15,11 +15,15 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from crosslist.realtime.commands import CommandStatus, PendingCommandStore
-from crosslist.realtime.connections import ConnectionStore
+from crosslist.realtime.connections import Connection, ConnectionStore
 from crosslist.realtime.gateway import ConnectionGateway, ConnectionGone, encode
 from crosslist.realtime.messages import PluginCommand, command_message
 
 logger = Logger(child=True)
+
+# A tab that answers and closes at once may have its $disconnect handled before its answer: the answer
+# still counts if it comes within this long after the tab closed.
+LATE_RESULT_GRACE = 1.0
 
 
 class NoPluginConnection(Exception):
@@ -33,6 +37,10 @@ class NoPluginConnection(Exception):
 
 class PluginTimeout(Exception):
     pass
+
+
+class ConnectionLost(Exception):
+    """The tab executing the command closed without answering: whether the command ran is unknown."""
 
 
 @dataclass(frozen=True)
@@ -67,30 +75,27 @@ class PluginRelay:
         request_id = str(uuid.uuid4())
         data = encode(command_message(request_id, job_id, step, command, timeout_ms))
         deadline = self._clock() + timeout_ms / 1000
-        # The record exists before the command leaves, so even an instant result finds it.
-        self._commands.create(request_id, user_id, job_id, step, deadline)
+        tabs = self._ready_tabs(user_id)
+        # The record exists before the command leaves, so even an instant result finds it; it names the
+        # tab the command goes to, so that tab closing ends it at once.
+        self._commands.create(request_id, user_id, job_id, step, deadline, connection_id=tabs[0].connection_id)
         try:
-            self._deliver(user_id, data)
+            self._deliver(request_id, tabs, data)
         except NoPluginConnection:
             self._commands.delete(request_id)
             raise
         return self._await(request_id, deadline)
 
-    def _deliver(self, user_id: str, data: bytes) -> str:
-        # Never broadcast: two open tabs must not both execute a Vinted POST. Only a tab whose extension
-        # said it is ready gets commands (a second device or a tab without the extension would let them
-        # time out), the most recently ready first.
+    def _ready_tabs(self, user_id: str) -> list[Connection]:
+        """The user's tabs that may execute commands, the most recently ready first; NoPluginConnection if none.
+
+        Never broadcast: two open tabs must not both execute a Vinted POST. Only a tab whose extension said
+        it is ready gets commands (a second device or a tab without the extension would let them time out).
+        """
         open_tabs = self._connections.for_user(user_id)
-        for connection in sorted((c for c in open_tabs if c.ready), key=lambda c: c.ready_at_ms, reverse=True):
-            try:
-                self._gateway.post(connection.connection_id, data)
-            except ConnectionGone:
-                logger.info("stale connection closed", extra={"connection_id": connection.connection_id})
-                self._connections.close(connection.connection_id)
-                continue
-            return connection.connection_id
-        if any(c.ready for c in open_tabs):
-            raise NoPluginConnection("no_plugin_connection", "every tab with the browser extension has closed")
+        ready = sorted((c for c in open_tabs if c.ready), key=lambda c: c.ready_at_ms, reverse=True)
+        if ready:
+            return ready
         if open_tabs:
             raise NoPluginConnection(
                 "plugin_not_ready",
@@ -101,6 +106,19 @@ class PluginRelay:
             "no_plugin_connection",
             "no crosslist tab is open with the browser extension; open the web app and try again",
         )
+
+    def _deliver(self, request_id: str, tabs: list[Connection], data: bytes) -> None:
+        for position, tab in enumerate(tabs):
+            if position > 0:
+                self._commands.reassign(request_id, tab.connection_id)
+            try:
+                self._gateway.post(tab.connection_id, data)
+            except ConnectionGone:
+                logger.info("stale connection closed", extra={"connection_id": tab.connection_id})
+                self._connections.close(tab.connection_id)
+                continue
+            return
+        raise NoPluginConnection("no_plugin_connection", "every tab with the browser extension has closed")
 
     def _await(self, request_id: str, deadline: float) -> PluginReply:
         pause = self._poll_initial
@@ -113,6 +131,10 @@ class PluginRelay:
             if command.status is CommandStatus.TIMED_OUT:
                 raise PluginTimeout(f"no result for command {request_id} in time")
             now = self._clock()
+            if command.status is CommandStatus.CONNECTION_LOST and now >= (command.lost_at or now) + LATE_RESULT_GRACE:
+                if self._commands.expire(request_id):
+                    raise ConnectionLost(f"the tab executing command {request_id} closed before answering")
+                continue  # its answer came in the meantime: read it
             if now >= deadline:
                 if self._commands.expire(request_id):
                     raise PluginTimeout(f"no result for command {request_id} in time")

@@ -30,6 +30,13 @@ def open_connection(
     return user_id
 
 
+def close_connection(connection_id: str, connections: ConnectionStore, commands: PendingCommandStore) -> int:
+    """The tab is gone: no command goes to it any more, and those it was running end now rather than at
+    their deadline. Returns how many commands it left unanswered."""
+    connections.close(connection_id)
+    return commands.lose_connection(connection_id)
+
+
 class PluginResults:
     """Apply what the user's web app sends: results of plugin commands, and whether its extension is ready."""
 

@@ -91,6 +91,9 @@ class PluginCall:
 
     command: PluginCommand
     kind: CallKind
+    # Safe to send again when its reply was lost (a read, or a photo upload: an unused photo id is
+    # harmless). A create is not: it may have landed, and a second one is a duplicate listing.
+    repeatable: bool = False
 
 
 # What a step can ask the engine for; eBay and Etsy steps will add direct HTTP calls.

@@ -125,7 +125,9 @@ class VintedPublish:
             "image_url": product["image_urls"][step.index],
             "photo": {"type": "item", "temp_uuid": context.job_id},
         }
-        return PluginCall(PluginCommand(method="POST", path=PHOTOS_PATH, payload=payload), kind="write")
+        return PluginCall(
+            PluginCommand(method="POST", path=PHOTOS_PATH, payload=payload), kind="write", repeatable=True
+        )
 
     def apply(self, step: Step, context: JobContext, reply: Reply) -> JsonDict:
         if not reply.success:
