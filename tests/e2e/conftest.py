@@ -60,6 +60,7 @@ class Tab:
     user: str
     vinted: VintedSimulator = field(default_factory=lambda: VintedSimulator(latency_ms=0))
     close_after: int | None = None  # close the socket after answering this many commands
+    close_on: str | None = None  # close the socket on receiving this step's command, without answering
     ready: bool = True  # says its extension is ready right after connecting, as the web app does
     socket: aiohttp.ClientWebSocketResponse | None = None
     commands: list[dict[str, Any]] = field(default_factory=list)
@@ -89,6 +90,9 @@ class Tab:
                     self.events.append(message)
                     continue
                 self.commands.append(message)
+                if message.get("step") == self.close_on:
+                    await socket.close()
+                    break
                 success, result, error = await self.vinted.execute(message, fetch)
                 reply = {"action": "plugin_result", "request_id": message["request_id"], "success": success}
                 reply.update({"result": result} if success else {"error": error})

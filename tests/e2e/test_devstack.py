@@ -76,6 +76,28 @@ def test_when_the_executing_tab_closes_mid_job_the_other_tab_takes_over(devstack
     assert [c["step"] for c in other.commands] == ["upload_photo_2", "create_item"]
 
 
+def test_a_tab_closing_before_it_answers_hands_the_step_to_the_other_tab_within_2_s(devstack: DevStack) -> None:
+    async def scenario() -> tuple[dict[str, Any], float, Tab, Tab]:
+        async with aiohttp.ClientSession() as session:
+            other = Tab("e2e-tab-lost")
+            closing = Tab("e2e-tab-lost", close_on="upload_photo_2")
+            tasks = await open_tabs(devstack, session, other, closing)
+            frontend = Frontend(devstack, session, "e2e-tab-lost")
+            product_id = (await frontend.product(images=2))["id"]
+            started = time.monotonic()
+            job = await frontend.publish_and_wait(product_id)
+            elapsed = time.monotonic() - started
+            await close(tasks)
+            return job, elapsed, other, closing
+
+    job, elapsed, other, closing = asyncio.run(scenario())
+    assert job["status"] == "completed", job["error"]
+    assert job["attempts"] == 1
+    assert [c["step"] for c in closing.commands] == ["upload_photo_1", "upload_photo_2"]
+    assert [c["step"] for c in other.commands] == ["upload_photo_2", "create_item"]
+    assert elapsed < 2 + 1  # the hand-over itself is within 2 s; the rest is the job's own steps
+
+
 def test_a_stale_connection_answering_410_is_cleaned_up(devstack: DevStack) -> None:
     table = boto3.resource(
         "dynamodb",
