@@ -40,7 +40,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 
 typecheck: $(BIN)/.installed
-	$(BIN)/mypy layers/shared/crosslist devstack tests $(wildcard functions/*/app.py)
+	$(BIN)/mypy layers/shared/crosslist devstack tests bench migrations/env.py $(wildcard functions/*/app.py)
 
 pytest: $(BIN)/.installed $(SAM_VENV)/bin/sam postgres-binaries
 	SAM_CLI=$(SAM_VENV)/bin/sam $(BIN)/python -m pytest
