@@ -67,6 +67,7 @@ def test_a_batch_runs_to_the_end_and_a_cancelled_job_leaves_the_others_untouched
         ({"product_ids": [str(uuid.uuid4()) for _ in range(501)]}, "product_ids"),
         ({"product_ids": ["4f1c2b9e-8d4a-4c7e-9b2f-5a6d7e8f9a01"] * 2}, "only once"),
         ({"priority": 0}, "priority"),
+        ({"priority": 10}, "priority"),
     ],
 )
 def test_a_malformed_batch_is_refused_whole(backend: Backend, sql: Any, change: dict[str, Any], reason: str) -> None:

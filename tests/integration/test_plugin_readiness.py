@@ -80,7 +80,43 @@ def test_a_flooding_connection_is_told_once_and_its_excess_is_dropped(
 def test_the_web_app_is_told_once_its_tabs_status_is_recorded(backend: Backend) -> None:
     tab, _ = backend.open_tab()
     backend.send(tab, {"action": "plugin_status", "ready": False, "extension_version": "1.0.1"})
-    assert backend.gateway.of_type(tab, "plugin.status") == [
-        {"type": "plugin.status", "ready": True, "extension_version": "1.0.0"},
-        {"type": "plugin.status", "ready": False, "extension_version": "1.0.1"},
+    assert [
+        (m["ready"], m["extension_version"], m["takes_commands"]) for m in backend.gateway.of_type(tab, "plugin.status")
+    ] == [
+        (True, "1.0.0", True),
+        (False, "1.0.1", False),
     ]
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        ({"vinted_logged_in": False}, "plugin_logged_out"),
+        ({"challenge": True}, "challenge"),
+    ],
+)
+def test_a_tab_logged_out_of_vinted_or_challenged_gets_no_command_and_the_job_says_why(
+    backend: Backend, status: dict[str, bool], code: str
+) -> None:
+    tab, vinted = backend.open_tab()
+    backend.send(tab, {"action": "plugin_status", "ready": True, **status})
+    job_id = backend.publish(backend.create_product()["id"]).body["id"]
+
+    backend.run_queue()
+
+    job = backend.job(job_id)
+    assert (job["status"], job["error"]["code"]) == ("failed", code)
+    assert vinted.commands == []
+    assert backend.gateway.of_type(tab, "plugin.status")[-1]["takes_commands"] is False
+
+
+def test_another_tab_logged_in_to_vinted_takes_the_commands(backend: Backend) -> None:
+    _, working = backend.open_tab()
+    logged_out_tab, logged_out = backend.open_tab()  # the most recently ready, but logged out
+    backend.send(logged_out_tab, {"action": "plugin_status", "ready": True, "vinted_logged_in": False})
+    job_id = backend.publish(backend.create_product(images=1)["id"]).body["id"]
+
+    backend.run_queue()
+
+    assert backend.job(job_id)["status"] == "completed"
+    assert (len(working.commands), len(logged_out.commands)) == (2, 0)

@@ -244,6 +244,15 @@ def test_jobs_queue_is_fifo_with_a_dlq_and_outlasts_its_consumer(template: dict[
     dlq = template["Resources"]["JobsDeadLetterQueue"]
     assert dlq["Type"] == "AWS::SQS::Queue"
     assert dlq["Properties"]["FifoQueue"] is True
+    # A message landing there raises an alarm.
+    alarms = [
+        alarm["Properties"]
+        for alarm in _resources(template, "AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["JobsDeadLetterQueue", "QueueName"]}
+    ]
+    assert [(a["MetricName"], a["ComparisonOperator"], a["Threshold"]) for a in alarms] == [
+        ("ApproximateNumberOfMessagesVisible", "GreaterThanThreshold", 0)
+    ]
 
     consumers = [
         function_id

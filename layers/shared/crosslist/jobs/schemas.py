@@ -18,7 +18,7 @@ class CreateJobRequest(BaseModel):
     marketplace: Marketplace
     action: str = Field(min_length=1, max_length=40)
     product_id: uuid.UUID | None = None
-    priority: int | None = Field(default=None, ge=1, le=10)
+    priority: int | None = Field(default=None, ge=1, le=9, description="1 highest … 9 lowest (default: the action's)")
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
 
 
@@ -33,7 +33,7 @@ class CreateBatchRequest(BaseModel):
     marketplace: Marketplace
     action: str = Field(min_length=1, max_length=40)
     product_ids: list[uuid.UUID] = Field(min_length=1, max_length=MAX_BATCH_PRODUCTS)
-    priority: int | None = Field(default=None, ge=1, le=10)
+    priority: int | None = Field(default=None, ge=1, le=9, description="1 highest … 9 lowest (default: the action's)")
 
     @field_validator("product_ids")
     @classmethod

@@ -31,9 +31,15 @@ class Connection:
     ready: bool = False
     ready_at_ms: int = 0
     extension_version: str | None = None
+    vinted_logged_in: bool = True
+    challenge: bool = False  # Vinted shows this browser a bot challenge (DataDome captcha)
 
     def is_live(self, now: float) -> bool:
         return self.expires_at > now
+
+    @property
+    def takes_commands(self) -> bool:
+        return self.ready and self.vinted_logged_in and not self.challenge
 
 
 @dataclass(frozen=True)
@@ -82,14 +88,23 @@ class ConnectionStore:
                 raise
 
     def set_plugin_status(
-        self, connection_id: str, user_id: str, *, ready: bool, extension_version: str | None, now: float | None = None
+        self,
+        connection_id: str,
+        user_id: str,
+        *,
+        ready: bool,
+        extension_version: str | None,
+        vinted_logged_in: bool = True,
+        challenge: bool = False,
+        now: float | None = None,
     ) -> bool:
         """Record whether this open connection's extension can execute commands; False if it is not open."""
         now = time.time() if now is None else now
         try:
             self._table.update_item(
                 Key={"connection_id": connection_id},
-                UpdateExpression="SET ready = :ready, ready_at = :now, extension_version = :version",
+                UpdateExpression="SET ready = :ready, ready_at = :now, extension_version = :version,"
+                " vinted_logged_in = :logged_in, challenge = :challenge",
                 ConditionExpression=(
                     "attribute_exists(connection_id) AND user_id = :user AND attribute_not_exists(closed_at)"
                 ),
@@ -97,6 +112,8 @@ class ConnectionStore:
                     ":ready": ready,
                     ":now": int(now * 1000),
                     ":version": extension_version,
+                    ":logged_in": vinted_logged_in,
+                    ":challenge": challenge,
                     ":user": user_id,
                 },
             )
@@ -182,4 +199,6 @@ def _from_item(item: dict[str, Any]) -> Connection:
         ready=bool(item.get("ready", False)),
         ready_at_ms=int(item.get("ready_at", 0)),
         extension_version=item.get("extension_version"),
+        vinted_logged_in=bool(item.get("vinted_logged_in", True)),
+        challenge=bool(item.get("challenge", False)),
     )

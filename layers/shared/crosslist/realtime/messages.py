@@ -44,6 +44,13 @@ class PluginStatusMessage(BaseModel):
     action: Literal["plugin_status"]
     ready: bool
     extension_version: str | None = Field(default=None, min_length=1, max_length=50)
+    # Commands would only fail while the user is logged out of Vinted or Vinted shows a bot challenge.
+    vinted_logged_in: bool = True
+    challenge: bool = False
+
+    @property
+    def takes_commands(self) -> bool:
+        return self.ready and self.vinted_logged_in and not self.challenge
 
 
 def command_message(request_id: str, job_id: str, step: str, command: PluginCommand, timeout_ms: int) -> dict[str, Any]:
@@ -93,6 +100,13 @@ def cancelled_message(job_id: str) -> dict[str, Any]:
     return {"type": "job.cancelled", "job_id": job_id}
 
 
-def plugin_status_message(ready: bool, extension_version: str | None) -> dict[str, Any]:
+def plugin_status_message(status: PluginStatusMessage) -> dict[str, Any]:
     """The backend recorded the tab's plugin_status: from now on it does (or does not) receive commands."""
-    return {"type": "plugin.status", "ready": ready, "extension_version": extension_version}
+    return {
+        "type": "plugin.status",
+        "ready": status.ready,
+        "extension_version": status.extension_version,
+        "vinted_logged_in": status.vinted_logged_in,
+        "challenge": status.challenge,
+        "takes_commands": status.takes_commands,
+    }

@@ -93,9 +93,18 @@ class PluginRelay:
         it is ready gets commands (a second device or a tab without the extension would let them time out).
         """
         open_tabs = self._connections.for_user(user_id)
-        ready = sorted((c for c in open_tabs if c.ready), key=lambda c: c.ready_at_ms, reverse=True)
+        ready = sorted((c for c in open_tabs if c.takes_commands), key=lambda c: c.ready_at_ms, reverse=True)
         if ready:
             return ready
+        if any(c.ready and c.challenge for c in open_tabs):
+            raise NoPluginConnection(
+                "challenge",
+                "Vinted is showing a security check (captcha) in your browser: solve it, then try again",
+            )
+        if any(c.ready and not c.vinted_logged_in for c in open_tabs):
+            raise NoPluginConnection(
+                "plugin_logged_out", "log in to Vinted in the browser with the crosslist extension, then try again"
+            )
         if open_tabs:
             raise NoPluginConnection(
                 "plugin_not_ready",

@@ -94,11 +94,16 @@ class PluginResults:
         sender = counted.sender
         if isinstance(message, PluginStatusMessage):
             if not self._connections.set_plugin_status(
-                connection_id, sender.user_id, ready=message.ready, extension_version=message.extension_version
+                connection_id,
+                sender.user_id,
+                ready=message.ready,
+                extension_version=message.extension_version,
+                vinted_logged_in=message.vinted_logged_in,
+                challenge=message.challenge,
             ):
                 return error_message("forbidden", "this connection is closed", request_id)
             # The web app can show the extension as connected once the backend has recorded it.
-            self._notifier.to_connection(connection_id, plugin_status_message(message.ready, message.extension_version))
+            self._notifier.to_connection(connection_id, plugin_status_message(message))
             return None
         try:
             self._commands.resolve(
