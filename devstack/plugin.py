@@ -166,6 +166,10 @@ def describe_event(message: JsonDict) -> str:
         error = message.get("error")
         reason = f"{error.get('code')}: {error.get('message')}" if isinstance(error, dict) else error
         return f"job {job} failed ({retry}): {reason}"
+    if kind == "jobs.active":
+        jobs = message.get("jobs") or []
+        running = ", ".join(f"{_short(j.get('job_id'))} {j.get('status')}" for j in jobs[:5])
+        return f"active jobs: {len(jobs)}" + (f" ({running})" if running else "")
     if kind == "plugin.status":
         state = "ready: commands will come here" if message.get("ready") else "not ready: no command will come here"
         return f"backend recorded the extension as {state}"

@@ -28,4 +28,8 @@ def lambda_handler(event: APIGatewayWebSocketEvent, context: LambdaContext) -> d
         logger.info("connection refused", extra={"reason": refused.message})
         return {"statusCode": 401, "body": refused.message}
     logger.info("connected", extra={"user_id": user_id, "connection_id": connection_id})
+    try:  # the new tab is sent its user's active jobs (jobs.active); it can ask again with "resume"
+        runtime.job_queue().request_session(user_id, connection_id)
+    except Exception:
+        logger.exception("active jobs not requested for the new connection")
     return {"statusCode": 200}

@@ -105,7 +105,25 @@ class Backend:
         connection_id = f"conn-{uuid.uuid4().hex[:12]}="
         query = {"token": token if token is not None else token_for(user)}
         response = self._ws_connect(websocket_event("$connect", connection_id, query=query), LambdaContext("ws"))
+        self.deliver_sessions()  # the new tab gets its jobs.active, as process_job answers it in AWS
         return response["statusCode"], connection_id
+
+    def deliver_sessions(self) -> int:
+        """Run the queued session messages (jobs.active for a tab) and leave job messages queued."""
+        delivered = 0
+        messages = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+        ).get("Messages", [])
+        for message in messages:
+            if '"connection_id"' in message["Body"]:
+                assert self.deliver([message]) == {"batchItemFailures": []}
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                delivered += 1
+            else:
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+        return delivered
 
     def open_tab(self, user: str = "alice", *, ready: bool = True, **behaviour: Any) -> tuple[str, FakeVinted]:
         """A web app tab with the browser extension: it executes the plugin commands it receives, once it

@@ -48,7 +48,8 @@ def test_results_from_another_user_or_replayed_are_refused_and_the_job_is_unaffe
     assert job["status"] == "completed"
     assert job["result"]["photo_ids"] == [9001, 9002]
     # Bob's connection never saw Alice's command or her progress.
-    assert [m["type"] for m in backend.gateway.messages[bob_tab]] == ["error"]
+    assert [m["type"] for m in backend.gateway.messages[bob_tab] if m["type"] != "jobs.active"] == ["error"]
+    assert all(m["jobs"] == [] for m in backend.gateway.of_type(bob_tab, "jobs.active"))
 
 
 def test_a_result_for_an_unknown_request_is_refused(backend: Backend) -> None:

@@ -34,6 +34,7 @@ EXPECTED_WS_ROUTES = {
     "$default": "WsMessageFunction",
     "plugin_result": "WsMessageFunction",
     "plugin_status": "WsMessageFunction",
+    "resume": "WsMessageFunction",
 }
 WEBSOCKET_FUNCTIONS = ("WsConnectFunction", "WsMessageFunction")
 

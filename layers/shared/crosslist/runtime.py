@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from crosslist.jobs.queue import SqsJobQueue
     from crosslist.jobs.runner import JobRunner
     from crosslist.jobs.service import JobService
+    from crosslist.jobs.session import SessionState
     from crosslist.products.service import ProductService
     from crosslist.realtime.commands import PendingCommandStore
     from crosslist.realtime.connections import ConnectionStore
@@ -146,10 +147,19 @@ def job_runner() -> JobRunner:
     return JobRunner(sessions(), job_queue(), notifier(), relay)
 
 
+def session_state() -> SessionState:
+    from crosslist.jobs.session import SessionState
+
+    return SessionState(sessions(), notifier())
+
+
 def plugin_results() -> PluginResults:
     from crosslist.realtime.sessions import PluginResults
 
-    return PluginResults(connections(), commands(), notifier())
+    # The queue client is made only when a tab asks for its jobs' state (not on every result).
+    return PluginResults(
+        connections(), commands(), notifier(), request_session=lambda user, tab: job_queue().request_session(user, tab)
+    )
 
 
 def reset() -> None:

@@ -15,10 +15,24 @@ _GROUP_ID_ALLOWED = re.compile(r"^[\w!\"#$%&'()*+,\-./:;<=>?@\[\\\]^`{|}~]{1,128
 
 
 class JobMessage(BaseModel):
-    """The body of a JobsQueue message."""
+    """The body of a JobsQueue message that runs a job."""
 
     job_id: uuid.UUID
     user_id: str
+
+
+class SessionMessage(BaseModel):
+    """The body of a JobsQueue message asking to tell one tab the state of its user's active jobs.
+
+    It comes from the WebSocket side, which never touches PostgreSQL: process_job, which does, answers.
+    """
+
+    user_id: str
+    connection_id: str
+
+
+# Session messages have a group of their own: they never wait behind a user's running job.
+SESSION_GROUP = "session"
 
 
 def message_group(user_id: str, marketplace: str) -> str:
@@ -80,3 +94,11 @@ class SqsJobQueue:
                 continue
             failed.update(chunk[entry["Id"]].job_id for entry in response.get("Failed", []))
         return failed
+
+    def request_session(self, user_id: str, connection_id: str) -> None:
+        self._client.send_message(
+            QueueUrl=self._queue_url,
+            MessageBody=SessionMessage(user_id=user_id, connection_id=connection_id).model_dump_json(),
+            MessageGroupId=message_group(user_id, SESSION_GROUP),
+            MessageDeduplicationId=str(uuid.uuid4()),  # each request is answered: a reload asks again
+        )

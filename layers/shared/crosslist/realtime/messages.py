@@ -110,3 +110,16 @@ def plugin_status_message(status: PluginStatusMessage) -> dict[str, Any]:
         "challenge": status.challenge,
         "takes_commands": status.takes_commands,
     }
+
+
+def active_jobs_message(jobs: list[dict[str, Any]], *, truncated: bool) -> dict[str, Any]:
+    """The user's active jobs, for a tab that just connected or asked with {"action": "resume"}."""
+    return {"type": "jobs.active", "jobs": jobs, "truncated": truncated}
+
+
+class ResumeMessage(BaseModel):
+    """{"action": "resume"}: send this tab its user's active jobs (`jobs.active`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    action: Literal["resume"]

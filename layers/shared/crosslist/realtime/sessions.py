@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from aws_lambda_powertools import Logger
 from pydantic import ValidationError
 
 from crosslist import untrusted_json
@@ -12,10 +14,13 @@ from crosslist.realtime.connections import MESSAGE_WINDOW_SECONDS, MESSAGES_PER_
 from crosslist.realtime.messages import (
     PluginResultMessage,
     PluginStatusMessage,
+    ResumeMessage,
     error_message,
     plugin_status_message,
 )
 from crosslist.realtime.notifier import Notifier
+
+logger = Logger(child=True)
 
 if TYPE_CHECKING:  # ws_message never verifies a token: loading PyJWT would only slow its cold start
     from crosslist.auth.tokens import TokenVerifier
@@ -40,10 +45,18 @@ def close_connection(connection_id: str, connections: ConnectionStore, commands:
 class PluginResults:
     """Apply what the user's web app sends: results of plugin commands, and whether its extension is ready."""
 
-    def __init__(self, connections: ConnectionStore, commands: PendingCommandStore, notifier: Notifier) -> None:
+    def __init__(
+        self,
+        connections: ConnectionStore,
+        commands: PendingCommandStore,
+        notifier: Notifier,
+        request_session: Callable[[str, str], None],
+    ) -> None:
         self._connections = connections
         self._commands = commands
         self._notifier = notifier
+        # (user, connection): have the tab sent its user's active jobs (answered where PostgreSQL is).
+        self._request_session = request_session
 
     def receive(self, connection_id: str, body: str | None) -> dict[str, Any] | None:
         """Apply one message. Returns the error for the sender, if any (sent unless it is a repeat of
@@ -92,6 +105,13 @@ class PluginResults:
                 return limited
             raise _Silenced(limited)
         sender = counted.sender
+        if isinstance(message, ResumeMessage):
+            try:
+                self._request_session(sender.user_id, connection_id)
+            except Exception:
+                logger.exception("resume not queued", extra={"connection_id": connection_id})
+                return error_message("unavailable", "the jobs' state cannot be fetched right now; try again", None)
+            return None
         if isinstance(message, PluginStatusMessage):
             if not self._connections.set_plugin_status(
                 connection_id,
@@ -126,7 +146,8 @@ class _Silenced(Exception):
         self.error = error
 
 
-_MESSAGES: dict[str, type[PluginResultMessage] | type[PluginStatusMessage]] = {
+_MESSAGES: dict[str, type[PluginResultMessage] | type[PluginStatusMessage] | type[ResumeMessage]] = {
     "plugin_result": PluginResultMessage,
     "plugin_status": PluginStatusMessage,
+    "resume": ResumeMessage,
 }

@@ -1,0 +1,57 @@
+"""What a (re)loaded tab needs to show the truth: its user's active jobs and where each stands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from crosslist.db.engine import transaction
+from crosslist.db.models import ACTIVE_JOB_STATUSES, MarketplaceJob
+from crosslist.realtime.messages import active_jobs_message
+from crosslist.realtime.notifier import Notifier
+
+# Far more than a screen shows, and well inside a WebSocket message's 128 KB.
+MAX_JOBS_SHOWN = 100
+MAX_ERROR_MESSAGE_SHOWN = 200
+
+
+class SessionState:
+    def __init__(self, sessions: sessionmaker[Session], notifier: Notifier) -> None:
+        self._sessions = sessions
+        self._notifier = notifier
+
+    def send(self, user_id: str, connection_id: str) -> int:
+        """Send the tab its user's active jobs, oldest first (the order they run in); returns how many."""
+        with transaction(self._sessions) as session:
+            jobs = list(
+                session.scalars(
+                    select(MarketplaceJob)
+                    .where(MarketplaceJob.user_id == user_id, MarketplaceJob.status.in_(ACTIVE_JOB_STATUSES))
+                    .order_by(MarketplaceJob.created_at, MarketplaceJob.id)
+                    .limit(MAX_JOBS_SHOWN + 1)
+                )
+            )
+        shown = [_state(job) for job in jobs[:MAX_JOBS_SHOWN]]
+        self._notifier.to_connection(connection_id, active_jobs_message(shown, truncated=len(jobs) > MAX_JOBS_SHOWN))
+        return len(shown)
+
+
+def _state(job: MarketplaceJob) -> dict[str, Any]:
+    error = job.error
+    return {
+        "job_id": str(job.id),
+        "marketplace": job.marketplace,
+        "action": job.action_code,
+        "product_id": str(job.product_id) if job.product_id else None,
+        "batch_id": str(job.batch_id) if job.batch_id else None,
+        "status": job.status.value,
+        "current_step": job.current_step,
+        "total_steps": job.total_steps,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "cancel_requested": job.cancel_requested_at is not None,
+        # The last failure of a job being retried.
+        "error": {"code": error["code"], "message": str(error["message"])[:MAX_ERROR_MESSAGE_SHOWN]} if error else None,
+    }
