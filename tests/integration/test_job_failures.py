@@ -99,3 +99,31 @@ def test_an_unanswered_step_times_out_and_a_late_result_is_refused(
     assert [(e["code"], e["request_id"]) for e in errors] == [("expired", late["request_id"])]
     assert backend.job(job_id)["accumulated_data"] == {}
     assert count(sql, "SELECT count(*) FROM marketplace_listings") == 0
+
+
+def test_an_infrastructure_error_mid_step_is_retried_at_once_not_left_running(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from crosslist.realtime.commands import PendingCommandStore
+
+    tab, vinted = backend.open_tab()
+    original_get = PendingCommandStore.get
+    failures = iter([True])  # the first read of a command result fails, as DynamoDB sometimes does
+
+    def flaky_get(self: PendingCommandStore, request_id: str) -> Any:
+        if next(failures, False):
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "try again"}}, "GetItem")
+        return original_get(self, request_id)
+
+    monkeypatch.setattr(PendingCommandStore, "get", flaky_get)
+    job_id = backend.publish(backend.create_product(images=1)["id"]).body["id"]
+
+    backend.run_queue()
+
+    job = backend.job(job_id)
+    assert (job["status"], job["attempts"]) == ("completed", 2)
+    [retrying] = backend.gateway.of_type(tab, "job.failed")
+    assert (retrying["error"]["code"], retrying["retryable"]) == ("infrastructure_error", True)
+    assert [c["step"] for c in vinted.commands] == ["upload_photo_1", "upload_photo_1", "create_item"]

@@ -141,6 +141,12 @@ class JobRunner:
             except StepFailed as failure:
                 logger.info("step failed", extra={"step": step.name, "error": failure.error})
                 return self._retry_or_fail(job, failure)
+            except Exception as error:
+                # DynamoDB, the gateway or a bug failing mid-step: the job must not stay "running" until
+                # SQS redelivers its message (30 minutes). It is retried now, like any retryable failure.
+                logger.exception("step failed on an infrastructure error", extra={"step": step.name})
+                reason = f"{type(error).__name__}: {str(error)[:200]}"
+                return self._retry_or_fail(job, StepFailed("infrastructure_error", reason))
             cancel_requested = self._save_progress(job, context.accumulated, index + 1)
             self._notifier.to_user(
                 job.user_id,
