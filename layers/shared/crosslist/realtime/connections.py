@@ -147,6 +147,7 @@ class ConnectionStore:
                 if item is None:  # another message started this window first: count in it
                     continue
             connection = _from_item(item)
+            # DynamoDB deletes expired items lazily (and moto never does): check the TTL ourselves.
             if not connection.is_live(now):
                 return None
             count = int(item["msg_count"])
@@ -168,15 +169,6 @@ class ConnectionStore:
                 raise
             return None
         return attributes
-
-    def get(self, connection_id: str) -> Connection | None:
-        """The connection, open or recently closed (to tell whose a message is)."""
-        item = self._table.get_item(Key={"connection_id": connection_id}).get("Item")
-        if item is None:
-            return None
-        connection = _from_item(item)
-        # DynamoDB deletes expired items lazily (and moto never does): check the TTL ourselves.
-        return connection if connection.is_live(time.time()) else None
 
     def for_user(self, user_id: str) -> list[Connection]:
         """The user's open connections, most recently connected first."""
