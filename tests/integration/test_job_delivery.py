@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import Backend
+from tests.support.fakes import FakeVinted
 
 pytestmark = pytest.mark.integration
 
@@ -147,19 +148,25 @@ def test_a_message_naming_another_user_claims_nothing(backend: Backend) -> None:
     assert backend.job(job_id)["status"] == "pending"
 
 
+def open_tab_that_closes_on(backend: Backend, step: str) -> FakeVinted:
+    """A tab (the newest ready one) that receives the step's command and closes without answering."""
+    closing_tab, closing_vinted = backend.open_tab()
+    closing_vinted.silent = {step}
+
+    def close_on_step(message: dict[str, Any]) -> None:
+        closing_vinted(message)
+        if message.get("step") == step:
+            backend.disconnect(closing_tab)
+
+    backend.gateway.listeners[closing_tab] = close_on_step
+    return closing_vinted
+
+
 def test_a_tab_closing_before_it_answers_a_photo_upload_hands_it_to_the_next_tab_at_once(
     backend: Backend, aws: dict[str, Any]
 ) -> None:
     _, other_vinted = backend.open_tab()
-    closing_tab, closing_vinted = backend.open_tab()
-    closing_vinted.silent = {"upload_photo_2"}  # it receives the command and closes without answering
-
-    def close_on_second_photo(message: dict[str, Any]) -> None:
-        closing_vinted(message)
-        if message.get("step") == "upload_photo_2":
-            backend.disconnect(closing_tab)
-
-    backend.gateway.listeners[closing_tab] = close_on_second_photo
+    closing_vinted = open_tab_that_closes_on(backend, "upload_photo_2")
     job_id = backend.publish(backend.create_product(images=2)["id"]).body["id"]
 
     started = time.monotonic()
@@ -183,15 +190,7 @@ def test_a_tab_closing_before_it_answers_a_create_fails_the_step_at_once_and_the
     backend: Backend,
 ) -> None:
     other_tab, other_vinted = backend.open_tab()
-    closing_tab, closing_vinted = backend.open_tab()
-    closing_vinted.silent = {"create_item"}
-
-    def close_on_create(message: dict[str, Any]) -> None:
-        closing_vinted(message)
-        if message.get("step") == "create_item":
-            backend.disconnect(closing_tab)
-
-    backend.gateway.listeners[closing_tab] = close_on_create
+    closing_vinted = open_tab_that_closes_on(backend, "create_item")
     job_id = backend.publish(backend.create_product(images=1)["id"]).body["id"]
 
     started = time.monotonic()
