@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from crosslist import runtime
-from crosslist.jobs.queue import JobMessage, SessionMessage
+from crosslist.jobs.queue import SessionMessage, queue_message
 
 logger = Logger()
 metrics = Metrics()
@@ -18,12 +18,10 @@ processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 
 
 def run_job(record: SQSRecord, lambda_context: LambdaContext) -> str:
-    # A body that is neither message raises: SQS retries it, then parks it in the DLQ.
-    if '"connection_id"' in record.body:
-        session = SessionMessage.model_validate_json(record.body)
-        runtime.session_state().send(session.user_id, session.connection_id)
+    message = queue_message.validate_json(record.body)
+    if isinstance(message, SessionMessage):
+        runtime.session_state().send(message.user_id, message.connection_id)
         return "session_sent"
-    message = JobMessage.model_validate_json(record.body)
     outcome = runtime.job_runner().run(message.job_id, message.user_id, lambda_context.get_remaining_time_in_millis)
     metrics.add_metric(name=f"Jobs_{outcome.value}", unit=MetricUnit.Count, value=1)
     return outcome.value

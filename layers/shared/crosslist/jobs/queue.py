@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 SQS_BATCH_SIZE = 10  # SendMessageBatch's limit
 _GROUP_ID_ALLOWED = re.compile(r"^[\w!\"#$%&'()*+,\-./:;<=>?@\[\\\]^`{|}~]{1,128}$", re.ASCII)
@@ -33,6 +33,9 @@ class SessionMessage(BaseModel):
 
 # Session messages have a group of their own: they never wait behind a user's running job.
 SESSION_GROUP = "session"
+
+# What a JobsQueue body can be; a body that is neither raises (SQS retries it, then parks it in the DLQ).
+queue_message: TypeAdapter[JobMessage | SessionMessage] = TypeAdapter(JobMessage | SessionMessage)
 
 
 def message_group(user_id: str, marketplace: str) -> str:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
-from botocore.exceptions import ClientError
+
+from crosslist.realtime.conditional import update_if
 
 # Correlation records outlive their deadline a little so a late result can still be told "expired".
 RECORD_RETENTION_SECONDS = 24 * 60 * 60
@@ -94,23 +95,20 @@ class PendingCommandStore:
         while True:
             page = self._table.query(**query)
             for item in page.get("Items", []):
-                try:
-                    self._table.update_item(
-                        Key={"request_id": item["request_id"]},
-                        UpdateExpression="SET #status = :lost, lost_at = :now",
-                        ConditionExpression="#status = :pending AND connection_id = :connection",
-                        ExpressionAttributeNames={"#status": "status"},
-                        ExpressionAttributeValues={
-                            ":lost": CommandStatus.CONNECTION_LOST.value,
-                            ":pending": CommandStatus.PENDING.value,
-                            ":connection": connection_id,
-                            ":now": int(time.time() * 1000),
-                        },
-                    )
-                    lost += 1
-                except ClientError as exc:
-                    if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                        raise
+                marked = update_if(
+                    self._table,
+                    Key={"request_id": item["request_id"]},
+                    UpdateExpression="SET #status = :lost, lost_at = :now",
+                    ConditionExpression="#status = :pending AND connection_id = :connection",
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues={
+                        ":lost": CommandStatus.CONNECTION_LOST.value,
+                        ":pending": CommandStatus.PENDING.value,
+                        ":connection": connection_id,
+                        ":now": int(time.time() * 1000),
+                    },
+                )
+                lost += marked is not None
             if "LastEvaluatedKey" not in page:
                 return lost
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -135,51 +133,45 @@ class PendingCommandStore:
         """Record a plugin result, or raise ResultRejected saying why it cannot be accepted."""
         now = time.time() if now is None else now
         status = CommandStatus.SUCCEEDED if success else CommandStatus.FAILED
-        try:
-            self._table.update_item(
-                Key={"request_id": request_id},
-                UpdateExpression="SET #status = :status, result_json = :result, #error = :error, resolved_at = :now",
-                # A tab that answered and closed at once: its $disconnect may be handled first.
-                ConditionExpression=(
-                    "attribute_exists(request_id) AND #status IN (:pending, :lost) AND user_id = :user"
-                    " AND deadline_ms > :now_ms"
-                ),
-                ExpressionAttributeNames={"#status": "status", "#error": "error"},
-                ExpressionAttributeValues={
-                    ":status": status.value,
-                    ":result": json.dumps(result) if result is not None else None,
-                    ":error": error,
-                    ":now": int(now),
-                    ":now_ms": int(now * 1000),
-                    ":pending": CommandStatus.PENDING.value,
-                    ":lost": CommandStatus.CONNECTION_LOST.value,
-                    ":user": user_id,
-                },
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            raise self._rejection(request_id, user_id, now) from None
+        resolved = update_if(
+            self._table,
+            Key={"request_id": request_id},
+            UpdateExpression="SET #status = :status, result_json = :result, #error = :error, resolved_at = :now",
+            # A tab that answered and closed at once: its $disconnect may be handled first.
+            ConditionExpression=(
+                "attribute_exists(request_id) AND #status IN (:pending, :lost) AND user_id = :user"
+                " AND deadline_ms > :now_ms"
+            ),
+            ExpressionAttributeNames={"#status": "status", "#error": "error"},
+            ExpressionAttributeValues={
+                ":status": status.value,
+                ":result": json.dumps(result) if result is not None else None,
+                ":error": error,
+                ":now": int(now),
+                ":now_ms": int(now * 1000),
+                ":pending": CommandStatus.PENDING.value,
+                ":lost": CommandStatus.CONNECTION_LOST.value,
+                ":user": user_id,
+            },
+        )
+        if resolved is None:
+            raise self._rejection(request_id, user_id, now)
 
     def expire(self, request_id: str) -> bool:
         """Mark a command still without a result timed out; False when a result won the race."""
-        try:
-            self._table.update_item(
-                Key={"request_id": request_id},
-                UpdateExpression="SET #status = :timed_out",
-                ConditionExpression="#status IN (:pending, :lost)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":timed_out": CommandStatus.TIMED_OUT.value,
-                    ":pending": CommandStatus.PENDING.value,
-                    ":lost": CommandStatus.CONNECTION_LOST.value,
-                },
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            return False
-        return True
+        expired = update_if(
+            self._table,
+            Key={"request_id": request_id},
+            UpdateExpression="SET #status = :timed_out",
+            ConditionExpression="#status IN (:pending, :lost)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":timed_out": CommandStatus.TIMED_OUT.value,
+                ":pending": CommandStatus.PENDING.value,
+                ":lost": CommandStatus.CONNECTION_LOST.value,
+            },
+        )
+        return expired is not None
 
     def _rejection(self, request_id: str, user_id: str, now: float) -> ResultRejected:
         command = self.get(request_id)

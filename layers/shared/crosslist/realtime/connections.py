@@ -9,6 +9,8 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
+from crosslist.realtime.conditional import update_if
+
 # API Gateway closes a WebSocket connection after 2 hours at most.
 CONNECTION_LIFETIME_SECONDS = 2 * 60 * 60
 # A closed connection is kept this long: a result the tab sent just before closing may be handled
@@ -76,16 +78,13 @@ class ConnectionStore:
     def close(self, connection_id: str, now: float | None = None) -> None:
         """The connection is gone ($disconnect, or 410 from API Gateway): no command goes to it any more."""
         now = time.time() if now is None else now
-        try:
-            self._table.update_item(
-                Key={"connection_id": connection_id},
-                UpdateExpression="SET closed_at = :now, expires_at = :expires",
-                ConditionExpression="attribute_exists(connection_id)",
-                ExpressionAttributeValues={":now": int(now), ":expires": int(now) + CLOSED_CONNECTION_GRACE_SECONDS},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        update_if(
+            self._table,
+            Key={"connection_id": connection_id},
+            UpdateExpression="SET closed_at = :now, expires_at = :expires",
+            ConditionExpression="attribute_exists(connection_id)",
+            ExpressionAttributeValues={":now": int(now), ":expires": int(now) + CLOSED_CONNECTION_GRACE_SECONDS},
+        )
 
     def set_plugin_status(
         self,
@@ -100,28 +99,24 @@ class ConnectionStore:
     ) -> bool:
         """Record whether this open connection's extension can execute commands; False if it is not open."""
         now = time.time() if now is None else now
-        try:
-            self._table.update_item(
-                Key={"connection_id": connection_id},
-                UpdateExpression="SET ready = :ready, ready_at = :now, extension_version = :version,"
-                " vinted_logged_in = :logged_in, challenge = :challenge",
-                ConditionExpression=(
-                    "attribute_exists(connection_id) AND user_id = :user AND attribute_not_exists(closed_at)"
-                ),
-                ExpressionAttributeValues={
-                    ":ready": ready,
-                    ":now": int(now * 1000),
-                    ":version": extension_version,
-                    ":logged_in": vinted_logged_in,
-                    ":challenge": challenge,
-                    ":user": user_id,
-                },
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            return False
-        return True
+        recorded = update_if(
+            self._table,
+            Key={"connection_id": connection_id},
+            UpdateExpression="SET ready = :ready, ready_at = :now, extension_version = :version,"
+            " vinted_logged_in = :logged_in, challenge = :challenge",
+            ConditionExpression=(
+                "attribute_exists(connection_id) AND user_id = :user AND attribute_not_exists(closed_at)"
+            ),
+            ExpressionAttributeValues={
+                ":ready": ready,
+                ":now": int(now * 1000),
+                ":version": extension_version,
+                ":logged_in": vinted_logged_in,
+                ":challenge": challenge,
+                ":user": user_id,
+            },
+        )
+        return recorded is not None
 
     def count_message(self, connection_id: str, now: float | None = None) -> CountedMessage | None:
         """Count one incoming message against its connection's window (one write, which also tells whose
@@ -155,20 +150,15 @@ class ConnectionStore:
         return None
 
     def _start_window(self, connection_id: str, window: int) -> dict[str, Any] | None:
-        try:
-            attributes: dict[str, Any] = self._table.update_item(
-                Key={"connection_id": connection_id},
-                UpdateExpression="SET msg_window = :window, msg_count = :one",
-                ConditionExpression="attribute_exists(connection_id) AND "
-                "(attribute_not_exists(msg_window) OR msg_window < :window)",
-                ExpressionAttributeValues={":one": 1, ":window": window},
-                ReturnValues="ALL_NEW",
-            )["Attributes"]
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            return None
-        return attributes
+        return update_if(
+            self._table,
+            Key={"connection_id": connection_id},
+            UpdateExpression="SET msg_window = :window, msg_count = :one",
+            ConditionExpression="attribute_exists(connection_id) AND "
+            "(attribute_not_exists(msg_window) OR msg_window < :window)",
+            ExpressionAttributeValues={":one": 1, ":window": window},
+            ReturnValues="ALL_NEW",
+        )
 
     def for_user(self, user_id: str) -> list[Connection]:
         """The user's open connections, most recently connected first."""
