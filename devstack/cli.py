@@ -195,6 +195,7 @@ def up(args: argparse.Namespace) -> int:
         database_url=args.database_url,
         data_dir=STATE_DIR,
         concurrency=args.concurrency,
+        pacing=args.pacing,
         function_log_level=args.function_log_level,
         schedules=not args.no_schedules,
     )
@@ -333,6 +334,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=2, help="instances per function")
     p.add_argument("--function-log-level", default="WARNING", help="Powertools log level inside the functions")
     p.add_argument("--no-schedules", action="store_true", help="only fire schedules on demand")
+    p.add_argument(
+        "--pacing",
+        action="store_true",
+        help="space Vinted calls like a person (seconds apart, as in AWS); ranges from CROSSLIST_PACING_* variables",
+    )
     p.set_defaults(run=up)
 
     p = dev.add_parser("token", help="mint a JWT the devstack accepts")

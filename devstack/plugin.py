@@ -5,6 +5,10 @@ when the connection is lost, e.g. when the devstack restarts.
 
 See docs/websocket-protocol.md for the messages. Started by `crosslist dev plugin`, which calls
 `main_loop`; tests drive `run_plugin` and `VintedSimulator` directly.
+
+`VintedSimulator` is the one fake of Vinted: the devstack, the bench and the tests (through
+tests/support/fakes.py's FakeVinted) share it, with its wardrobe and its injected failures (HTTP
+statuses as the real extension reports them: 503, 429 with Retry-After, a DataDome 403, 401).
 """
 
 from __future__ import annotations
@@ -13,40 +17,89 @@ import asyncio
 import contextlib
 import itertools
 import json
+import re
 import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from random import Random
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiohttp
 from yarl import URL
 
 JsonDict = dict[str, Any]
 ImageFetcher = Callable[[str], Awaitable[bytes]]
-Outcome = tuple[bool, JsonDict | None, str | None]  # (success, result, error)
 TokenSource = str | Callable[[], str]  # a token, or what mints a fresh one for each connection
 
 PHOTOS_PATH = "/api/v2/photos"
 ITEMS_PATH = "/api/v2/item_upload/items"
+WARDROBE_PATH = re.compile(r"/api/v2/wardrobe/([^/]+)/items")
 ITEM_URL = "https://www.vinted.fr/items/{id}"
-FIRST_PHOTO_ID = 9001  # as tests/support/fakes.py's FakeVinted
+FIRST_PHOTO_ID = 9001
 FIRST_ITEM_ID = 4242
+WARDROBE_MAX_PER_PAGE = 96  # Vinted's cap
+WARDROBE_PER_PAGE = 20  # when the query does not say
+VINTED_USER_ID = "devstack-1"  # the Vinted account the simulated extension is logged in as
 MAX_ERROR_LENGTH = 2000  # the backend refuses a longer `error`
 EXTENSION_VERSION = "devstack-simulator/1"  # what plugin_status says the "extension" is
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 IMAGE_TIMEOUT_SECONDS = 30.0
 
-# What Vinted (or the extension) answers when a call fails for no fault of the request.
-RANDOM_FAILURES = (
-    "Vinted answered 503 Service Unavailable: please try again later",
-    "Vinted answered 429 Too Many Requests: slow down",
-    "Vinted answered 500 Internal Server Error",
-    "Vinted answered 401 Unauthorized: the Vinted session has expired",
-    "network error: the connection to Vinted was reset",
-)
+# A failure to inject. The first six fail the call before it lands; "lost_reply" carries the call out
+# but its answer never reaches the backend (a timeout, a tab closed after the write); "no_reply" neither
+# carries it out nor answers.
+Fault = Literal[
+    "unavailable", "server_error", "throttled", "challenge", "logged_out", "network", "lost_reply", "no_reply"
+]
+
+# How each failure is reported: Vinted's HTTP status (None: Vinted was never reached) and its text.
+FAILURES: dict[Fault, tuple[int | None, str]] = {
+    "unavailable": (503, "Vinted answered 503 Service Unavailable: please try again later"),
+    "throttled": (429, "Vinted answered 429 Too Many Requests: slow down"),
+    "server_error": (500, "Vinted answered 500 Internal Server Error"),
+    "logged_out": (401, "Vinted answered 401 Unauthorized: the Vinted session has expired"),
+    "network": (None, "network error: the connection to Vinted was reset"),
+    # DataDome's answer to a request it takes for a bot: the URL of its captcha page.
+    "challenge": (403, '{"url":"https://geo.captcha-delivery.com/captcha/?initialCid=devstack&cid=devstack"}'),
+}
+# What `failure_rate` picks from: calls that fail for no fault of the request.
+RANDOM_FAILURES: tuple[Fault, ...] = ("unavailable", "throttled", "server_error", "logged_out", "network")
+
+
+@dataclass(frozen=True)
+class VintedReply:
+    """What the extension reports for one call, as its `plugin_result` carries it."""
+
+    success: bool
+    result: JsonDict | None = None
+    error: str | None = None
+    status: int | None = None  # Vinted's HTTP status; None when Vinted was never reached
+    retry_after: float | None = None  # Vinted's Retry-After (seconds)
+    answered: bool = True  # False: the backend never hears of it (no plugin_result is sent)
+
+    def message(self, request_id: str) -> JsonDict:
+        """The `plugin_result` message."""
+        message: JsonDict = {"action": "plugin_result", "request_id": request_id, "success": self.success}
+        if self.success:
+            message["result"] = self.result
+        else:
+            message["error"] = (self.error or "the browser extension reported a failure")[:MAX_ERROR_LENGTH]
+        if self.status is not None:
+            message["status"] = self.status
+        if self.retry_after is not None:
+            message["retry_after"] = self.retry_after
+        return message
+
+
+def _ok(result: JsonDict) -> VintedReply:
+    return VintedReply(True, result, status=200)
+
+
+def _refused(status: int | None, error: str) -> VintedReply:
+    return VintedReply(False, error=error, status=status)
 
 
 class ImageDownloadError(Exception):
@@ -71,13 +124,20 @@ class PluginUnreachable(PluginConnectionError):
 
 @dataclass
 class VintedSimulator:
-    """In-memory Vinted: photos and items it has 'created'."""
+    """In-memory Vinted for one account: the photos and items it has 'created', its wardrobe, and the
+    failures it is told to inject. The one fake of Vinted: the devstack and the bench drive it through
+    `run_plugin` (`execute`), tests through tests/support/fakes.py's FakeVinted (`perform`)."""
 
     latency_ms: int = 200  # how long each call 'takes'
-    failure_rate: float = 0.0  # 0..1 probability a call fails with a Vinted-like error message
+    failure_rate: float = 0.0  # 0..1 probability a call fails with one of RANDOM_FAILURES
     random: Random = field(default_factory=Random)  # injectable for deterministic tests
+    vinted_user_id: str = VINTED_USER_ID  # the account whose wardrobe this is
+    retry_after: float | None = 60.0  # the Retry-After a 429 carries (None: no header)
+    relogin_ms: int = 1000  # after the backend says the tab is logged out, how long the 'user' takes to log in
+    faults: dict[str, list[Fault]] = field(default_factory=dict)  # step name -> failures to inject, in order
     photos: dict[int, str] = field(default_factory=dict)  # photo id -> image url
-    items: dict[int, JsonDict] = field(default_factory=dict)  # item id -> the item as uploaded, plus id and url
+    # item id -> the item as uploaded, plus id, url, photo_ids and upload_session_id
+    items: dict[int, JsonDict] = field(default_factory=dict)
     _photo_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(FIRST_PHOTO_ID), repr=False)
     _item_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(FIRST_ITEM_ID), repr=False)
 
@@ -87,52 +147,143 @@ class VintedSimulator:
         if not 0.0 <= self.failure_rate <= 1.0:
             raise ValueError(f"failure_rate must be between 0 and 1, not {self.failure_rate}")
 
-    async def execute(self, command: JsonDict, fetch_image: ImageFetcher) -> Outcome:
-        """Perform one `plugin.command` (its method, path and payload): (success, result, error)."""
+    async def execute(self, command: JsonDict, fetch_image: ImageFetcher, *, fault: Fault | None = None) -> VintedReply:
+        """Perform one `plugin.command` (its step, method, path and payload) as the extension would: after
+        `latency_ms`, downloading a photo's image first. `fault` (else the step's next scripted fault,
+        else a random one) makes it fail."""
         if self.latency_ms:
             await asyncio.sleep(self.latency_ms / 1000)
-        method = str(command.get("method", "")).upper()
-        path = command.get("path")
-        payload = command.get("payload")
-        if method != "POST" or path not in (PHOTOS_PATH, ITEMS_PATH):
-            return False, None, f"unsupported path {method} {path}"
-        if self.failure_rate and self.random.random() < self.failure_rate:
-            return False, None, self.random.choice(RANDOM_FAILURES)
-        if not isinstance(payload, dict):
-            return False, None, f"invalid payload for {path}: expected a JSON object"
-        if path == PHOTOS_PATH:
-            return await self._upload_photo(payload, fetch_image)
-        return self._create_item(payload)
+        fault = self._fault(command, fault)
+        if fault in (None, "lost_reply") and _is_photo_upload(command):
+            failed = await _download_failure(command.get("payload"), fetch_image)
+            if failed is not None:
+                return failed
+        return self._receive(command, fault)
 
-    async def _upload_photo(self, payload: JsonDict, fetch_image: ImageFetcher) -> Outcome:
-        image_url = payload.get("image_url")
+    def perform(self, command: JsonDict, *, fault: Fault | None = None) -> VintedReply:
+        """The same at once and without downloading images: for tests that answer synchronously."""
+        return self._receive(command, self._fault(command, fault))
+
+    def _fault(self, command: JsonDict, fault: Fault | None) -> Fault | None:
+        if fault is not None:
+            return fault
+        scripted = self.faults.get(str(command.get("step")))
+        if scripted:
+            return scripted.pop(0)
+        if self.failure_rate and self.random.random() < self.failure_rate:
+            return self.random.choice(RANDOM_FAILURES)
+        return None
+
+    def _receive(self, command: JsonDict, fault: Fault | None) -> VintedReply:
+        if fault == "no_reply":
+            return VintedReply(False, error="the extension never answered", answered=False)
+        if fault is not None and fault != "lost_reply":
+            status, error = FAILURES[fault]
+            return VintedReply(
+                False, error=error, status=status, retry_after=self.retry_after if status == 429 else None
+            )
+        reply = self._carry_out(command)
+        return replace(reply, answered=False) if fault == "lost_reply" else reply
+
+    def _carry_out(self, command: JsonDict) -> VintedReply:
+        method = str(command.get("method", "")).upper()
+        path = str(command.get("path"))
+        target = urlsplit(path)
+        payload = command.get("payload")
+        if method == "POST" and target.path == PHOTOS_PATH:
+            return self._upload_photo(payload)
+        if method == "POST" and target.path == ITEMS_PATH:
+            return self._create_item(payload)
+        wardrobe = WARDROBE_PATH.fullmatch(target.path)
+        if method == "GET" and wardrobe is not None:
+            return self._wardrobe(unquote(wardrobe.group(1)), parse_qs(target.query))
+        return _refused(404, f"unsupported path {method} {path}")
+
+    def _upload_photo(self, payload: Any) -> VintedReply:
+        image_url = payload.get("image_url") if isinstance(payload, dict) else None
         if not isinstance(image_url, str) or not image_url:
-            return False, None, "invalid payload for photo upload: missing image_url"
-        try:
-            image = await fetch_image(image_url)
-        except Exception as exc:  # any download problem is the command's failure, not the simulator's
-            return False, None, f"could not download image {image_url}: {exc or type(exc).__name__}"
-        if not image:
-            return False, None, f"could not download image {image_url}: the image is empty"
+            return _refused(400, "invalid payload for photo upload: missing image_url")
         photo_id = next(self._photo_ids)
         self.photos[photo_id] = image_url
-        return True, {"id": photo_id, "url": image_url}, None
+        return _ok({"id": photo_id, "url": image_url})
 
-    def _create_item(self, payload: JsonDict) -> Outcome:
-        item = payload.get("item")
+    def _create_item(self, payload: Any) -> VintedReply:
+        item = payload.get("item") if isinstance(payload, dict) else None
         if not isinstance(item, dict):
-            return False, None, "invalid payload for item upload: missing item"
+            return _refused(400, "invalid payload for item upload: missing item")
         assigned = item.get("assigned_photos") or []
         if not isinstance(assigned, list) or not assigned:
-            return False, None, "invalid payload for item upload: item.assigned_photos is empty"
+            return _refused(422, "invalid payload for item upload: item.assigned_photos is empty")
+        photo_ids: list[int] = []
         for photo in assigned:
             raw_id = photo.get("id") if isinstance(photo, dict) else photo
-            if _as_int(raw_id) not in self.photos:
-                return False, None, f"unknown photo id {raw_id!r} in item.assigned_photos"
+            photo_id = _as_int(raw_id)
+            if photo_id is None or photo_id not in self.photos:
+                return _refused(422, f"unknown photo id {raw_id!r} in item.assigned_photos")
+            photo_ids.append(photo_id)
         item_id = next(self._item_ids)
         url = ITEM_URL.format(id=item_id)
-        self.items[item_id] = {**item, "id": item_id, "url": url}
-        return True, {"item": {"id": item_id, "url": url}}, None
+        session = payload.get("upload_session_id")
+        self.items[item_id] = {**item, "id": item_id, "url": url, "photo_ids": photo_ids, "upload_session_id": session}
+        return _ok({"item": {"id": item_id, "url": url}})
+
+    def _wardrobe(self, user_id: str, query: dict[str, list[str]]) -> VintedReply:
+        if user_id != self.vinted_user_id:
+            # The only member this Vinted knows is its own account: a wrong id must not look like "no items".
+            return _refused(404, f"no Vinted member {user_id!r}")
+        page = _query_int(query, "page") or 1
+        per_page = min(_query_int(query, "per_page") or WARDROBE_PER_PAGE, WARDROBE_MAX_PER_PAGE)
+        newest = sorted(self.items.values(), key=lambda item: int(item["id"]), reverse=True)
+        shown = newest[(page - 1) * per_page : page * per_page]
+        return _ok(
+            {
+                "items": [self._listing(item) for item in shown],
+                "pagination": {
+                    "current_page": page,
+                    "total_pages": -(-len(newest) // per_page),
+                    "total_entries": len(newest),
+                    "per_page": per_page,
+                },
+            }
+        )
+
+    def _listing(self, item: JsonDict) -> JsonDict:
+        """An item as the wardrobe shows it."""
+        return {
+            "id": item["id"],
+            "title": item.get("title"),
+            "price": {"amount": str(item.get("price")), "currency_code": item.get("currency") or "EUR"},
+            "photos": [{"id": photo_id, "url": self.photos.get(photo_id)} for photo_id in item["photo_ids"]],
+            "url": item["url"],
+            "is_closed": False,
+            "is_hidden": False,
+            "is_draft": False,
+            "is_reserved": False,
+        }
+
+
+def _is_photo_upload(command: JsonDict) -> bool:
+    return str(command.get("method", "")).upper() == "POST" and urlsplit(str(command.get("path"))).path == PHOTOS_PATH
+
+
+async def _download_failure(payload: Any, fetch_image: ImageFetcher) -> VintedReply | None:
+    """Why the extension could not download a photo's image (None: it could, or Vinted will refuse the
+    payload itself). Vinted was not reached: no status."""
+    image_url = payload.get("image_url") if isinstance(payload, dict) else None
+    if not isinstance(image_url, str) or not image_url:
+        return None
+    try:
+        image = await fetch_image(image_url)
+    except Exception as exc:  # any download problem is the command's failure, not the simulator's
+        return _refused(None, f"could not download image {image_url}: {exc or type(exc).__name__}")
+    if not image:
+        return _refused(None, f"could not download image {image_url}: the image is empty")
+    return None
+
+
+def _query_int(query: dict[str, list[str]], name: str) -> int | None:
+    value = _as_int(query.get(name, [""])[0])
+    return value if value is not None and value > 0 else None
 
 
 def _as_int(value: Any) -> int | None:
@@ -161,11 +312,17 @@ def describe_event(message: JsonDict) -> str:
         result = message.get("result")
         url = result.get("url") if isinstance(result, dict) else None
         return f"job {job} completed: {url or json.dumps(result)}"
-    if kind == "job.failed":
-        retry = "will be retried" if message.get("retryable") else "final"
+    if kind in ("job.failed", "job.retrying"):
         error = message.get("error")
         reason = f"{error.get('code')}: {error.get('message')}" if isinstance(error, dict) else error
-        return f"job {job} failed ({retry}): {reason}"
+        if kind == "job.retrying":
+            return (
+                f"job {job} retrying (attempt {message.get('attempt')} at {message.get('next_attempt_at')}): {reason}"
+            )
+        return f"job {job} failed: {reason}"
+    if kind == "job.waiting":
+        until = f" until {message['until']}" if message.get("until") else ""
+        return f"job {job} waiting ({message.get('reason')}){until}"
     if kind == "jobs.active":
         jobs = message.get("jobs") or []
         running = ", ".join(f"{_short(j.get('job_id'))} {j.get('status')}" for j in jobs[:5])
@@ -184,7 +341,8 @@ def describe_result(command: JsonDict, reply: JsonDict) -> str:
     what = f"job {_short(command.get('job_id'))}: {command.get('step')} {command.get('method')} {command.get('path')}"
     if reply["success"]:
         return f"{what} -> ok {json.dumps(reply['result'])}"
-    return f"{what} -> failed: {reply['error']}"
+    status = f" ({reply['status']})" if reply.get("status") is not None else ""
+    return f"{what} -> failed{status}: {reply['error']}"
 
 
 def _print(line: str) -> None:
@@ -356,7 +514,7 @@ async def _session(
     results = callbacks.on_result or (lambda command, reply: _print(describe_result(command, reply)))
     async with ws:
         try:
-            await ws.send_json({"action": "plugin_status", "ready": True, "extension_version": EXTENSION_VERSION})
+            await ws.send_json(status_message(vinted))
         except (aiohttp.ClientError, ConnectionError) as exc:
             return f"lost the connection to {public}: {exc or type(exc).__name__}"
         (callbacks.on_connected or (lambda: _print(f"connected to {public}, extension ready")))()
@@ -376,6 +534,8 @@ async def _session(
                     await _answer(ws, vinted, message, fetch_image, results)
                 else:
                     events(message)
+                    if message.get("type") == "job.waiting" and message.get("reason") == "plugin_logged_out":
+                        await _log_in_again(ws, vinted)
         finally:
             if watcher is not None:
                 watcher.cancel()
@@ -402,19 +562,36 @@ async def _answer(
     request_id = command.get("request_id")
     if not isinstance(request_id, str) or not request_id:
         return  # nothing to answer to
-    success, result, error = await vinted.execute(command, fetch_image)
-    reply: JsonDict = {"action": "plugin_result", "request_id": request_id, "success": success}
-    if success:
-        reply["result"] = result
-    else:
-        reply["error"] = (error or "the browser extension reported a failure")[:MAX_ERROR_LENGTH]
-    if ws.closed:
-        return  # stopped (or the backend left) while executing: the backend will time the command out
+    reply = await vinted.execute(command, fetch_image)
+    if not reply.answered or ws.closed:
+        # A lost reply, or stopped (or the backend left) while executing: the backend times the command out.
+        return
+    message = reply.message(request_id)
     try:
-        await ws.send_json(reply)
+        await ws.send_json(message)
     except (aiohttp.ClientError, ConnectionError):
         return
-    results(command, reply)
+    results(command, message)
+
+
+async def _log_in_again(ws: aiohttp.ClientWebSocketResponse, vinted: VintedSimulator) -> None:
+    """The backend waits for this tab to log in to Vinted again (after a 401): the 'user' does, as the
+    web app asks, and the extension says so. Without it a random 401 would stop the devstack's jobs."""
+    await asyncio.sleep(vinted.relogin_ms / 1000)
+    if ws.closed:
+        return
+    with contextlib.suppress(aiohttp.ClientError, ConnectionError):
+        await ws.send_json(status_message(vinted))
+
+
+def status_message(vinted: VintedSimulator) -> JsonDict:
+    """The `plugin_status` the simulated extension sends: ready, logged in as the simulator's account."""
+    return {
+        "action": "plugin_status",
+        "ready": True,
+        "extension_version": EXTENSION_VERSION,
+        "vinted_user_id": vinted.vinted_user_id,
+    }
 
 
 async def _download(session: aiohttp.ClientSession, url: str) -> bytes:

@@ -45,6 +45,8 @@ class StackConfig:
     concurrency: int = 2  # instances per function
     function_log_level: str = "WARNING"  # Powertools log level inside the functions
     schedules: bool = True
+    # Vinted calls spaced like a person's (seconds apart): off unless asked, so a demo publish is quick.
+    pacing: bool = False
     extra_environment: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -165,27 +167,38 @@ class DevStack:
         self.provisioned = provision(self.config.root / "template.yaml", self.dynamodb, self.sqs)
 
     def _requeue_unfinished_jobs(self) -> None:
-        """moto keeps queues in memory: jobs a previous devstack left unfinished get their message back."""
+        """moto keeps queues and tables in memory: the lanes a previous devstack left with work are woken.
+
+        The commands they had in flight are gone with moto's tables; a write among them may have landed,
+        so its job checks before sending it again, as after any lost reply.
+        """
         from sqlalchemy import create_engine, text
 
-        from crosslist.jobs.queue import SqsJobQueue
+        from crosslist.jobs.queue import LaneWake, SqsJobQueue
 
         assert self.provisioned is not None
         engine = create_engine(self.database_url)
         with engine.begin() as connection:
-            # Nothing runs before the devstack starts: a "running" job is one whose run died with it.
-            jobs = connection.execute(
+            connection.execute(
                 text(
-                    "UPDATE marketplace_jobs SET status = 'pending', lease_token = NULL, lease_expires_at = NULL"
-                    " WHERE status IN ('pending', 'running') RETURNING id, user_id, marketplace"
+                    "UPDATE marketplace_jobs AS job SET unconfirmed_step = job.current_step FROM job_lanes AS lane"
+                    " WHERE lane.in_flight IS NOT NULL AND job.id = (lane.in_flight->>'job_id')::uuid"
+                    " AND NOT (lane.in_flight->>'repeatable')::boolean"
+                )
+            )
+            connection.execute(text("UPDATE job_lanes SET in_flight = NULL WHERE in_flight IS NOT NULL"))
+            lanes = connection.execute(
+                text(
+                    "SELECT DISTINCT user_id, marketplace FROM marketplace_jobs"
+                    " WHERE status IN ('pending', 'running', 'waiting', 'waiting_for_plugin')"
                 )
             ).all()
         engine.dispose()
         queue = SqsJobQueue(self.sqs, self.provisioned.queues["JobsQueue"])
-        for job_id, user_id, marketplace in jobs:
-            queue.enqueue(job_id, user_id, marketplace, deduplication_id=f"{job_id}:devstack-restart")
-        if jobs:
-            logger.info("re-queued %d unfinished job(s) from the previous run", len(jobs))
+        cause = f"devstack-start:{datetime.now(UTC).timestamp()}"
+        queue.wake_many([LaneWake(user_id=user, marketplace=marketplace, cause=cause) for user, marketplace in lanes])
+        if lanes:
+            logger.info("woke %d lane(s) with unfinished jobs from the previous run", len(lanes))
 
     def _client(self, service: str) -> Any:
         return boto3.client(
@@ -218,6 +231,7 @@ class DevStack:
             "JWT_JWKS_URL": "",
             "POWERTOOLS_LOG_LEVEL": self.config.function_log_level,
             **{k: v for k, v in os.environ.items() if k.startswith("CROSSLIST_") and k != "CROSSLIST_DEV_JWT_SECRET"},
+            "CROSSLIST_PACING": "on" if self.config.pacing else os.environ.get("CROSSLIST_PACING", "off"),
             # The demo images are served by this HTTP API over plain http on loopback, which products
             # otherwise refuse as image URLs; origins given in the shell are kept.
             "CROSSLIST_DEV_IMAGE_ORIGINS": ",".join(

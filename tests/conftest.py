@@ -29,8 +29,9 @@ os.environ.update(
         "CONNECTIONS_TABLE": "ConnectionsTable",
         "PENDING_COMMANDS_TABLE": "PendingCommandsTable",
         "WEBSOCKET_ENDPOINT": "https://websocket.invalid/prod",
-        "PLUGIN_POLL_INITIAL_SECONDS": "0.01",
-        "PLUGIN_POLL_MAX_SECONDS": "0.05",
+        # Unpaced and with short backoffs unless a test asks otherwise (each builds its Settings anew).
+        "CROSSLIST_PACING": "off",
+        "CROSSLIST_BACKOFF": "1,1,1",
     }
 )
 os.environ.pop("AWS_PROFILE", None)

@@ -1,4 +1,4 @@
-"""SQS FIFO consumer: run each queued job; a failing message holds back only its own group."""
+"""SQS FIFO consumer: each message wakes a lane (one user on one marketplace), which does what is ready and ends."""
 
 from typing import Any
 
@@ -17,17 +17,27 @@ metrics = Metrics()
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 
 
-def run_job(record: SQSRecord, lambda_context: LambdaContext) -> str:
+def wake(record: SQSRecord) -> str:
+    try:
+        return _wake(record)
+    except Exception:
+        # The lane's state is as the last committed turn left it: try again soon, not after the
+        # visibility timeout (the lane's other wake-ups wait behind this message).
+        runtime.job_queue().retry_in(record.receipt_handle, runtime.settings().retry_after_error_seconds)
+        raise
+
+
+def _wake(record: SQSRecord) -> str:
     message = queue_message.validate_json(record.body)
     if isinstance(message, SessionMessage):
         runtime.session_state().send(message.user_id, message.connection_id)
         return "session_sent"
-    outcome = runtime.job_runner().run(message.job_id, message.user_id, lambda_context.get_remaining_time_in_millis)
-    metrics.add_metric(name=f"Jobs_{outcome.value}", unit=MetricUnit.Count, value=1)
+    outcome = runtime.lane_engine().wake(message.user_id, message.marketplace)
+    metrics.add_metric(name=f"Lane_{outcome.value}", unit=MetricUnit.Count, value=1)
     return outcome.value
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=run_job, processor=processor, context=context)
+    return process_partial_response(event=event, record_handler=wake, processor=processor, context=context)

@@ -17,9 +17,10 @@ metrics = Metrics()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     schedule = event.get("schedule")
     if schedule == "sweep":
-        requeued = runtime.job_service().requeue_stranded()
-        metrics.add_metric(name="JobsRequeued", unit=MetricUnit.Count, value=requeued)
-        return {"requeued_jobs": requeued}
+        report = runtime.sweeper().sweep()
+        metrics.add_metric(name="OverdueLanesWoken", unit=MetricUnit.Count, value=report.overdue_lanes)
+        metrics.add_metric(name="UnqueuedJobsWoken", unit=MetricUnit.Count, value=report.unqueued_jobs)
+        return {"overdue_lanes": report.overdue_lanes, "unqueued_jobs": report.unqueued_jobs}
     if schedule == "sync":
         # Scheduled sync runs once marketplace sync workflows exist; until then it only reports in.
         logger.info("sync schedule fired: no sync workflow is available yet")

@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from crosslist import runtime
 from crosslist.errors import Unauthorized
+from crosslist.jobs.queue import PLUGIN_MARKETPLACES
 from crosslist.realtime.sessions import close_connection, open_connection
 
 logger = Logger()
@@ -18,7 +19,7 @@ logger = Logger()
 def lambda_handler(event: APIGatewayWebSocketEvent, context: LambdaContext) -> dict[str, Any]:
     connection_id = event.request_context.connection_id
     if event.request_context.route_key == "$disconnect":
-        lost = close_connection(connection_id, runtime.connections(), runtime.commands())
+        lost = close_connection(connection_id, runtime.connections(), runtime.commands(), runtime.wake_lane)
         logger.info("disconnected", extra={"connection_id": connection_id, "commands_lost": lost})
         return {"statusCode": 200}
     token = (event.query_string_parameters or {}).get("token")
@@ -28,8 +29,8 @@ def lambda_handler(event: APIGatewayWebSocketEvent, context: LambdaContext) -> d
         logger.info("connection refused", extra={"reason": refused.message})
         return {"statusCode": 401, "body": refused.message}
     logger.info("connected", extra={"user_id": user_id, "connection_id": connection_id})
-    try:  # the new tab is sent its user's active jobs (jobs.active); it can ask again with "resume"
-        runtime.job_queue().request_session(user_id, connection_id)
+    try:  # the new tab gets its user's active jobs (jobs.active), and jobs waiting for the extension go on
+        runtime.job_queue().connected(user_id, connection_id, PLUGIN_MARKETPLACES)
     except Exception:
         logger.exception("active jobs not requested for the new connection")
     return {"statusCode": 200}

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import jwt
 import pytest
+from moto import mock_aws
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -24,9 +25,12 @@ DATABASE = "crosslist_e2e"
 
 
 @pytest.fixture(scope="module")
-def devstack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+def devstack(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[DevStack]:
     # Module scope: its moto server shares moto's in-process state with the mock_aws tests, so it
-    # must be gone (pollers included) before they run.
+    # must be gone (pollers included) before they run. A module may set DEVSTACK_ENVIRONMENT (e.g.
+    # pacing on) for its own devstack.
     admin = create_engine(make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE}"))
@@ -40,12 +44,16 @@ def devstack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         data_dir=tmp_path_factory.mktemp("devstack"),
         concurrency=2,
         schedules=False,
-        extra_environment={"PLUGIN_POLL_INITIAL_SECONDS": "0.01", "PLUGIN_POLL_MAX_SECONDS": "0.05"},
+        extra_environment=dict(getattr(request.module, "DEVSTACK_ENVIRONMENT", {})),
     )
     stack = DevStack(config)
     stack.start()
     yield stack
     stack.stop()
+    # moto's state lives in this process: the next module's devstack (or a mock_aws test) starts clean.
+    cleaner = mock_aws()
+    cleaner.start(reset=True)
+    cleaner.stop()
 
 
 def token(stack: DevStack, user: str) -> str:
@@ -64,6 +72,7 @@ class Tab:
     ready: bool = True  # says its extension is ready right after connecting, as the web app does
     socket: aiohttp.ClientWebSocketResponse | None = None
     commands: list[dict[str, Any]] = field(default_factory=list)
+    received_at: list[float] = field(default_factory=list)  # time.monotonic() of each command
     events: list[dict[str, Any]] = field(default_factory=list)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     connected: asyncio.Event = field(default_factory=asyncio.Event)
@@ -77,9 +86,8 @@ class Tab:
         async with session.ws_connect(f"{stack.ws_url}/?token={token(stack, self.user)}") as socket:
             self.socket = socket
             if self.ready:  # connected once the backend has recorded it: commands may come from then on
-                await socket.send_str(
-                    json.dumps({"action": "plugin_status", "ready": True, "extension_version": "e2e"})
-                )
+                status = {"action": "plugin_status", "ready": True, "extension_version": "e2e"}
+                await socket.send_str(json.dumps({**status, "vinted_user_id": self.vinted.vinted_user_id}))
             else:
                 self.connected.set()
             async for frame in socket:
@@ -90,13 +98,13 @@ class Tab:
                     self.events.append(message)
                     continue
                 self.commands.append(message)
+                self.received_at.append(time.monotonic())
                 if message.get("step") == self.close_on:
                     await socket.close()
                     break
-                success, result, error = await self.vinted.execute(message, fetch)
-                reply = {"action": "plugin_result", "request_id": message["request_id"], "success": success}
-                reply.update({"result": result} if success else {"error": error})
-                await socket.send_str(json.dumps(reply))
+                reply = await self.vinted.execute(message, fetch)
+                if reply.answered:
+                    await socket.send_str(json.dumps(reply.message(message["request_id"])))
                 if self.close_after is not None and len(self.commands) >= self.close_after:
                     await socket.close()
         self.closed.set()

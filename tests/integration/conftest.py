@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,13 +18,21 @@ from sqlalchemy import create_engine, text
 from crosslist import runtime
 from devstack.aws import provision
 from devstack.lambdas import LambdaContext, load_handler
+from devstack.plugin import VintedSimulator
 from devstack.sqs_trigger import sqs_event
 from tests.conftest import REPO
 from tests.support.events import http_event, websocket_event
-from tests.support.fakes import FakeGateway, FakeVinted
+from tests.support.fakes import VINTED_USER_ID, FakeGateway, FakeVinted
 from tests.support.tokens import token_for
 
-USER_TABLES = ("marketplace_listings", "marketplace_jobs", "marketplace_batches", "oauth_credentials", "products")
+USER_TABLES = (
+    "marketplace_listings",
+    "marketplace_jobs",
+    "marketplace_batches",
+    "job_lanes",
+    "oauth_credentials",
+    "products",
+)
 
 
 @pytest.fixture
@@ -45,12 +54,17 @@ class Reply:
 class Backend:
     """The deployed system as its users reach it: HTTP API, WebSocket API, and the SQS trigger."""
 
-    def __init__(self, gateway: FakeGateway, sqs: Any, queue_url: str, queue_arn: str) -> None:
+    def __init__(self, gateway: FakeGateway, sqs: Any, provisioned: Any) -> None:
         self.gateway = gateway
         self.sqs = sqs
-        self.queue_url = queue_url
-        self.queue_arn = queue_arn
+        self.queue_url = provisioned.queues["JobsQueue"]
+        self.queue_arn = provisioned.queue_arns["JobsQueue"]
+        self.timers_url = provisioned.queues["TimersQueue"]
+        self.timers_arn = provisioned.queue_arns["TimersQueue"]
         functions = REPO / "functions"
+        self._timers = load_handler(functions / "timers")
+        self._vinted_accounts: dict[str, VintedSimulator] = {}
+        self.delivering: list[dict[str, Any]] = []  # the messages of the invocation running now
         self._create_job = load_handler(functions / "create_job")
         self._products = load_handler(functions / "products")
         self._process_job = load_handler(functions / "process_job")
@@ -130,11 +144,19 @@ class Backend:
         has said its extension is ready (as the web app does right after connecting)."""
         status, connection_id = self.connect(user)
         assert status == 200
-        if ready:
-            self.send(connection_id, {"action": "plugin_status", "ready": True, "extension_version": "1.0.0"})
+        # A user's tabs share their Vinted account: one in-memory Vinted per user.
+        account = self._vinted_accounts.setdefault(
+            user, VintedSimulator(latency_ms=0, vinted_user_id=VINTED_USER_ID, retry_after=None)
+        )
+        behaviour.setdefault("simulator", account)
         vinted = FakeVinted(send=lambda message: self.send(connection_id, message), **behaviour)
+        if ready:
+            self.plugin_status(connection_id, ready=True, vinted_user_id=vinted.vinted_user_id)
         self.gateway.listeners[connection_id] = vinted
         return connection_id, vinted
+
+    def plugin_status(self, connection_id: str, **status: Any) -> None:
+        self.send(connection_id, {"action": "plugin_status", "extension_version": "1.0.0", **status})
 
     def disconnect(self, connection_id: str) -> None:
         self._ws_connect(websocket_event("$disconnect", connection_id), LambdaContext("ws"))
@@ -160,16 +182,60 @@ class Backend:
             ).get("Messages", [])
         )
 
-    def run_queue(self, max_batches: int = 20) -> int:
-        """What the SQS event source mapping does: deliver batches, delete what succeeded."""
+    def run_queue(self, max_batches: int = 200, *, wait_timers: float = 0.0) -> int:
+        """What the SQS event source mappings do: deliver the jobs queue's messages to process_job and the
+        timers queue's to the timers function, deleting what succeeded, until both are empty. Timers still
+        delayed are waited for up to `wait_timers` seconds (a lane waiting on pacing, a backoff, a deadline)."""
         batches = 0
-        while batches < max_batches and (messages := self.receive()):
-            batches += 1
-            failed = {f["itemIdentifier"] for f in self.deliver(messages)["batchItemFailures"]}
+        deadline = time.monotonic() + wait_timers
+        while batches < max_batches:
+            if messages := self.receive():
+                batches += 1
+                self.delivering = messages
+                try:
+                    failed = {f["itemIdentifier"] for f in self.deliver(messages)["batchItemFailures"]}
+                except Exception:  # the invocation failed: its messages come back after their visibility
+                    failed = {message["MessageId"] for message in messages}
+                for message in messages:
+                    if message["MessageId"] not in failed:
+                        self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                continue
+            if self.fire_timers():
+                continue
+            if time.monotonic() >= deadline or not self.timers_pending() or not self.active_jobs():
+                break
+            time.sleep(0.05)
+        return batches
+
+    def active_jobs(self) -> int:
+        """Jobs not ended yet: while there are none, no timer can matter (a deadline timer of a command
+        that got its reply is still delayed in the queue)."""
+        with create_engine(os.environ["DATABASE_URL"]).connect() as connection:
+            return int(
+                connection.execute(
+                    text(
+                        "SELECT count(*) FROM marketplace_jobs WHERE status NOT IN ('completed', 'failed', 'cancelled')"
+                    )
+                ).scalar_one()
+            )
+
+    def fire_timers(self) -> int:
+        """Deliver the timers that are due to the timers function; returns how many."""
+        messages = self.sqs.receive_message(QueueUrl=self.timers_url, MaxNumberOfMessages=10).get("Messages", [])
+        if messages:
+            event = sqs_event(messages, self.timers_arn)
+            failed = {f["itemIdentifier"] for f in self._timers(event, LambdaContext("timers"))["batchItemFailures"]}
             for message in messages:
                 if message["MessageId"] not in failed:
-                    self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return batches
+                    self.sqs.delete_message(QueueUrl=self.timers_url, ReceiptHandle=message["ReceiptHandle"])
+        return len(messages)
+
+    def timers_pending(self) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.timers_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesDelayed"])
 
     def queued(self) -> int:
         attributes = self.sqs.get_queue_attributes(
@@ -185,6 +251,7 @@ def aws() -> Iterator[dict[str, Any]]:
         sqs = boto3.client("sqs")
         provisioned = provision(REPO / "template.yaml", dynamodb, sqs)
         os.environ["JOBS_QUEUE_URL"] = provisioned.queues["JobsQueue"]
+        os.environ["TIMERS_QUEUE_URL"] = provisioned.queues["TimersQueue"]
         runtime.reset()
         yield {"sqs": sqs, "dynamodb": dynamodb, "provisioned": provisioned}
         runtime.reset()
@@ -200,8 +267,7 @@ def gateway(monkeypatch: pytest.MonkeyPatch) -> FakeGateway:
 
 @pytest.fixture
 def backend(database: str, aws: dict[str, Any], gateway: FakeGateway) -> Backend:
-    provisioned = aws["provisioned"]
-    return Backend(gateway, aws["sqs"], provisioned.queues["JobsQueue"], provisioned.queue_arns["JobsQueue"])
+    return Backend(gateway, aws["sqs"], aws["provisioned"])
 
 
 @pytest.fixture

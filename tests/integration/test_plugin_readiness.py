@@ -15,24 +15,26 @@ from tests.integration.conftest import Backend
 pytestmark = pytest.mark.integration
 
 
-def test_a_job_whose_user_has_only_tabs_without_the_extension_fails_at_once_with_plugin_not_ready(
+def test_a_job_whose_user_has_only_tabs_without_the_extension_waits_then_runs_once_one_is_ready(
     backend: Backend, aws: dict[str, Any]
 ) -> None:
     tab, vinted = backend.open_tab(ready=False)
     job_id = backend.publish(backend.create_product()["id"]).body["id"]
 
-    started = time.monotonic()
     backend.run_queue()
 
     job = backend.job(job_id)
-    assert job["status"] == "failed"
-    assert job["error"]["code"] == "plugin_not_ready"
-    assert job["attempts"] == 1
-    assert time.monotonic() - started < 5  # told, not timed out (3 times 60 s before)
+    assert (job["status"], job["wait_reason"]) == ("waiting_for_plugin", "plugin_not_ready")
     assert vinted.commands == []
-    [failed] = backend.gateway.of_type(tab, "job.failed")
-    assert failed["retryable"] is False
+    [waiting] = backend.gateway.of_type(tab, "job.waiting")
+    assert (waiting["job_id"], waiting["reason"], waiting["until"]) == (job_id, "plugin_not_ready", None)
     assert aws["dynamodb"].scan(TableName="PendingCommandsTable")["Count"] == 0
+
+    backend.plugin_status(tab, ready=True, vinted_user_id=vinted.vinted_user_id)  # wakes the lane
+    backend.run_queue()
+
+    assert backend.job(job_id)["status"] == "completed"
+    assert len(vinted.commands) == 4
 
 
 def test_a_newer_tab_without_the_extension_does_not_take_the_commands_of_a_ready_one(backend: Backend) -> None:
@@ -89,25 +91,32 @@ def test_the_web_app_is_told_once_its_tabs_status_is_recorded(backend: Backend) 
 
 
 @pytest.mark.parametrize(
-    ("status", "code"),
+    ("status", "reason"),
     [
         ({"vinted_logged_in": False}, "plugin_logged_out"),
         ({"challenge": True}, "challenge"),
     ],
 )
-def test_a_tab_logged_out_of_vinted_or_challenged_gets_no_command_and_the_job_says_why(
-    backend: Backend, status: dict[str, bool], code: str
+def test_a_tab_logged_out_of_vinted_or_challenged_gets_no_command_and_the_job_waits_saying_why(
+    backend: Backend, status: dict[str, bool], reason: str
 ) -> None:
     tab, vinted = backend.open_tab()
-    backend.send(tab, {"action": "plugin_status", "ready": True, **status})
-    job_id = backend.publish(backend.create_product()["id"]).body["id"]
+    backend.plugin_status(tab, ready=True, **status)
+    job_id = backend.publish(backend.create_product(images=1)["id"]).body["id"]
 
     backend.run_queue()
 
     job = backend.job(job_id)
-    assert (job["status"], job["error"]["code"]) == ("failed", code)
+    assert (job["status"], job["wait_reason"]) == ("waiting_for_plugin", reason)
     assert vinted.commands == []
     assert backend.gateway.of_type(tab, "plugin.status")[-1]["takes_commands"] is False
+    assert [m["reason"] for m in backend.gateway.of_type(tab, "job.waiting")] == [reason]
+
+    backend.plugin_status(tab, ready=True, vinted_user_id=vinted.vinted_user_id)  # logged in, check solved
+    backend.run_queue()
+
+    assert backend.job(job_id)["status"] == "completed"
+    assert [c["step"] for c in vinted.commands] == ["upload_photo_1", "create_item"]
 
 
 def test_another_tab_logged_in_to_vinted_takes_the_commands(backend: Backend) -> None:

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from crosslist import runtime
+from crosslist.jobs.queue import LaneWake, TimerMessage
 from devstack.lambdas import LambdaContext, load_handler
 from tests.conftest import REPO
 from tests.integration.conftest import Backend
@@ -35,8 +37,9 @@ def test_every_function_has_a_sample_event() -> None:
         ("ws_connect", {"statusCode": 200}),
         ("ws_message", {"statusCode": 200}),
         ("process_job", {"batchItemFailures": []}),
+        ("timers", {"batchItemFailures": []}),
         ("oauth_refresh", {"due_for_refresh": 0}),
-        ("sweeper", {"requeued_jobs": 0}),
+        ("sweeper", {"overdue_lanes": 0, "unqueued_jobs": 0}),
     ],
 )
 def test_sample_event_is_handled(backend: Backend, function: str, expected: dict[str, Any]) -> None:
@@ -50,3 +53,46 @@ def test_http_sample_event_is_routed(backend: Backend, function: str, status: in
     handler = load_handler(REPO / "functions" / function)
     response = handler(with_token(sample(function)), LambdaContext(function))
     assert response["statusCode"] == status, response.get("body")
+
+
+def _received(backend: Backend, queue_url: str) -> dict[str, Any]:
+    (message,) = backend.sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+    ).get("Messages", [])
+    return dict(message)
+
+
+def test_process_job_sample_is_a_lane_wake_up_as_the_code_sends_it(backend: Backend) -> None:
+    (record,) = sample("process_job")["Records"]
+    wake = LaneWake.model_validate_json(record["body"])
+    runtime.job_queue().wake(wake.user_id, wake.marketplace, wake.cause)
+
+    sent = _received(backend, backend.queue_url)
+    assert json.loads(sent["Body"]) == json.loads(record["body"])
+    for attribute in ("MessageGroupId", "MessageDeduplicationId"):
+        assert sent["Attributes"][attribute] == record["attributes"][attribute], attribute
+
+
+def test_timers_sample_is_a_timer_as_the_code_sends_it(backend: Backend) -> None:
+    (record,) = sample("timers")["Records"]
+    timer = TimerMessage.model_validate_json(record["body"])
+    runtime.timer_queue().wake_at(timer.user_id, timer.marketplace, timer.due_ms / 1000)
+
+    sent = _received(backend, backend.timers_url)
+    assert json.loads(sent["Body"]) == json.loads(record["body"])
+    assert "MessageGroupId" not in sent["Attributes"]  # a standard queue: it can delay one message
+
+
+def test_timers_sample_wakes_its_lane_on_the_jobs_queue(backend: Backend) -> None:
+    # The sample timer is long past due: it is forwarded at once, to the lane's FIFO group.
+    (record,) = sample("timers")["Records"]
+    timer = TimerMessage.model_validate_json(record["body"])
+    handler = load_handler(REPO / "functions" / "timers")
+    assert handler(sample("timers"), LambdaContext("timers")) == {"batchItemFailures": []}
+
+    woken = _received(backend, backend.queue_url)
+    assert LaneWake.model_validate_json(woken["Body"]) == LaneWake(
+        user_id=timer.user_id, marketplace=timer.marketplace, cause=f"timer:{timer.due_ms}"
+    )
+    assert woken["Attributes"]["MessageGroupId"] == sample("process_job")["Records"][0]["attributes"]["MessageGroupId"]
+    assert backend.timers_pending() == 0

@@ -27,6 +27,7 @@ EXPECTED_FUNCTIONS = {
     "WsMessageFunction": "functions/ws_message",
     "OAuthRefreshFunction": "functions/oauth_refresh",
     "SweeperFunction": "functions/sweeper",
+    "TimersFunction": "functions/timers",
 }
 EXPECTED_WS_ROUTES = {
     "$connect": "WsConnectFunction",
@@ -37,6 +38,20 @@ EXPECTED_WS_ROUTES = {
     "resume": "WsMessageFunction",
 }
 WEBSOCKET_FUNCTIONS = ("WsConnectFunction", "WsMessageFunction")
+# The queues each function may send to (SQSSendMessagePolicy), and no others. A lane's wake-ups come
+# from every side; only the engine (process_job) and the timers function set or re-delay timers.
+EXPECTED_QUEUE_SENDERS = {
+    "CreateJobFunction": {"JobsQueue"},
+    "ProductsFunction": set(),
+    "ProcessJobFunction": {"JobsQueue", "TimersQueue"},
+    "TimersFunction": {"JobsQueue", "TimersQueue"},
+    "WsConnectFunction": {"JobsQueue"},
+    "WsMessageFunction": {"JobsQueue"},
+    "OAuthRefreshFunction": set(),
+    "SweeperFunction": {"JobsQueue"},
+}
+# A dead wake-up holds its lane's FIFO group until its visibility timeout ends: it must come back soon.
+MAX_JOBS_VISIBILITY_S = 60
 
 _SUB_VARIABLE = re.compile(r"\$\{([A-Za-z0-9]+)(?:\.[A-Za-z0-9.]+)?\}")
 
@@ -235,34 +250,47 @@ def test_functions_do_not_reference_the_websocket_stage(template: dict[str, Any]
         assert not downstream & set(_references(node)), name
 
 
+def _dlq_alarms(template: dict[str, Any], dlq_id: str) -> list[tuple[Any, ...]]:
+    return [
+        (a["Properties"]["MetricName"], a["Properties"]["ComparisonOperator"], a["Properties"]["Threshold"])
+        for a in _resources(template, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": [dlq_id, "QueueName"]}
+    ]
+
+
+def _consumers(template: dict[str, Any], queue_id: str) -> list[str]:
+    return [
+        function_id
+        for function_id in _resources(template, "AWS::Serverless::Function")
+        if any(queue_id in set(_references(event["Queue"])) for event in _events(template, function_id, "SQS"))
+    ]
+
+
+def _assert_redrives_to(template: dict[str, Any], queue_id: str, dlq_id: str, *, fifo: bool) -> None:
+    redrive = template["Resources"][queue_id]["Properties"]["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
+    assert 1 <= int(redrive["maxReceiveCount"]) <= 10
+    dlq = template["Resources"][dlq_id]
+    assert dlq["Type"] == "AWS::SQS::Queue"
+    assert dlq["Properties"].get("FifoQueue", False) is fifo  # a DLQ is of its source queue's kind
+    # A message landing there raises an alarm.
+    assert _dlq_alarms(template, dlq_id) == [("ApproximateNumberOfMessagesVisible", "GreaterThanThreshold", 0)]
+
+
 def test_jobs_queue_is_fifo_with_a_dlq_and_outlasts_its_consumer(template: dict[str, Any]) -> None:
     queue = template["Resources"]["JobsQueue"]["Properties"]
     assert queue["FifoQueue"] is True
     assert queue["ContentBasedDeduplication"] is False
-    redrive = queue["RedrivePolicy"]
-    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]}
-    assert 1 <= int(redrive["maxReceiveCount"]) <= 10
-    dlq = template["Resources"]["JobsDeadLetterQueue"]
-    assert dlq["Type"] == "AWS::SQS::Queue"
-    assert dlq["Properties"]["FifoQueue"] is True
-    # A message landing there raises an alarm.
-    alarms = [
-        alarm["Properties"]
-        for alarm in _resources(template, "AWS::CloudWatch::Alarm").values()
-        if alarm["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["JobsDeadLetterQueue", "QueueName"]}
-    ]
-    assert [(a["MetricName"], a["ComparisonOperator"], a["Threshold"]) for a in alarms] == [
-        ("ApproximateNumberOfMessagesVisible", "GreaterThanThreshold", 0)
-    ]
+    # Wake-ups are deduplicated by their cause within their lane's group, not across the queue.
+    assert queue["DeduplicationScope"] == "messageGroup"
+    assert queue["FifoThroughputLimit"] == "perMessageGroupId"
+    _assert_redrives_to(template, "JobsQueue", "JobsDeadLetterQueue", fifo=True)
 
-    consumers = [
-        function_id
-        for function_id in _resources(template, "AWS::Serverless::Function")
-        if any("JobsQueue" in set(_references(event["Queue"])) for event in _events(template, function_id, "SQS"))
-    ]
-    assert consumers == ["ProcessJobFunction"]
+    assert _consumers(template, "JobsQueue") == ["ProcessJobFunction"]
     timeout = int(_function_property(template, "ProcessJobFunction", "Timeout"))
-    assert int(queue["VisibilityTimeout"]) >= 6 * timeout
+    visibility = int(queue["VisibilityTimeout"])
+    # Not redelivered while still being processed, yet a wake-up that died comes back within a minute.
+    assert timeout <= visibility <= MAX_JOBS_VISIBILITY_S, (timeout, visibility)
 
 
 def test_process_job_reports_batch_item_failures(template: dict[str, Any]) -> None:
@@ -272,6 +300,31 @@ def test_process_job_reports_batch_item_failures(template: dict[str, Any]) -> No
     # FIFO event source mappings: at most 10 per batch and no batching window.
     assert int(event.get("BatchSize", 10)) <= 10
     assert "MaximumBatchingWindowInSeconds" not in event
+
+
+def test_timers_queue_is_standard_with_a_dlq_and_outlasts_its_consumer(template: dict[str, Any]) -> None:
+    queue = template["Resources"]["TimersQueue"]["Properties"]
+    # Only a standard queue delays one message (DelaySeconds per message); FIFO delays only whole queues.
+    assert queue.get("FifoQueue", False) is False
+    _assert_redrives_to(template, "TimersQueue", "TimersDeadLetterQueue", fifo=False)
+
+    assert _consumers(template, "TimersQueue") == ["TimersFunction"]
+    timeout = int(_function_property(template, "TimersFunction", "Timeout"))
+    assert int(queue["VisibilityTimeout"]) >= timeout
+
+
+def test_timers_function_reports_batch_item_failures(template: dict[str, Any]) -> None:
+    (event,) = _events(template, "TimersFunction", "SQS")
+    assert event["Queue"] == {"Fn::GetAtt": ["TimersQueue", "Arn"]}
+    # One timer that could not be forwarded is retried alone, not with the rest of its batch.
+    assert "ReportBatchItemFailures" in event.get("FunctionResponseTypes", [])
+    assert int(event.get("BatchSize", 10)) <= 10
+
+
+def test_functions_find_both_queues_in_their_environment(template: dict[str, Any]) -> None:
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["JOBS_QUEUE_URL"] == {"Ref": "JobsQueue"}
+    assert variables["TIMERS_QUEUE_URL"] == {"Ref": "TimersQueue"}
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -318,6 +371,40 @@ def test_manage_connections_is_scoped_to_this_api(template: dict[str, Any]) -> N
     assert sorted(granted) == ["ProcessJobFunction", "WsMessageFunction"]
 
 
+def _sent_queues(template: dict[str, Any], function_id: str) -> set[str]:
+    queues: set[str] = set()
+    for policy in _policy_documents(template, function_id):
+        if isinstance(policy, dict) and "SQSSendMessagePolicy" in policy:
+            queues.add(_single_reference(policy["SQSSendMessagePolicy"], f"{function_id}.SQSSendMessagePolicy"))
+    return queues
+
+
+def test_each_function_sends_to_the_queues_it_needs_and_no_others(template: dict[str, Any]) -> None:
+    functions = _resources(template, "AWS::Serverless::Function")
+    assert {function_id: _sent_queues(template, function_id) for function_id in functions} == EXPECTED_QUEUE_SENDERS
+
+
+def _grants(template: dict[str, Any], function_id: str, action: str, queue_id: str) -> bool:
+    """Whether one of the function's policies allows `action` on the queue (a poller template or a statement)."""
+    for policy in _policy_documents(template, function_id):
+        if not isinstance(policy, dict):
+            continue
+        if "SQSPollerPolicy" in policy and queue_id in set(_references(policy["SQSPollerPolicy"])):
+            return True
+        for statement in policy.get("Statement", []):
+            actions = _as_list(statement.get("Action", []))
+            allowed = statement.get("Effect") == "Allow" and (action in actions or "sqs:*" in actions)
+            if allowed and queue_id in set(_references(statement.get("Resource"))):
+                return True
+    return False
+
+
+def test_process_job_may_bring_a_failed_wake_up_back_sooner(template: dict[str, Any]) -> None:
+    # On an error, process_job shortens its message's visibility (JobQueue.retry_in) so the lane's
+    # group is not held for the whole visibility timeout.
+    assert _grants(template, "ProcessJobFunction", "sqs:ChangeMessageVisibility", "JobsQueue")
+
+
 # --------------------------------------------------------------------- sample events
 
 
@@ -326,8 +413,10 @@ def _event_sources(template: dict[str, Any], function_id: str) -> list[str]:
     sources = []
     for api_event in _events(template, function_id, "HttpApi"):
         sources.append(f"HttpApi {api_event['Method'].upper()} {api_event['Path']}")
-    for _ in _events(template, function_id, "SQS"):
-        sources.append("SQS")
+    for sqs in _events(template, function_id, "SQS"):
+        queue_id = _single_reference(sqs["Queue"], f"{function_id} SQS event")
+        fifo = template["Resources"][queue_id]["Properties"].get("FifoQueue", False) is True
+        sources.append(f"SQS {queue_id} {'fifo' if fifo else 'standard'}")
     for schedule in _events(template, function_id, "ScheduleV2"):
         sources.append(f"ScheduleV2 {schedule.get('Input', '{}')}")
     for route_key, target in _websocket_routes(template).items():
@@ -346,13 +435,17 @@ def _event_fits(event: Any, source: str) -> bool:
             and event.get("requestContext", {}).get("routeKey") == detail
         )
     if kind == "SQS":
+        queue_id, _, queue_kind = detail.partition(" ")
+        fifo = queue_kind == "fifo"
         records = event.get("Records") if isinstance(event, dict) else None
         if not isinstance(records, list) or not records:
             return False
         return all(
             record.get("eventSource") == "aws:sqs"
-            and str(record.get("eventSourceARN", "")).endswith(".fifo")
-            and "MessageGroupId" in record.get("attributes", {})
+            # CloudFormation names a queue <stack>-<logical id>-<suffix>[.fifo]
+            and f"-{queue_id}-" in str(record.get("eventSourceARN", ""))
+            and str(record.get("eventSourceARN", "")).endswith(".fifo") is fifo
+            and ("MessageGroupId" in record.get("attributes", {})) is fifo
             for record in records
         )
     if kind == "ScheduleV2":

@@ -64,7 +64,7 @@ def test_publish_with_three_photos_uploads_each_photo_then_creates_the_item(back
     assert (job["current_step"], job["total_steps"], job["attempts"]) == (4, 4, 1)
     assert job["result"] == {
         "item_id": "4242",
-        "url": "https://www.vinted.fr/items/4242-levis-501",
+        "url": "https://www.vinted.fr/items/4242",
         "photo_ids": [9001, 9002, 9003],
     }
     assert listing_rows(sql) == [
@@ -73,7 +73,7 @@ def test_publish_with_three_photos_uploads_each_photo_then_creates_the_item(back
             "product_id": uuid.UUID(product["id"]),
             "marketplace": "vinted",
             "external_id": "4242",
-            "url": "https://www.vinted.fr/items/4242-levis-501",
+            "url": "https://www.vinted.fr/items/4242",
             "status": "active",
         }
     ]

@@ -11,6 +11,7 @@ REFERENCES = {
     "ConnectionsTable": "ConnectionsTable",
     "PendingCommandsTable": "PendingCommandsTable",
     "JobsQueue": "http://127.0.0.1:4566/123456789012/JobsQueue.fifo",
+    "TimersQueue": "http://127.0.0.1:4566/123456789012/TimersQueue",
     "WebSocketApi": "local",
     "StageName": "prod",
     "AWS::Region": "us-east-1",
@@ -23,16 +24,34 @@ def test_every_function_is_found_with_globals_applied() -> None:
         path.name for path in (REPO / "functions").iterdir() if (path / "app.py").exists()
     }
     process_job = functions["ProcessJobFunction"]
-    assert process_job.timeout_seconds == 300
+    # A wake-up never waits for a browser: process_job runs within its own short Timeout, not a 5-minute one.
+    assert process_job.timeout_seconds == 30
     assert process_job.handler == "app.lambda_handler"
     assert process_job.environment["JOBS_QUEUE_URL"] == REFERENCES["JobsQueue"]
+    assert process_job.environment["TIMERS_QUEUE_URL"] == REFERENCES["TimersQueue"]
     assert process_job.environment["CONNECTIONS_TABLE"] == "ConnectionsTable"
     assert process_job.environment["POWERTOOLS_SERVICE_NAME"] == "crosslist"
     assert process_job.environment["DATABASE_URL"] == "postgresql+pg8000://x/db"
-    assert process_job.environment["AWS_LAMBDA_FUNCTION_TIMEOUT"] == "300"
+    assert process_job.environment["AWS_LAMBDA_FUNCTION_TIMEOUT"] == "30"
     assert set(process_job.events_of_type("SQS")) == {
         name for name, e in process_job.events.items() if e["Type"] == "SQS"
     }
+
+
+def test_a_functions_own_settings_win_over_globals() -> None:
+    functions = functions_from_template(TEMPLATE, REPO, REFERENCES, {})
+    defaults = TEMPLATE["Globals"]["Function"]
+    timers = TEMPLATE["Resources"]["TimersFunction"]["Properties"]
+    assert (timers["Timeout"], timers["MemorySize"]) != (defaults["Timeout"], defaults["MemorySize"])
+    assert functions["TimersFunction"].timeout_seconds == timers["Timeout"]
+    assert functions["TimersFunction"].memory_mb == timers["MemorySize"]
+    assert functions["TimersFunction"].environment["AWS_LAMBDA_FUNCTION_TIMEOUT"] == str(timers["Timeout"])
+    # A function that sets neither gets the Globals.
+    sweeper = TEMPLATE["Resources"]["SweeperFunction"]["Properties"]
+    assert "Timeout" not in sweeper
+    assert "MemorySize" not in sweeper
+    assert functions["SweeperFunction"].timeout_seconds == defaults["Timeout"]
+    assert functions["SweeperFunction"].memory_mb == defaults["MemorySize"]
 
 
 def test_overrides_replace_and_blank_overrides_remove() -> None:

@@ -16,11 +16,13 @@ from yarl import URL
 
 from devstack.plugin import (
     EXTENSION_VERSION,
+    VINTED_USER_ID,
     Backoff,
     PluginConnectionRefused,
     PluginUnreachable,
     VintedSimulator,
     describe_event,
+    describe_result,
     main_loop,
     run_plugin,
 )
@@ -28,6 +30,13 @@ from devstack.plugin import (
 TOKEN = "token-for-user-42"
 JOB_ID = "1234abcd-0000-4000-8000-000000000000"
 IMAGE = b"\xff\xd8\xff\xe0 not really a jpeg"
+READY = {
+    "action": "plugin_status",
+    "ready": True,
+    "extension_version": EXTENSION_VERSION,
+    "vinted_user_id": VINTED_USER_ID,
+}
+WARDROBE = f"/api/v2/wardrobe/{VINTED_USER_ID}/items?page=1&per_page=96&order=newest_first"
 
 T = TypeVar("T")
 Json = dict[str, Any]
@@ -52,21 +61,12 @@ class Backend:
         self.statuses: list[Json] = []  # the first message of each connection
         self.connections = 0
 
-    async def ask(self, ws: web.WebSocketResponse, step: str, path: str, payload: Json) -> Json:
+    async def ask(
+        self, ws: web.WebSocketResponse, step: str, path: str, payload: Json | None, method: str = "POST"
+    ) -> Json:
         request_id = f"req-{len(self.results) + 1}"
         started = time.monotonic()
-        await ws.send_json(
-            {
-                "type": "plugin.command",
-                "request_id": request_id,
-                "job_id": JOB_ID,
-                "step": step,
-                "method": "POST",
-                "path": path,
-                "payload": payload,
-                "timeout_ms": 5000,
-            }
-        )
+        await ws.send_json(command(request_id, step, method, path, payload))
         result: Json = await ws.receive_json(timeout=3)
         self.elapsed.append(time.monotonic() - started)
         self.results.append(result)
@@ -109,6 +109,19 @@ async def serving(backend: Backend, port: int | None = 0) -> AsyncIterator[str]:
         yield f"ws://{host}:{port}/"
     finally:
         await runner.cleanup()
+
+
+def command(request_id: str, step: str, method: str, path: str, payload: Json | None) -> Json:
+    return {
+        "type": "plugin.command",
+        "request_id": request_id,
+        "job_id": JOB_ID,
+        "step": step,
+        "method": method,
+        "path": path,
+        "payload": payload,
+        "timeout_ms": 5000,
+    }
 
 
 def item_payload(*photo_ids: Any) -> Json:
@@ -158,30 +171,39 @@ def test_publish_round_trip_follows_the_protocol() -> None:
     vinted = VintedSimulator(latency_ms=0)
     backend, events = run(simulate(publish, vinted))
 
-    assert backend.statuses == [{"action": "plugin_status", "ready": True, "extension_version": EXTENSION_VERSION}]
+    assert backend.statuses == [READY]
     assert backend.results == [
         {
             "action": "plugin_result",
             "request_id": "req-1",
             "success": True,
             "result": {"id": 9001, "url": backend.photo("1.jpg")["image_url"]},
+            "status": 200,
         },
         {
             "action": "plugin_result",
             "request_id": "req-2",
             "success": True,
             "result": {"id": 9002, "url": backend.photo("2.jpg")["image_url"]},
+            "status": 200,
         },
         {
             "action": "plugin_result",
             "request_id": "req-3",
             "success": True,
             "result": {"item": {"id": 4242, "url": "https://www.vinted.fr/items/4242"}},
+            "status": 200,
         },
     ]
     assert backend.image_requests == ["1.jpg", "2.jpg"]
     assert set(vinted.photos) == {9001, 9002}
-    assert vinted.items[4242]["title"] == "Levi's 501"
+    item = vinted.items[4242]
+    assert (item["title"], item["price"], item["photo_ids"], item["upload_session_id"]) == (
+        "Levi's 501",
+        "25.00",
+        [9001, 9002],
+        JOB_ID,
+    )
     assert [event["type"] for event in events] == ["job.progress", "job.completed"]
     assert [describe_event(event) for event in events] == [
         "job 1234abcd: step 1/3 Uploading photo 1 of 2",
@@ -208,6 +230,9 @@ def test_failure_rate_one_fails_every_call_with_a_message() -> None:
         assert reply["success"] is False
         assert "result" not in reply
         assert "Vinted" in reply["error"] or "network" in reply["error"]
+        # As the extension reports them: Vinted's status, none when Vinted was never reached.
+        assert reply.get("status") in (503, 429, 500, 401, None)
+        assert ("retry_after" in reply) == (reply.get("status") == 429)
     assert vinted.photos == {}
     assert vinted.items == {}
     assert backend.image_requests == []
@@ -222,7 +247,7 @@ def test_failure_rate_is_a_probability() -> None:
     command = {"method": "POST", "path": "/api/v2/photos", "payload": {"image_url": "https://img.example/1.jpg"}}
 
     async def many() -> list[bool]:
-        return [(await vinted.execute(command, image))[0] for _ in range(40)]
+        return [(await vinted.execute(command, image)).success for _ in range(40)]
 
     outcomes = asyncio.run(many())
     assert 5 < outcomes.count(True) < 35
@@ -270,11 +295,9 @@ def test_unsupported_path_fails() -> None:
         raise AssertionError("no download expected")
 
     vinted = VintedSimulator(latency_ms=0)
-    success, result, error = asyncio.run(
-        vinted.execute({"method": "DELETE", "path": "/api/v2/items/1", "payload": None}, no_image)
-    )
-    assert (success, result) == (False, None)
-    assert error == "unsupported path DELETE /api/v2/items/1"
+    reply = asyncio.run(vinted.execute({"method": "DELETE", "path": "/api/v2/items/1", "payload": None}, no_image))
+    assert (reply.success, reply.result, reply.status) == (False, None, 404)
+    assert reply.error == "unsupported path DELETE /api/v2/items/1"
 
 
 def test_wrong_token_is_refused() -> None:
@@ -290,10 +313,11 @@ def test_returns_when_stop_is_set() -> None:
         await backend.ask(ws, "upload_photo_1", "/api/v2/photos", backend.photo("1.jpg"))
         await ws.send_json(
             {
-                "type": "job.failed",
+                "type": "job.retrying",
                 "job_id": JOB_ID,
+                "attempt": 2,
+                "next_attempt_at": "2026-11-24T16:00:00+00:00",
                 "error": {"code": "plugin_error", "message": "boom"},
-                "retryable": True,
             }
         )
         await ws.receive()  # until the simulator closes
@@ -313,7 +337,9 @@ def test_returns_when_stop_is_set() -> None:
 
     backend, events = run(scenario())
     assert backend.results[0]["success"] is True
-    assert describe_event(events[0]) == "job 1234abcd failed (will be retried): plugin_error: boom"
+    assert describe_event(events[0]) == (
+        "job 1234abcd retrying (attempt 2 at 2026-11-24T16:00:00+00:00): plugin_error: boom"
+    )
 
 
 def free_port() -> int:
@@ -428,7 +454,7 @@ def test_reconnects_when_the_backend_comes_back_after_a_restart() -> None:
         return after, notices
 
     after, notices = run(scenario())
-    assert after.statuses == [{"action": "plugin_status", "ready": True, "extension_version": EXTENSION_VERSION}]
+    assert after.statuses == [READY]
     assert after.results[0]["success"] is True
     assert notices[0].startswith("the backend closed the connection")
     assert "could not connect to ws://127.0.0.1:" in notices[1]
@@ -480,3 +506,111 @@ def test_error_frames_are_shown_and_commands_still_run() -> None:
         "backend refused a message [rate_limited]: slow down",
         "backend refused a message [invalid_message] (request req-0): unknown action",
     ]
+
+
+def test_the_wardrobe_lists_the_created_items_newest_first() -> None:
+    async def publish_then_look(backend: Backend, ws: web.WebSocketResponse) -> None:
+        photo = await backend.ask(ws, "upload_photo_1", "/api/v2/photos", backend.photo("1.jpg"))
+        await backend.ask(ws, "create_item", "/api/v2/item_upload/items", item_payload(photo["result"]["id"]))
+        await backend.ask(ws, "create_item", "/api/v2/item_upload/items", item_payload(photo["result"]["id"]))
+        await backend.ask(ws, "create_item", WARDROBE, None, method="GET")
+        await backend.ask(ws, "create_item", "/api/v2/wardrobe/someone-else/items?page=1", None, method="GET")
+
+    backend, _ = run(simulate(publish_then_look, VintedSimulator(latency_ms=0)))
+
+    wardrobe, stranger = backend.results[3:]
+    assert wardrobe["success"] is True
+    assert [item["id"] for item in wardrobe["result"]["items"]] == [4243, 4242]
+    assert wardrobe["result"]["items"][1] == {
+        "id": 4242,
+        "title": "Levi's 501",
+        "price": {"amount": "25.00", "currency_code": "EUR"},
+        "photos": [{"id": 9001, "url": backend.photo("1.jpg")["image_url"]}],
+        "url": "https://www.vinted.fr/items/4242",
+        "is_closed": False,
+        "is_hidden": False,
+        "is_draft": False,
+        "is_reserved": False,
+    }
+    assert wardrobe["result"]["pagination"] == {
+        "current_page": 1,
+        "total_pages": 1,
+        "total_entries": 2,
+        "per_page": 96,
+    }
+    # Another member's wardrobe is not an empty one: a wrong account id must not look like "not created".
+    assert (stranger["success"], stranger["status"]) == (False, 404)
+
+
+def test_the_wardrobe_pages_at_most_96_items() -> None:
+    vinted = VintedSimulator(latency_ms=0)
+    photo = vinted.perform(command("r", "upload_photo_1", "POST", "/api/v2/photos", {"image_url": "x"})).result
+    assert photo is not None
+    for _ in range(100):
+        vinted.perform(command("r", "create_item", "POST", "/api/v2/item_upload/items", item_payload(photo["id"])))
+
+    first = vinted.perform(command("r", "create_item", "GET", WARDROBE, None))
+    second = vinted.perform(command("r", "create_item", "GET", WARDROBE.replace("page=1&", "page=2&"), None))
+
+    assert first.result is not None
+    assert second.result is not None
+    assert len(first.result["items"]) == 96
+    assert [item["id"] for item in second.result["items"]] == [4245, 4244, 4243, 4242]
+    assert second.result["pagination"]["total_pages"] == 2
+
+
+def test_injected_failures_carry_vinted_status_as_the_extension_reports_it() -> None:
+    async def five_tries(backend: Backend, ws: web.WebSocketResponse) -> None:
+        for _ in range(5):
+            await backend.ask(ws, "upload_photo_1", "/api/v2/photos", backend.photo("1.jpg"))
+
+    faults: dict[str, list[Any]] = {
+        "upload_photo_1": ["throttled", "challenge", "logged_out", "unavailable", "network"]
+    }
+    vinted = VintedSimulator(latency_ms=0, retry_after=30.0, faults=faults)
+    backend, _ = run(simulate(five_tries, vinted))
+
+    assert [(reply.get("status"), reply.get("retry_after")) for reply in backend.results] == [
+        (429, 30.0),
+        (403, None),
+        (401, None),
+        (503, None),
+        (None, None),
+    ]
+    assert "geo.captcha-delivery.com" in backend.results[1]["error"]
+    assert all(reply["success"] is False for reply in backend.results)
+    assert backend.image_requests == []  # failed before the extension fetched anything
+    assert vinted.photos == {}
+    assert describe_result(command("req-1", "upload_photo_1", "POST", "/api/v2/photos", None), backend.results[0]) == (
+        "job 1234abcd: upload_photo_1 POST /api/v2/photos -> failed (429): "
+        "Vinted answered 429 Too Many Requests: slow down"
+    )
+
+
+def test_a_lost_reply_lands_on_vinted_but_is_never_answered() -> None:
+    async def lose_the_create(backend: Backend, ws: web.WebSocketResponse) -> None:
+        photo = await backend.ask(ws, "upload_photo_1", "/api/v2/photos", backend.photo("1.jpg"))
+        payload = item_payload(photo["result"]["id"])
+        await ws.send_json(command("req-lost", "create_item", "POST", "/api/v2/item_upload/items", payload))
+        await backend.ask(ws, "create_item", WARDROBE, None, method="GET")  # the backend looks first
+
+    vinted = VintedSimulator(latency_ms=0, faults={"create_item": ["lost_reply"]})
+    backend, _ = run(simulate(lose_the_create, vinted))
+
+    assert [reply["request_id"] for reply in backend.results] == ["req-1", "req-2"]  # nothing for req-lost
+    assert list(vinted.items) == [4242]
+    assert [item["id"] for item in backend.results[1]["result"]["items"]] == [4242]
+
+
+def test_a_logged_out_tab_logs_in_again_when_the_backend_waits_for_it() -> None:
+    async def log_out(backend: Backend, ws: web.WebSocketResponse) -> None:
+        await backend.ask(ws, "upload_photo_1", "/api/v2/photos", backend.photo("1.jpg"))
+        await ws.send_json({"type": "job.waiting", "job_id": JOB_ID, "reason": "plugin_logged_out", "until": None})
+        backend.statuses.append(await ws.receive_json(timeout=3))
+
+    vinted = VintedSimulator(latency_ms=0, relogin_ms=0, faults={"upload_photo_1": ["logged_out"]})
+    backend, events = run(simulate(log_out, vinted))
+
+    assert backend.results[0]["status"] == 401
+    assert backend.statuses == [READY, READY]  # on connecting, then logged in again
+    assert [describe_event(event) for event in events] == ["job 1234abcd waiting (plugin_logged_out)"]

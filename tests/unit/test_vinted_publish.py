@@ -1,4 +1,5 @@
-"""The Vinted publish workflow: what it accepts, the steps it plans, the commands it sends."""
+"""The Vinted publish workflow: what it accepts, the steps it plans, the commands it sends, and how it
+verifies a create whose reply was lost (in the account's wardrobe) instead of creating a duplicate."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import pytest
 
 from crosslist.errors import InvalidRequest
 from crosslist.marketplaces.vinted.publish import VintedPublish
-from crosslist.workflows.base import JobContext, PluginCall, ProductSnapshot, Reply, StepFailed
+from crosslist.realtime.messages import PluginResultMessage, command_message
+from crosslist.workflows.base import Completion, JobContext, PluginCall, ProductSnapshot, Reply, Step, StepFailed
+from tests.support.fakes import FakeVinted
 
 PRODUCT = ProductSnapshot(
     id="p1",
@@ -32,8 +35,15 @@ def ok(result: dict[str, Any] | None) -> Reply:
     return Reply(True, result, None)
 
 
-def context(accumulated: dict[str, Any] | None = None) -> JobContext:
-    return JobContext("job-1", "alice", VintedPublish().prepare(PRODUCT), accumulated or {}, step_timeout_ms=60_000)
+def context(
+    accumulated: dict[str, Any] | None = None, *, product: ProductSnapshot = PRODUCT, account_id: str | None = "31337"
+) -> JobContext:
+    job_input = VintedPublish().prepare(product)
+    return JobContext("job-1", "alice", job_input, accumulated or {}, step_timeout_ms=60_000, account_id=account_id)
+
+
+def step(name: str) -> Step:
+    return next(step for step in VintedPublish().steps(VintedPublish().prepare(PRODUCT)) if step.name == name)
 
 
 def run(step_name: str, reply: Reply, accumulated: dict[str, Any] | None = None) -> tuple[PluginCall, dict[str, Any]]:
@@ -116,7 +126,8 @@ def test_an_item_whose_url_cannot_be_stored_is_still_recorded_by_its_id(url: Any
 @pytest.mark.parametrize(
     ("reply", "code"),
     [
-        (Reply(False, None, "Vinted is down"), "plugin_error"),
+        (Reply(False, None, "network error: connection reset"), "plugin_error"),
+        (Reply(False, None, "Service Unavailable", status=503), "vinted_unavailable"),
         (ok({"unexpected": True}), "invalid_plugin_result"),
         (ok(None), "invalid_plugin_result"),
         (ok({"id": "x" * 101}), "invalid_plugin_result"),
@@ -128,3 +139,178 @@ def test_failures_become_retryable_step_failures_that_say_what_happened(reply: R
     with pytest.raises(StepFailed) as failed:
         run("upload_photo_1", reply)
     assert (failed.value.code, failed.value.retryable) == (code, True)
+
+
+def test_a_failed_reply_is_classified_by_vinted_s_status() -> None:
+    with pytest.raises(StepFailed) as refused:
+        run("create_item", Reply(False, None, "Title is too short", status=422), {"photo_ids": [1]})
+    assert (refused.value.code, refused.value.kind, refused.value.message) == (
+        "vinted_refused",
+        "permanent",
+        "Title is too short",
+    )
+    with pytest.raises(StepFailed) as throttled:
+        run("upload_photo_1", Reply(False, None, "slow down", status=429, retry_after=60))
+    assert (throttled.value.kind, throttled.value.retry_after_seconds) == ("throttled", 60)
+
+
+# Verifying a create whose reply was lost.
+
+ACCUMULATED = {"photo_ids": [9001, 9002]}
+
+
+def wardrobe(*items: dict[str, Any]) -> Reply:
+    return ok({"items": list(items), "pagination": {"current_page": 1, "total_pages": 1, "total_entries": len(items)}})
+
+
+def listing(item_id: int = 4242, *, title: str = "Levi's 501", price: Any = None, photos: Any = ()) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "title": title,
+        "price": {"amount": "99.00", "currency_code": "EUR"} if price is None else price,
+        "photos": [{"id": photo_id, "url": "https://images1.vinted.net/x.jpg"} for photo_id in photos],
+        "url": f"https://www.vinted.fr/items/{item_id}-levis-501",
+        "is_closed": False,
+        "view_count": 0,  # one of the many fields the check does not need
+    }
+
+
+def verified(reply: Reply, accumulated: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    return VintedPublish().verified(step("create_item"), context(accumulated or ACCUMULATED), reply)
+
+
+def test_a_photo_upload_is_simply_sent_again() -> None:
+    assert VintedPublish().verify(step("upload_photo_1"), context()) is None
+
+
+def test_a_lost_create_is_looked_for_in_the_newest_listings_of_the_account() -> None:
+    call = VintedPublish().verify(step("create_item"), context(ACCUMULATED, account_id="31337"))
+    assert isinstance(call, PluginCall)
+    assert (call.kind, call.repeatable, call.command.method, call.command.payload) == ("read", True, "GET", None)
+    assert call.command.path == "/api/v2/wardrobe/31337/items?page=1&per_page=96&order=newest_first"
+
+
+def test_a_lost_create_cannot_be_verified_without_the_account() -> None:
+    with pytest.raises(StepFailed) as failed:
+        VintedPublish().verify(step("create_item"), context(ACCUMULATED, account_id=None))
+    assert (failed.value.code, failed.value.kind) == ("cannot_verify", "retryable")
+    assert "did not report which Vinted account" in failed.value.message
+
+
+def test_an_item_with_the_title_and_one_of_the_photos_is_the_lost_create() -> None:
+    data = verified(wardrobe(listing(4300, title="Other"), listing(4242, photos=[9002])))
+    # Exactly what apply would have recorded from the create's own reply.
+    _, applied = run(
+        "create_item", ok({"item": {"id": 4242, "url": "https://www.vinted.fr/items/4242-levis-501"}}), ACCUMULATED
+    )
+    assert data == applied == {**ACCUMULATED, "item_id": 4242, "url": "https://www.vinted.fr/items/4242-levis-501"}
+
+
+@pytest.mark.parametrize("price", [{"amount": "27.9", "currency_code": "EUR"}, {"amount": 27.90}, "27.90", 27.9])
+def test_an_item_with_the_title_and_the_price_is_the_lost_create(price: Any) -> None:
+    data = verified(wardrobe(listing(4242, price=price, photos=[1234])))
+    assert data is not None
+    assert data["item_id"] == 4242
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        [],
+        [listing(photos=[1234])],  # the title, but neither a photo nor the price
+        [listing(title="Levi's 501 W34", photos=[9001], price="27.90")],  # another product
+    ],
+)
+def test_no_matching_item_means_the_create_did_not_land(items: list[dict[str, Any]]) -> None:
+    assert verified(wardrobe(*items)) is None
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        None,
+        {},
+        {"items": "none"},
+        {"items": [{"title": "Levi's 501"}]},  # no id
+        {"items": [{"id": 1, "title": "Levi's 501", "price": {"amount": "free"}}]},
+        {"items": [listing(n) for n in range(1, 98)]},  # more than the page Vinted serves
+    ],
+)
+def test_a_wardrobe_that_does_not_parse_fails_loudly(result: dict[str, Any] | None) -> None:
+    with pytest.raises(StepFailed) as failed:
+        verified(ok(result))
+    assert (failed.value.code, failed.value.kind) == ("invalid_plugin_result", "retryable")
+
+
+def test_a_failed_wardrobe_read_is_classified() -> None:
+    with pytest.raises(StepFailed) as failed:
+        verified(Reply(False, None, '{"url":"https://geo.captcha-delivery.com/c"}', status=403))
+    assert (failed.value.code, failed.value.challenge) == ("challenge", True)
+
+
+# The workflow against the shared fake Vinted (devstack's VintedSimulator through FakeVinted).
+
+THREE_PHOTOS = replace(PRODUCT, image_urls=[f"https://images.example.com/{n}.jpg" for n in (1, 2, 3)])
+
+
+def publish_on(vinted: FakeVinted, answers: list[dict[str, Any]]) -> Completion:
+    """Run every step as the engine does: a call whose reply is lost is verified (when the workflow
+    says it must be) before it is sent again."""
+    workflow, job = VintedPublish(), context(product=THREE_PHOTOS, account_id=vinted.vinted_user_id)
+
+    def call(step: Step, action: PluginCall) -> Reply | None:
+        answers.clear()
+        vinted(command_message(f"req-{len(vinted.commands)}", job.job_id, step.name, action.command, 60_000))
+        if not answers:
+            return None
+        message = PluginResultMessage.model_validate(answers.pop())
+        return Reply(message.success, message.result, message.error, message.status, message.retry_after)
+
+    for current in workflow.steps(job.input):
+        for _ in range(3):
+            reply = call(current, workflow.plan(current, job))
+            if reply is not None:
+                job.accumulated = workflow.apply(current, job, reply)
+                break
+            check = workflow.verify(current, job)
+            if check is None:
+                continue
+            assert isinstance(check, PluginCall)
+            looked = call(current, check)
+            assert looked is not None
+            data = workflow.verified(current, job, looked)
+            if data is not None:
+                job.accumulated = data
+                break
+        else:
+            raise AssertionError(f"{current.name} never completed")
+    return workflow.complete(job)
+
+
+def test_a_create_whose_reply_was_lost_is_found_and_not_created_twice() -> None:
+    answers: list[dict[str, Any]] = []
+    vinted = FakeVinted(send=answers.append, lose_reply={"create_item"})
+
+    completion = publish_on(vinted, answers)
+
+    assert [(c["step"], c["method"]) for c in vinted.commands][-2:] == [("create_item", "POST"), ("create_item", "GET")]
+    [item] = vinted.items
+    assert (item["title"], item["price"], item["photo_ids"], item["upload_session_id"]) == (
+        "Levi's 501",
+        "27.90",
+        [9001, 9002, 9003],
+        "job-1",
+    )
+    assert completion.listing is not None
+    assert (completion.listing.external_id, completion.listing.url) == (str(item["id"]), item["url"])
+
+
+def test_a_photo_upload_whose_reply_was_lost_is_uploaded_again() -> None:
+    answers: list[dict[str, Any]] = []
+    vinted = FakeVinted(send=answers.append, lose_reply={"upload_photo_2"})
+
+    completion = publish_on(vinted, answers)
+
+    assert sorted(vinted.photos) == [9001, 9002, 9003, 9004]  # 9002 landed unanswered: harmless
+    [item] = vinted.items
+    assert item["photo_ids"] == completion.result["photo_ids"] == [9001, 9003, 9004]

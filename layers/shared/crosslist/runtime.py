@@ -20,10 +20,11 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from crosslist.auth.tokens import TokenVerifier
-    from crosslist.jobs.queue import SqsJobQueue
-    from crosslist.jobs.runner import JobRunner
+    from crosslist.jobs.engine import LaneEngine
+    from crosslist.jobs.queue import SqsJobQueue, SqsTimerQueue
     from crosslist.jobs.service import JobService
     from crosslist.jobs.session import SessionState
+    from crosslist.jobs.sweeper import Sweeper
     from crosslist.products.service import ProductService
     from crosslist.realtime.commands import PendingCommandStore
     from crosslist.realtime.connections import ConnectionStore
@@ -114,6 +115,16 @@ def job_queue() -> SqsJobQueue:
     return SqsJobQueue(boto3.client("sqs"), queue_url)
 
 
+@cache
+def timer_queue() -> SqsTimerQueue:
+    from crosslist.jobs.queue import SqsTimerQueue
+
+    queue_url = settings().timers_queue_url
+    if queue_url is None:
+        raise RuntimeError("set TIMERS_QUEUE_URL")
+    return SqsTimerQueue(boto3.client("sqs"), queue_url)
+
+
 def notifier() -> Notifier:
     from crosslist.realtime.notifier import Notifier
 
@@ -132,19 +143,27 @@ def job_service() -> JobService:
     return JobService(sessions(), job_queue())
 
 
-def job_runner() -> JobRunner:
-    from crosslist.jobs.runner import JobRunner
-    from crosslist.realtime.relay import PluginRelay
+def lane_engine() -> LaneEngine:
+    from crosslist.jobs.engine import EngineConfig, LaneEngine
+    from crosslist.jobs.lanes import PostgresLaneStore
 
-    config = settings()
-    relay = PluginRelay(
-        connections(),
-        commands(),
-        gateway(),
-        poll_initial_seconds=config.plugin_poll_initial_seconds,
-        poll_max_seconds=config.plugin_poll_max_seconds,
+    return LaneEngine(
+        PostgresLaneStore(sessions()),
+        commands=commands(),
+        connections=connections(),
+        gateway=gateway(),
+        notifier=notifier(),
+        jobs=job_queue(),
+        timers=timer_queue(),
+        config=EngineConfig.from_settings(settings()),
     )
-    return JobRunner(sessions(), job_queue(), notifier(), relay)
+
+
+def sweeper() -> Sweeper:
+    from crosslist.jobs.lanes import PostgresLaneStore
+    from crosslist.jobs.sweeper import Sweeper
+
+    return Sweeper(PostgresLaneStore(sessions()), job_queue())
 
 
 def session_state() -> SessionState:
@@ -156,13 +175,21 @@ def session_state() -> SessionState:
 def plugin_results() -> PluginResults:
     from crosslist.realtime.sessions import PluginResults
 
-    # The queue client is made only when a tab asks for its jobs' state (not on every result).
+    # The queue client is made only when it is needed (not for every message).
     return PluginResults(
-        connections(), commands(), notifier(), request_session=lambda user, tab: job_queue().request_session(user, tab)
+        connections(),
+        commands(),
+        notifier(),
+        request_session=lambda user, tab: job_queue().request_session(user, tab),
+        wake=wake_lane,
     )
+
+
+def wake_lane(user_id: str, marketplace: str, cause: str) -> None:
+    job_queue().wake(user_id, marketplace, cause)
 
 
 def reset() -> None:
     """Forget every cached adapter (tests change the environment between cases)."""
-    for factory in (settings, sessions, token_verifier, _dynamodb, gateway, job_queue):
+    for factory in (settings, sessions, token_verifier, _dynamodb, gateway, job_queue, timer_queue):
         factory.cache_clear()

@@ -43,9 +43,37 @@ class Settings(BaseModel):
         "https://api.etsy.com/v3/public/oauth/token", validation_alias=AliasChoices("CROSSLIST_ETSY_OAUTH_TOKEN_URL")
     )
 
-    # How the job runner waits on a plugin result: first and largest pause between consistent reads.
-    plugin_poll_initial_seconds: float = 0.05
-    plugin_poll_max_seconds: float = 0.1
+    # Timers (pacing delays, command deadlines, backoff, pauses): a standard SQS queue, since a FIFO
+    # queue cannot delay one message. Its consumer forwards each due wake-up to the jobs queue.
+    timers_queue_url: str | None = None
+
+    # Vinted pacing (see MARKETPLACES.md): a random gap before each call by kind, a long pause every
+    # so many calls, and an hourly budget of writes. Ranges are "low-high" in seconds.
+    pacing: bool = Field(True, validation_alias=AliasChoices("CROSSLIST_PACING"))
+    pacing_read_seconds: tuple[float, float] = Field((3, 8), validation_alias=AliasChoices("CROSSLIST_PACING_READ"))
+    pacing_write_seconds: tuple[float, float] = Field((5, 12), validation_alias=AliasChoices("CROSSLIST_PACING_WRITE"))
+    pacing_delete_seconds: tuple[float, float] = Field(
+        (6, 15), validation_alias=AliasChoices("CROSSLIST_PACING_DELETE")
+    )
+    pacing_min_gap_seconds: float = Field(3, ge=0, validation_alias=AliasChoices("CROSSLIST_PACING_MIN_GAP"))
+    pacing_pause_every: tuple[float, float] = Field(
+        (10, 15), validation_alias=AliasChoices("CROSSLIST_PACING_PAUSE_EVERY")
+    )
+    pacing_pause_seconds: tuple[float, float] = Field((15, 30), validation_alias=AliasChoices("CROSSLIST_PACING_PAUSE"))
+    pacing_writes_per_hour: int = Field(30, ge=1, validation_alias=AliasChoices("CROSSLIST_PACING_WRITES_PER_HOUR"))
+
+    # Failures: waits before attempt 2, 3, … (jittered ±20 %), and lane pauses when throttled.
+    backoff_seconds: tuple[float, ...] = Field((30, 120, 480), validation_alias=AliasChoices("CROSSLIST_BACKOFF"))
+    throttle_pause_seconds: float = Field(900, ge=0, validation_alias=AliasChoices("CROSSLIST_THROTTLE_PAUSE"))
+    challenge_pause_seconds: float = Field(1800, ge=0, validation_alias=AliasChoices("CROSSLIST_CHALLENGE_PAUSE"))
+    max_pause_seconds: float = Field(6 * 3600, ge=0, validation_alias=AliasChoices("CROSSLIST_MAX_PAUSE"))
+    # A wake-up that failed on an error (PostgreSQL, DynamoDB, a bug) comes back this soon, not after the
+    # queue's visibility timeout.
+    retry_after_error_seconds: int = Field(
+        10, ge=0, le=60, validation_alias=AliasChoices("CROSSLIST_RETRY_AFTER_ERROR")
+    )
+    # How long a job waits for the user's browser extension before failing (plugin_never_connected).
+    plugin_wait_seconds: float = Field(24 * 3600, ge=0, validation_alias=AliasChoices("CROSSLIST_PLUGIN_WAIT"))
 
     # Development only, never set in AWS: origins (scheme://host:port, comma-separated) whose image URLs
     # are stored and fetched although they are not public https, e.g. the devstack's image server.
@@ -72,6 +100,48 @@ class Settings(BaseModel):
     def _blank_is_unset(cls, value: object) -> object:
         # CloudFormation passes optional parameters as empty strings.
         return None if value == "" else value
+
+    @field_validator(
+        "pacing_read_seconds",
+        "pacing_write_seconds",
+        "pacing_delete_seconds",
+        "pacing_pause_every",
+        "pacing_pause_seconds",
+        mode="before",
+    )
+    @classmethod
+    def _range(cls, value: object) -> object:
+        if isinstance(value, str):
+            low, separator, high = value.partition("-")
+            return (low.strip(), (high if separator else low).strip())
+        return value
+
+    @field_validator(
+        "pacing_read_seconds",
+        "pacing_write_seconds",
+        "pacing_delete_seconds",
+        "pacing_pause_every",
+        "pacing_pause_seconds",
+    )
+    @classmethod
+    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if value[0] < 0 or value[1] < value[0]:
+            raise ValueError(f"a range must be 'low-high' with 0 <= low <= high, got {value[0]}-{value[1]}")
+        return value
+
+    @field_validator("backoff_seconds", mode="before")
+    @classmethod
+    def _list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("pacing", mode="before")
+    @classmethod
+    def _switch(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("on", "off"):
+            return value.strip().lower() == "on"
+        return value
 
     @field_validator("dev_image_origins", mode="before")
     @classmethod

@@ -39,14 +39,18 @@ def _values(enum_class: type[enum.Enum]) -> list[str]:
 
 
 class JobStatus(enum.StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
+    PENDING = "pending"  # queued in its lane, not started
+    RUNNING = "running"  # holds its lane: a step is in progress or the next one is coming
+    WAITING = "waiting"  # a backoff or a paused lane (wait_reason, wait_until)
+    WAITING_FOR_PLUGIN = "waiting_for_plugin"  # no tab of the user can execute Vinted commands (wait_reason)
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
 
 
-ACTIVE_JOB_STATUSES = (JobStatus.PENDING, JobStatus.RUNNING)
+ACTIVE_JOB_STATUSES = (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.WAITING, JobStatus.WAITING_FOR_PLUGIN)
+# Jobs the user may cancel at once: none of them has a marketplace call in flight.
+IDLE_JOB_STATUSES = (JobStatus.PENDING, JobStatus.WAITING, JobStatus.WAITING_FOR_PLUGIN)
 ACTIVE_PRODUCT_JOB_INDEX = "uq_marketplace_jobs_active_product"
 
 
@@ -123,7 +127,18 @@ class MarketplaceJob(Base):
             "marketplace",
             "product_id",
             unique=True,
-            postgresql_where=text("product_id IS NOT NULL AND status IN ('pending', 'running')"),
+            postgresql_where=text(
+                "product_id IS NOT NULL AND status IN ('pending', 'running', 'waiting', 'waiting_for_plugin')"
+            ),
+        ),
+        # The lane's next job: highest priority (1), then oldest.
+        Index(
+            "ix_marketplace_jobs_lane_queue",
+            "user_id",
+            "marketplace",
+            "priority",
+            "created_at",
+            postgresql_where=text("status IN ('pending', 'waiting', 'waiting_for_plugin')"),
         ),
     )
 
@@ -147,16 +162,47 @@ class MarketplaceJob(Base):
     result: Mapped[JsonDict | None]
     error: Mapped[JsonDict | None]  # {"code": ..., "message": ...}
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
-    # A claim writes a fresh lease token; every later write of that run must present it.
-    lease_token: Mapped[uuid.UUID | None]
-    lease_expires_at: Mapped[datetime | None]
     next_attempt_at: Mapped[datetime | None]
+    # Why a job waits (pacing, backoff, no_plugin, plugin_not_ready, plugin_logged_out, challenge,
+    # rate_limited), until when if known, and since when it waits for the browser extension.
+    wait_reason: Mapped[str | None] = mapped_column(String(40))
+    wait_until: Mapped[datetime | None]
+    waiting_since: Mapped[datetime | None]
+    # A write of this step may have landed although its reply was lost: look before sending it again.
+    unconfirmed_step: Mapped[int | None]
     # The user asked to cancel while the job was running: it stops at its next step boundary.
     cancel_requested_at: Mapped[datetime | None]
     enqueued_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class JobLane(Base):
+    """One user on one marketplace: its jobs run one at a time, one marketplace call in flight at most.
+
+    Only process_job writes a lane, under a row lock, so its wake-ups (results, timers, connections,
+    the sweeper) never race. `wake_at` is when the lane must be looked at next at the latest: the sweeper
+    wakes a lane whose wake-up is overdue (a lost timer or message).
+    """
+
+    __tablename__ = "job_lanes"
+    __table_args__ = (Index("ix_job_lanes_wake_at", "wake_at", postgresql_where=text("wake_at IS NOT NULL")),)
+
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    marketplace: Mapped[str] = mapped_column(String(20), primary_key=True)
+    # The started job holding the lane until it ends.
+    active_job_id: Mapped[uuid.UUID | None]
+    # The call awaiting its reply: {request_id, job_id, step, step_index, kind, repeatable, verifying,
+    # connection_id, account_id, deadline}, or {..., http: true} for a direct eBay/Etsy call.
+    in_flight: Mapped[JsonDict | None]
+    pacing: Mapped[JsonDict] = mapped_column(default=dict)
+    paused_until: Mapped[datetime | None]
+    pause_reason: Mapped[str | None] = mapped_column(String(40))
+    # Throttles seen today, for the doubling pause: {"day": "2026-11-24", "count": 2}.
+    throttles: Mapped[JsonDict] = mapped_column(default=dict)
+    wake_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
 

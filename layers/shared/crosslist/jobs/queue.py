@@ -1,24 +1,36 @@
-"""The JobsQueue: SQS FIFO, one message group per user and marketplace."""
+"""The queues that wake lanes.
+
+- JobsQueue (SQS FIFO), one message group per lane (one user on one marketplace): a message names the lane and
+  what woke it, never a job; process_job decides from PostgreSQL what the lane does next. The group
+  keeps one lane's wake-ups one at a time; other lanes never wait behind it.
+- TimersQueue (standard SQS): a wake-up due later (pacing, a command's deadline, a backoff, a pause),
+  since a FIFO queue cannot delay one message. Its consumer forwards each due timer to the JobsQueue.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 
 SQS_BATCH_SIZE = 10  # SendMessageBatch's limit
+MAX_DELAY_SECONDS = 900  # SQS's DelaySeconds limit: a longer timer is delayed again on arrival
 _GROUP_ID_ALLOWED = re.compile(r"^[\w!\"#$%&'()*+,\-./:;<=>?@\[\\\]^`{|}~]{1,128}$", re.ASCII)
 
 
-class JobMessage(BaseModel):
-    """The body of a JobsQueue message that runs a job."""
+class LaneWake(BaseModel):
+    """The body of a JobsQueue message: look at this lane now. `cause` deduplicates (a result's request
+    id, a job's creation, a timer's due time…), so the same event never wakes a lane twice."""
 
-    job_id: uuid.UUID
     user_id: str
+    marketplace: str
+    cause: str = Field(max_length=200)
 
 
 class SessionMessage(BaseModel):
@@ -31,34 +43,43 @@ class SessionMessage(BaseModel):
     connection_id: str
 
 
-# Session messages have a group of their own: they never wait behind a user's running job.
+class TimerMessage(BaseModel):
+    """The body of a TimersQueue message: wake the lane at `due_ms` (epoch milliseconds)."""
+
+    user_id: str
+    marketplace: str
+    due_ms: int
+
+
+# Marketplaces whose calls the user's browser extension executes: a tab connecting wakes their lanes.
+PLUGIN_MARKETPLACES: tuple[str, ...] = ("vinted",)
+
+# Session messages have a group of their own: they never wait behind a user's lane.
 SESSION_GROUP = "session"
 
 # What a JobsQueue body can be; a body that is neither raises (SQS retries it, then parks it in the DLQ).
-queue_message: TypeAdapter[JobMessage | SessionMessage] = TypeAdapter(JobMessage | SessionMessage)
+queue_message: TypeAdapter[LaneWake | SessionMessage] = TypeAdapter(LaneWake | SessionMessage)
 
 
 def message_group(user_id: str, marketplace: str) -> str:
-    """A user runs one job at a time per marketplace: the browser extension runs one command at a time."""
+    """A lane: the browser extension runs one command at a time, eBay and Etsy limit calls per token."""
     group = f"{user_id}:{marketplace}"
     if _GROUP_ID_ALLOWED.match(group):
         return group
     return hashlib.sha256(group.encode()).hexdigest()
 
 
-@dataclass(frozen=True)
-class QueuedJob:
-    job_id: uuid.UUID
-    user_id: str
-    marketplace: str
-    deduplication_id: str
-
-
 class JobQueue(Protocol):
-    def enqueue(self, job_id: uuid.UUID, user_id: str, marketplace: str, deduplication_id: str) -> None: ...
+    def wake(self, user_id: str, marketplace: str, cause: str) -> None: ...
 
-    def enqueue_many(self, jobs: list[QueuedJob]) -> set[uuid.UUID]:
-        """Queue every job (in batches of SQS's 10); returns the ids that could not be queued."""
+    def wake_many(self, wakes: list[LaneWake]) -> set[str]:
+        """Send every wake-up (in batches of SQS's 10); returns the causes that could not be sent."""
+        ...
+
+
+class TimerQueue(Protocol):
+    def wake_at(self, user_id: str, marketplace: str, due: float) -> None:
+        """Wake the lane at `due` (epoch seconds); at once if it is past."""
         ...
 
 
@@ -67,36 +88,54 @@ class SqsJobQueue:
         self._client = client
         self._queue_url = queue_url
 
-    def enqueue(self, job_id: uuid.UUID, user_id: str, marketplace: str, deduplication_id: str) -> None:
+    def wake(self, user_id: str, marketplace: str, cause: str) -> None:
         self._client.send_message(
-            QueueUrl=self._queue_url,
-            MessageBody=JobMessage(job_id=job_id, user_id=user_id).model_dump_json(),
-            MessageGroupId=message_group(user_id, marketplace),
-            MessageDeduplicationId=hashlib.sha256(deduplication_id.encode()).hexdigest(),
+            QueueUrl=self._queue_url, **_entry(LaneWake(user_id=user_id, marketplace=marketplace, cause=cause))
         )
 
-    def enqueue_many(self, jobs: list[QueuedJob]) -> set[uuid.UUID]:
-        failed: set[uuid.UUID] = set()
-        for start in range(0, len(jobs), SQS_BATCH_SIZE):
-            chunk = {str(index): job for index, job in enumerate(jobs[start : start + SQS_BATCH_SIZE])}
+    def wake_many(self, wakes: list[LaneWake]) -> set[str]:
+        failed: set[str] = set()
+        for start in range(0, len(wakes), SQS_BATCH_SIZE):
+            chunk = {str(index): wake for index, wake in enumerate(wakes[start : start + SQS_BATCH_SIZE])}
             try:
                 response = self._client.send_message_batch(
                     QueueUrl=self._queue_url,
-                    Entries=[
-                        {
-                            "Id": entry_id,
-                            "MessageBody": JobMessage(job_id=job.job_id, user_id=job.user_id).model_dump_json(),
-                            "MessageGroupId": message_group(job.user_id, job.marketplace),
-                            "MessageDeduplicationId": hashlib.sha256(job.deduplication_id.encode()).hexdigest(),
-                        }
-                        for entry_id, job in chunk.items()
-                    ],
+                    Entries=[{"Id": entry_id, **_entry(wake)} for entry_id, wake in chunk.items()],
                 )
             except Exception:
-                failed.update(job.job_id for job in chunk.values())
+                failed.update(wake.cause for wake in chunk.values())
                 continue
-            failed.update(chunk[entry["Id"]].job_id for entry in response.get("Failed", []))
+            failed.update(chunk[entry["Id"]].cause for entry in response.get("Failed", []))
         return failed
+
+    def connected(self, user_id: str, connection_id: str, marketplaces: tuple[str, ...]) -> None:
+        """A tab connected: it is sent its user's active jobs, and the lanes its extension runs are woken
+        (jobs waiting for it go on). One request for both."""
+        session = SessionMessage(user_id=user_id, connection_id=connection_id)
+        entries = [
+            {
+                "Id": "session",
+                "MessageBody": session.model_dump_json(),
+                "MessageGroupId": message_group(user_id, SESSION_GROUP),
+                "MessageDeduplicationId": str(uuid.uuid4()),
+            },
+            *(
+                {
+                    "Id": f"lane{index}",
+                    **_entry(LaneWake(user_id=user_id, marketplace=marketplace, cause=f"connect:{connection_id}")),
+                }
+                for index, marketplace in enumerate(marketplaces)
+            ),
+        ]
+        response = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
+        if response.get("Failed"):
+            raise RuntimeError(f"{len(response['Failed'])} connection message(s) not queued: {response['Failed']}")
+
+    def retry_in(self, receipt_handle: str, seconds: int) -> None:
+        """A received message whose processing failed comes back after `seconds`."""
+        self._client.change_message_visibility(
+            QueueUrl=self._queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
+        )
 
     def request_session(self, user_id: str, connection_id: str) -> None:
         self._client.send_message(
@@ -105,3 +144,44 @@ class SqsJobQueue:
             MessageGroupId=message_group(user_id, SESSION_GROUP),
             MessageDeduplicationId=str(uuid.uuid4()),  # each request is answered: a reload asks again
         )
+
+
+def _entry(wake: LaneWake) -> dict[str, str]:
+    return {
+        "MessageBody": wake.model_dump_json(),
+        "MessageGroupId": message_group(wake.user_id, wake.marketplace),
+        # Scoped to the group (the lane): the same event never wakes it twice within SQS's 5 minutes.
+        "MessageDeduplicationId": hashlib.sha256(wake.cause.encode()).hexdigest(),
+    }
+
+
+@dataclass(frozen=True)
+class SqsTimerQueue:
+    client: Any
+    queue_url: str
+
+    def wake_at(self, user_id: str, marketplace: str, due: float) -> None:
+        self.client.send_message(
+            QueueUrl=self.queue_url,
+            MessageBody=TimerMessage(
+                user_id=user_id, marketplace=marketplace, due_ms=int(due * 1000)
+            ).model_dump_json(),
+            DelaySeconds=delay_seconds(due),
+        )
+
+
+def delay_seconds(due: float, now: float | None = None) -> int:
+    """SQS delays by whole seconds: round up, so a timer never arrives before it is due."""
+    now = time.time() if now is None else now
+    return max(0, min(MAX_DELAY_SECONDS, math.ceil(due - now)))
+
+
+def forward_timer(timer: TimerMessage, jobs: JobQueue, timers: TimerQueue, now: float | None = None) -> bool:
+    """A timer arrived: wake its lane if it is due (True), else delay it again (a wait over 15 minutes)."""
+    now = time.time() if now is None else now
+    due = timer.due_ms / 1000
+    if due > now + 0.5:
+        timers.wake_at(timer.user_id, timer.marketplace, due)
+        return False
+    jobs.wake(timer.user_id, timer.marketplace, cause=f"timer:{timer.due_ms}")
+    return True

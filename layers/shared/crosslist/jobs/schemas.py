@@ -54,6 +54,11 @@ class JobView(BaseModel):
     action: str
     product_id: uuid.UUID | None
     status: JobStatus
+    wait_reason: str | None = Field(
+        description="Why a waiting job waits: pacing, backoff, no_plugin, plugin_not_ready, plugin_logged_out,"
+        " challenge or rate_limited"
+    )
+    wait_until: datetime | None = Field(description="When the wait ends, if known")
     priority: int
     attempts: int
     max_attempts: int
@@ -76,6 +81,8 @@ class JobView(BaseModel):
             action=job.action_code,
             product_id=job.product_id,
             status=job.status,
+            wait_reason=job.wait_reason,
+            wait_until=job.wait_until,
             priority=job.priority,
             attempts=job.attempts,
             max_attempts=job.max_attempts,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
+from aws_lambda_powertools import Logger
 from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,6 +16,7 @@ from crosslist.db.engine import transaction, violated_constraint
 from crosslist.db.models import (
     ACTIVE_JOB_STATUSES,
     ACTIVE_PRODUCT_JOB_INDEX,
+    IDLE_JOB_STATUSES,
     JobStatus,
     ListingStatus,
     MarketplaceActionType,
@@ -24,7 +26,7 @@ from crosslist.db.models import (
     Product,
 )
 from crosslist.errors import Conflict, CrosslistError, InvalidRequest, NotFound, ServiceUnavailable
-from crosslist.jobs.queue import JobQueue, QueuedJob
+from crosslist.jobs.queue import JobQueue
 from crosslist.jobs.schemas import (
     BatchCreated,
     BatchView,
@@ -38,9 +40,7 @@ from crosslist.products.service import snapshot
 from crosslist.workflows.base import Workflow
 from crosslist.workflows.registry import WORKFLOWS, find_workflow
 
-# A job still unqueued this long after its creation is not waiting on its own request any more.
-STRANDED_AFTER = timedelta(minutes=2)
-REQUEUE_BATCH = 500
+logger = Logger(child=True)
 DEFAULT_PAGE_SIZE = 50
 
 
@@ -71,29 +71,6 @@ class JobService:
         if job.enqueued_at is None:  # first time, or a replay of a request whose queueing failed
             self._enqueue(job)
         return JobView.of(job), created
-
-    def requeue_stranded(self, older_than: timedelta = STRANDED_AFTER) -> int:
-        """Queue the pending jobs whose message never reached SQS; returns how many were queued.
-
-        A job is stored before it is queued: if SQS failed then, the user got a 503 and the job waits
-        here, unqueued, until they retry the request or this sweep runs.
-        """
-        with transaction(self._sessions) as session:
-            stranded = list(
-                session.scalars(
-                    select(MarketplaceJob)
-                    .where(
-                        MarketplaceJob.status == JobStatus.PENDING,
-                        MarketplaceJob.enqueued_at.is_(None),
-                        MarketplaceJob.created_at < func.now() - older_than,
-                    )
-                    .order_by(MarketplaceJob.created_at)
-                    .limit(REQUEUE_BATCH)
-                )
-            )
-        for job in stranded:
-            self._enqueue(job)
-        return len(stranded)
 
     def get(self, user_id: str, job_id: uuid.UUID) -> JobView:
         with transaction(self._sessions) as session:
@@ -176,16 +153,20 @@ class JobService:
             )
 
     def _enqueue_batch(self, jobs: list[MarketplaceJob]) -> None:
-        # A job whose message did not go stays unqueued: the sweeper queues it within minutes.
-        failed = self._queue.enqueue_many(
-            [QueuedJob(job.id, job.user_id, job.marketplace, deduplication_id=str(job.id)) for job in jobs]
-        )
-        queued = [job.id for job in jobs if job.id not in failed]
-        if queued:
-            with transaction(self._sessions) as session:
-                session.execute(
-                    update(MarketplaceJob).where(MarketplaceJob.id.in_(queued)).values(enqueued_at=func.now())
-                )
+        """The jobs of a batch share one lane: one wake-up starts them, in priority order. If it cannot be
+        sent, the jobs stay unqueued and the sweeper wakes their lane within a minute or two."""
+        first = jobs[0]
+        try:
+            self._queue.wake(first.user_id, first.marketplace, cause=f"batch:{first.batch_id}")
+        except Exception:
+            logger.exception("batch queued later by the sweeper", extra={"batch_id": str(first.batch_id)})
+            return
+        with transaction(self._sessions) as session:
+            session.execute(
+                update(MarketplaceJob)
+                .where(MarketplaceJob.id.in_([job.id for job in jobs]))
+                .values(enqueued_at=func.now())
+            )
 
     def list(
         self,
@@ -217,7 +198,8 @@ class JobService:
         return JobPage(items=[JobView.of(job) for job in page], next_cursor=next_cursor)
 
     def cancel(self, user_id: str, job_id: uuid.UUID) -> JobView:
-        """Cancel a job: at once if it has not started running, at its next step boundary if it runs."""
+        """Cancel a job: at once if no marketplace call of it is in flight, else at its next step boundary."""
+        woken: tuple[str, str] | None = None
         with transaction(self._sessions) as session:
             job = session.scalar(
                 select(MarketplaceJob)
@@ -226,16 +208,24 @@ class JobService:
             )
             if job is None:
                 raise NotFound(f"job {job_id} not found")
-            if job.status == JobStatus.PENDING:
+            if job.status in IDLE_JOB_STATUSES:  # no marketplace call in flight: at once
                 job.status = JobStatus.CANCELLED
                 job.completed_at = datetime.now(UTC)
+                job.wait_reason = job.wait_until = None
+                woken = (job.user_id, job.marketplace)
             elif job.status == JobStatus.RUNNING:
                 job.cancel_requested_at = job.cancel_requested_at or datetime.now(UTC)
             else:
                 raise Conflict(f"the job has already ended ({job.status.value})", code="job_ended", status=job.status)
             session.flush()
             session.refresh(job)
-            return JobView.of(job)
+            view = JobView.of(job)
+        if woken is not None:  # the lane moves on to its next job (the job may have held it in a backoff)
+            try:
+                self._queue.wake(*woken, cause=f"cancel:{job_id}")
+            except Exception:
+                logger.exception("lane not woken after a cancel: the sweeper will")
+        return view
 
     def _find_by_idempotency_key(
         self, session: Session, user_id: str, request: CreateJobRequest
@@ -362,8 +352,8 @@ class JobService:
 
     def _enqueue(self, job: MarketplaceJob) -> None:
         try:
-            # The job id deduplicates: a replayed request within SQS's window cannot queue it twice.
-            self._queue.enqueue(job.id, job.user_id, job.marketplace, deduplication_id=str(job.id))
+            # The job id deduplicates: a replayed request within SQS's window cannot wake the lane twice.
+            self._queue.wake(job.user_id, job.marketplace, cause=f"created:{job.id}")
         except Exception as exc:
             raise ServiceUnavailable(
                 "the job is stored but could not be queued; retry the same request with its idempotency_key",

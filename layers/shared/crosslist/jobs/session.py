@@ -11,6 +11,7 @@ from crosslist.db.engine import transaction
 from crosslist.db.models import ACTIVE_JOB_STATUSES, MarketplaceJob
 from crosslist.realtime.messages import active_jobs_message
 from crosslist.realtime.notifier import Notifier
+from crosslist.workflows.registry import find_workflow
 
 # Far more than a screen shows, and well inside a WebSocket message's 128 KB.
 MAX_JOBS_SHOWN = 100
@@ -38,6 +39,15 @@ class SessionState:
         return len(shown)
 
 
+def _step_name(job: MarketplaceJob) -> str | None:
+    """The step the job is at (running, or next to run)."""
+    workflow = find_workflow(job.marketplace, job.action_code)
+    if workflow is None:
+        return None
+    steps = workflow.steps(job.input)
+    return steps[job.current_step].name if job.current_step < len(steps) else None
+
+
 def _state(job: MarketplaceJob) -> dict[str, Any]:
     error = job.error
     return {
@@ -47,6 +57,11 @@ def _state(job: MarketplaceJob) -> dict[str, Any]:
         "product_id": str(job.product_id) if job.product_id else None,
         "batch_id": str(job.batch_id) if job.batch_id else None,
         "status": job.status.value,
+        # What it waits for (pacing, backoff, no_plugin, plugin_not_ready, plugin_logged_out, challenge,
+        # rate_limited) and until when, if it waits.
+        "wait_reason": job.wait_reason,
+        "wait_until": job.wait_until.isoformat() if job.wait_until else None,
+        "step": _step_name(job),
         "current_step": job.current_step,
         "total_steps": job.total_steps,
         "attempts": job.attempts,

@@ -50,8 +50,11 @@ class PendingCommand:
     step: str
     status: CommandStatus
     deadline: float  # epoch seconds after which no result is accepted
+    marketplace: str = "vinted"  # the lane its result wakes
     result: dict[str, Any] | None = None
     error: str | None = None
+    http_status: int | None = None  # the marketplace's HTTP status, as the extension reported it
+    retry_after: float | None = None
     lost_at: float | None = None  # when its tab closed without answering
 
 
@@ -60,12 +63,21 @@ class PendingCommandStore:
         self._table = table
 
     def create(
-        self, request_id: str, user_id: str, job_id: str, step: str, deadline: float, *, connection_id: str
+        self,
+        request_id: str,
+        user_id: str,
+        job_id: str,
+        step: str,
+        deadline: float,
+        *,
+        connection_id: str,
+        marketplace: str = "vinted",
     ) -> None:
         self._table.put_item(
             Item={
                 "request_id": request_id,
                 "user_id": user_id,
+                "marketplace": marketplace,
                 "job_id": job_id,
                 "step": step,
                 "connection_id": connection_id,
@@ -76,18 +88,11 @@ class PendingCommandStore:
             ConditionExpression="attribute_not_exists(request_id)",
         )
 
-    def reassign(self, request_id: str, connection_id: str) -> None:
-        """The command goes to another tab (the first one was already closed)."""
-        self._table.update_item(
-            Key={"request_id": request_id},
-            UpdateExpression="SET connection_id = :connection",
-            ExpressionAttributeValues={":connection": connection_id},
-        )
-
-    def lose_connection(self, connection_id: str) -> int:
+    def lose_connection(self, connection_id: str) -> list[PendingCommand]:
         """A tab closed: its commands still awaiting an answer end now rather than at their deadline.
-        Returns how many. A result that wins the race is kept (the update is conditional)."""
-        lost = 0
+        Returns them (their lanes are to be woken). A result that wins the race is kept (the update is
+        conditional)."""
+        lost: list[PendingCommand] = []
         query: dict[str, Any] = {
             "IndexName": "by_connection",
             "KeyConditionExpression": Key("connection_id").eq(connection_id),
@@ -107,8 +112,10 @@ class PendingCommandStore:
                         ":connection": connection_id,
                         ":now": int(time.time() * 1000),
                     },
+                    ReturnValues="ALL_NEW",
                 )
-                lost += marked is not None
+                if marked is not None:
+                    lost.append(_from_item(marked))
             if "LastEvaluatedKey" not in page:
                 return lost
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -128,15 +135,19 @@ class PendingCommandStore:
         success: bool,
         result: dict[str, Any] | None,
         error: str | None,
+        http_status: int | None = None,
+        retry_after: float | None = None,
         now: float | None = None,
-    ) -> None:
-        """Record a plugin result, or raise ResultRejected saying why it cannot be accepted."""
+    ) -> PendingCommand:
+        """Record a plugin result (returns the command, to wake its lane), or raise ResultRejected saying why
+        it cannot be accepted."""
         now = time.time() if now is None else now
         status = CommandStatus.SUCCEEDED if success else CommandStatus.FAILED
         resolved = update_if(
             self._table,
             Key={"request_id": request_id},
-            UpdateExpression="SET #status = :status, result_json = :result, #error = :error, resolved_at = :now",
+            UpdateExpression="SET #status = :status, result_json = :result, #error = :error, resolved_at = :now,"
+            " http_status = :http_status, retry_after_ms = :retry_after",
             # A tab that answered and closed at once: its $disconnect may be handled first.
             ConditionExpression=(
                 "attribute_exists(request_id) AND #status IN (:pending, :lost) AND user_id = :user"
@@ -152,10 +163,14 @@ class PendingCommandStore:
                 ":pending": CommandStatus.PENDING.value,
                 ":lost": CommandStatus.CONNECTION_LOST.value,
                 ":user": user_id,
+                ":http_status": http_status,
+                ":retry_after": None if retry_after is None else int(retry_after * 1000),
             },
+            ReturnValues="ALL_NEW",
         )
         if resolved is None:
             raise self._rejection(request_id, user_id, now)
+        return _from_item(resolved)
 
     def expire(self, request_id: str) -> bool:
         """Mark a command still without a result timed out; False when a result won the race."""
@@ -196,7 +211,10 @@ def _from_item(item: dict[str, Any]) -> PendingCommand:
         step=str(item["step"]),
         status=CommandStatus(item["status"]),
         deadline=int(item["deadline_ms"]) / 1000,
+        marketplace=str(item.get("marketplace", "vinted")),
         result=json.loads(raw_result) if raw_result else None,
         error=item.get("error"),
+        http_status=int(item["http_status"]) if item.get("http_status") is not None else None,
+        retry_after=int(item["retry_after_ms"]) / 1000 if item.get("retry_after_ms") is not None else None,
         lost_at=int(item["lost_at"]) / 1000 if "lost_at" in item else None,
     )

@@ -35,6 +35,7 @@ class Connection:
     extension_version: str | None = None
     vinted_logged_in: bool = True
     challenge: bool = False  # Vinted shows this browser a bot challenge (DataDome captcha)
+    vinted_user_id: str | None = None  # the Vinted account the extension is logged in as
 
     def is_live(self, now: float) -> bool:
         return self.expires_at > now
@@ -95,6 +96,7 @@ class ConnectionStore:
         extension_version: str | None,
         vinted_logged_in: bool = True,
         challenge: bool = False,
+        vinted_user_id: str | None = None,
         now: float | None = None,
     ) -> bool:
         """Record whether this open connection's extension can execute commands; False if it is not open."""
@@ -103,7 +105,7 @@ class ConnectionStore:
             self._table,
             Key={"connection_id": connection_id},
             UpdateExpression="SET ready = :ready, ready_at = :now, extension_version = :version,"
-            " vinted_logged_in = :logged_in, challenge = :challenge",
+            " vinted_logged_in = :logged_in, challenge = :challenge, vinted_user_id = :account",
             ConditionExpression=(
                 "attribute_exists(connection_id) AND user_id = :user AND attribute_not_exists(closed_at)"
             ),
@@ -113,10 +115,21 @@ class ConnectionStore:
                 ":version": extension_version,
                 ":logged_in": vinted_logged_in,
                 ":challenge": challenge,
+                ":account": vinted_user_id,
                 ":user": user_id,
             },
         )
         return recorded is not None
+
+    def set_logged_out(self, connection_id: str) -> None:
+        """Vinted answered 401 to a command of this tab: it gets none until its extension says it is logged in."""
+        update_if(
+            self._table,
+            Key={"connection_id": connection_id},
+            UpdateExpression="SET vinted_logged_in = :false",
+            ConditionExpression="attribute_exists(connection_id)",
+            ExpressionAttributeValues={":false": False},
+        )
 
     def count_message(self, connection_id: str, now: float | None = None) -> CountedMessage | None:
         """Count one incoming message against its connection's window (one write, which also tells whose
@@ -183,4 +196,5 @@ def _from_item(item: dict[str, Any]) -> Connection:
         extension_version=item.get("extension_version"),
         vinted_logged_in=bool(item.get("vinted_logged_in", True)),
         challenge=bool(item.get("challenge", False)),
+        vinted_user_id=item.get("vinted_user_id"),
     )

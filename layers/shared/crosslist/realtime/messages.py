@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -27,6 +28,9 @@ class PluginResultMessage(BaseModel):
     success: bool
     result: dict[str, Any] | None = None
     error: str | None = Field(default=None, max_length=2000)
+    # What Vinted answered, when it answered: its HTTP status and Retry-After (seconds).
+    status: int | None = Field(default=None, ge=100, le=599)
+    retry_after: float | None = Field(default=None, ge=0, le=86_400)
 
     @model_validator(mode="after")
     def _error_explains_failure(self) -> PluginResultMessage:
@@ -47,6 +51,8 @@ class PluginStatusMessage(BaseModel):
     # Commands would only fail while the user is logged out of Vinted or Vinted shows a bot challenge.
     vinted_logged_in: bool = True
     challenge: bool = False
+    # The Vinted account the extension is logged in as (wardrobe reads need it).
+    vinted_user_id: str | None = Field(default=None, min_length=1, max_length=40, pattern=r"^[0-9A-Za-z_-]+$")
 
     @property
     def takes_commands(self) -> bool:
@@ -92,8 +98,24 @@ def completed_message(job_id: str, result: dict[str, Any]) -> dict[str, Any]:
     return {"type": "job.completed", "job_id": job_id, "result": result}
 
 
-def failed_message(job_id: str, error: dict[str, str], retryable: bool) -> dict[str, Any]:
-    return {"type": "job.failed", "job_id": job_id, "error": error, "retryable": retryable}
+def failed_message(job_id: str, error: dict[str, str], retryable: bool = False) -> dict[str, Any]:
+    """The job ended in failure: final (a coming retry is `job.retrying`)."""
+    return {"type": "job.failed", "job_id": job_id, "error": error}
+
+
+def retrying_message(job_id: str, attempt: int, next_attempt_at: datetime, error: dict[str, str]) -> dict[str, Any]:
+    return {
+        "type": "job.retrying",
+        "job_id": job_id,
+        "attempt": attempt,
+        "next_attempt_at": next_attempt_at.isoformat(),
+        "error": error,
+    }
+
+
+def waiting_message(job_id: str, reason: str, until: datetime | None) -> dict[str, Any]:
+    """reason: pacing, backoff, no_plugin, plugin_not_ready, plugin_logged_out, challenge or rate_limited."""
+    return {"type": "job.waiting", "job_id": job_id, "reason": reason, "until": until.isoformat() if until else None}
 
 
 def cancelled_message(job_id: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from crosslist.realtime.connections import ConnectionStore
+from crosslist.realtime.connections import Connection, ConnectionStore
 from crosslist.realtime.gateway import ConnectionGateway, ConnectionGone, encode
 
 logger = Logger(child=True)
@@ -17,11 +17,12 @@ class Notifier:
         self._connections = connections
         self._gateway = gateway
 
-    def to_user(self, user_id: str, message: dict[str, Any]) -> int:
-        """Send to all the user's connections; returns how many received it."""
+    def to_user(self, user_id: str, message: dict[str, Any], *, connections: list[Connection] | None = None) -> int:
+        """Send to all the user's connections (read here unless the caller has them); returns how many
+        received it."""
         data = encode(message)
         delivered = 0
-        for connection in self._connections.for_user(user_id):
+        for connection in self._connections.for_user(user_id) if connections is None else connections:
             try:
                 self._gateway.post(connection.connection_id, data)
                 delivered += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -35,11 +36,23 @@ def open_connection(
     return user_id
 
 
-def close_connection(connection_id: str, connections: ConnectionStore, commands: PendingCommandStore) -> int:
+# (user_id, marketplace, cause): wake a lane of the job engine (crosslist.jobs.queue.JobQueue.wake).
+Waker = Callable[[str, str, str], None]
+
+
+def close_connection(
+    connection_id: str, connections: ConnectionStore, commands: PendingCommandStore, wake: Waker
+) -> int:
     """The tab is gone: no command goes to it any more, and those it was running end now rather than at
-    their deadline. Returns how many commands it left unanswered."""
+    their deadline; their lanes are woken to send them to another tab. Returns how many it left unanswered."""
     connections.close(connection_id)
-    return commands.lose_connection(connection_id)
+    lost = commands.lose_connection(connection_id)
+    for command in lost:
+        try:
+            wake(command.user_id, command.marketplace, f"lost:{command.request_id}")
+        except Exception:  # the lane's deadline timer still wakes it
+            logger.exception("lane not woken after a tab closed", extra={"request_id": command.request_id})
+    return len(lost)
 
 
 class PluginResults:
@@ -51,12 +64,14 @@ class PluginResults:
         commands: PendingCommandStore,
         notifier: Notifier,
         request_session: Callable[[str, str], None],
+        wake: Waker,
     ) -> None:
         self._connections = connections
         self._commands = commands
         self._notifier = notifier
         # (user, connection): have the tab sent its user's active jobs (answered where PostgreSQL is).
         self._request_session = request_session
+        self._wake = wake
 
     def receive(self, connection_id: str, body: str | None) -> dict[str, Any] | None:
         """Apply one message. Returns the error for the sender, if any (sent unless it is a repeat of
@@ -113,29 +128,50 @@ class PluginResults:
                 return error_message("unavailable", "the jobs' state cannot be fetched right now; try again", None)
             return None
         if isinstance(message, PluginStatusMessage):
-            if not self._connections.set_plugin_status(
-                connection_id,
-                sender.user_id,
-                ready=message.ready,
-                extension_version=message.extension_version,
-                vinted_logged_in=message.vinted_logged_in,
-                challenge=message.challenge,
-            ):
-                return error_message("forbidden", "this connection is closed", request_id)
-            # The web app can show the extension as connected once the backend has recorded it.
-            self._notifier.to_connection(connection_id, plugin_status_message(message))
-            return None
+            return self._status(connection_id, sender.user_id, message, request_id)
+        return self._result(sender.user_id, message)
+
+    def _status(
+        self, connection_id: str, user_id: str, message: PluginStatusMessage, request_id: str | None
+    ) -> dict[str, Any] | None:
+        if not self._connections.set_plugin_status(
+            connection_id,
+            user_id,
+            ready=message.ready,
+            extension_version=message.extension_version,
+            vinted_logged_in=message.vinted_logged_in,
+            challenge=message.challenge,
+            vinted_user_id=message.vinted_user_id,
+        ):
+            return error_message("forbidden", "this connection is closed", request_id)
+        # The web app can show the extension as connected once the backend has recorded it.
+        self._notifier.to_connection(connection_id, plugin_status_message(message))
+        if message.takes_commands:  # jobs waiting for the extension go on by themselves
+            self._wake_lane(user_id, "vinted", f"ready:{connection_id}:{time.time_ns()}")
+        return None
+
+    def _result(self, user_id: str, message: PluginResultMessage) -> dict[str, Any] | None:
         try:
-            self._commands.resolve(
+            command = self._commands.resolve(
                 message.request_id,
-                sender.user_id,
+                user_id,
                 success=message.success,
                 result=message.result,
                 error=message.error,
+                http_status=message.status,
+                retry_after=message.retry_after,
             )
         except ResultRejected as rejected:
             return error_message(rejected.code.value, rejected.message, message.request_id)
+        # The result continues its job: a new invocation of process_job, through the lane's queue group.
+        self._wake_lane(command.user_id, command.marketplace, f"result:{command.request_id}")
         return None
+
+    def _wake_lane(self, user_id: str, marketplace: str, cause: str) -> None:
+        try:
+            self._wake(user_id, marketplace, cause)
+        except Exception:  # recorded all the same: the lane's timer or the sweeper wakes it later
+            logger.exception("lane not woken", extra={"cause": cause})
 
 
 class _Silenced(Exception):

@@ -1,8 +1,13 @@
 """What every marketplace workflow provides: its steps, what each step needs done, what a reply means.
 
-A step never performs its call itself: `plan` says what is needed (for Vinted, a command for the
-browser extension), the engine performs it, and `apply` turns the reply into the job's data or a
-StepFailed. So the engine alone decides how a call is carried (and, later, when: pacing, parking).
+A step never performs its call itself: `plan` says what is needed (a command for the Vinted browser
+extension, a direct HTTP call for eBay and Etsy, a wait), the engine performs it, and `apply` turns the
+reply into the job's data or a classified StepFailed. So the engine alone decides how a call is
+carried and when (pacing, parking, backoff, a paused lane).
+
+A write whose reply never came may have landed. It is never blindly sent again: the engine asks the
+workflow to `verify` it (a read), and `verified` says whether it landed (the step's data) or surely
+did not (None: the write is planned again).
 """
 
 from __future__ import annotations
@@ -28,14 +33,39 @@ class Step:
     index: int = 0  # which one, for repeated steps (the photo's position)
 
 
-class StepFailed(Exception):
-    """A step did not succeed. Retryable failures resume at this same step on the next attempt."""
+# How a failure is handled: retried after a backoff (using an attempt), final at once, or by pausing
+# the whole lane (the marketplace is throttling the user: no attempt used, the step is sent again later).
+FailureKind = Literal["retryable", "permanent", "throttled", "logged_out"]
 
-    def __init__(self, code: str, message: str, *, retryable: bool = True) -> None:
+
+class StepFailed(Exception):
+    """A step did not succeed. Retryable failures resume at this same step on the next attempt.
+
+    `throttled`: the marketplace limits the user (429, a bot challenge); the lane pauses for
+    `retry_after_seconds` when given, else for the engine's pause (longer when `challenge`).
+    `logged_out`: the Vinted session expired; the lane waits for the extension to report it is logged in.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        retryable: bool = True,
+        kind: FailureKind | None = None,
+        retry_after_seconds: float | None = None,
+        challenge: bool = False,
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
-        self.retryable = retryable
+        self.kind: FailureKind = kind or ("retryable" if retryable else "permanent")
+        self.retry_after_seconds = retry_after_seconds
+        self.challenge = challenge
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind != "permanent"
 
     @property
     def error(self) -> JsonDict:
@@ -83,6 +113,9 @@ class JobContext:
     input: JsonDict
     accumulated: JsonDict
     step_timeout_ms: int
+    # The user's account on the marketplace as the executing tab reported it (Vinted: the user id its
+    # extension is logged in as, needed for wardrobe reads); None when unknown.
+    account_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,17 +129,50 @@ class PluginCall:
     repeatable: bool = False
 
 
-# What a step can ask the engine for; eBay and Etsy steps will add direct HTTP calls.
-StepAction = PluginCall
+@dataclass(frozen=True)
+class HttpCall:
+    """A direct call to a marketplace's REST API (eBay, Etsy), performed by the engine over httpx."""
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+    url: str
+    kind: CallKind
+    headers: dict[str, str] | None = None
+    json: JsonDict | None = None
+    repeatable: bool = False
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Nothing to call yet: wake this job again after `seconds` (no Lambda waits meanwhile)."""
+
+    seconds: float
+    reason: str = "backoff"
+
+
+@dataclass(frozen=True)
+class Done:
+    """The step needs no call: its data is ready (e.g. computed from earlier steps)."""
+
+    data: JsonDict
+
+
+# What a step can ask the engine for.
+StepAction = PluginCall | HttpCall | Wait | Done
 
 
 @dataclass(frozen=True)
 class Reply:
-    """What came back for a step's action: success with the marketplace's JSON, or the error."""
+    """What came back for a step's action: success with the marketplace's JSON, or the error.
+
+    `status` is the marketplace's HTTP status when known (the extension reports Vinted's), and
+    `retry_after` its Retry-After in seconds; both None when the call never got an answer.
+    """
 
     success: bool
     result: JsonDict | None
     error: str | None
+    status: int | None = None
+    retry_after: float | None = None
 
 
 class Workflow(Protocol):
@@ -125,6 +191,14 @@ class Workflow(Protocol):
 
     def apply(self, step: Step, context: JobContext, reply: Reply) -> JsonDict:
         """The job's accumulated data once the step's reply is in, or StepFailed saying what went wrong."""
+
+    def verify(self, step: Step, context: JobContext) -> StepAction | None:
+        """A read telling whether this step's write landed although its reply was lost; None when the
+        step is safe to simply send again (a read, a photo upload)."""
+
+    def verified(self, step: Step, context: JobContext, reply: Reply) -> JsonDict | None:
+        """The reply to `verify`: the job's data if the write landed, None if it surely did not,
+        StepFailed if it cannot be told."""
 
     def complete(self, context: JobContext) -> Completion:
         """The job's result once every step succeeded."""

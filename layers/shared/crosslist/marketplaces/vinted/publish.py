@@ -1,14 +1,21 @@
-"""Publish a product on Vinted: upload each photo, then create the item with the collected photo ids."""
+"""Publish a product on Vinted: upload each photo, then create the item with the collected photo ids.
+
+A create whose reply was lost may have landed: it is verified in the account's wardrobe (its newest
+listings) before it is ever sent again, since a second create would be a duplicate listing.
+"""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from crosslist.errors import InvalidRequest
 from crosslist.marketplaces import Marketplace
 from crosslist.marketplaces.vinted import MAX_PHOTOS
+from crosslist.marketplaces.vinted.replies import check
 from crosslist.realtime.messages import PluginCommand
 from crosslist.workflows.base import (
     Completion,
@@ -19,11 +26,15 @@ from crosslist.workflows.base import (
     ProductSnapshot,
     Reply,
     Step,
+    StepAction,
     StepFailed,
 )
 
 PHOTOS_PATH = "/api/v2/photos"
 ITEMS_PATH = "/api/v2/item_upload/items"
+WARDROBE_PAGE_SIZE = 96  # Vinted's cap
+# Newest first: a create that landed moments ago is on the first page.
+WARDROBE_PATH = f"/api/v2/wardrobe/{{account_id}}/items?page=1&per_page={WARDROBE_PAGE_SIZE}&order=newest_first"
 UPLOAD_PHOTO = "upload_photo"
 CREATE_ITEM = "create_item"
 
@@ -65,11 +76,40 @@ class _ItemReply(BaseModel):
     item: _Item
 
 
+class _Money(BaseModel):
+    amount: Decimal
+    currency_code: str | None = Field(default=None, max_length=10)
+
+
+class _WardrobePhoto(BaseModel):
+    id: VintedId
+
+
+class _WardrobeItem(_Item):
+    title: str = Field(max_length=1000)
+    # {"amount": "27.90", "currency_code": "EUR"}, or a plain amount in older shapes.
+    price: _Money | Decimal | None = None
+    photos: list[_WardrobePhoto] = Field(default_factory=list, max_length=4 * MAX_PHOTOS)  # generous bound
+
+    @property
+    def amount(self) -> Decimal | None:
+        return self.price.amount if isinstance(self.price, _Money) else self.price
+
+
+class _Wardrobe(BaseModel):
+    items: list[_WardrobeItem] = Field(max_length=WARDROBE_PAGE_SIZE)
+
+
 def _parse_item(result: dict[str, Any] | None) -> _Item:
     # Vinted answers {"item": {...}}; an extension that already unwrapped it sends the item itself.
     if result is not None and "item" in result:
         return _ItemReply.model_validate(result).item
     return _Item.model_validate(result)
+
+
+def _created(context: JobContext, item: _Item) -> JsonDict:
+    """The job's data once the item exists on Vinted, whether its create reply came or it was found later."""
+    return {**context.accumulated, "item_id": item.id, "url": item.url}
 
 
 class VintedPublish:
@@ -130,14 +170,13 @@ class VintedPublish:
         )
 
     def apply(self, step: Step, context: JobContext, reply: Reply) -> JsonDict:
-        if not reply.success:
-            raise StepFailed("plugin_error", reply.error or "the browser extension reported a failure")
+        check(reply)
         if step.kind == CREATE_ITEM:
             try:
                 item = _parse_item(reply.result)
             except ValidationError:
                 raise StepFailed("invalid_plugin_result", "the item reply has no usable item id") from None
-            return {**context.accumulated, "item_id": item.id, "url": item.url}
+            return _created(context, item)
         try:
             photo_id = _PhotoReply.model_validate(reply.result).id
         except ValidationError:
@@ -146,6 +185,43 @@ class VintedPublish:
         photo_ids = list(context.accumulated.get("photo_ids", []))[: step.index]
         photo_ids.append(photo_id)
         return {**context.accumulated, "photo_ids": photo_ids}
+
+    def verify(self, step: Step, context: JobContext) -> StepAction | None:
+        if step.kind != CREATE_ITEM:
+            return None  # a photo upload is safe to redo: an unused photo id is harmless
+        if context.account_id is None:
+            raise StepFailed(
+                "cannot_verify",
+                "The Vinted listing may already have been created, but crosslist cannot check: the browser "
+                "extension did not report which Vinted account it is logged in as. It will check again; "
+                "update the crosslist extension if this keeps happening.",
+                kind="retryable",
+            )
+        path = WARDROBE_PATH.format(account_id=quote(context.account_id, safe=""))
+        return PluginCall(PluginCommand(method="GET", path=path), kind="read", repeatable=True)
+
+    def verified(self, step: Step, context: JobContext, reply: Reply) -> JsonDict | None:
+        check(reply)
+        try:
+            wardrobe = _Wardrobe.model_validate(reply.result)
+        except ValidationError:
+            raise StepFailed(
+                "invalid_plugin_result",
+                "Vinted's list of your listings could not be read, so crosslist cannot tell whether the "
+                "listing was created; it will check again.",
+                kind="retryable",
+            ) from None
+        product = context.input["product"]
+        photo_ids = {str(photo_id) for photo_id in context.accumulated.get("photo_ids", [])}
+        price = Decimal(str(product["price"]))
+        for item in wardrobe.items:
+            if item.title != product["title"]:
+                continue
+            # Photo ids belong to this upload session: the surest sign. The price tells it from an older
+            # listing of another product with the same title.
+            if any(str(photo.id) in photo_ids for photo in item.photos) or item.amount == price:
+                return _created(context, item)
+        return None
 
     def complete(self, context: JobContext) -> Completion:
         data = context.accumulated

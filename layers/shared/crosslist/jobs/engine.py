@@ -1,0 +1,694 @@
+"""The job engine: a lane (one user on one marketplace) is woken by an event, does the work that is ready, and ends.
+
+Nothing waits inside a Lambda. A wake-up applies the reply that came in, saves the job's progress, and
+sends the next marketplace call, or sets a timer for when the next call is due (pacing, backoff, a
+paused lane), or parks the lane's jobs until the user's browser extension is there. The reply to a
+plugin command arrives through ws_message, which resolves its correlation record and wakes the lane.
+
+Each turn is one PostgreSQL transaction holding the lane's row lock, so wake-ups of one lane never
+interleave. A call is recorded in the lane (`in_flight`) and committed *before* it is sent, so a crash
+never loses track of a call that may have landed: a call whose correlation record does not exist was
+never sent and is simply planned again; a write whose reply never came is verified before it is sent
+again (Workflow.verify).
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger
+
+from crosslist.db.models import JobStatus
+from crosslist.jobs import pacing
+from crosslist.jobs.lanes import Job, Lane, LaneStore, LaneTransaction
+from crosslist.jobs.queue import PLUGIN_MARKETPLACES, JobQueue, TimerQueue
+from crosslist.realtime.commands import CommandStatus, PendingCommand, PendingCommandStore
+from crosslist.realtime.connections import Connection, ConnectionStore
+from crosslist.realtime.gateway import ConnectionGateway, ConnectionGone, encode
+from crosslist.realtime.messages import (
+    PluginCommand,
+    batch_progress_message,
+    cancelled_message,
+    command_message,
+    completed_message,
+    failed_message,
+    progress_message,
+    retrying_message,
+    waiting_message,
+)
+from crosslist.realtime.notifier import Notifier
+from crosslist.workflows.base import (
+    CallKind,
+    Done,
+    HttpCall,
+    JobContext,
+    PluginCall,
+    Reply,
+    Step,
+    StepAction,
+    StepFailed,
+    Wait,
+    Workflow,
+)
+from crosslist.workflows.registry import find_workflow
+
+if TYPE_CHECKING:
+    from crosslist.settings import Settings
+
+logger = Logger(child=True)
+JsonDict = dict[str, Any]
+
+# A tab that answers and closes at once may have its $disconnect handled before its answer: a command
+# whose tab closed still takes its answer this long.
+LOST_TAB_GRACE_SECONDS = 1.0
+# A parked lane is looked at this often even without an event (a lost wake-up, the parking expiry).
+PARKED_RECHECK = timedelta(minutes=10)
+# Turns one wake-up may take before handing over to a new invocation (a lane of jobs failing at once).
+MAX_TURNS_PER_WAKE = 25
+# A direct eBay/Etsy call is performed inside the invocation (process_job's timeout is 30 s).
+MAX_HTTP_SECONDS = 20.0
+# Slack after a deadline before the sweeper considers a lane's wake-up lost.
+DEADLINE_SLACK_SECONDS = 1.0
+JITTER = 0.2
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    pacing: pacing.PacingConfig
+    backoff_seconds: tuple[float, ...] = (30, 120, 480)
+    throttle_pause_seconds: float = 900
+    challenge_pause_seconds: float = 1800
+    max_pause_seconds: float = 6 * 3600
+    plugin_wait_seconds: float = 24 * 3600
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EngineConfig:
+        return cls(
+            pacing=pacing.PacingConfig.from_settings(settings),
+            backoff_seconds=settings.backoff_seconds,
+            throttle_pause_seconds=settings.throttle_pause_seconds,
+            challenge_pause_seconds=settings.challenge_pause_seconds,
+            max_pause_seconds=settings.max_pause_seconds,
+            plugin_wait_seconds=settings.plugin_wait_seconds,
+        )
+
+
+class WakeOutcome(enum.StrEnum):
+    SENT = "sent"  # a call is in flight
+    AWAITING = "awaiting"  # the call in flight has no reply yet
+    TIMER = "timer"  # pacing, backoff or a pause: woken again when due
+    PARKED = "parked"  # waiting for the user's browser extension
+    IDLE = "idle"  # no job left
+    CONTINUED = "continued"  # more to do: handed over to a new invocation
+
+
+class HttpPerformer:
+    """Performs a direct HTTP call (eBay, Etsy) for the engine; replaced by a fake in tests."""
+
+    def __call__(self, call: HttpCall, timeout_seconds: float) -> Reply:
+        import httpx  # only the marketplaces with a REST API need it
+
+        try:
+            response = httpx.request(
+                call.method, call.url, headers=call.headers, json=call.json, timeout=timeout_seconds
+            )
+        except httpx.HTTPError as error:
+            return Reply(False, None, f"{type(error).__name__}: {error}"[:500])
+        retry_after = response.headers.get("retry-after")
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
+        ok = response.is_success
+        return Reply(
+            ok,
+            body if isinstance(body, dict) else None,
+            None if ok else response.text[:2000] or f"HTTP {response.status_code}",
+            status=response.status_code,
+            retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
+        )
+
+
+@dataclass
+class _Turn:
+    """What a turn decided, carried out once its transaction committed."""
+
+    outcome: WakeOutcome | None = None  # None: take another turn
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    send: _Send | None = None
+    http: _Http | None = None
+    timer: float | None = None  # epoch seconds
+    pacing_before: JsonDict | None = None  # the lane's pacing before this turn's call was counted
+
+
+@dataclass(frozen=True)
+class _Send:
+    request_id: str
+    tab: Connection
+    job_id: str
+    step: str
+    command: PluginCommand
+    deadline: float
+    timeout_ms: int
+
+
+@dataclass(frozen=True)
+class _Http:
+    call: HttpCall
+    job_id: uuid.UUID
+    timeout_seconds: float
+
+
+class LaneEngine:
+    def __init__(
+        self,
+        store: LaneStore,
+        *,
+        commands: PendingCommandStore,
+        connections: ConnectionStore,
+        gateway: ConnectionGateway,
+        notifier: Notifier,
+        jobs: JobQueue,
+        timers: TimerQueue,
+        config: EngineConfig,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        http: Callable[[HttpCall, float], Reply] | None = None,
+        workflows: Callable[[str, str], Workflow | None] = find_workflow,
+    ) -> None:
+        self._store = store
+        self._commands = commands
+        self._connections = connections
+        self._gateway = gateway
+        self._notifier = notifier
+        self._jobs = jobs
+        self._timers = timers
+        self._config = config
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._http = http or HttpPerformer()
+        self._workflows = workflows
+        self._tabs: list[Connection] | None = None  # the user's connections, read once per wake-up
+
+    def wake(self, user_id: str, marketplace: str) -> WakeOutcome:
+        """Do what the lane can do now; returns why it stopped."""
+        self._tabs = None
+        logger.append_keys(lane=f"{user_id}:{marketplace}")
+        try:
+            for _ in range(MAX_TURNS_PER_WAKE):
+                turn = self._turn(user_id, marketplace)
+                again = self._carry_out(user_id, marketplace, turn)
+                if turn.outcome is not None and not again:
+                    return turn.outcome
+            self._jobs.wake(user_id, marketplace, cause=f"continue:{uuid.uuid4()}")
+            return WakeOutcome.CONTINUED
+        finally:
+            logger.remove_keys(["lane"])
+
+    # ------------------------------------------------------------------ one turn
+    def _turn(self, user_id: str, marketplace: str) -> _Turn:
+        turn = _Turn()
+        with self._store.locked(user_id, marketplace) as tx:
+            now = self._clock()
+            if tx.lane.in_flight is not None:
+                self._collect(tx, turn, now)
+            else:
+                self._advance(tx, turn, now)
+        return turn
+
+    def _collect(self, tx: LaneTransaction, turn: _Turn, now: float) -> None:
+        """The lane has a call in flight: apply its reply if it came, or notice it never will."""
+        lane = tx.lane
+        flight = dict(lane.in_flight or {})
+        # An HTTP call still in flight: the invocation performing it died before applying its reply.
+        verdict = "lost" if flight.get("http") else self._verdict(self._commands.get(flight["request_id"]), flight, now)
+        if isinstance(verdict, float):  # no reply yet: the lane is woken by it, or at its deadline
+            lane.wake_at = _at(verdict + DEADLINE_SLACK_SECONDS)
+            turn.outcome = WakeOutcome.AWAITING
+            if verdict < flight["deadline"]:  # a closed tab's grace: no other timer wakes the lane then
+                turn.timer = verdict
+            return
+        lane.in_flight = None
+        if verdict == "never_sent" and "pacing_before" in flight:
+            lane.pacing = flight["pacing_before"]
+        job = tx.job(uuid.UUID(flight["job_id"]))
+        if job is None or job.ended or job.current_step != flight["step_index"]:
+            return  # nothing to apply it to any more
+        if isinstance(verdict, Reply):
+            self._apply(tx, turn, job, flight=flight, reply=verdict, now=now)
+            return
+        if verdict in ("lost", "timed_out") and not flight["repeatable"]:
+            # It may have landed: never sent blindly again, the next turn looks first (Workflow.verify).
+            job.unconfirmed_step = job.current_step
+            tx.save(job)
+        if verdict == "timed_out":
+            self._failed(tx, turn, job, self._timeout(job), now)
+        # "never_sent", "lost": no attempt used, the next turn sends the step (or its check) to a tab.
+
+    def _verdict(self, record: PendingCommand | None, flight: dict[str, Any], now: float) -> Reply | float | str:
+        """A Reply; "never_sent", "lost" or "timed_out"; or the time (epoch s) to look again."""
+        if record is None:
+            return "never_sent"  # its record is written before the command leaves
+        if record.status in (CommandStatus.SUCCEEDED, CommandStatus.FAILED):
+            return Reply(
+                record.status is CommandStatus.SUCCEEDED,
+                record.result,
+                record.error,
+                status=record.http_status,
+                retry_after=record.retry_after,
+            )
+        if record.status is CommandStatus.TIMED_OUT:
+            return "timed_out"
+        deadline = float(flight["deadline"])
+        if record.status is CommandStatus.CONNECTION_LOST:
+            grace_ends = (record.lost_at or now) + LOST_TAB_GRACE_SECONDS
+            if now < min(grace_ends, deadline):
+                return float(min(grace_ends, deadline))
+            if self._commands.expire(record.request_id):
+                return "lost"
+            return self._verdict(self._commands.get(record.request_id), flight, now)
+        if now < deadline:
+            return deadline
+        if self._commands.expire(record.request_id):
+            return "timed_out"
+        return self._verdict(self._commands.get(record.request_id), flight, now)
+
+    def _apply(
+        self, tx: LaneTransaction, turn: _Turn, job: Job, *, flight: dict[str, Any], reply: Reply, now: float
+    ) -> None:
+        workflow = self._workflows(job.marketplace, job.action_code)
+        assert workflow is not None  # it planned the call
+        steps = workflow.steps(job.input)
+        step = steps[job.current_step]
+        context = self._context(job, flight.get("account_id"))
+        try:
+            if flight.get("verifying"):
+                data = workflow.verified(step, context, reply)
+                job.unconfirmed_step = None
+                if data is None:  # surely not landed: the write is planned again
+                    logger.info("an unconfirmed write did not land: sending it again", extra={"step": step.name})
+                    tx.save(job)
+                    return
+            else:
+                data = workflow.apply(step, context, reply)
+        except StepFailed as failure:
+            self._failed(tx, turn, job, failure, now, connection_id=flight.get("connection_id"))
+            return
+        except Exception as error:  # a reply the code did not expect must not strand the job
+            logger.exception("applying a reply failed", extra={"step": step.name})
+            self._failed(tx, turn, job, StepFailed("infrastructure_error", _describe(error)), now)
+            return
+        self._step_done(tx, turn, job, workflow=workflow, steps=steps, data=data)
+
+    def _step_done(
+        self, tx: LaneTransaction, turn: _Turn, job: Job, *, workflow: Workflow, steps: list[Step], data: Any
+    ) -> None:
+        step = steps[job.current_step]
+        job.accumulated_data = data
+        job.current_step += 1
+        job.unconfirmed_step = None
+        job.error = None
+        turn.messages.append(
+            progress_message(
+                str(job.id), step.name, job.current_step, len(steps), step.description, batch_id=job.batch_ref
+            )
+        )
+        if job.current_step < len(steps):
+            tx.save(job)
+            return
+        completion = workflow.complete(self._context(job, None))
+        job.status = JobStatus.COMPLETED
+        job.result = completion.result
+        job.completed_at = _at(self._clock())
+        _clear_wait(job)
+        tx.complete(job, completion)
+        tx.lane.active_job_id = None
+        turn.messages.append(completed_message(str(job.id), completion.result))
+        self._batch_progress(tx, turn, job)
+
+    # ------------------------------------------------------------------ the next call
+    def _advance(self, tx: LaneTransaction, turn: _Turn, now: float) -> None:
+        """No call in flight: start the lane's next call, or say why not yet."""
+        lane = tx.lane
+        job = self._current_job(tx)
+        if job is None:
+            lane.wake_at = None
+            lane.active_job_id = None
+            turn.outcome = WakeOutcome.IDLE
+        elif job.cancel_requested:  # between two steps: never in the middle of a marketplace call
+            self._end(tx, turn, job, JobStatus.CANCELLED)
+            turn.messages.append(cancelled_message(str(job.id)))
+        elif lane.paused_until is not None and lane.paused_until.timestamp() > now:
+            self._wait(turn, tx, job, lane.pause_reason or "rate_limited", lane.paused_until.timestamp())
+        elif job.next_attempt_at is not None and job.next_attempt_at.timestamp() > now:
+            # A backoff, or a workflow's own Wait: its reason stays.
+            self._wait(turn, tx, job, job.wait_reason or "backoff", job.next_attempt_at.timestamp())
+        else:
+            lane.paused_until = lane.pause_reason = None
+            self._plan(tx, turn, job, now)
+
+    def _plan(self, tx: LaneTransaction, turn: _Turn, job: Job, now: float) -> None:
+        """Ask the workflow what the job's current step needs, and see it done."""
+        workflow = self._workflows(job.marketplace, job.action_code)
+        if workflow is None:
+            failure = StepFailed("action_not_available", f"no workflow runs {job.action_code} on {job.marketplace}")
+            self._fail(tx, turn, job, failure)
+            return
+        tab: Connection | None = None
+        if job.marketplace in PLUGIN_MARKETPLACES:
+            tab = self._ready_tab(tx, turn, job, now)
+            if tab is None:
+                return
+        steps = workflow.steps(job.input)
+        step = steps[job.current_step]
+        context = self._context(job, tab.vinted_user_id if tab is not None else None)
+        verifying = job.unconfirmed_step == job.current_step
+        try:
+            action: StepAction | None = workflow.verify(step, context) if verifying else None
+            if action is None:  # nothing in doubt, or nothing to look at: the step's own call
+                verifying = False
+                job.unconfirmed_step = None
+                action = workflow.plan(step, context)
+        except StepFailed as failure:
+            self._failed(tx, turn, job, failure, now)
+            return
+        if isinstance(action, Done):
+            self._start(tx, job, now)
+            self._step_done(tx, turn, job, workflow=workflow, steps=steps, data=action.data)
+        elif isinstance(action, Wait):
+            self._start(tx, job, now)
+            job.next_attempt_at = _at(now + action.seconds)
+            self._wait(turn, tx, job, action.reason, now + action.seconds)
+        elif self._paced(tx, turn, job, action.kind, now):
+            return
+        else:
+            self._call(tx, turn, job, step=step, action=action, tab=tab, verifying=verifying, now=now)
+
+    def _paced(self, tx: LaneTransaction, turn: _Turn, job: Job, kind: CallKind, now: float) -> bool:
+        """Whether the call must wait to be spaced like a person's (a timer is set); else it is counted."""
+        if job.marketplace not in PLUGIN_MARKETPLACES or not self._config.pacing.enabled:
+            return False
+        state = pacing.PacingState.from_json(tx.lane.pacing)
+        due = pacing.due_at(state, kind, self._config.pacing)
+        if due > now:
+            self._wait(turn, tx, job, "pacing", due, notify=job.wait_reason != "pacing")
+            return True
+        turn.pacing_before = tx.lane.pacing
+        tx.lane.pacing = pacing.record(state, kind, now, self._config.pacing, self._rng).to_json()
+        return False
+
+    def _call(
+        self,
+        tx: LaneTransaction,
+        turn: _Turn,
+        job: Job,
+        *,
+        step: Step,
+        action: PluginCall | HttpCall,
+        tab: Connection | None,
+        verifying: bool,
+        now: float,
+    ) -> None:
+        """Record the call as in flight (committed before it is sent) and have it sent after the commit."""
+        self._start(tx, job, now)
+        timeout_seconds = job.step_timeout_ms / 1000
+        flight: dict[str, Any] = {
+            "request_id": str(uuid.uuid4()),
+            "job_id": str(job.id),
+            "step": step.name,
+            "step_index": job.current_step,
+            "kind": action.kind,
+            "repeatable": action.repeatable or verifying,
+            "verifying": verifying,
+            "deadline": now + timeout_seconds,
+        }
+        if isinstance(action, HttpCall):
+            flight["http"] = True
+            turn.http = _Http(action, job.id, min(timeout_seconds, MAX_HTTP_SECONDS))
+        else:
+            assert tab is not None
+            flight |= {"connection_id": tab.connection_id, "account_id": tab.vinted_user_id}
+            turn.send = _Send(
+                flight["request_id"],
+                tab,
+                str(job.id),
+                step.name,
+                action.command,
+                flight["deadline"],
+                job.step_timeout_ms,
+            )
+            turn.timer = flight["deadline"]
+        if turn.pacing_before is not None:  # a command that never leaves must not count as a call
+            flight["pacing_before"] = turn.pacing_before
+        tx.lane.in_flight = flight
+        tx.lane.wake_at = _at(flight["deadline"] + DEADLINE_SLACK_SECONDS)
+        tx.save(job)
+        turn.outcome = WakeOutcome.SENT
+
+    def _current_job(self, tx: LaneTransaction) -> Job | None:
+        """The started job holding the lane, else the next one: highest priority, then oldest."""
+        lane = tx.lane
+        if lane.active_job_id is not None:
+            job = tx.job(lane.active_job_id)
+            if job is not None and not job.ended:
+                return job
+            lane.active_job_id = None
+        return tx.next_job()
+
+    def _ready_tab(self, tx: LaneTransaction, turn: _Turn, job: Job, now: float) -> Connection | None:
+        """The tab to send the command to (the most recently ready one); None after parking the lane's jobs."""
+        tabs = self._user_tabs(job.user_id)
+        ready = sorted((t for t in tabs if t.takes_commands), key=lambda t: t.ready_at_ms, reverse=True)
+        if ready:
+            if job.status is JobStatus.WAITING_FOR_PLUGIN:  # the extension is back: the lane's jobs queue again
+                tx.unpark()
+                job.status = JobStatus.RUNNING if job.id == tx.lane.active_job_id else JobStatus.PENDING
+                _clear_wait(job)
+                job.waiting_since = None
+            return ready[0]
+        reason = _unavailable_reason(tabs)
+        expired = _at(now - self._config.plugin_wait_seconds)
+        wake = now + PARKED_RECHECK.total_seconds()
+        failed = False
+        for waiting in [job, *(other for other in tx.queued_jobs() if other.id != job.id)]:
+            if waiting.waiting_since is not None and waiting.waiting_since <= expired:
+                message = (
+                    "the browser extension was not available to run this job in time; open the web app with the"
+                    " extension and try again"
+                )
+                self._fail(tx, turn, waiting, StepFailed("plugin_never_connected", message, retryable=False))
+                failed = True
+                continue
+            if waiting.status is not JobStatus.WAITING_FOR_PLUGIN or waiting.wait_reason != reason:
+                waiting.status = JobStatus.WAITING_FOR_PLUGIN
+                waiting.wait_reason = reason
+                waiting.wait_until = None
+                waiting.waiting_since = waiting.waiting_since or _at(now)
+                tx.save(waiting)
+                turn.messages.append(waiting_message(str(waiting.id), reason, None))
+            wake = min(wake, (waiting.waiting_since or _at(now)).timestamp() + self._config.plugin_wait_seconds)
+        tx.lane.wake_at = _at(wake)
+        # Jobs that expired free the lane for the next: look again. Else the lane waits for the extension
+        # (ws_connect and plugin_status wake it) or for its next check.
+        turn.outcome = None if failed else WakeOutcome.PARKED
+        return None
+
+    def _user_tabs(self, user_id: str) -> list[Connection]:
+        if self._tabs is None:
+            self._tabs = self._connections.for_user(user_id)
+        return self._tabs
+
+    # ------------------------------------------------------------------ failures and waits
+    def _failed(
+        self,
+        tx: LaneTransaction,
+        turn: _Turn,
+        job: Job,
+        failure: StepFailed,
+        now: float,
+        *,
+        connection_id: str | None = None,
+    ) -> None:
+        """Handle a classified failure of the job's current step."""
+        lane = tx.lane
+        logger.info("step failed", extra={"job_id": str(job.id), "code": failure.code, "kind": failure.kind})
+        if failure.kind == "throttled":
+            until = now + self._pause_seconds(lane, failure, now)
+            lane.paused_until = _at(until)
+            lane.pause_reason = "challenge" if failure.challenge else "rate_limited"
+            job.error = failure.error
+            self._wait(turn, tx, job, lane.pause_reason, until)
+            return
+        if failure.kind == "logged_out":
+            # The tab's extension is not logged in any more: no command goes to it until it says it is.
+            if connection_id is not None:
+                self._connections.set_logged_out(connection_id)
+            self._tabs = None
+            job.error = failure.error
+            tx.save(job)
+            turn.outcome = None
+            return
+        if failure.kind == "permanent" or job.attempts >= job.max_attempts:
+            self._fail(tx, turn, job, failure)
+            return
+        job.attempts = max(job.attempts, 1) + 1  # a step may fail before the job's first call
+        delays = self._config.backoff_seconds or (0.0,)
+        delay = delays[min(job.attempts - 2, len(delays) - 1)] * self._rng.uniform(1 - JITTER, 1 + JITTER)
+        job.next_attempt_at = _at(now + delay)
+        job.error = failure.error
+        turn.messages.append(retrying_message(str(job.id), job.attempts, job.next_attempt_at, failure.error))
+        self._wait(turn, tx, job, "backoff", now + delay, notify=False)
+
+    def _pause_seconds(self, lane: Lane, failure: StepFailed, now: float) -> float:
+        """15 min after a 429, 30 min after a challenge, doubling with each one the same day, capped."""
+        today = datetime.fromtimestamp(now, UTC).date().isoformat()
+        seen = int(lane.throttles.get("count", 0)) if lane.throttles.get("day") == today else 0
+        lane.throttles = {"day": today, "count": seen + 1}
+        base = self._config.challenge_pause_seconds if failure.challenge else self._config.throttle_pause_seconds
+        pause = float(min(base * 2**seen, self._config.max_pause_seconds))
+        if failure.retry_after_seconds is not None:
+            pause = max(pause, min(failure.retry_after_seconds, self._config.max_pause_seconds))
+        return pause
+
+    def _wait(
+        self, turn: _Turn, tx: LaneTransaction, job: Job, reason: str, until: float, *, notify: bool = True
+    ) -> None:
+        """The job waits until `until`; the lane is woken then by a timer."""
+        if reason != "pacing":
+            job.status = JobStatus.WAITING
+        elif job.status is not JobStatus.RUNNING:  # spacing calls: a started job still runs, others queue
+            job.status = JobStatus.RUNNING if job.id == tx.lane.active_job_id else JobStatus.PENDING
+        changed = (job.wait_reason, job.wait_until) != (reason, _at(until))
+        job.wait_reason = reason
+        job.wait_until = _at(until)
+        tx.save(job)
+        if notify and changed:
+            turn.messages.append(waiting_message(str(job.id), reason, job.wait_until))
+        tx.lane.wake_at = _at(until + DEADLINE_SLACK_SECONDS)
+        turn.timer = until
+        turn.outcome = WakeOutcome.TIMER
+
+    def _fail(self, tx: LaneTransaction, turn: _Turn, job: Job, failure: StepFailed) -> None:
+        job.error = failure.error
+        self._end(tx, turn, job, JobStatus.FAILED)
+        turn.messages.append(failed_message(str(job.id), failure.error, retryable=False))
+
+    def _end(self, tx: LaneTransaction, turn: _Turn, job: Job, status: JobStatus) -> None:
+        job.status = status
+        job.completed_at = _at(self._clock())
+        _clear_wait(job)
+        tx.save(job)
+        if tx.lane.active_job_id == job.id:
+            tx.lane.active_job_id = None
+        self._batch_progress(tx, turn, job)
+
+    def _batch_progress(self, tx: LaneTransaction, turn: _Turn, job: Job) -> None:
+        if job.batch_id is not None:
+            turn.messages.append(batch_progress_message(str(job.batch_id), tx.batch_counts(job.batch_id)))
+
+    def _timeout(self, job: Job) -> StepFailed:
+        return StepFailed("plugin_timeout", f"the browser extension did not answer within {job.step_timeout_ms} ms")
+
+    @staticmethod
+    def _start(tx: LaneTransaction, job: Job, now: float) -> None:
+        """The job runs: it holds the lane until it ends (a started job finishes before another starts)."""
+        tx.lane.active_job_id = job.id
+        job.status = JobStatus.RUNNING
+        _clear_wait(job)
+        job.waiting_since = None
+        job.next_attempt_at = None
+        job.attempts = max(job.attempts, 1)
+        job.started_at = job.started_at or _at(now)
+
+    @staticmethod
+    def _context(job: Job, account_id: str | None) -> JobContext:
+        return JobContext(
+            job_id=str(job.id),
+            user_id=job.user_id,
+            input=job.input,
+            accumulated=dict(job.accumulated_data or {}),
+            step_timeout_ms=job.step_timeout_ms,
+            account_id=account_id,
+        )
+
+    # ------------------------------------------------------------------ after the commit
+    def _carry_out(self, user_id: str, marketplace: str, turn: _Turn) -> bool:
+        """Send what the committed turn decided; returns whether the lane needs another turn now."""
+        again = turn.outcome is None
+        for message in turn.messages:
+            self._notifier.to_user(user_id, message, connections=self._user_tabs(user_id))
+        if turn.send is not None:
+            again = self._send(user_id, marketplace, turn.send) or again
+        if turn.http is not None:
+            self._perform_http(user_id, marketplace, turn.http)
+            again = True
+        if turn.timer is not None and not again:
+            self._timers.wake_at(user_id, marketplace, turn.timer)
+        return again
+
+    def _send(self, user_id: str, marketplace: str, send: _Send) -> bool:
+        """Deliver a command to its tab; True when the tab was gone (the next turn picks another)."""
+        self._commands.create(
+            send.request_id,
+            user_id,
+            send.job_id,
+            send.step,
+            send.deadline,
+            connection_id=send.tab.connection_id,
+            marketplace=marketplace,
+        )
+        data = encode(command_message(send.request_id, send.job_id, send.step, send.command, send.timeout_ms))
+        try:
+            self._gateway.post(send.tab.connection_id, data)
+        except ConnectionGone:
+            logger.info("stale connection closed", extra={"connection_id": send.tab.connection_id})
+            self._connections.close(send.tab.connection_id)
+            self._commands.delete(send.request_id)  # never delivered: the next turn sends it afresh
+            self._tabs = None
+            return True
+        return False
+
+    def _perform_http(self, user_id: str, marketplace: str, http: _Http) -> None:
+        reply = self._http(http.call, http.timeout_seconds)
+        turn = _Turn()
+        with self._store.locked(user_id, marketplace) as tx:
+            flight = tx.lane.in_flight
+            if flight is None or flight.get("job_id") != str(http.job_id):
+                return
+            tx.lane.in_flight = None
+            job = tx.job(http.job_id)
+            if job is None or job.ended or job.current_step != flight["step_index"]:
+                return
+            self._apply(tx, turn, job, flight=flight, reply=reply, now=self._clock())
+        for message in turn.messages:
+            self._notifier.to_user(user_id, message, connections=self._user_tabs(user_id))
+
+
+def _unavailable_reason(tabs: list[Connection]) -> str:
+    if any(t.ready and t.challenge for t in tabs):
+        return "challenge"
+    if any(t.ready and not t.vinted_logged_in for t in tabs):
+        return "plugin_logged_out"
+    if tabs:
+        return "plugin_not_ready"
+    return "no_plugin"
+
+
+def _clear_wait(job: Job) -> None:
+    job.wait_reason = None
+    job.wait_until = None
+
+
+def _at(epoch_seconds: float) -> datetime:
+    return datetime.fromtimestamp(epoch_seconds, UTC)
+
+
+def _describe(error: Exception) -> str:
+    return f"{type(error).__name__}: {str(error)[:200]}"

@@ -1,0 +1,311 @@
+"""Where the engine keeps its lanes and their jobs: a small interface, PostgreSQL behind it.
+
+The engine (crosslist.jobs.engine) only ever works inside `LaneStore.locked(user, marketplace)`: one
+transaction holding the lane's row lock, in which it reads and changes the lane and the lane's jobs.
+A fake of this interface (tests/support/lanes.py) lets the engine's paths run in unit tests.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from crosslist.db.engine import transaction
+from crosslist.db.models import (
+    ACTIVE_JOB_STATUSES,
+    IDLE_JOB_STATUSES,
+    JobLane,
+    JobStatus,
+    ListingStatus,
+    MarketplaceJob,
+    MarketplaceListing,
+    Product,
+)
+from crosslist.workflows.base import Completion
+
+JsonDict = dict[str, Any]
+
+
+@dataclass
+class Lane:
+    user_id: str
+    marketplace: str
+    active_job_id: uuid.UUID | None = None
+    in_flight: JsonDict | None = None
+    pacing: JsonDict = field(default_factory=dict)
+    paused_until: datetime | None = None
+    pause_reason: str | None = None
+    throttles: JsonDict = field(default_factory=dict)
+    wake_at: datetime | None = None
+
+
+@dataclass
+class Job:
+    """A job as the engine sees it; the fields after `created_at` are the ones it changes."""
+
+    id: uuid.UUID
+    user_id: str
+    marketplace: str
+    action_code: str
+    product_id: uuid.UUID | None
+    batch_id: uuid.UUID | None
+    input: JsonDict
+    max_attempts: int
+    step_timeout_ms: int
+    priority: int
+    cancel_requested: bool
+    created_at: datetime
+    status: JobStatus
+    accumulated_data: JsonDict
+    current_step: int
+    attempts: int
+    error: JsonDict | None = None
+    result: JsonDict | None = None
+    next_attempt_at: datetime | None = None
+    wait_reason: str | None = None
+    wait_until: datetime | None = None
+    waiting_since: datetime | None = None
+    unconfirmed_step: int | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.status not in ACTIVE_JOB_STATUSES
+
+    @property
+    def batch_ref(self) -> str | None:
+        return str(self.batch_id) if self.batch_id is not None else None
+
+
+_CHANGED = tuple(f.name for f in fields(Job))[tuple(f.name for f in fields(Job)).index("status") :]
+
+
+class LaneTransaction(Protocol):
+    lane: Lane
+
+    def job(self, job_id: uuid.UUID) -> Job | None:
+        """One of the lane's jobs, locked (a cancel request waits for this transaction)."""
+
+    def next_job(self) -> Job | None:
+        """The job that runs next: highest priority (1), then oldest, among those not started."""
+
+    def save(self, job: Job) -> None: ...
+
+    def queued_jobs(self) -> list[Job]:
+        """Every job of the lane not running, in the order they run: to park them together."""
+
+    def unpark(self) -> int:
+        """The extension is back: the lane's jobs waiting for it are pending again; returns how many."""
+
+    def complete(self, job: Job, completion: Completion) -> None:
+        """Store the job as completed and, in the same transaction, the listing it created or changed."""
+
+    def batch_counts(self, batch_id: uuid.UUID) -> dict[str, int]: ...
+
+
+class LaneStore(Protocol):
+    def locked(self, user_id: str, marketplace: str) -> AbstractContextManager[LaneTransaction]:
+        """A transaction holding the lane's lock; the lane's changes are written when it ends without error."""
+
+    def overdue_lanes(self, before: datetime, limit: int) -> list[tuple[str, str]]:
+        """Lanes whose wake-up is overdue (their timer or message was lost): (user_id, marketplace)."""
+
+    def unqueued_lanes(self, created_before: datetime, limit: int) -> list[tuple[str, str, uuid.UUID]]:
+        """Pending jobs whose wake-up never reached the queue: (user_id, marketplace, job_id)."""
+
+    def mark_queued(self, job_ids: list[uuid.UUID]) -> None: ...
+
+
+class PostgresLaneStore:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    @contextmanager
+    def locked(self, user_id: str, marketplace: str) -> Iterator[LaneTransaction]:
+        with transaction(self._sessions) as session:
+            session.execute(insert(JobLane).values(user_id=user_id, marketplace=marketplace).on_conflict_do_nothing())
+            row = session.scalars(
+                select(JobLane).where(JobLane.user_id == user_id, JobLane.marketplace == marketplace).with_for_update()
+            ).one()
+            lane = Lane(
+                user_id=user_id,
+                marketplace=marketplace,
+                active_job_id=row.active_job_id,
+                in_flight=row.in_flight,
+                pacing=dict(row.pacing or {}),
+                paused_until=row.paused_until,
+                pause_reason=row.pause_reason,
+                throttles=dict(row.throttles or {}),
+                wake_at=row.wake_at,
+            )
+            yield _PostgresLaneTransaction(session, lane)
+            for name in (
+                "active_job_id",
+                "in_flight",
+                "pacing",
+                "paused_until",
+                "pause_reason",
+                "throttles",
+                "wake_at",
+            ):
+                setattr(row, name, getattr(lane, name))
+            row.updated_at = func.now()
+
+    def overdue_lanes(self, before: datetime, limit: int) -> list[tuple[str, str]]:
+        with transaction(self._sessions) as session:
+            rows = session.execute(
+                select(JobLane.user_id, JobLane.marketplace)
+                .where(JobLane.wake_at < before)
+                .order_by(JobLane.wake_at)
+                .limit(limit)
+            ).all()
+        return [(user, marketplace) for user, marketplace in rows]
+
+    def unqueued_lanes(self, created_before: datetime, limit: int) -> list[tuple[str, str, uuid.UUID]]:
+        with transaction(self._sessions) as session:
+            rows = session.execute(
+                select(MarketplaceJob.user_id, MarketplaceJob.marketplace, MarketplaceJob.id)
+                .where(
+                    MarketplaceJob.status == JobStatus.PENDING,
+                    MarketplaceJob.enqueued_at.is_(None),
+                    MarketplaceJob.created_at < created_before,
+                )
+                .order_by(MarketplaceJob.created_at)
+                .limit(limit)
+            ).all()
+        return [(user, marketplace, job_id) for user, marketplace, job_id in rows]
+
+    def mark_queued(self, job_ids: list[uuid.UUID]) -> None:
+        if job_ids:
+            with transaction(self._sessions) as session:
+                session.execute(
+                    update(MarketplaceJob).where(MarketplaceJob.id.in_(job_ids)).values(enqueued_at=func.now())
+                )
+
+
+class _PostgresLaneTransaction:
+    def __init__(self, session: Session, lane: Lane) -> None:
+        self._session = session
+        self.lane = lane
+        self._rows: dict[uuid.UUID, MarketplaceJob] = {}
+
+    def job(self, job_id: uuid.UUID) -> Job | None:
+        row = self._session.scalars(
+            select(MarketplaceJob)
+            .where(
+                MarketplaceJob.id == job_id,
+                MarketplaceJob.user_id == self.lane.user_id,
+                MarketplaceJob.marketplace == self.lane.marketplace,
+            )
+            .with_for_update()
+        ).one_or_none()
+        return None if row is None else self._job(row)
+
+    def next_job(self) -> Job | None:
+        row = self._session.scalars(
+            self._queued().order_by(MarketplaceJob.priority, MarketplaceJob.created_at, MarketplaceJob.id).limit(1)
+        ).one_or_none()
+        return None if row is None else self._job(row)
+
+    def queued_jobs(self) -> list[Job]:
+        rows = self._session.scalars(self._queued().order_by(MarketplaceJob.priority, MarketplaceJob.created_at))
+        return [self._job(row) for row in rows]
+
+    def unpark(self) -> int:
+        unparked = self._session.execute(
+            update(MarketplaceJob)
+            .where(
+                MarketplaceJob.user_id == self.lane.user_id,
+                MarketplaceJob.marketplace == self.lane.marketplace,
+                MarketplaceJob.status == JobStatus.WAITING_FOR_PLUGIN,
+            )
+            .values(
+                status=JobStatus.PENDING, wait_reason=None, wait_until=None, waiting_since=None, updated_at=func.now()
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return int(unparked.rowcount)  # type: ignore[attr-defined]  # a CursorResult for an UPDATE
+
+    def _queued(self) -> Any:
+        return (
+            select(MarketplaceJob)
+            .where(
+                MarketplaceJob.user_id == self.lane.user_id,
+                MarketplaceJob.marketplace == self.lane.marketplace,
+                MarketplaceJob.status.in_(IDLE_JOB_STATUSES),
+            )
+            .with_for_update(skip_locked=True)  # a job an HTTP cancel holds is not the lane's next one now
+        )
+
+    def save(self, job: Job) -> None:
+        row = self._rows[job.id]
+        for name in _CHANGED:
+            setattr(row, name, getattr(job, name))
+        row.updated_at = func.now()
+
+    def complete(self, job: Job, completion: Completion) -> None:
+        if completion.listing is not None and job.product_id is not None:
+            # Taken as job creation takes it: a publish created meanwhile either sees this listing or is
+            # refused by the one-active-job index, never both missed.
+            self._session.execute(select(Product.id).where(Product.id == job.product_id).with_for_update())
+            upsert = insert(MarketplaceListing).values(
+                id=uuid.uuid4(),
+                user_id=job.user_id,
+                product_id=job.product_id,
+                marketplace=job.marketplace,
+                external_id=completion.listing.external_id,
+                url=completion.listing.url,
+                status=ListingStatus.ACTIVE,
+                last_synced_at=func.now(),
+            )
+            self._session.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=["user_id", "product_id", "marketplace"],
+                    set_={
+                        "external_id": upsert.excluded.external_id,
+                        "url": upsert.excluded.url,
+                        "status": upsert.excluded.status,
+                        "last_synced_at": func.now(),
+                        "updated_at": func.now(),
+                    },
+                )
+            )
+        self.save(job)
+
+    def batch_counts(self, batch_id: uuid.UUID) -> dict[str, int]:
+        self._session.flush()
+        rows = self._session.execute(
+            select(MarketplaceJob.status, func.count())
+            .where(MarketplaceJob.batch_id == batch_id, MarketplaceJob.user_id == self.lane.user_id)
+            .group_by(MarketplaceJob.status)
+        ).all()
+        counts = dict.fromkeys((status.value for status in JobStatus), 0)
+        counts.update({status.value: total for status, total in rows})
+        return counts
+
+    def _job(self, row: MarketplaceJob) -> Job:
+        self._rows[row.id] = row
+        return Job(
+            id=row.id,
+            user_id=row.user_id,
+            marketplace=row.marketplace,
+            action_code=row.action_code,
+            product_id=row.product_id,
+            batch_id=row.batch_id,
+            input=row.input,
+            max_attempts=row.max_attempts,
+            step_timeout_ms=row.step_timeout_ms,
+            priority=row.priority,
+            cancel_requested=row.cancel_requested_at is not None,
+            created_at=row.created_at,
+            **{name: getattr(row, name) for name in _CHANGED},
+        )

@@ -1,0 +1,171 @@
+"""An in-memory LaneStore (crosslist.jobs.lanes) for the engine's unit tests.
+
+Like PostgreSQL, a `locked()` block works on its own copy of the lanes and jobs and writes it back only
+when the block ends without an error: an exception rolls everything it changed back. A Job handed out
+is a copy too, so only what the engine `save`s is kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from crosslist.db.models import IDLE_JOB_STATUSES, JobStatus
+from crosslist.jobs.lanes import Job, Lane, LaneTransaction
+from crosslist.workflows.base import Completion, Listed
+
+LaneKey = tuple[str, str]  # (user_id, marketplace)
+ListingKey = tuple[str, uuid.UUID, str]  # (user_id, product_id, marketplace), unique like the table's index
+CREATED = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class _State:
+    lanes: dict[LaneKey, Lane] = field(default_factory=dict)
+    jobs: dict[uuid.UUID, Job] = field(default_factory=dict)
+    listings: dict[ListingKey, Listed] = field(default_factory=dict)
+    completed: list[uuid.UUID] = field(default_factory=list)  # every tx.complete, in order
+
+
+class InMemoryLaneStore:
+    def __init__(self) -> None:
+        self._state = _State()
+        self.queued: set[uuid.UUID] = set()  # jobs marked queued (mark_queued)
+        self._created = itertools.count(1)
+
+    # ------------------------------------------------------------------ LaneStore
+    @contextmanager
+    def locked(self, user_id: str, marketplace: str) -> Iterator[LaneTransaction]:
+        working = copy.deepcopy(self._state)
+        lane = working.lanes.setdefault((user_id, marketplace), Lane(user_id, marketplace))
+        yield _Transaction(working, lane)
+        self._state = working
+
+    def overdue_lanes(self, before: datetime, limit: int) -> list[tuple[str, str]]:
+        due = sorted((lane.wake_at, key) for key, lane in self._state.lanes.items() if lane.wake_at is not None)
+        return [key for wake_at, key in due if wake_at < before][:limit]
+
+    def unqueued_lanes(self, created_before: datetime, limit: int) -> list[tuple[str, str, uuid.UUID]]:
+        jobs = sorted(self._state.jobs.values(), key=lambda job: job.created_at)
+        return [
+            (job.user_id, job.marketplace, job.id)
+            for job in jobs
+            if job.status is JobStatus.PENDING and job.id not in self.queued and job.created_at < created_before
+        ][:limit]
+
+    def mark_queued(self, job_ids: list[uuid.UUID]) -> None:
+        self.queued.update(job_ids)
+
+    # ------------------------------------------------------------------ for tests
+    def add_job(
+        self,
+        user_id: str = "alice",
+        marketplace: str = "vinted",
+        action_code: str = "publish",
+        *,
+        input: dict[str, Any] | None = None,
+        product_id: uuid.UUID | None = None,
+        batch_id: uuid.UUID | None = None,
+        priority: int = 5,
+        max_attempts: int = 3,
+        step_timeout_ms: int = 60_000,
+        **changes: Any,
+    ) -> Job:
+        """Store a new pending job (each one created a second after the previous) and return it."""
+        job = Job(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            marketplace=marketplace,
+            action_code=action_code,
+            product_id=product_id,
+            batch_id=batch_id,
+            input=input or {},
+            max_attempts=max_attempts,
+            step_timeout_ms=step_timeout_ms,
+            priority=priority,
+            cancel_requested=False,
+            created_at=CREATED + timedelta(seconds=next(self._created)),
+            status=JobStatus.PENDING,
+            accumulated_data={},
+            current_step=0,
+            attempts=0,
+        )
+        for name, value in changes.items():
+            setattr(job, name, value)
+        self._state.jobs[job.id] = job
+        return copy.deepcopy(job)
+
+    def job(self, job_id: uuid.UUID) -> Job:
+        """The job as stored (changing it changes the store, as a concurrent request would)."""
+        return self._state.jobs[job_id]
+
+    def jobs(self) -> list[Job]:
+        return sorted(self._state.jobs.values(), key=lambda job: job.created_at)
+
+    def lane(self, user_id: str = "alice", marketplace: str = "vinted") -> Lane:
+        """The lane as stored (a fresh one if it was never locked)."""
+        return self._state.lanes.setdefault((user_id, marketplace), Lane(user_id, marketplace))
+
+    @property
+    def listings(self) -> dict[ListingKey, Listed]:
+        return self._state.listings
+
+    @property
+    def completed(self) -> list[uuid.UUID]:
+        return self._state.completed
+
+
+class _Transaction:
+    def __init__(self, state: _State, lane: Lane) -> None:
+        self._state = state
+        self.lane = lane
+
+    def job(self, job_id: uuid.UUID) -> Job | None:
+        job = self._state.jobs.get(job_id)
+        if job is None or (job.user_id, job.marketplace) != (self.lane.user_id, self.lane.marketplace):
+            return None
+        return copy.deepcopy(job)
+
+    def next_job(self) -> Job | None:
+        queued = self.queued_jobs()
+        return queued[0] if queued else None
+
+    def save(self, job: Job) -> None:
+        self._state.jobs[job.id] = copy.deepcopy(job)
+
+    def queued_jobs(self) -> list[Job]:
+        jobs = [job for job in self._lane_jobs() if job.status in IDLE_JOB_STATUSES]
+        return [copy.deepcopy(job) for job in sorted(jobs, key=lambda j: (j.priority, j.created_at, j.id))]
+
+    def unpark(self) -> int:
+        parked = [job for job in self._lane_jobs() if job.status is JobStatus.WAITING_FOR_PLUGIN]
+        for job in parked:
+            job.status = JobStatus.PENDING
+            job.wait_reason = job.wait_until = job.waiting_since = None
+        return len(parked)
+
+    def complete(self, job: Job, completion: Completion) -> None:
+        if completion.listing is not None and job.product_id is not None:
+            self._state.listings[(job.user_id, job.product_id, job.marketplace)] = completion.listing
+        self._state.completed.append(job.id)
+        self.save(job)
+
+    def batch_counts(self, batch_id: uuid.UUID) -> dict[str, int]:
+        counts = dict.fromkeys((status.value for status in JobStatus), 0)
+        for job in self._state.jobs.values():
+            if job.batch_id == batch_id and job.user_id == self.lane.user_id:
+                counts[job.status.value] += 1
+        return counts
+
+    def _lane_jobs(self) -> list[Job]:
+        return [
+            job
+            for job in self._state.jobs.values()
+            if (job.user_id, job.marketplace) == (self.lane.user_id, self.lane.marketplace)
+        ]
