@@ -52,6 +52,7 @@ from devstack.template import load_template
 from tests.conftest import REPO
 from tests.support.fakes import FakeGateway, FakeVinted
 from tests.support.lanes import InMemoryLaneStore
+from tests.support.products import vinted_product
 
 Logger()  # the parent of the engine's child logger, as process_job's module creates it
 
@@ -297,21 +298,7 @@ def world(dynamodb: Any) -> World:
 
 def publish(world: World, photos: int = 2, title: str = "Levi's 501", **job: Any) -> Job:
     """A Vinted publish job of a product with `photos` photos."""
-    product = ProductSnapshot(
-        id=str(uuid.uuid4()),
-        title=title,
-        description="Straight fit",
-        price="27.90",
-        currency="EUR",
-        brand="Levi's",
-        size="W32",
-        condition="very good",
-        color="blue",
-        image_urls=[f"https://images.example.com/{n}.jpg" for n in range(1, photos + 1)],
-        quantity=1,
-        sku=None,
-        marketplace_attributes={"vinted": {"catalog_id": 1839, "status_id": 2, "package_size_id": 1}},
-    )
+    product = vinted_product(photos, id=str(uuid.uuid4()), title=title)
     return world.store.add_job(
         input=VintedPublish().prepare(product), product_id=uuid.UUID(product.id), step_timeout_ms=60_000, **job
     )

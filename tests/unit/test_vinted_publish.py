@@ -13,22 +13,9 @@ from crosslist.marketplaces.vinted.publish import VintedPublish
 from crosslist.realtime.messages import PluginResultMessage, command_message
 from crosslist.workflows.base import Completion, JobContext, PluginCall, ProductSnapshot, Reply, Step, StepFailed
 from tests.support.fakes import FakeVinted
+from tests.support.products import vinted_product
 
-PRODUCT = ProductSnapshot(
-    id="p1",
-    title="Levi's 501",
-    description="Straight fit",
-    price="27.90",
-    currency="EUR",
-    brand="Levi's",
-    size="W32",
-    condition="very good",
-    color="blue",
-    image_urls=["https://images.example.com/1.jpg", "https://images.example.com/2.jpg"],
-    quantity=1,
-    sku=None,
-    marketplace_attributes={"vinted": {"catalog_id": 1839, "status_id": 2, "package_size_id": 1, "brand_id": 53}},
-)
+PRODUCT = vinted_product()
 
 
 def ok(result: dict[str, Any] | None) -> Reply:

@@ -13,6 +13,16 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
+# Settings given as "low-high" (seconds, or a number of calls).
+_RANGES = (
+    "pacing_read_seconds",
+    "pacing_write_seconds",
+    "pacing_delete_seconds",
+    "pacing_pause_every",
+    "pacing_pause_seconds",
+)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -101,14 +111,7 @@ class Settings(BaseModel):
         # CloudFormation passes optional parameters as empty strings.
         return None if value == "" else value
 
-    @field_validator(
-        "pacing_read_seconds",
-        "pacing_write_seconds",
-        "pacing_delete_seconds",
-        "pacing_pause_every",
-        "pacing_pause_seconds",
-        mode="before",
-    )
+    @field_validator(*_RANGES, mode="before")
     @classmethod
     def _range(cls, value: object) -> object:
         if isinstance(value, str):
@@ -116,13 +119,7 @@ class Settings(BaseModel):
             return (low.strip(), (high if separator else low).strip())
         return value
 
-    @field_validator(
-        "pacing_read_seconds",
-        "pacing_write_seconds",
-        "pacing_delete_seconds",
-        "pacing_pause_every",
-        "pacing_pause_seconds",
-    )
+    @field_validator(*_RANGES)
     @classmethod
     def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
         if value[0] < 0 or value[1] < value[0]:
