@@ -32,7 +32,7 @@ def _wake(record: SQSRecord) -> str:
     if isinstance(message, SessionMessage):
         runtime.session_state().send(message.user_id, message.connection_id)
         return "session_sent"
-    outcome = runtime.lane_engine().wake(message.user_id, message.marketplace)
+    outcome = runtime.lane_engine().wake(message.user_id, message.marketplace, message.cause, message.reply)
     metrics.add_metric(name=f"Lane_{outcome.value}", unit=MetricUnit.Count, value=1)
     return outcome.value
 

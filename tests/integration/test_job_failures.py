@@ -145,15 +145,15 @@ def test_an_infrastructure_error_mid_step_is_retried_within_seconds_without_usin
 
     monkeypatch.setenv("CROSSLIST_RETRY_AFTER_ERROR", "1")
     _, vinted = backend.open_tab()
-    original_get = PendingCommandStore.get
-    failures = iter([True])  # the first read of a command result fails, as DynamoDB sometimes does
+    original_create = PendingCommandStore.create
+    failures = iter([False, True])  # writing the second command's record fails, as DynamoDB sometimes does
 
-    def flaky_get(self: PendingCommandStore, request_id: str) -> Any:
+    def flaky_create(self: PendingCommandStore, *args: Any, **kwargs: Any) -> None:
         if next(failures, False):
-            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "try again"}}, "GetItem")
-        return original_get(self, request_id)
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "try again"}}, "PutItem")
+        original_create(self, *args, **kwargs)
 
-    monkeypatch.setattr(PendingCommandStore, "get", flaky_get)
+    monkeypatch.setattr(PendingCommandStore, "create", flaky_create)
     job_id = backend.publish(backend.create_product(images=1)["id"]).body["id"]
 
     backend.run_queue()

@@ -25,7 +25,7 @@ from crosslist.db.models import JobStatus
 from crosslist.jobs.engine import MAX_TURNS_PER_WAKE, EngineConfig, LaneEngine, WakeOutcome
 from crosslist.jobs.lanes import Job
 from crosslist.jobs.pacing import PacingConfig
-from crosslist.jobs.queue import LaneWake
+from crosslist.jobs.queue import CarriedReply, LaneWake
 from crosslist.marketplaces import Marketplace
 from crosslist.marketplaces.vinted.publish import VintedPublish
 from crosslist.realtime.commands import PendingCommandStore
@@ -94,17 +94,27 @@ class Clock:
 
 
 class RecordedWakes:
-    """The JobsQueue: records each wake-up asked for."""
+    """The JobsQueue: records each wake-up asked for, and hands them out in order as SQS would."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, str]] = []
+        self.pending: list[LaneWake] = []
 
-    def wake(self, user_id: str, marketplace: str, cause: str) -> None:
+    def wake(self, user_id: str, marketplace: str, cause: str, reply: CarriedReply | None = None) -> None:
         self.calls.append((user_id, marketplace, cause))
+        self.pending.append(LaneWake(user_id=user_id, marketplace=marketplace, cause=cause, reply=reply))
 
     def wake_many(self, wakes: list[LaneWake]) -> set[str]:
         self.calls.extend((wake.user_id, wake.marketplace, wake.cause) for wake in wakes)
+        self.pending.extend(wakes)
         return set()
+
+    def next_for(self, marketplace: str) -> LaneWake:
+        """The lane's oldest undelivered wake-up, else a bare one (a sweeper's or a timer's)."""
+        for index, wake in enumerate(self.pending):
+            if wake.marketplace == marketplace:
+                return self.pending.pop(index)
+        return LaneWake(user_id=USER, marketplace=marketplace, cause="sweep:test")
 
 
 class RecordedTimers:
@@ -121,6 +131,11 @@ class Commands(PendingCommandStore):
     """The real correlation records, whose next write can be made to crash the invocation."""
 
     crash_next_create = False
+    reads = 0
+
+    def get(self, request_id: str) -> Any:
+        self.reads += 1
+        return super().get(request_id)
 
     def create(self, *args: Any, **kwargs: Any) -> None:
         if self.crash_next_create:
@@ -218,7 +233,12 @@ class World:
             http=self.http,
             workflows=lambda market, action: self.fakes.get((market, action)) or find_workflow(market, action),
         )
-        return engine.wake(USER, marketplace)
+        wake = self.wakes.next_for(marketplace)
+        try:
+            return engine.wake(USER, marketplace, wake.cause, wake.reply)
+        except BaseException:
+            self.wakes.pending.insert(0, wake)  # SQS delivers a message that failed again
+            raise
 
     def wake_until_idle(self, marketplace: str = "vinted", limit: int = 40) -> list[WakeOutcome]:
         outcomes = [self.wake(marketplace)]
@@ -357,6 +377,21 @@ def test_a_wake_while_the_command_awaits_its_reply_does_nothing(world: World) ->
     assert world.timers.calls == [(USER, "vinted", START + TIMEOUT)]  # only the deadline set when it was sent
     assert world.store.job(job.id).status is JobStatus.RUNNING
     assert world.sent(tab, "job.waiting") == []
+
+
+def test_a_result_carried_by_its_wake_up_is_applied_without_reading_the_record_and_one_timer_serves_the_lane(
+    world: World,
+) -> None:
+    world.open_tab()
+    job = publish(world, photos=3)
+
+    world.wake_until_idle()
+
+    assert world.store.job(job.id).status is JobStatus.COMPLETED
+    assert world.commands.reads == 0  # every reply came with the wake-up ws_message sent
+    # Four commands, each with a 60 s deadline: the first one's timer would wake the lane before any
+    # later deadline, so it is the only one set.
+    assert world.timers.calls == [(USER, "vinted", START + TIMEOUT)]
 
 
 # ---------------------------------------------------------------------- crashes, timeouts, retries
@@ -621,7 +656,9 @@ def test_a_throttled_lane_pauses_doubling_each_time_the_same_day_up_to_the_cap(w
         )
         assert stored.wait_until == lane.paused_until
         assert stored.attempts == 1  # a throttle uses no attempt
-        assert world.last_timer() == pytest.approx(lane.paused_until.timestamp())
+        # The lane's one timer wakes it no later than the pause's end (then it arms the next).
+        assert lane.timer_due is not None
+        assert lane.timer_due.timestamp() <= lane.paused_until.timestamp() + 0.001
         assert at(world.sent(tab, "job.waiting")[-1], "until") == pytest.approx(lane.paused_until.timestamp())
 
         sent = len(vinted.commands)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from crosslist.auth.tokens import TokenVerifier
     from crosslist.jobs.engine import LaneEngine
-    from crosslist.jobs.queue import SqsJobQueue, SqsTimerQueue
+    from crosslist.jobs.queue import CarriedReply, SqsJobQueue, SqsTimerQueue
     from crosslist.jobs.service import JobService
     from crosslist.jobs.session import SessionState
     from crosslist.jobs.sweeper import Sweeper
@@ -185,8 +185,8 @@ def plugin_results() -> PluginResults:
     )
 
 
-def wake_lane(user_id: str, marketplace: str, cause: str) -> None:
-    job_queue().wake(user_id, marketplace, cause)
+def wake_lane(user_id: str, marketplace: str, cause: str, reply: CarriedReply | None = None) -> None:
+    job_queue().wake(user_id, marketplace, cause, reply)
 
 
 def reset() -> None:

@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-
 # Settings given as "low-high" (seconds, or a number of calls).
 _RANGES = (
     "pacing_read_seconds",

@@ -28,7 +28,7 @@ from aws_lambda_powertools import Logger
 from crosslist.db.models import JobStatus
 from crosslist.jobs import pacing
 from crosslist.jobs.lanes import Job, Lane, LaneStore, LaneTransaction
-from crosslist.jobs.queue import PLUGIN_MARKETPLACES, JobQueue, TimerQueue
+from crosslist.jobs.queue import PLUGIN_MARKETPLACES, CarriedReply, JobQueue, TimerQueue
 from crosslist.realtime.commands import CommandStatus, PendingCommand, PendingCommandStore
 from crosslist.realtime.connections import Connection, ConnectionStore
 from crosslist.realtime.gateway import ConnectionGateway, ConnectionGone, encode
@@ -74,6 +74,8 @@ PARKED_RECHECK = timedelta(minutes=10)
 MAX_TURNS_PER_WAKE = 25
 # A direct eBay/Etsy call is performed inside the invocation (process_job's timeout is 30 s).
 MAX_HTTP_SECONDS = 20.0
+# A lane's timer this late is taken as lost: the next wait sets a new one.
+TIMER_LOST_AFTER_SECONDS = 30.0
 # Slack after a deadline before the sweeper considers a lane's wake-up lost.
 DEADLINE_SLACK_SECONDS = 1.0
 JITTER = 0.2
@@ -197,9 +199,15 @@ class LaneEngine:
         self._workflows = workflows
         self._tabs: list[Connection] | None = None  # the user's connections, read once per wake-up
 
-    def wake(self, user_id: str, marketplace: str) -> WakeOutcome:
-        """Do what the lane can do now; returns why it stopped."""
+    def wake(self, user_id: str, marketplace: str, cause: str = "", reply: CarriedReply | None = None) -> WakeOutcome:
+        """Do what the lane can do now; returns why it stopped. `cause` is what woke it (see LaneWake);
+        `reply` the result of a plugin command, carried by its wake-up so it need not be read back."""
         self._tabs = None
+        # Whether the correlation record may hold news the wake-up does not carry (a tab closed, a reply
+        # whose wake-up did not carry it, a command that never left).
+        self._look = cause.startswith(("lost:", "result:"))
+        self._cause = cause
+        self._carried = reply
         logger.append_keys(lane=f"{user_id}:{marketplace}")
         try:
             for _ in range(MAX_TURNS_PER_WAKE):
@@ -217,6 +225,8 @@ class LaneEngine:
         turn = _Turn()
         with self._store.locked(user_id, marketplace) as tx:
             now = self._clock()
+            if tx.lane.timer_due is not None and self._cause == f"timer:{int(tx.lane.timer_due.timestamp() * 1000)}":
+                tx.lane.timer_due = None  # the lane's timer fired: the next wait sets a new one
             if tx.lane.in_flight is not None:
                 self._collect(tx, turn, now)
             else:
@@ -227,13 +237,13 @@ class LaneEngine:
         """The lane has a call in flight: apply its reply if it came, or notice it never will."""
         lane = tx.lane
         flight = dict(lane.in_flight or {})
-        # An HTTP call still in flight: the invocation performing it died before applying its reply.
-        verdict = "lost" if flight.get("http") else self._verdict(self._commands.get(flight["request_id"]), flight, now)
+        verdict = self._reply_or_verdict(flight, now)
         if isinstance(verdict, float):  # no reply yet: the lane is woken by it, or at its deadline
-            lane.wake_at = _at(verdict + DEADLINE_SLACK_SECONDS)
+            lane.wake_at = _at(flight["deadline"] + DEADLINE_SLACK_SECONDS)
             turn.outcome = WakeOutcome.AWAITING
-            if verdict < flight["deadline"]:  # a closed tab's grace: no other timer wakes the lane then
-                turn.timer = verdict
+            if verdict < flight["deadline"]:  # a closed tab's grace: look again when it ends
+                lane.in_flight = {**flight, "grace_until": verdict}
+            self._arm(tx, turn, verdict, now)
             return
         lane.in_flight = None
         if verdict == "never_sent" and "pacing_before" in flight:
@@ -251,6 +261,23 @@ class LaneEngine:
         if verdict == "timed_out":
             self._failed(tx, turn, job, self._timeout(job), now)
         # "never_sent", "lost": no attempt used, the next turn sends the step (or its check) to a tab.
+
+    def _reply_or_verdict(self, flight: dict[str, Any], now: float) -> Reply | float | str:
+        """The call's reply, or what became of it, or when to look again. The correlation record is read
+        only when something may have happened that the wake-up does not carry."""
+        if flight.get("http"):
+            return "lost"  # an HTTP call still in flight: the invocation performing it died before applying it
+        carried, self._carried = self._carried, None
+        if carried is not None and carried.request_id == flight["request_id"]:
+            return Reply(
+                carried.success, carried.result, carried.error, status=carried.status, retry_after=carried.retry_after
+            )
+        look_at = min(float(flight["deadline"]), float(flight.get("grace_until", flight["deadline"])))
+        # The wake-up that sent the call, delivered again: that invocation died, maybe before the command left.
+        redelivered = self._cause != "" and self._cause == flight.get("sent_by")
+        if now < look_at and not self._look and not redelivered:
+            return look_at  # a timer or another lane event: the call is as it was
+        return self._verdict(self._commands.get(flight["request_id"]), flight, now)
 
     def _verdict(self, record: PendingCommand | None, flight: dict[str, Any], now: float) -> Reply | float | str:
         """A Reply; "never_sent", "lost" or "timed_out"; or the time (epoch s) to look again."""
@@ -428,6 +455,7 @@ class LaneEngine:
             "repeatable": action.repeatable or verifying,
             "verifying": verifying,
             "deadline": now + timeout_seconds,
+            "sent_by": self._cause,
         }
         if isinstance(action, HttpCall):
             flight["http"] = True
@@ -444,7 +472,7 @@ class LaneEngine:
                 flight["deadline"],
                 job.step_timeout_ms,
             )
-            turn.timer = flight["deadline"]
+            self._arm(tx, turn, flight["deadline"], now)
         if turn.pacing_before is not None:  # a command that never leaves must not count as a call
             flight["pacing_before"] = turn.pacing_before
         tx.lane.in_flight = flight
@@ -572,8 +600,18 @@ class LaneEngine:
         if notify and changed:
             turn.messages.append(waiting_message(str(job.id), reason, job.wait_until))
         tx.lane.wake_at = _at(until + DEADLINE_SLACK_SECONDS)
-        turn.timer = until
+        self._arm(tx, turn, until, self._clock())
         turn.outcome = WakeOutcome.TIMER
+
+    def _arm(self, tx: LaneTransaction, turn: _Turn, due: float, now: float) -> None:
+        """Have the lane woken at `due`. One timer per lane at a time: if one is set for no later, it wakes
+        the lane first, and the lane arms the next one then (each command's deadline would otherwise be a
+        timer of its own, almost always woken for nothing)."""
+        armed = tx.lane.timer_due
+        if armed is not None and now - TIMER_LOST_AFTER_SECONDS < armed.timestamp() <= due:
+            return
+        tx.lane.timer_due = _at(due)
+        turn.timer = due
 
     def _fail(self, tx: LaneTransaction, turn: _Turn, job: Job, failure: StepFailed) -> None:
         job.error = failure.error
@@ -629,7 +667,7 @@ class LaneEngine:
         if turn.http is not None:
             self._perform_http(user_id, marketplace, turn.http)
             again = True
-        if turn.timer is not None and not again:
+        if turn.timer is not None:
             self._timers.wake_at(user_id, marketplace, turn.timer)
         return again
 
@@ -652,6 +690,7 @@ class LaneEngine:
             self._connections.close(send.tab.connection_id)
             self._commands.delete(send.request_id)  # never delivered: the next turn sends it afresh
             self._tabs = None
+            self._look = True
             return True
         return False
 

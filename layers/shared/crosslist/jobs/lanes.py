@@ -45,6 +45,7 @@ class Lane:
     pause_reason: str | None = None
     throttles: JsonDict = field(default_factory=dict)
     wake_at: datetime | None = None
+    timer_due: datetime | None = None
 
 
 @dataclass
@@ -86,6 +87,7 @@ class Job:
         return str(self.batch_id) if self.batch_id is not None else None
 
 
+_LANE_FIELDS = tuple(f.name for f in fields(Lane))[2:]  # all but the key
 _CHANGED = tuple(f.name for f in fields(Job))[tuple(f.name for f in fields(Job)).index("status") :]
 
 
@@ -146,17 +148,10 @@ class PostgresLaneStore:
                 pause_reason=row.pause_reason,
                 throttles=dict(row.throttles or {}),
                 wake_at=row.wake_at,
+                timer_due=row.timer_due,
             )
             yield _PostgresLaneTransaction(session, lane)
-            for name in (
-                "active_job_id",
-                "in_flight",
-                "pacing",
-                "paused_until",
-                "pause_reason",
-                "throttles",
-                "wake_at",
-            ):
+            for name in _LANE_FIELDS:
                 setattr(row, name, getattr(lane, name))
             row.updated_at = func.now()
 

@@ -24,6 +24,18 @@ MAX_DELAY_SECONDS = 900  # SQS's DelaySeconds limit: a longer timer is delayed a
 _GROUP_ID_ALLOWED = re.compile(r"^[\w!\"#$%&'()*+,\-./:;<=>?@\[\\\]^`{|}~]{1,128}$", re.ASCII)
 
 
+class CarriedReply(BaseModel):
+    """A plugin command's result, as ws_message recorded it: carried by the wake-up it sends, so the
+    woken lane need not read the correlation record back."""
+
+    request_id: str
+    success: bool
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    status: int | None = None
+    retry_after: float | None = None
+
+
 class LaneWake(BaseModel):
     """The body of a JobsQueue message: look at this lane now. `cause` deduplicates (a result's request
     id, a job's creation, a timer's due time…), so the same event never wakes a lane twice."""
@@ -31,6 +43,7 @@ class LaneWake(BaseModel):
     user_id: str
     marketplace: str
     cause: str = Field(max_length=200)
+    reply: CarriedReply | None = None
 
 
 class SessionMessage(BaseModel):
@@ -70,7 +83,7 @@ def message_group(user_id: str, marketplace: str) -> str:
 
 
 class JobQueue(Protocol):
-    def wake(self, user_id: str, marketplace: str, cause: str) -> None: ...
+    def wake(self, user_id: str, marketplace: str, cause: str, reply: CarriedReply | None = None) -> None: ...
 
     def wake_many(self, wakes: list[LaneWake]) -> set[str]:
         """Send every wake-up (in batches of SQS's 10); returns the causes that could not be sent."""
@@ -88,10 +101,9 @@ class SqsJobQueue:
         self._client = client
         self._queue_url = queue_url
 
-    def wake(self, user_id: str, marketplace: str, cause: str) -> None:
-        self._client.send_message(
-            QueueUrl=self._queue_url, **_entry(LaneWake(user_id=user_id, marketplace=marketplace, cause=cause))
-        )
+    def wake(self, user_id: str, marketplace: str, cause: str, reply: CarriedReply | None = None) -> None:
+        wake = LaneWake(user_id=user_id, marketplace=marketplace, cause=cause, reply=reply)
+        self._client.send_message(QueueUrl=self._queue_url, **_entry(wake))
 
     def wake_many(self, wakes: list[LaneWake]) -> set[str]:
         failed: set[str] = set()
@@ -148,7 +160,7 @@ class SqsJobQueue:
 
 def _entry(wake: LaneWake) -> dict[str, str]:
     return {
-        "MessageBody": wake.model_dump_json(),
+        "MessageBody": wake.model_dump_json(exclude_none=True),
         "MessageGroupId": message_group(wake.user_id, wake.marketplace),
         # Scoped to the group (the lane): the same event never wakes it twice within SQS's 5 minutes.
         "MessageDeduplicationId": hashlib.sha256(wake.cause.encode()).hexdigest(),

@@ -310,6 +310,8 @@ class JobService:
             accumulated_data={},
             idempotency_key=request.idempotency_key,
             batch_id=batch_id,
+            # The time of this statement, not of the transaction: a batch's jobs keep their order in the lane.
+            created_at=func.clock_timestamp(),
         )
         session.add(job)
         return job

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools import Logger
 from pydantic import ValidationError
 
 from crosslist import untrusted_json
-from crosslist.realtime.commands import PendingCommandStore, ResultRejected
+from crosslist.jobs.queue import CarriedReply
+from crosslist.realtime.commands import CommandStatus, PendingCommandStore, ResultRejected
 from crosslist.realtime.connections import MESSAGE_WINDOW_SECONDS, MESSAGES_PER_WINDOW, ConnectionStore
 from crosslist.realtime.messages import (
     PluginResultMessage,
@@ -36,8 +37,10 @@ def open_connection(
     return user_id
 
 
-# (user_id, marketplace, cause): wake a lane of the job engine (crosslist.jobs.queue.JobQueue.wake).
-Waker = Callable[[str, str, str], None]
+class Waker(Protocol):
+    """Wake a lane of the job engine (crosslist.jobs.queue.JobQueue.wake)."""
+
+    def __call__(self, user_id: str, marketplace: str, cause: str, reply: CarriedReply | None = None) -> None: ...
 
 
 def close_connection(
@@ -164,12 +167,21 @@ class PluginResults:
         except ResultRejected as rejected:
             return error_message(rejected.code.value, rejected.message, message.request_id)
         # The result continues its job: a new invocation of process_job, through the lane's queue group.
-        self._wake_lane(command.user_id, command.marketplace, f"result:{command.request_id}")
+        # The wake-up carries the result as recorded, so the lane need not read it back.
+        carried = CarriedReply(
+            request_id=command.request_id,
+            success=command.status is CommandStatus.SUCCEEDED,
+            result=command.result,
+            error=command.error,
+            status=command.http_status,
+            retry_after=command.retry_after,
+        )
+        self._wake_lane(command.user_id, command.marketplace, f"result:{command.request_id}", carried)
         return None
 
-    def _wake_lane(self, user_id: str, marketplace: str, cause: str) -> None:
+    def _wake_lane(self, user_id: str, marketplace: str, cause: str, reply: CarriedReply | None = None) -> None:
         try:
-            self._wake(user_id, marketplace, cause)
+            self._wake(user_id, marketplace, cause, reply)
         except Exception:  # recorded all the same: the lane's timer or the sweeper wakes it later
             logger.exception("lane not woken", extra={"cause": cause})
 
