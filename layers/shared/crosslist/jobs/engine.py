@@ -74,8 +74,6 @@ PARKED_RECHECK = timedelta(minutes=10)
 MAX_TURNS_PER_WAKE = 25
 # A direct eBay/Etsy call is performed inside the invocation (process_job's timeout is 30 s).
 MAX_HTTP_SECONDS = 20.0
-# A lane's timer this late is taken as lost: the next wait sets a new one.
-TIMER_LOST_AFTER_SECONDS = 30.0
 # Slack after a deadline before the sweeper considers a lane's wake-up lost.
 DEADLINE_SLACK_SECONDS = 1.0
 JITTER = 0.2
@@ -606,12 +604,13 @@ class LaneEngine:
     def _arm(self, tx: LaneTransaction, turn: _Turn, due: float, now: float) -> None:
         """Have the lane woken at `due`. One timer per lane at a time: if one is set for no later, it wakes
         the lane first, and the lane arms the next one then (each command's deadline would otherwise be a
-        timer of its own, almost always woken for nothing)."""
+        timer of its own, almost always woken for nothing). A timer due in the past has fired or was lost:
+        a new one is set (at worst one wake-up too many)."""
         armed = tx.lane.timer_due
-        if armed is not None and now - TIMER_LOST_AFTER_SECONDS < armed.timestamp() <= due:
+        if armed is not None and now < armed.timestamp() <= due:
             return
         tx.lane.timer_due = _at(due)
-        turn.timer = due
+        turn.timer = tx.lane.timer_due.timestamp()  # the due the timer's wake-up names, to the millisecond
 
     def _fail(self, tx: LaneTransaction, turn: _Turn, job: Job, failure: StepFailed) -> None:
         job.error = failure.error
@@ -660,6 +659,8 @@ class LaneEngine:
     def _carry_out(self, user_id: str, marketplace: str, turn: _Turn) -> bool:
         """Send what the committed turn decided; returns whether the lane needs another turn now."""
         again = turn.outcome is None
+        if turn.timer is not None:  # first: the lane has committed that it is set
+            self._timers.wake_at(user_id, marketplace, turn.timer)
         for message in turn.messages:
             self._notifier.to_user(user_id, message, connections=self._user_tabs(user_id))
         if turn.send is not None:
@@ -667,8 +668,6 @@ class LaneEngine:
         if turn.http is not None:
             self._perform_http(user_id, marketplace, turn.http)
             again = True
-        if turn.timer is not None:
-            self._timers.wake_at(user_id, marketplace, turn.timer)
         return again
 
     def _send(self, user_id: str, marketplace: str, send: _Send) -> bool:
