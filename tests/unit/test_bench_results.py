@@ -60,3 +60,13 @@ def test_an_unreadable_file_is_replaced(tmp_path: Path) -> None:
     results.write({"flood": {"messages": 10}}, [], path)
 
     assert _read(path)["sections"] == {"flood": {"messages": 10}}
+
+
+def test_the_engine_section_is_written_after_the_others(tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    results.write({"engine": {"figures": {"step_p50_ms": 20.0}}}, ["--only", "engine"], path)
+    results.write({"flood": {"messages": 10}, "cold": {"runs": 3}}, [], path)
+
+    document = _read(path)
+    assert list(document["sections"]) == ["cold", "flood", "engine"]
+    assert document["runs"]["engine"]["argv"] == ["--only", "engine"]

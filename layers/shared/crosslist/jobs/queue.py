@@ -19,6 +19,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field, TypeAdapter
 
+from crosslist.marketplaces import EXTENSION_MARKETPLACES
+
 SQS_BATCH_SIZE = 10  # SendMessageBatch's limit
 MAX_DELAY_SECONDS = 900  # SQS's DelaySeconds limit: a longer timer is delayed again on arrival
 _GROUP_ID_ALLOWED = re.compile(r"^[\w!\"#$%&'()*+,\-./:;<=>?@\[\\\]^`{|}~]{1,128}$", re.ASCII)
@@ -65,7 +67,7 @@ class TimerMessage(BaseModel):
 
 
 # Marketplaces whose calls the user's browser extension executes: a tab connecting wakes their lanes.
-PLUGIN_MARKETPLACES: tuple[str, ...] = ("vinted",)
+PLUGIN_MARKETPLACES: tuple[str, ...] = EXTENSION_MARKETPLACES
 
 # Session messages have a group of their own: they never wait behind a user's lane.
 SESSION_GROUP = "session"

@@ -17,11 +17,15 @@ class ActionType:
     default_priority: int
     max_attempts: int
     timeout_ms: int  # how long one step may wait on the marketplace (or the Vinted plugin)
+    # Who performs its calls: the user's browser extension (commands over the WebSocket, paced like a
+    # person, parked while no tab can run them) or the marketplace's REST API, called directly.
+    runs_in: Literal["extension", "api"]
 
 
 def _actions(marketplace: Marketplace, codes: dict[str, str]) -> list[ActionType]:
+    runs_in: Literal["extension", "api"] = "extension" if marketplace == "vinted" else "api"
     return [
-        ActionType(marketplace, code, name, default_priority=5, max_attempts=3, timeout_ms=60_000)
+        ActionType(marketplace, code, name, default_priority=5, max_attempts=3, timeout_ms=60_000, runs_in=runs_in)
         for code, name in codes.items()
     ]
 
@@ -55,4 +59,9 @@ ACTION_TYPES: tuple[ActionType, ...] = (
             },
         )
     ),
+)
+
+# Lanes whose calls the user's browser extension runs: a tab connecting or becoming ready wakes them.
+EXTENSION_MARKETPLACES: tuple[Marketplace, ...] = tuple(
+    sorted({action.marketplace for action in ACTION_TYPES if action.runs_in == "extension"})
 )

@@ -10,7 +10,7 @@ from aws_lambda_powertools import Logger
 from pydantic import ValidationError
 
 from crosslist import untrusted_json
-from crosslist.jobs.queue import CarriedReply
+from crosslist.jobs.queue import PLUGIN_MARKETPLACES, CarriedReply
 from crosslist.realtime.commands import CommandStatus, PendingCommandStore, ResultRejected
 from crosslist.realtime.connections import MESSAGE_WINDOW_SECONDS, MESSAGES_PER_WINDOW, ConnectionStore
 from crosslist.realtime.messages import (
@@ -150,7 +150,8 @@ class PluginResults:
         # The web app can show the extension as connected once the backend has recorded it.
         self._notifier.to_connection(connection_id, plugin_status_message(message))
         if message.takes_commands:  # jobs waiting for the extension go on by themselves
-            self._wake_lane(user_id, "vinted", f"ready:{connection_id}:{time.time_ns()}")
+            for marketplace in PLUGIN_MARKETPLACES:
+                self._wake_lane(user_id, marketplace, f"ready:{connection_id}:{time.time_ns()}")
         return None
 
     def _result(self, user_id: str, message: PluginResultMessage) -> dict[str, Any] | None:
