@@ -76,7 +76,15 @@ def test_every_migration_run_writes_the_code_catalogue_into_its_rows(
     migrate(scratch_database)
     with scratch_database.begin() as connection:
         connection.execute(text("UPDATE marketplace_action_types SET timeout_ms = 1 WHERE code = 'publish'"))
-    relist = ActionType("vinted", "relist", "Relist a listing", default_priority=5, max_attempts=3, timeout_ms=60_000)
+    relist = ActionType(
+        "vinted",
+        "relist",
+        "Relist a listing",
+        default_priority=5,
+        max_attempts=3,
+        timeout_ms=60_000,
+        runs_in="extension",
+    )
     monkeypatch.setattr(action_types, "ACTION_TYPES", (*ACTION_TYPES, relist))
 
     migrate(scratch_database)  # already at head: only the catalogue is written
