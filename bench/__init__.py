@@ -7,7 +7,11 @@ Sections:
   real WebSockets, the SQS trigger, the plugin simulator), until every job has finished;
 - memory: the resident size of every function's worker processes after the loop;
 - flood: on its own devstack, one user's job alone, then right after another user's tab sent N messages
-  (`--flood N`) as fast as it could, and what the flooder got back (throttles, rate_limited, errors).
+  (`--flood N`) as fast as it could, and what the flooder got back (throttles, rate_limited, errors);
+- engine: the event-driven job engine (issue 7) next to the figures measured before it: backend time per
+  step, billed process_job time per publish with pacing off and on, the Lambda capacity 100 users need,
+  DynamoDB and SQS requests per command, $ per 1 000 publishes, and 50 users x 10 jobs (none lost or
+  duplicated, each lane in priority order); see bench/engine.py.
 
 Every section's figures also go to bench/results.json, one document (see bench/results.py): a run
 replaces the sections it measured there and keeps the others (`--only X` updates X alone).

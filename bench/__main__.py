@@ -1,4 +1,4 @@
-"""`python -m bench`: print cold start, core loop, memory and flood figures (see bench/__init__.py)."""
+"""`python -m bench`: print cold start, core loop, memory, flood and engine figures (see bench/__init__.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import cold, flood, loop, results
+from bench import cold, engine, flood, loop, results
 from bench.stats import machine
 
 COLD_RUNS = 3
@@ -45,7 +45,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Benchmark crosslist: cold starts, the publish loop through the devstack, worker memory, "
-        "one user's message flood against another user's job.",
+        "one user's message flood against another user's job, the event-driven engine's figures next to before.",
     )
     parser.add_argument("--users", type=_positive, default=4, help="users publishing at once (default 4)")
     parser.add_argument("--products", type=_positive, default=3, help="products per user (default 3)")
@@ -53,7 +53,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--latency-ms", type=_non_negative, default=0, help="simulated Vinted latency per plugin command (default 0)"
     )
-    parser.add_argument("--only", choices=("cold", "loop", "memory", "flood"), help="run one section only")
+    parser.add_argument("--only", choices=("cold", "loop", "memory", "flood", "engine"), help="run one section only")
     parser.add_argument(
         "--concurrency", type=_positive, default=2, help="instances per function, as the devstack's (default 2)"
     )
@@ -136,6 +136,13 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None, results_path: Pat
         )
         print(flood.report(flooded), flush=True)
         figures["flood"] = flood.figures(flooded)
+
+    if args.only in (None, "engine"):
+        measured_engine = engine.run(
+            engine.EngineOptions(concurrency=args.concurrency, timeout_s=max(args.timeout, 120.0))
+        )
+        print(engine.report(measured_engine), flush=True)
+        figures["engine"] = engine.figures(measured_engine)
 
     if figures:
         _write_results(figures, argv, results_path)

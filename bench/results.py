@@ -1,7 +1,7 @@
 """bench/results.json: every section's figures in one document, merged across runs.
 
     {"machine": {...}, "generated_at": "...", "runs": {section: {"generated_at", "argv"}},
-     "sections": {"cold": {...}, "loop": {...}, "memory": {...}, "flood": {...}}}
+     "sections": {"cold": {...}, "loop": {...}, "memory": {...}, "flood": {...}, "engine": {...}}}
 
 A run replaces the sections it measured and keeps the others already in the file (`--only X` updates X
 alone); `runs` says when, and with which arguments, each section was last measured. The file is
@@ -22,7 +22,7 @@ from typing import Any
 from bench.stats import machine_info
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
-SECTIONS = ("cold", "loop", "memory", "flood")  # the order they run and are written in
+SECTIONS = ("cold", "loop", "memory", "flood", "engine")  # the order they run and are written in
 
 
 def read(path: Path = RESULTS) -> dict[str, Any]:
