@@ -68,7 +68,7 @@ def upgrade() -> None:
         sa.Column("pause_reason", sa.String(40), nullable=True),
         sa.Column("throttles", postgresql.JSONB(), nullable=False, server_default=sa.text("'{}'::jsonb")),
         sa.Column("wake_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("timer_due", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("timers", postgresql.JSONB(), nullable=False, server_default=sa.text("'[]'::jsonb")),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
     )
     op.create_index("ix_job_lanes_wake_at", "job_lanes", ["wake_at"], postgresql_where=sa.text("wake_at IS NOT NULL"))

@@ -83,12 +83,14 @@ def _dynamodb() -> Any:
     return boto3.resource("dynamodb")
 
 
+@cache
 def connections() -> ConnectionStore:
     from crosslist.realtime.connections import ConnectionStore
 
     return ConnectionStore(_dynamodb().Table(settings().connections_table))
 
 
+@cache
 def commands() -> PendingCommandStore:
     from crosslist.realtime.commands import PendingCommandStore
 
@@ -125,6 +127,7 @@ def timer_queue() -> SqsTimerQueue:
     return SqsTimerQueue(boto3.client("sqs"), queue_url)
 
 
+@cache
 def notifier() -> Notifier:
     from crosslist.realtime.notifier import Notifier
 
@@ -143,6 +146,7 @@ def job_service() -> JobService:
     return JobService(sessions(), job_queue())
 
 
+@cache
 def lane_engine() -> LaneEngine:
     from crosslist.jobs.engine import EngineConfig, LaneEngine
     from crosslist.jobs.lanes import PostgresLaneStore
@@ -191,5 +195,17 @@ def wake_lane(user_id: str, marketplace: str, cause: str, reply: CarriedReply | 
 
 def reset() -> None:
     """Forget every cached adapter (tests change the environment between cases)."""
-    for factory in (settings, sessions, token_verifier, _dynamodb, gateway, job_queue, timer_queue):
+    for factory in (
+        settings,
+        sessions,
+        token_verifier,
+        _dynamodb,
+        connections,
+        commands,
+        gateway,
+        job_queue,
+        timer_queue,
+        notifier,
+        lane_engine,
+    ):
         factory.cache_clear()

@@ -203,8 +203,9 @@ class JobLane(Base):
     # Throttles seen today, for the doubling pause: {"day": "2026-11-24", "count": 2}.
     throttles: Mapped[JsonDict] = mapped_column(default=dict)
     wake_at: Mapped[datetime | None]
-    # The lane's one timer in the TimersQueue, if one is set: a wait due no earlier sets none.
-    timer_due: Mapped[datetime | None]
+    # The lane's timers in the TimersQueue (due times, epoch ms): a wait due no earlier than one of them
+    # sets none, the lane is woken first anyway.
+    timers: Mapped[list[int]] = mapped_column(JsonColumn, default=list)
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
 

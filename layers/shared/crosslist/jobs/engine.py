@@ -74,6 +74,12 @@ PARKED_RECHECK = timedelta(minutes=10)
 MAX_TURNS_PER_WAKE = 25
 # A direct eBay/Etsy call is performed inside the invocation (process_job's timeout is 30 s).
 MAX_HTTP_SECONDS = 20.0
+# Kept beside the pacing state while a call waits its turn: the kind it waits to send.
+NEXT_KIND = "next_kind"
+CALL_KINDS: tuple[CallKind, ...] = ("read", "write", "delete")
+# The timers a lane remembers, and for how long after they were due.
+MAX_TIMERS_REMEMBERED = 8
+FORGET_TIMERS_AFTER_SECONDS = 120.0
 # Slack after a deadline before the sweeper considers a lane's wake-up lost.
 DEADLINE_SLACK_SECONDS = 1.0
 JITTER = 0.2
@@ -223,8 +229,9 @@ class LaneEngine:
         turn = _Turn()
         with self._store.locked(user_id, marketplace) as tx:
             now = self._clock()
-            if tx.lane.timer_due is not None and self._cause == f"timer:{int(tx.lane.timer_due.timestamp() * 1000)}":
-                tx.lane.timer_due = None  # the lane's timer fired: the next wait sets a new one
+            if self._cause.startswith("timer:"):  # that timer fired: it no longer stands for a later wait
+                fired = self._cause.removeprefix("timer:")
+                tx.lane.timers = [due for due in tx.lane.timers if str(due) != fired]
             if tx.lane.in_flight is not None:
                 self._collect(tx, turn, now)
             else:
@@ -386,6 +393,8 @@ class LaneEngine:
             failure = StepFailed("action_not_available", f"no workflow runs {job.action_code} on {job.marketplace}")
             self._fail(tx, turn, job, failure)
             return
+        if self._pacing_holds(tx, turn, job, now):
+            return
         tab: Connection | None = None
         if job.marketplace in PLUGIN_MARKETPLACES:
             tab = self._ready_tab(tx, turn, job, now)
@@ -416,6 +425,20 @@ class LaneEngine:
         else:
             self._call(tx, turn, job, step=step, action=action, tab=tab, verifying=verifying, now=now)
 
+    def _pacing_holds(self, tx: LaneTransaction, turn: _Turn, job: Job, now: float) -> bool:
+        """Whether no call of the kind the lane waits to send (any kind, if unknown) may go yet: then the job
+        waits without the lane reading the user's tabs."""
+        if job.marketplace not in PLUGIN_MARKETPLACES or not self._config.pacing.enabled:
+            return False
+        state = pacing.PacingState.from_json(tx.lane.pacing)
+        waiting_kind = tx.lane.pacing.get(NEXT_KIND)
+        kinds: tuple[CallKind, ...] = (waiting_kind,) if waiting_kind in CALL_KINDS else CALL_KINDS
+        due = min(pacing.due_at(state, kind, self._config.pacing) for kind in kinds)
+        if due > now:
+            self._wait(turn, tx, job, "pacing", due, notify=job.wait_reason != "pacing")
+            return True
+        return False
+
     def _paced(self, tx: LaneTransaction, turn: _Turn, job: Job, kind: CallKind, now: float) -> bool:
         """Whether the call must wait to be spaced like a person's (a timer is set); else it is counted."""
         if job.marketplace not in PLUGIN_MARKETPLACES or not self._config.pacing.enabled:
@@ -423,6 +446,7 @@ class LaneEngine:
         state = pacing.PacingState.from_json(tx.lane.pacing)
         due = pacing.due_at(state, kind, self._config.pacing)
         if due > now:
+            tx.lane.pacing = {**tx.lane.pacing, NEXT_KIND: kind}
             self._wait(turn, tx, job, "pacing", due, notify=job.wait_reason != "pacing")
             return True
         turn.pacing_before = tx.lane.pacing
@@ -602,15 +626,17 @@ class LaneEngine:
         turn.outcome = WakeOutcome.TIMER
 
     def _arm(self, tx: LaneTransaction, turn: _Turn, due: float, now: float) -> None:
-        """Have the lane woken at `due`. One timer per lane at a time: if one is set for no later, it wakes
-        the lane first, and the lane arms the next one then (each command's deadline would otherwise be a
-        timer of its own, almost always woken for nothing). A timer due in the past has fired or was lost:
-        a new one is set (at worst one wake-up too many)."""
-        armed = tx.lane.timer_due
-        if armed is not None and now < armed.timestamp() <= due:
+        """Have the lane woken at `due`, unless one of its timers already wakes it no later: the lane then
+        sets the next one (each command's deadline would otherwise be a timer of its own, nearly always
+        woken for nothing). A timer due in the past does not count: it has fired or was lost."""
+        due_ms = int(due * 1000)
+        # Timers long past have fired or were lost: forgotten (a timer just past may still be on its way).
+        armed = [at for at in tx.lane.timers if at > (now - FORGET_TIMERS_AFTER_SECONDS) * 1000]
+        if any(now * 1000 < at <= due_ms for at in armed):
+            tx.lane.timers = armed
             return
-        tx.lane.timer_due = _at(due)
-        turn.timer = tx.lane.timer_due.timestamp()  # the due the timer's wake-up names, to the millisecond
+        tx.lane.timers = sorted([*armed, due_ms])[-MAX_TIMERS_REMEMBERED:]
+        turn.timer = due_ms / 1000
 
     def _fail(self, tx: LaneTransaction, turn: _Turn, job: Job, failure: StepFailed) -> None:
         job.error = failure.error
@@ -661,10 +687,10 @@ class LaneEngine:
         again = turn.outcome is None
         if turn.timer is not None:  # first: the lane has committed that it is set
             self._timers.wake_at(user_id, marketplace, turn.timer)
+        if turn.send is not None:  # then the command: the user's progress messages must not delay it
+            again = self._send(user_id, marketplace, turn.send) or again
         for message in turn.messages:
             self._notifier.to_user(user_id, message, connections=self._user_tabs(user_id))
-        if turn.send is not None:
-            again = self._send(user_id, marketplace, turn.send) or again
         if turn.http is not None:
             self._perform_http(user_id, marketplace, turn.http)
             again = True

@@ -45,7 +45,7 @@ class Lane:
     pause_reason: str | None = None
     throttles: JsonDict = field(default_factory=dict)
     wake_at: datetime | None = None
-    timer_due: datetime | None = None
+    timers: list[int] = field(default_factory=list)  # due times of its timers in flight (epoch ms)
 
 
 @dataclass
@@ -148,7 +148,7 @@ class PostgresLaneStore:
                 pause_reason=row.pause_reason,
                 throttles=dict(row.throttles or {}),
                 wake_at=row.wake_at,
-                timer_due=row.timer_due,
+                timers=list(row.timers or []),
             )
             yield _PostgresLaneTransaction(session, lane)
             for name in _LANE_FIELDS:

@@ -178,7 +178,7 @@ class SqsTimerQueue:
         self.client.send_message(
             QueueUrl=self.queue_url,
             MessageBody=TimerMessage(
-                user_id=user_id, marketplace=marketplace, due_ms=int(due * 1000)
+                user_id=user_id, marketplace=marketplace, due_ms=round(due * 1000)
             ).model_dump_json(),
             DelaySeconds=delay_seconds(due),
         )
