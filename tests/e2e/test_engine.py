@@ -64,4 +64,7 @@ def test_parked_jobs_all_complete_once_a_tab_connects_with_paced_calls(devstack:
     assert [c["step"] for c in tab.commands] == ["upload_photo_1", "create_item"] * 3
     gaps = [later - earlier for earlier, later in itertools.pairwise(tab.received_at)]
     assert min(gaps) >= MIN_GAP_SECONDS - 0.05  # (the tab's clock sees delivery, not the send)
-    assert {m["reason"] for m in tab.of_type("job.waiting")} == {"pacing"}
+    # A tab connects before its extension says it is ready: the jobs may wait for that a moment.
+    reasons = {m["reason"] for m in tab.of_type("job.waiting")}
+    assert "pacing" in reasons
+    assert reasons <= {"pacing", "plugin_not_ready"}
