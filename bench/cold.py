@@ -22,7 +22,8 @@ NO_DATABASE = ("ws_connect", "ws_message")
 FIRST_USE = {
     "create_job": ("token_verifier", "job_service"),
     "oauth_refresh": ("sessions",),
-    "process_job": ("job_runner",),
+    "process_job": ("lane_engine",),
+    "timers": ("job_queue", "timer_queue"),
     "products": ("token_verifier", "product_service"),
     "ws_connect": ("token_verifier", "connections"),
     "ws_message": ("plugin_results",),
@@ -100,6 +101,7 @@ def probe_environment() -> dict[str, str]:
         "PENDING_COMMANDS_TABLE": "PendingCommandsTable",
         "WEBSOCKET_ENDPOINT": "https://websocket.invalid/prod",
         "JOBS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/jobs.fifo",
+        "TIMERS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/timers",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
 
