@@ -17,16 +17,6 @@ from bench.stats import machine
 COLD_RUNS = 3
 
 
-def _poll(value: str) -> tuple[int, int]:
-    try:
-        initial, largest = (int(part) for part in value.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected INITIAL,MAX in milliseconds, e.g. 10,50") from None
-    if initial <= 0 or largest < initial:
-        raise argparse.ArgumentTypeError("expected 0 < INITIAL <= MAX")
-    return initial, largest
-
-
 def _positive(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -56,13 +46,6 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", choices=("cold", "loop", "memory", "flood", "engine"), help="run one section only")
     parser.add_argument(
         "--concurrency", type=_positive, default=2, help="instances per function, as the devstack's (default 2)"
-    )
-    parser.add_argument(
-        "--poll-ms",
-        type=_poll,
-        default=None,
-        metavar="INITIAL,MAX",
-        help="the job runner's plugin-result polling (default: what the functions use unconfigured)",
     )
     parser.add_argument("--no-warmup", action="store_true", help="let the measured burst pay for the first instances")
     parser.add_argument(
@@ -117,7 +100,6 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None, results_path: Pat
             concurrency=args.concurrency,
             warmup=not args.no_warmup,
             timeout_s=args.timeout,
-            poll_ms=args.poll_ms,
         )
         result = loop.run(options)
         if args.only in (None, "loop"):

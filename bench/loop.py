@@ -51,7 +51,6 @@ class LoopOptions:
     concurrency: int = 2  # instances per function, as the devstack's default
     warmup: bool = True
     timeout_s: float = 90.0
-    poll_ms: tuple[int, int] | None = None  # the job runner's plugin-result polling; None: the functions' default
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -327,13 +326,7 @@ def _forget_moto_state() -> None:
 def run(options: LoopOptions) -> LoopResult:
     """Start a devstack on a throwaway cluster, run the loop, measure memory, stop and remove everything."""
     result = LoopResult(options)
-    extra = {}
-    if options.poll_ms is not None:
-        extra = {
-            "PLUGIN_POLL_INITIAL_SECONDS": str(options.poll_ms[0] / 1000),
-            "PLUGIN_POLL_MAX_SECONDS": str(options.poll_ms[1] / 1000),
-        }
-    with devstack(options.concurrency, extra) as running:
+    with devstack(options.concurrency, {}) as running:
         stack, recorder = running.stack, running.recorder
         result.start_s = running.start_s
         asyncio.run(_drive(stack, options, result, recorder))
@@ -434,11 +427,10 @@ class Harness:
             job_id = str(message.get("job_id"))
             if kind == "job.completed":
                 finish.saw(job_id)
-            elif kind == "job.failed":
-                if message.get("retryable"):
-                    tab.retryable_failures += 1
-                else:
-                    finish.saw(job_id)
+            elif kind == "job.retrying":
+                tab.retryable_failures += 1
+            elif kind == "job.failed":  # final
+                finish.saw(job_id)
             elif kind == "error":
                 tab.rejected += 1
 
@@ -714,12 +706,10 @@ def report_loop(result: LoopResult) -> str:
     summary = _summary(result)
     finished, failed, completed, steps = summary.finished, summary.failed, summary.completed, summary.steps
     same, cross, peak = summary.same, summary.cross, summary.peak
-    poll = "functions' default" if o.poll_ms is None else f"{o.poll_ms[0]}→{o.poll_ms[1]} ms"
     lines = [
         section("core loop through the devstack"),
         f"  {o.users} users x {o.products} products x {o.photos} photos = {len(jobs)} publish jobs of "
-        f"{o.photos + 1} steps, simulated Vinted latency {o.latency_ms} ms, {o.concurrency} instances per function, "
-        f"plugin-result polling: {poll}",
+        f"{o.photos + 1} steps, simulated Vinted latency {o.latency_ms} ms, {o.concurrency} instances per function",
         f"  devstack started in {result.start_s:.1f} s"
         + (
             f"; warm-up: all instances started in {result.prestart_s:.1f} s, then one publish in "
@@ -894,7 +884,6 @@ def figures_loop(result: LoopResult) -> dict[str, Any]:
             "concurrency": o.concurrency,
             "warmup": o.warmup,
             "timeout_s": o.timeout_s,
-            "poll_ms": None if o.poll_ms is None else {"initial": o.poll_ms[0], "max": o.poll_ms[1]},
         },
         "devstack_start_s": number(result.start_s, 2),
         "prestart_s": number(result.prestart_s, 2),
