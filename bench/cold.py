@@ -23,7 +23,6 @@ FIRST_USE = {
     "create_job": ("token_verifier", "job_service"),
     "oauth_refresh": ("sessions",),
     "process_job": ("lane_engine",),
-    "timers": ("job_queue", "timer_queue"),
     "products": ("token_verifier", "product_service"),
     "ws_connect": ("token_verifier", "connections"),
     "ws_message": ("plugin_results",),

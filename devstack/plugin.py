@@ -300,6 +300,10 @@ def _short(job_id: Any) -> str:
     return str(job_id)[:8]
 
 
+# Marks a message handed to `on_event` that came inside a command (a job's progress), not as a frame.
+CARRIED_BY = "carried_by_command"
+
+
 def describe_event(message: JsonDict) -> str:
     """One readable line for a message from the backend that is not a command."""
     kind = message.get("type")
@@ -531,7 +535,7 @@ async def _session(
                 if not isinstance(message, dict):
                     events({"type": "invalid", "data": str(frame.data)[:200]})
                 elif message.get("type") == "plugin.command":
-                    await _answer(ws, vinted, message, fetch_image, results)
+                    await _answer(ws, vinted, message, fetch_image, results=results, events=events)
                 else:
                     events(message)
                     if message.get("type") == "job.waiting" and message.get("reason") == "plugin_logged_out":
@@ -557,9 +561,13 @@ async def _answer(
     vinted: VintedSimulator,
     command: JsonDict,
     fetch_image: ImageFetcher,
+    *,
     results: Callable[[JsonDict, JsonDict], None],
+    events: Callable[[JsonDict], None],
 ) -> None:
     request_id = command.get("request_id")
+    if isinstance(command.get("progress"), dict):  # its job's progress rides with the command
+        events(command["progress"] | {CARRIED_BY: request_id})
     if not isinstance(request_id, str) or not request_id:
         return  # nothing to answer to
     reply = await vinted.execute(command, fetch_image)

@@ -7,6 +7,11 @@ FIFO: SQS never hands out a message of a group that has one in flight. moto most
 but its long poll spins a CPU core while only busy groups have messages, and two concurrent long
 polls can each get a message of one group. So the pollers take turns receiving (short polls, a
 pause when the queue is idle), and a message whose group is still busy is put back untouched.
+
+Latency: Lambda's long poll hands a new message over within milliseconds. Here the devstack's moto
+server calls `wake()` on a queue's triggers when a message is sent to it (devstack.moto_server), which
+ends their idle pause at once; the pause stays as the fallback for messages that become visible by
+themselves (delays, visibility timeouts running out, put-back FIFO messages).
 """
 
 from __future__ import annotations
@@ -73,6 +78,9 @@ class SqsTrigger:
         self._partial = report_batch_item_failures
         self._pollers = pollers
         self._stop = threading.Event()
+        # Set by wake() (and stop()): idle pollers stop pausing. A poller clears it before it receives,
+        # never after: a send its receive came too early to see leaves it set, and it polls again.
+        self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
         self._receiving = threading.Lock()
         self._busy_groups: set[str] = set()
@@ -89,14 +97,20 @@ class SqsTrigger:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         for thread in self._threads:
             thread.join(timeout=5)
+
+    def wake(self) -> None:
+        """A message was just sent to the queue: idle pollers poll now rather than after their pause."""
+        self._wake.set()
 
     def _poll(self) -> None:
         while not self._stop.is_set():
             try:
-                if self.poll_once() == 0:
-                    self._stop.wait(IDLE_PAUSE_SECONDS)
+                self._wake.clear()
+                if self.poll_once() == 0 and not self._stop.is_set():
+                    self._wake.wait(IDLE_PAUSE_SECONDS)
             except Exception:
                 if self._stop.is_set():
                     return

@@ -23,6 +23,7 @@ from devstack.functions import FunctionSpec, functions_from_template
 from devstack.gateway import HttpRoute, WebSocketApi, http_api, stage_throttling
 from devstack.images import demo_png
 from devstack.instances import FunctionPool, Invocation
+from devstack.moto_server import MotoServer
 from devstack.postgres import Cluster, free_port, start_cluster
 from devstack.schedules import Schedule, Scheduler, scheduler_event, schedules_from_template
 from devstack.sqs_trigger import SqsTrigger
@@ -72,7 +73,7 @@ class DevStack:
         self.config = config
         self.template = load_template(config.root / "template.yaml")
         self._cluster: Cluster | None = None
-        self._moto: Any = None
+        self._moto: MotoServer | None = None
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self._loop.run_forever, name="devstack-gateway", daemon=True)
         self._executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix="invoke")
@@ -155,11 +156,9 @@ class DevStack:
         migrate(url, root=self.config.root)
 
     def _start_aws(self) -> None:
-        from moto.server import ThreadedMotoServer
-
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         port = self.config.aws_port or free_port()
-        self._moto = ThreadedMotoServer(ip_address=self.config.host, port=port, verbose=False)
+        self._moto = MotoServer(self.config.host, port, on_sqs_send=self._wake_triggers)
         self._moto.start()
         self.aws_endpoint = f"http://{self.config.host}:{port}"
         self.dynamodb = self._client("dynamodb")
@@ -350,6 +349,12 @@ class DevStack:
                 )
                 trigger.start()
                 self.triggers.append(trigger)
+
+    def _wake_triggers(self, queue_name: str) -> None:
+        """A message was sent to the queue (moto's server thread tells): its triggers poll now."""
+        for trigger in tuple(self.triggers):
+            if trigger.queue_name == queue_name:
+                trigger.wake()
 
     def _start_schedules(self) -> None:
         self.schedules = {schedule.name: schedule for schedule in schedules_from_template(self.template)}

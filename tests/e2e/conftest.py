@@ -94,6 +94,8 @@ class Tab:
                 message = json.loads(frame.data)
                 if message.get("type") == "plugin.status":
                     self.connected.set()
+                if isinstance(message.get("progress"), dict):  # a command carries its job's progress
+                    self.events.append(message["progress"])
                 if message.get("type") != "plugin.command":
                     self.events.append(message)
                     continue

@@ -62,7 +62,6 @@ class Backend:
         self.timers_url = provisioned.queues["TimersQueue"]
         self.timers_arn = provisioned.queue_arns["TimersQueue"]
         functions = REPO / "functions"
-        self._timers = load_handler(functions / "timers")
         self._vinted_accounts: dict[str, VintedSimulator] = {}
         self.delivering: list[dict[str, Any]] = []  # the messages of the invocation running now
         self._create_job = load_handler(functions / "create_job")
@@ -184,7 +183,7 @@ class Backend:
 
     def run_queue(self, max_batches: int = 200, *, wait_timers: float = 0.0) -> int:
         """What the SQS event source mappings do: deliver the jobs queue's messages to process_job and the
-        timers queue's to the timers function, deleting what succeeded, until both are empty. Timers still
+        timers queue's to process_job too, deleting what succeeded, until both are empty. Timers still
         delayed are waited for up to `wait_timers` seconds (a lane waiting on pacing, a backoff, a deadline)."""
         batches = 0
         deadline = time.monotonic() + wait_timers
@@ -220,11 +219,13 @@ class Backend:
             )
 
     def fire_timers(self) -> int:
-        """Deliver the timers that are due to the timers function; returns how many."""
+        """Deliver the timers that are due to process_job; returns how many."""
         messages = self.sqs.receive_message(QueueUrl=self.timers_url, MaxNumberOfMessages=10).get("Messages", [])
         if messages:
             event = sqs_event(messages, self.timers_arn)
-            failed = {f["itemIdentifier"] for f in self._timers(event, LambdaContext("timers"))["batchItemFailures"]}
+            failed = {
+                f["itemIdentifier"] for f in self._process_job(event, LambdaContext("process_job"))["batchItemFailures"]
+            }
             for message in messages:
                 if message["MessageId"] not in failed:
                     self.sqs.delete_message(QueueUrl=self.timers_url, ReceiptHandle=message["ReceiptHandle"])

@@ -100,8 +100,8 @@ def test_killing_process_job_at_every_step_still_publishes_exactly_three_photos_
             kill_once("before create_item")  # committed as in flight, never sent
         return carry_out(self, user_id, marketplace, turn)
 
-    def send_then_die(self: LaneEngine, user_id: str, marketplace: str, command: Any) -> bool:
-        gone = send(self, user_id, marketplace, command)
+    def send_then_die(self: LaneEngine, user_id: str, marketplace: str, command: Any, progress: Any) -> bool:
+        gone = send(self, user_id, marketplace, command, progress)
         if point == "after_sending":
             kill_once(f"after sending {command.step}")
         return gone
@@ -258,16 +258,17 @@ def test_with_pacing_on_consecutive_vinted_calls_are_spaced_and_no_invocation_wa
 
     backend.gateway.listeners[tab] = record_time
     durations: list[float] = []
-    deliver = backend.deliver
+    process_job = backend._process_job
 
-    def timed_deliver(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    def timed_process_job(event: dict[str, Any], context: Any) -> Any:  # both queues' invocations
         started = time.monotonic()
         try:
-            return deliver(messages)
+            return process_job(event, context)
         finally:
             durations.append(time.monotonic() - started)
 
-    monkeypatch.setattr(backend, "deliver", timed_deliver)
+    backend.run_queue()  # the tab's connection wake-ups
+    monkeypatch.setattr(backend, "_process_job", timed_process_job)
     job_id = backend.publish(backend.create_product(images=2)["id"]).body["id"]
 
     backend.run_queue(wait_timers=20)
@@ -277,8 +278,15 @@ def test_with_pacing_on_consecutive_vinted_calls_are_spaced_and_no_invocation_wa
     assert len(gaps) == 2
     assert min(gaps) >= 1.0  # the configured minimum
     assert max(durations) < 0.5  # each invocation did its work and ended: none waited out a gap
-    waiting = backend.gateway.of_type(tab, "job.waiting")
-    assert {m["reason"] for m in waiting} == {"pacing"}
+    # Each photo's reply waited in the TimersQueue for the next call's turn: one wake-up per step, which
+    # applied it and sent that call with the step's progress. The user is not told of a wait per step.
+    assert backend.gateway.of_type(tab, "job.waiting") == []
+    commands = backend.gateway.messages[tab]
+    assert [c["progress"]["step"] for c in commands if c["type"] == "plugin.command" and "progress" in c] == [
+        "upload_photo_1",
+        "upload_photo_2",
+    ]
+    assert len(durations) <= 4  # created, two held replies, the create's reply (no deadline came yet)
 
 
 def test_a_reloaded_tab_is_shown_a_waiting_job_with_its_reason(backend: Backend) -> None:

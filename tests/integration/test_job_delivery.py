@@ -75,8 +75,13 @@ def test_with_two_tabs_each_command_goes_to_the_newest_tab_only_and_progress_to_
     request_ids = [c["request_id"] for c in newer_vinted.commands]
     assert len(set(request_ids)) == 4
     for tab in (older_tab, newer_tab):
-        assert [p["current_step"] for p in backend.gateway.of_type(tab, "job.progress")] == [1, 2, 3, 4]
+        # The newer tab sees each step's progress inside the next command, the older one as job.progress.
+        assert [p["current_step"] for p in backend.gateway.of_type(tab, "job.progress")] == [1, 2, 3]
         assert [c["job_id"] for c in backend.gateway.of_type(tab, "job.completed")] == [job_id]
+    assert [m["type"] for m in backend.gateway.messages[older_tab] if m["type"].startswith("job.")] == [
+        "job.progress"
+    ] * 3 + ["job.completed"]
+    assert "job.progress" not in {m["type"] for m in backend.gateway.messages[newer_tab]}
 
 
 def test_a_closed_tab_answering_410_is_forgotten_and_the_command_goes_to_the_next(

@@ -91,3 +91,32 @@ def test_malformed_messages_get_invalid_message_with_the_reason(
     assert error["code"] == "invalid_message"
     assert reason in error["message"]
     assert aws["dynamodb"].scan(TableName="PendingCommandsTable")["Count"] == 0
+
+
+def test_only_the_tab_a_command_went_to_may_answer_it_and_its_answers_are_not_counted_as_chatter(
+    backend: Backend, aws: dict[str, Any]
+) -> None:
+    other_tab, _ = backend.open_tab()  # the same user's older tab: it takes no command while a newer one is ready
+    tab, vinted = backend.open_tab()
+
+    def echoed_by_the_other_tab(message: dict[str, Any]) -> None:
+        if message.get("type") == "plugin.command" and message["step"] == "upload_photo_1":
+            backend.send(
+                other_tab,
+                {"action": "plugin_result", "request_id": message["request_id"], "success": True, "result": {"id": 1}},
+            )
+        vinted(message)
+
+    backend.gateway.listeners[tab] = echoed_by_the_other_tab
+    job_id = backend.publish(backend.create_product(images=2)["id"]).body["id"]
+    backend.run_queue()
+
+    [refused] = backend.gateway.of_type(other_tab, "error")
+    assert (refused["code"], refused["request_id"]) == ("forbidden", vinted.commands[0]["request_id"])
+    assert backend.job(job_id)["result"]["photo_ids"] == [9001, 9002]
+    counts = {
+        item["connection_id"]["S"]: int(item.get("msg_count", {"N": "0"})["N"])
+        for item in aws["dynamodb"].scan(TableName="ConnectionsTable")["Items"]
+    }
+    # Three answers from the executing tab, none counted; the refused one is counted like any message.
+    assert counts[tab] == counts[other_tab] - 1

@@ -27,8 +27,9 @@ def with_token(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_every_function_has_a_sample_event() -> None:
+    # A function with several triggers has one sample per trigger: <function>.<trigger>.json.
     functions = {path.name for path in (REPO / "functions").iterdir() if (path / "app.py").exists()}
-    assert {path.stem for path in (REPO / "events").glob("*.json")} == functions
+    assert {path.name.partition(".")[0] for path in (REPO / "events").glob("*.json")} == functions
 
 
 @pytest.mark.parametrize(
@@ -37,13 +38,13 @@ def test_every_function_has_a_sample_event() -> None:
         ("ws_connect", {"statusCode": 200}),
         ("ws_message", {"statusCode": 200}),
         ("process_job", {"batchItemFailures": []}),
-        ("timers", {"batchItemFailures": []}),
+        ("process_job.timer", {"batchItemFailures": []}),
         ("oauth_refresh", {"due_for_refresh": 0}),
         ("sweeper", {"overdue_lanes": 0, "unqueued_jobs": 0}),
     ],
 )
 def test_sample_event_is_handled(backend: Backend, function: str, expected: dict[str, Any]) -> None:
-    handler = load_handler(REPO / "functions" / function)
+    handler = load_handler(REPO / "functions" / function.partition(".")[0])
     assert handler(with_token(sample(function)), LambdaContext(function)) == expected
 
 
@@ -74,7 +75,7 @@ def test_process_job_sample_is_a_lane_wake_up_as_the_code_sends_it(backend: Back
 
 
 def test_timers_sample_is_a_timer_as_the_code_sends_it(backend: Backend) -> None:
-    (record,) = sample("timers")["Records"]
+    (record,) = sample("process_job.timer")["Records"]
     timer = TimerMessage.model_validate_json(record["body"])
     runtime.timer_queue().wake_at(timer.user_id, timer.marketplace, timer.due_ms / 1000)
 
@@ -83,16 +84,9 @@ def test_timers_sample_is_a_timer_as_the_code_sends_it(backend: Backend) -> None
     assert "MessageGroupId" not in sent["Attributes"]  # a standard queue: it can delay one message
 
 
-def test_timers_sample_wakes_its_lane_on_the_jobs_queue(backend: Backend) -> None:
-    # The sample timer is long past due: it is forwarded at once, to the lane's FIFO group.
-    (record,) = sample("timers")["Records"]
-    timer = TimerMessage.model_validate_json(record["body"])
-    handler = load_handler(REPO / "functions" / "timers")
-    assert handler(sample("timers"), LambdaContext("timers")) == {"batchItemFailures": []}
-
-    woken = _received(backend, backend.queue_url)
-    assert LaneWake.model_validate_json(woken["Body"]) == LaneWake(
-        user_id=timer.user_id, marketplace=timer.marketplace, cause=f"timer:{timer.due_ms}"
-    )
-    assert woken["Attributes"]["MessageGroupId"] == sample("process_job")["Records"][0]["attributes"]["MessageGroupId"]
+def test_a_due_timer_wakes_its_lane_in_process_job_without_going_through_the_jobs_queue(backend: Backend) -> None:
+    # The sample timer is long past due: process_job wakes the lane at once (it has no job: idle).
+    handler = load_handler(REPO / "functions" / "process_job")
+    assert handler(sample("process_job.timer"), LambdaContext("process_job")) == {"batchItemFailures": []}
+    assert backend.queued() == 0
     assert backend.timers_pending() == 0

@@ -27,7 +27,6 @@ EXPECTED_FUNCTIONS = {
     "WsMessageFunction": "functions/ws_message",
     "OAuthRefreshFunction": "functions/oauth_refresh",
     "SweeperFunction": "functions/sweeper",
-    "TimersFunction": "functions/timers",
 }
 EXPECTED_WS_ROUTES = {
     "$connect": "WsConnectFunction",
@@ -39,14 +38,13 @@ EXPECTED_WS_ROUTES = {
 }
 WEBSOCKET_FUNCTIONS = ("WsConnectFunction", "WsMessageFunction")
 # The queues each function may send to (SQSSendMessagePolicy), and no others. A lane's wake-ups come
-# from every side; only the engine (process_job) and the timers function set or re-delay timers.
+# from every side; only the engine (process_job) sets timers, and ws_message holds a paced reply in one.
 EXPECTED_QUEUE_SENDERS = {
     "CreateJobFunction": {"JobsQueue"},
     "ProductsFunction": set(),
     "ProcessJobFunction": {"JobsQueue", "TimersQueue"},
-    "TimersFunction": {"JobsQueue", "TimersQueue"},
     "WsConnectFunction": {"JobsQueue"},
-    "WsMessageFunction": {"JobsQueue"},
+    "WsMessageFunction": {"JobsQueue", "TimersQueue"},
     "OAuthRefreshFunction": set(),
     "SweeperFunction": {"JobsQueue"},
 }
@@ -293,13 +291,15 @@ def test_jobs_queue_is_fifo_with_a_dlq_and_outlasts_its_consumer(template: dict[
     assert timeout <= visibility <= MAX_JOBS_VISIBILITY_S, (timeout, visibility)
 
 
-def test_process_job_reports_batch_item_failures(template: dict[str, Any]) -> None:
-    (event,) = _events(template, "ProcessJobFunction", "SQS")
-    assert event["Queue"] == {"Fn::GetAtt": ["JobsQueue", "Arn"]}
-    assert "ReportBatchItemFailures" in event.get("FunctionResponseTypes", [])
-    # FIFO event source mappings: at most 10 per batch and no batching window.
-    assert int(event.get("BatchSize", 10)) <= 10
-    assert "MaximumBatchingWindowInSeconds" not in event
+def test_process_job_consumes_both_lane_queues_and_reports_batch_item_failures(template: dict[str, Any]) -> None:
+    events = {event["Queue"]["Fn::GetAtt"][0]: event for event in _events(template, "ProcessJobFunction", "SQS")}
+    assert set(events) == {"JobsQueue", "TimersQueue"}
+    for event in events.values():
+        # One failed wake-up is retried alone, not with the rest of its batch.
+        assert "ReportBatchItemFailures" in event.get("FunctionResponseTypes", [])
+        # FIFO event source mappings: at most 10 per batch and no batching window.
+        assert int(event.get("BatchSize", 10)) <= 10
+        assert "MaximumBatchingWindowInSeconds" not in event
 
 
 def test_timers_queue_is_standard_with_a_dlq_and_outlasts_its_consumer(template: dict[str, Any]) -> None:
@@ -308,17 +308,9 @@ def test_timers_queue_is_standard_with_a_dlq_and_outlasts_its_consumer(template:
     assert queue.get("FifoQueue", False) is False
     _assert_redrives_to(template, "TimersQueue", "TimersDeadLetterQueue", fifo=False)
 
-    assert _consumers(template, "TimersQueue") == ["TimersFunction"]
-    timeout = int(_function_property(template, "TimersFunction", "Timeout"))
+    assert _consumers(template, "TimersQueue") == ["ProcessJobFunction"]
+    timeout = int(_function_property(template, "ProcessJobFunction", "Timeout"))
     assert int(queue["VisibilityTimeout"]) >= timeout
-
-
-def test_timers_function_reports_batch_item_failures(template: dict[str, Any]) -> None:
-    (event,) = _events(template, "TimersFunction", "SQS")
-    assert event["Queue"] == {"Fn::GetAtt": ["TimersQueue", "Arn"]}
-    # One timer that could not be forwarded is retried alone, not with the rest of its batch.
-    assert "ReportBatchItemFailures" in event.get("FunctionResponseTypes", [])
-    assert int(event.get("BatchSize", 10)) <= 10
 
 
 def test_functions_find_both_queues_in_their_environment(template: dict[str, Any]) -> None:
@@ -471,3 +463,10 @@ def test_every_function_has_a_sample_event_that_fits_it(template: dict[str, Any]
         elif not any(_event_fits(event, source) for source in sources):
             problems.append(f"{function_id}: events/{name}.json fits none of {sources}")
     assert problems == []
+
+
+def test_a_call_left_unsent_is_given_up_only_once_its_sender_cannot_be_running(template: dict[str, Any]) -> None:
+    # A timer's wake-up may run beside the invocation that committed a call and is still sending it.
+    from crosslist.jobs.engine import SENDER_LIFETIME_SECONDS
+
+    assert int(_function_property(template, "ProcessJobFunction", "Timeout")) < SENDER_LIFETIME_SECONDS

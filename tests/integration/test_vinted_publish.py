@@ -50,8 +50,7 @@ def test_publish_with_three_photos_uploads_each_photo_then_creates_the_item(back
         ("upload_photo_1", 1, 4),
         ("upload_photo_2", 2, 4),
         ("upload_photo_3", 3, 4),
-        ("create_item", 4, 4),
-    ]
+    ]  # and the create: job.completed
     completed = backend.gateway.of_type(connection_id, "job.completed")
     assert len(completed) == 1
     assert completed[0]["result"]["item_id"] == "4242"

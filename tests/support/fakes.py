@@ -32,7 +32,15 @@ class FakeGateway:
             listener(message)
 
     def of_type(self, connection_id: str, message_type: str) -> list[dict[str, Any]]:
-        return [m for m in self.messages[connection_id] if m.get("type") == message_type]
+        """The messages of a type the tab was shown, in order: a command's `progress` is a job.progress."""
+        shown = [one for message in self.messages[connection_id] for one in shown_messages(message)]
+        return [message for message in shown if message.get("type") == message_type]
+
+
+def shown_messages(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """What a message shows the web app: a command carries its job's progress (that tab is not sent it twice)."""
+    progress = message.get("progress") if message.get("type") == "plugin.command" else None
+    return [progress, message] if isinstance(progress, dict) else [message]
 
 
 class FakeVinted:

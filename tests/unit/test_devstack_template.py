@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from devstack.functions import functions_from_template, resolve
 from devstack.template import load_template
 from tests.conftest import REPO
@@ -39,19 +41,20 @@ def test_every_function_is_found_with_globals_applied() -> None:
 
 
 def test_a_functions_own_settings_win_over_globals() -> None:
-    functions = functions_from_template(TEMPLATE, REPO, REFERENCES, {})
-    defaults = TEMPLATE["Globals"]["Function"]
-    timers = TEMPLATE["Resources"]["TimersFunction"]["Properties"]
-    assert (timers["Timeout"], timers["MemorySize"]) != (defaults["Timeout"], defaults["MemorySize"])
-    assert functions["TimersFunction"].timeout_seconds == timers["Timeout"]
-    assert functions["TimersFunction"].memory_mb == timers["MemorySize"]
-    assert functions["TimersFunction"].environment["AWS_LAMBDA_FUNCTION_TIMEOUT"] == str(timers["Timeout"])
+    template = copy.deepcopy(TEMPLATE)
+    defaults = template["Globals"]["Function"]
+    own = {"Timeout": defaults["Timeout"] // 3, "MemorySize": defaults["MemorySize"] // 2}
+    template["Resources"]["SweeperFunction"]["Properties"].update(own)
+    functions = functions_from_template(template, REPO, REFERENCES, {})
+    assert functions["SweeperFunction"].timeout_seconds == own["Timeout"]
+    assert functions["SweeperFunction"].memory_mb == own["MemorySize"]
+    assert functions["SweeperFunction"].environment["AWS_LAMBDA_FUNCTION_TIMEOUT"] == str(own["Timeout"])
     # A function that sets neither gets the Globals.
-    sweeper = TEMPLATE["Resources"]["SweeperFunction"]["Properties"]
-    assert "Timeout" not in sweeper
-    assert "MemorySize" not in sweeper
-    assert functions["SweeperFunction"].timeout_seconds == defaults["Timeout"]
-    assert functions["SweeperFunction"].memory_mb == defaults["MemorySize"]
+    products = template["Resources"]["ProductsFunction"]["Properties"]
+    assert "Timeout" not in products
+    assert "MemorySize" not in products
+    assert functions["ProductsFunction"].timeout_seconds == defaults["Timeout"]
+    assert functions["ProductsFunction"].memory_mb == defaults["MemorySize"]
 
 
 def test_overrides_replace_and_blank_overrides_remove() -> None:

@@ -9,6 +9,7 @@ the wake-ups and timers asked for.
 from __future__ import annotations
 
 import json
+import math
 import random
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,10 +23,10 @@ from aws_lambda_powertools import Logger
 from moto import mock_aws
 
 from crosslist.db.models import JobStatus
-from crosslist.jobs.engine import MAX_TURNS_PER_WAKE, EngineConfig, LaneEngine, WakeOutcome
+from crosslist.jobs.engine import MAX_TURNS_PER_WAKE, SENDER_LIFETIME_SECONDS, EngineConfig, LaneEngine, WakeOutcome
 from crosslist.jobs.lanes import Job
 from crosslist.jobs.pacing import PacingConfig
-from crosslist.jobs.queue import CarriedReply, LaneWake
+from crosslist.jobs.queue import CarriedReply, LaneWake, TimerMessage
 from crosslist.marketplaces import Marketplace
 from crosslist.marketplaces.vinted.publish import VintedPublish
 from crosslist.realtime.commands import PendingCommandStore
@@ -114,17 +115,35 @@ class RecordedWakes:
         for index, wake in enumerate(self.pending):
             if wake.marketplace == marketplace:
                 return self.pending.pop(index)
-        return LaneWake(user_id=USER, marketplace=marketplace, cause="sweep:test")
+        return LaneWake(user_id=USER, marketplace=marketplace, cause=f"sweep:{uuid.uuid4()}")
 
 
 class RecordedTimers:
-    """The TimersQueue: records each timer asked for."""
+    """The TimersQueue: records each timer asked for; keeps the replies held until a due time."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, float]] = []
+        self.held: list[TimerMessage] = []
 
-    def wake_at(self, user_id: str, marketplace: str, due: float) -> None:
+    def wake_at(
+        self,
+        user_id: str,
+        marketplace: str,
+        due: float,
+        *,
+        cause: str | None = None,
+        reply: CarriedReply | None = None,
+    ) -> None:
         self.calls.append((user_id, marketplace, due))
+        if reply is not None:
+            message = TimerMessage(user_id=user_id, marketplace=marketplace, due_ms=math.ceil(due * 1000), cause=cause)
+            self.held.append(message.model_copy(update={"reply": reply}))
+
+    def next_held(self, marketplace: str, now: float) -> TimerMessage | None:
+        for index, timer in enumerate(self.held):
+            if timer.marketplace == marketplace and timer.due_ms <= now * 1000:
+                return self.held.pop(index)
+        return None
 
 
 class Commands(PendingCommandStore):
@@ -217,9 +236,9 @@ class World:
     http: Callable[[HttpCall, float], Reply] | None = None
     fakes: dict[tuple[str, str], Workflow] = field(default_factory=dict)
 
-    def wake(self, marketplace: str = "vinted") -> WakeOutcome:
-        """One invocation of process_job for the lane (each with a fresh engine, as in Lambda)."""
-        engine = LaneEngine(
+    def engine(self) -> LaneEngine:
+        """An invocation of process_job (each with a fresh engine, as in Lambda)."""
+        return LaneEngine(
             self.store,
             commands=self.commands,
             connections=self.connections,
@@ -233,6 +252,14 @@ class World:
             http=self.http,
             workflows=lambda market, action: self.fakes.get((market, action)) or find_workflow(market, action),
         )
+
+    def wake(self, marketplace: str = "vinted") -> WakeOutcome:
+        """One invocation of process_job for the lane's next wake-up."""
+        engine = self.engine()
+        fifo_waiting = any(wake.marketplace == marketplace for wake in self.wakes.pending)
+        held = None if fifo_waiting else self.timers.next_held(marketplace, self.clock.now)
+        if held is not None:  # a reply held by pacing, now due (a TimersQueue message)
+            return engine.wake(USER, marketplace, held.wake_cause, held.reply, exclusive=False)
         wake = self.wakes.next_for(marketplace)
         try:
             return engine.wake(USER, marketplace, wake.cause, wake.reply)
@@ -312,8 +339,18 @@ def world(dynamodb: Any) -> World:
     connections = ConnectionStore(new_table(dynamodb, "ConnectionsTable"))
     gateway = FakeGateway()
     wakes = RecordedWakes()
-    results = PluginResults(connections, commands, Notifier(connections, gateway), lambda user, tab: None, wakes.wake)
-    return World(InMemoryLaneStore(), commands, connections, gateway, results, wakes=wakes)
+    timers = RecordedTimers()
+    clock = Clock()
+    results = PluginResults(
+        connections,
+        commands,
+        Notifier(connections, gateway),
+        request_session=lambda user, tab: None,
+        wake=wakes.wake,
+        wake_later=lambda user, market, due, cause, reply: timers.wake_at(user, market, due, cause=cause, reply=reply),
+        clock=clock,
+    )
+    return World(InMemoryLaneStore(), commands, connections, gateway, results, wakes=wakes, timers=timers, clock=clock)
 
 
 def publish(world: World, photos: int = 2, title: str = "Levi's 501", **job: Any) -> Job:
@@ -349,11 +386,18 @@ def test_a_two_photo_publish_completes_through_successive_wakes_one_command_each
     # Each result woke the lane (ws_message's side), once.
     assert world.wakes.calls == [(USER, "vinted", f"result:{c['request_id']}") for c in vinted.commands]
     progress = world.sent(tab, "job.progress")
+    # Each step's progress rides with the next command (one message, not two); the last one is job.completed.
     assert [(m["step"], m["current_step"], m["total_steps"]) for m in progress] == [
         ("upload_photo_1", 1, 3),
         ("upload_photo_2", 2, 3),
-        ("create_item", 3, 3),
     ]
+    commands = world.sent(tab, "plugin.command")
+    assert [c.get("progress", {}).get("step") for c in commands] == [
+        None,
+        "upload_photo_1",
+        "upload_photo_2",
+    ]
+    assert [m["type"] for m in world.gateway.messages[tab]] == ["plugin.command"] * 3 + ["job.completed"]
     [item] = vinted.items
     [completed] = world.sent(tab, "job.completed")
     assert completed["result"] == {"item_id": str(item["id"]), "url": item["url"], "photo_ids": item["photo_ids"]}
@@ -410,6 +454,24 @@ def test_a_command_whose_record_was_never_written_is_sent_again_without_using_an
     assert world.wake() is SENT  # its reply applied, the next photo sent
     assert [m["step"] for m in world.sent(tab, "job.progress")] == ["upload_photo_1"]
     assert world.sent(tab, "job.retrying") == []
+
+
+def test_a_timer_woken_beside_an_invocation_still_sending_a_call_never_sends_it_a_second_time(world: World) -> None:
+    _, vinted = world.open_tab()
+    publish(world)
+    world.commands.crash_next_create = True  # stands for an invocation that committed the call, not sent it yet
+    with pytest.raises(Crash):
+        world.wake()
+    world.wakes.pending.clear()  # that invocation has not ended: its message is not delivered again
+
+    # Timers and results are consumed beside the lane's FIFO group: they may run during that send.
+    for cause, exclusive in (("timer:1", False), ("result:another-request", True)):
+        assert world.engine().wake(USER, "vinted", cause, exclusive=exclusive) is AWAITING
+    assert vinted.commands == []
+
+    world.clock.advance(SENDER_LIFETIME_SECONDS)  # that invocation cannot be running any more
+    assert world.engine().wake(USER, "vinted", "timer:2", exclusive=False) is SENT
+    assert steps(vinted) == ["POST upload_photo_1"]
 
 
 def test_a_timed_out_photo_upload_is_retried_after_the_backoff(world: World) -> None:
@@ -574,7 +636,8 @@ def test_a_cancel_during_a_command_ends_the_job_at_the_next_step_boundary(world:
     assert world.sent(tab, "job.cancelled") == []
 
     [command] = world.sent(tab, "plugin.command")
-    world.commands.resolve(command["request_id"], USER, success=True, result={"id": 77}, error=None)
+    answer = {"action": "plugin_result", "request_id": command["request_id"], "success": True, "result": {"id": 77}}
+    assert world.results.receive(tab, json.dumps(answer)) is None
     assert world.wake() is IDLE
 
     assert world.store.job(job.id).status is JobStatus.CANCELLED
@@ -613,27 +676,74 @@ def test_a_started_job_keeps_the_lane_when_a_higher_priority_job_arrives(world: 
 
 
 # ---------------------------------------------------------------------- pacing, throttling
-def test_paced_calls_wait_for_their_due_time_without_sending(world: World) -> None:
+def test_with_pacing_a_reply_waits_for_the_next_calls_due_time_and_one_wake_applies_it_and_sends_that_call(
+    world: World,
+) -> None:
     world.config = PACED
     tab, vinted = world.open_tab()
+    job = publish(world)  # two photos and the create
+    assert world.wake() is SENT
+
+    [held] = world.timers.held  # the reply came at once, but the next call may only go 5-10 s later
+    due = held.due_ms / 1000
+    assert START + 5 <= due <= START + 10
+    assert world.wakes.calls == []  # so ws_message did not wake the lane now
+    assert world.wake() is AWAITING  # a wake-up before then (a sweep) finds the call as it was
+    assert world.sent(tab, "job.progress") == []
+
+    world.clock.now = due
+    assert world.wake() is SENT  # the held reply applied and the next photo sent, in one wake-up
+    assert steps(vinted) == ["POST upload_photo_1", "POST upload_photo_2"]
+    assert world.sent(tab, "plugin.command")[1]["progress"]["step"] == "upload_photo_1"
+    assert world.sent(tab, "job.waiting") == []  # nothing waited for pacing in the user's eyes
+
+    world.clock.now = world.timers.held[0].due_ms / 1000
+    assert world.wake() is SENT
+    # The create is the job's last call: its reply is not held, the user is told at once.
+    assert world.timers.held == []
+    assert world.wake() is IDLE
+    assert world.store.job(job.id).status is JobStatus.COMPLETED
+    assert [m["type"] for m in world.gateway.messages[tab]] == ["plugin.command"] * 3 + ["job.completed"]
+
+
+def test_a_failed_reply_is_not_held_by_pacing(world: World) -> None:
+    world.config = replace(PACED, backoff_seconds=(1,))
+    tab, vinted = world.open_tab()
+    vinted.simulator.faults["upload_photo_1"] = ["unavailable"]
     job = publish(world)
     assert world.wake() is SENT
 
-    assert world.wake() is TIMER  # the reply applied, the next call not due yet
-    assert steps(vinted) == ["POST upload_photo_1"]
+    assert world.timers.held == []
+    assert world.wakes.calls == [(USER, "vinted", f"result:{vinted.commands[0]['request_id']}")]
+    assert world.wake() is TIMER
+    [retrying] = world.sent(tab, "job.retrying")
+    assert retrying["job_id"] == str(job.id)
+
+
+def test_a_call_that_must_wait_for_pacing_waits_without_sending_and_the_user_is_told(world: World) -> None:
+    world.config = PACED
+    tab, vinted = world.open_tab()
+    first = publish(world, photos=1)
+    second = publish(world, photos=1)
+    assert world.wake() is SENT
+    world.clock.now = world.timers.held[0].due_ms / 1000
+    assert world.wake() is SENT  # the create: the job's last call, whose reply is applied at once
+
+    assert world.wake() is TIMER  # the first job done; the second one's call is not due yet
+    assert world.store.job(first.id).status is JobStatus.COMPLETED
+    assert len(vinted.commands) == 2
     [waiting] = world.sent(tab, "job.waiting")
-    assert waiting["reason"] == "pacing"
+    assert (waiting["job_id"], waiting["reason"]) == (str(second.id), "pacing")
     due = at(waiting, "until")
-    assert START + 5 <= due <= START + 10
+    assert world.clock.now + 4 <= due <= world.clock.now + 10
     assert world.last_timer() == pytest.approx(due)
-    assert world.store.job(job.id).status is JobStatus.RUNNING
 
     world.clock.now = due - 0.5
     assert world.wake() is TIMER
     assert len(world.sent(tab, "job.waiting")) == 1  # told once
     world.clock.now = due + 0.01
     assert world.wake() is SENT
-    assert steps(vinted) == ["POST upload_photo_1", "POST upload_photo_2"]
+    assert [c["job_id"] for c in vinted.commands] == [str(first.id)] * 2 + [str(second.id)]
 
 
 def test_a_throttled_lane_pauses_doubling_each_time_the_same_day_up_to_the_cap(world: World) -> None:
@@ -748,7 +858,8 @@ def test_an_http_call_is_performed_and_applied_in_the_same_wake(world: World) ->
     stored = world.store.job(job.id)
     assert stored.status is JobStatus.COMPLETED
     assert stored.result == {"create_offer": {"offerId": "o-1"}, "publish_offer": {"listingId": "l-1"}}
-    assert [m["step"] for m in world.sent(tab, "job.progress")] == ["create_offer", "publish_offer"]
+    assert [m["step"] for m in world.sent(tab, "job.progress")] == ["create_offer"]  # then job.completed
+    assert [m["type"] for m in world.gateway.messages[tab]] == ["job.progress", "job.completed"]
     assert len(world.sent(tab, "job.completed")) == 1
 
 
@@ -795,7 +906,7 @@ def test_a_done_step_advances_without_a_call(world: World) -> None:
     assert world.wake("ebay") is IDLE
     assert http.calls == [CREATE]
     assert world.store.job(job.id).result == {"summary": "ok"}
-    assert [m["step"] for m in world.sent(tab, "job.progress")] == ["create_offer", "summarise"]
+    assert [m["step"] for m in world.sent(tab, "job.progress")] == ["create_offer"]  # then job.completed
 
 
 def test_a_job_whose_first_step_is_done_goes_on_to_its_next_step(world: World) -> None:

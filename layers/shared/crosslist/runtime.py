@@ -186,6 +186,9 @@ def plugin_results() -> PluginResults:
         notifier(),
         request_session=lambda user, tab: job_queue().request_session(user, tab),
         wake=wake_lane,
+        wake_later=lambda user, marketplace, due, cause, reply: timer_queue().wake_at(
+            user, marketplace, due, cause=cause, reply=reply
+        ),
     )
 
 

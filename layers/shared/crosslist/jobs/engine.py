@@ -80,6 +80,13 @@ CALL_KINDS: tuple[CallKind, ...] = ("read", "write", "delete")
 # The timers a lane remembers, and for how long after they were due.
 MAX_TIMERS_REMEMBERED = 8
 FORGET_TIMERS_AFTER_SECONDS = 120.0
+# A wake-up from the TimersQueue may run beside another of its lane: a call another invocation committed
+# but has not sent yet (or an HTTP call it is still performing) is only given up once that invocation
+# cannot be running any more: process_job's timeout (template.yaml), plus slack.
+SENDER_LIFETIME_SECONDS = 35.0
+# A successful reply is held back (in the TimersQueue) until the lane's next call is due, when that is
+# at least this far away: one wake-up then applies the reply and sends the next call.
+MIN_HOLD_SECONDS = 1.0
 # Slack after a deadline before the sweeper considers a lane's wake-up lost.
 DEADLINE_SLACK_SECONDS = 1.0
 JITTER = 0.2
@@ -163,6 +170,7 @@ class _Send:
     command: PluginCommand
     deadline: float
     timeout_ms: int
+    hold_until: float | None  # when the lane's next call is due, if its reply may wait for it
 
 
 @dataclass(frozen=True)
@@ -203,10 +211,22 @@ class LaneEngine:
         self._workflows = workflows
         self._tabs: list[Connection] | None = None  # the user's connections, read once per wake-up
 
-    def wake(self, user_id: str, marketplace: str, cause: str = "", reply: CarriedReply | None = None) -> WakeOutcome:
+    def wake(
+        self,
+        user_id: str,
+        marketplace: str,
+        cause: str = "",
+        reply: CarriedReply | None = None,
+        *,
+        exclusive: bool = True,
+    ) -> WakeOutcome:
         """Do what the lane can do now; returns why it stopped. `cause` is what woke it (see LaneWake);
-        `reply` the result of a plugin command, carried by its wake-up so it need not be read back."""
+        `reply` the result of a plugin command, carried by its wake-up so it need not be read back.
+        `exclusive`: the wake-up came through the lane's FIFO group, which never hands a message out again
+        while its first delivery runs (a redelivery means that invocation died); TimersQueue ones are not."""
         self._tabs = None
+        self._exclusive = exclusive
+        self._abandoned: set[str] = set()  # commands this wake-up deleted before they left
         # Whether the correlation record may hold news the wake-up does not carry (a tab closed, a reply
         # whose wake-up did not carry it, a command that never left).
         self._look = cause.startswith(("lost:", "result:"))
@@ -234,7 +254,9 @@ class LaneEngine:
                 tx.lane.timers = [due for due in tx.lane.timers if str(due) != fired]
             if tx.lane.in_flight is not None:
                 self._collect(tx, turn, now)
-            else:
+            if tx.lane.in_flight is None and turn.outcome is None:
+                # A reply applied (or a call given up): the next call goes in the same transaction, and
+                # the step's progress can travel with it.
                 self._advance(tx, turn, now)
         return turn
 
@@ -270,19 +292,25 @@ class LaneEngine:
     def _reply_or_verdict(self, flight: dict[str, Any], now: float) -> Reply | float | str:
         """The call's reply, or what became of it, or when to look again. The correlation record is read
         only when something may have happened that the wake-up does not carry."""
+        # The wake-up that sent the call, delivered again: that invocation died, maybe before the command left.
+        redelivered = self._exclusive and self._cause != "" and self._cause == flight.get("sent_by")
+        # Else the invocation that committed the call may still be sending it (or performing it).
+        sender_gone = redelivered or now >= float(flight.get("sent_at", 0)) + SENDER_LIFETIME_SECONDS
         if flight.get("http"):
-            return "lost"  # an HTTP call still in flight: the invocation performing it died before applying it
+            # An HTTP call in flight at the start of a wake-up: its performer died before applying it.
+            return "lost" if sender_gone else float(flight["sent_at"]) + SENDER_LIFETIME_SECONDS
         carried, self._carried = self._carried, None
         if carried is not None and carried.request_id == flight["request_id"]:
             return Reply(
                 carried.success, carried.result, carried.error, status=carried.status, retry_after=carried.retry_after
             )
         look_at = min(float(flight["deadline"]), float(flight.get("grace_until", flight["deadline"])))
-        # The wake-up that sent the call, delivered again: that invocation died, maybe before the command left.
-        redelivered = self._cause != "" and self._cause == flight.get("sent_by")
         if now < look_at and not self._look and not redelivered:
             return look_at  # a timer or another lane event: the call is as it was
-        return self._verdict(self._commands.get(flight["request_id"]), flight, now)
+        record = self._commands.get(flight["request_id"])
+        if record is None and not sender_gone and flight["request_id"] not in self._abandoned:
+            return min(look_at, float(flight["sent_at"]) + SENDER_LIFETIME_SECONDS)  # maybe not sent *yet*
+        return self._verdict(record, flight, now)
 
     def _verdict(self, record: PendingCommand | None, flight: dict[str, Any], now: float) -> Reply | float | str:
         """A Reply; "never_sent", "lost" or "timed_out"; or the time (epoch s) to look again."""
@@ -347,12 +375,12 @@ class LaneEngine:
         job.current_step += 1
         job.unconfirmed_step = None
         job.error = None
-        turn.messages.append(
-            progress_message(
-                str(job.id), step.name, job.current_step, len(steps), step.description, batch_id=job.batch_ref
+        if job.current_step < len(steps):  # the last step's progress is job.completed
+            turn.messages.append(
+                progress_message(
+                    str(job.id), step.name, job.current_step, len(steps), step.description, batch_id=job.batch_ref
+                )
             )
-        )
-        if job.current_step < len(steps):
             tx.save(job)
             return
         completion = workflow.complete(self._context(job, None))
@@ -423,7 +451,8 @@ class LaneEngine:
         elif self._paced(tx, turn, job, action.kind, now):
             return
         else:
-            self._call(tx, turn, job, step=step, action=action, tab=tab, verifying=verifying, now=now)
+            last = job.current_step == len(steps) - 1  # its reply may complete the job: never held
+            self._call(tx, turn, job, step=step, action=action, tab=tab, verifying=verifying, last=last, now=now)
 
     def _pacing_holds(self, tx: LaneTransaction, turn: _Turn, job: Job, now: float) -> bool:
         """Whether no call of the kind the lane waits to send (any kind, if unknown) may go yet: then the job
@@ -463,6 +492,7 @@ class LaneEngine:
         action: PluginCall | HttpCall,
         tab: Connection | None,
         verifying: bool,
+        last: bool,
         now: float,
     ) -> None:
         """Record the call as in flight (committed before it is sent) and have it sent after the commit."""
@@ -477,8 +507,10 @@ class LaneEngine:
             "repeatable": action.repeatable or verifying,
             "verifying": verifying,
             "deadline": now + timeout_seconds,
-            "sent_by": self._cause,
+            "sent_at": now,
         }
+        if self._exclusive:
+            flight["sent_by"] = self._cause
         if isinstance(action, HttpCall):
             flight["http"] = True
             turn.http = _Http(action, job.id, min(timeout_seconds, MAX_HTTP_SECONDS))
@@ -493,6 +525,7 @@ class LaneEngine:
                 action.command,
                 flight["deadline"],
                 job.step_timeout_ms,
+                hold_until=None if last else self._next_call_due(tx, action.kind, now),
             )
             self._arm(tx, turn, flight["deadline"], now)
         if turn.pacing_before is not None:  # a command that never leaves must not count as a call
@@ -501,6 +534,15 @@ class LaneEngine:
         tx.lane.wake_at = _at(flight["deadline"] + DEADLINE_SLACK_SECONDS)
         tx.save(job)
         turn.outcome = WakeOutcome.SENT
+
+    def _next_call_due(self, tx: LaneTransaction, kind: CallKind, now: float) -> float | None:
+        """When pacing lets the lane's next call go, if that is worth holding this call's reply for. The next
+        call is taken to be of the same kind (uploads follow uploads, reads follow reads); when it is not,
+        the wake-up merely comes early or late by the difference of the two kinds' gaps."""
+        if tx.lane.marketplace not in PLUGIN_MARKETPLACES or not self._config.pacing.enabled:
+            return None
+        due = pacing.due_at(pacing.PacingState.from_json(tx.lane.pacing), kind, self._config.pacing)
+        return due if due >= now + MIN_HOLD_SECONDS else None
 
     def _current_job(self, tx: LaneTransaction) -> Job | None:
         """The started job holding the lane, else the next one: highest priority, then oldest."""
@@ -687,16 +729,28 @@ class LaneEngine:
         again = turn.outcome is None
         if turn.timer is not None:  # first: the lane has committed that it is set
             self._timers.wake_at(user_id, marketplace, turn.timer)
+        messages = turn.messages
         if turn.send is not None:  # then the command: the user's progress messages must not delay it
-            again = self._send(user_id, marketplace, turn.send) or again
-        for message in turn.messages:
+            # The job's progress rides with its next command: that tab is not sent it twice.
+            progress = next(
+                (m for m in reversed(messages) if m["type"] == "job.progress" and m["job_id"] == turn.send.job_id),
+                None,
+            )
+            gone = self._send(user_id, marketplace, turn.send, progress)
+            again = gone or again
+            if progress is not None and not gone:
+                messages = [m for m in messages if m is not progress]
+                others = [t for t in self._user_tabs(user_id) if t.connection_id != turn.send.tab.connection_id]
+                if others:
+                    self._notifier.to_user(user_id, progress, connections=others)
+        for message in messages:
             self._notifier.to_user(user_id, message, connections=self._user_tabs(user_id))
         if turn.http is not None:
             self._perform_http(user_id, marketplace, turn.http)
             again = True
         return again
 
-    def _send(self, user_id: str, marketplace: str, send: _Send) -> bool:
+    def _send(self, user_id: str, marketplace: str, send: _Send, progress: dict[str, Any] | None) -> bool:
         """Deliver a command to its tab; True when the tab was gone (the next turn picks another)."""
         self._commands.create(
             send.request_id,
@@ -706,14 +760,18 @@ class LaneEngine:
             send.deadline,
             connection_id=send.tab.connection_id,
             marketplace=marketplace,
+            hold_until=send.hold_until,
         )
-        data = encode(command_message(send.request_id, send.job_id, send.step, send.command, send.timeout_ms))
+        data = encode(
+            command_message(send.request_id, send.job_id, send.step, send.command, send.timeout_ms, progress=progress)
+        )
         try:
             self._gateway.post(send.tab.connection_id, data)
         except ConnectionGone:
             logger.info("stale connection closed", extra={"connection_id": send.tab.connection_id})
             self._connections.close(send.tab.connection_id)
             self._commands.delete(send.request_id)  # never delivered: the next turn sends it afresh
+            self._abandoned.add(send.request_id)
             self._tabs = None
             self._look = True
             return True

@@ -3,8 +3,10 @@
 - JobsQueue (SQS FIFO), one message group per lane (one user on one marketplace): a message names the lane and
   what woke it, never a job; process_job decides from PostgreSQL what the lane does next. The group
   keeps one lane's wake-ups one at a time; other lanes never wait behind it.
-- TimersQueue (standard SQS): a wake-up due later (pacing, a command's deadline, a backoff, a pause),
-  since a FIFO queue cannot delay one message. Its consumer forwards each due timer to the JobsQueue.
+- TimersQueue (standard SQS): a wake-up due later (pacing, a command's deadline, a backoff, a pause, a
+  reply held until the lane's next call is due), since a FIFO queue cannot delay one message. process_job
+  consumes it too: such a wake-up may run beside another of its lane, which the lane's lock and
+  LaneEngine's "sender still running" rule make safe (forwarding it to the FIFO group cost a third more).
 """
 
 from __future__ import annotations
@@ -59,11 +61,18 @@ class SessionMessage(BaseModel):
 
 
 class TimerMessage(BaseModel):
-    """The body of a TimersQueue message: wake the lane at `due_ms` (epoch milliseconds)."""
+    """The body of a TimersQueue message: wake the lane at `due_ms` (epoch milliseconds). A held reply
+    carries its own cause and the reply; a plain timer's cause is `timer:<due_ms>`."""
 
     user_id: str
     marketplace: str
     due_ms: int
+    cause: str | None = Field(default=None, max_length=200)
+    reply: CarriedReply | None = None
+
+    @property
+    def wake_cause(self) -> str:
+        return self.cause or f"timer:{self.due_ms}"
 
 
 # Marketplaces whose calls the user's browser extension executes: a tab connecting wakes their lanes.
@@ -93,7 +102,15 @@ class JobQueue(Protocol):
 
 
 class TimerQueue(Protocol):
-    def wake_at(self, user_id: str, marketplace: str, due: float) -> None:
+    def wake_at(
+        self,
+        user_id: str,
+        marketplace: str,
+        due: float,
+        *,
+        cause: str | None = None,
+        reply: CarriedReply | None = None,
+    ) -> None:
         """Wake the lane at `due` (epoch seconds); at once if it is past."""
         ...
 
@@ -174,13 +191,28 @@ class SqsTimerQueue:
     client: Any
     queue_url: str
 
-    def wake_at(self, user_id: str, marketplace: str, due: float) -> None:
+    def wake_at(
+        self,
+        user_id: str,
+        marketplace: str,
+        due: float,
+        *,
+        cause: str | None = None,
+        reply: CarriedReply | None = None,
+    ) -> None:
+        timer = TimerMessage(
+            user_id=user_id, marketplace=marketplace, due_ms=math.ceil(due * 1000), cause=cause, reply=reply
+        )
         self.client.send_message(
             QueueUrl=self.queue_url,
-            MessageBody=TimerMessage(
-                user_id=user_id, marketplace=marketplace, due_ms=round(due * 1000)
-            ).model_dump_json(),
+            MessageBody=timer.model_dump_json(exclude_none=True),
             DelaySeconds=delay_seconds(due),
+        )
+
+    def retry_in(self, receipt_handle: str, seconds: int) -> None:
+        """A received timer whose processing failed comes back after `seconds`."""
+        self.client.change_message_visibility(
+            QueueUrl=self.queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
         )
 
 
@@ -190,12 +222,11 @@ def delay_seconds(due: float, now: float | None = None) -> int:
     return max(0, min(MAX_DELAY_SECONDS, math.ceil(due - now)))
 
 
-def forward_timer(timer: TimerMessage, jobs: JobQueue, timers: TimerQueue, now: float | None = None) -> bool:
-    """A timer arrived: wake its lane if it is due (True), else delay it again (a wait over 15 minutes)."""
+def delay_again(timer: TimerMessage, timers: TimerQueue, now: float | None = None) -> bool:
+    """A timer arrived: if it is not due yet (a wait over SQS's 15 minutes), send it on again (True)."""
     now = time.time() if now is None else now
     due = timer.due_ms / 1000
-    if due > now + 0.5:
-        timers.wake_at(timer.user_id, timer.marketplace, due)
+    if due <= now + 0.5:
         return False
-    jobs.wake(timer.user_id, timer.marketplace, cause=f"timer:{timer.due_ms}")
+    timers.wake_at(timer.user_id, timer.marketplace, due, cause=timer.cause, reply=timer.reply)
     return True

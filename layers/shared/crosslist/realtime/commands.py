@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,8 @@ class PendingCommand:
     http_status: int | None = None  # the marketplace's HTTP status, as the extension reported it
     retry_after: float | None = None
     lost_at: float | None = None  # when its tab closed without answering
+    connection_id: str | None = None  # the tab it was sent to: the only one whose answer counts
+    hold_until: float | None = None  # a successful answer may wait until then to continue its job (pacing)
 
 
 class PendingCommandStore:
@@ -72,9 +75,13 @@ class PendingCommandStore:
         *,
         connection_id: str,
         marketplace: str = "vinted",
+        hold_until: float | None = None,
     ) -> None:
+        # Rounded up: the held reply must not arrive before the call it waits for may go.
+        held = {} if hold_until is None else {"hold_until_ms": math.ceil(hold_until * 1000)}
         self._table.put_item(
-            Item={
+            Item=held
+            | {
                 "request_id": request_id,
                 "user_id": user_id,
                 "marketplace": marketplace,
@@ -130,7 +137,7 @@ class PendingCommandStore:
     def resolve(
         self,
         request_id: str,
-        user_id: str,
+        connection_id: str,
         *,
         success: bool,
         result: dict[str, Any] | None,
@@ -138,9 +145,9 @@ class PendingCommandStore:
         http_status: int | None = None,
         retry_after: float | None = None,
         now: float | None = None,
-    ) -> PendingCommand:
-        """Record a plugin result (returns the command, to wake its lane), or raise ResultRejected saying why
-        it cannot be accepted."""
+    ) -> PendingCommand | None:
+        """Record a plugin result sent by `connection_id` (returns the command, to wake its lane); None when
+        it cannot be accepted (`rejection` says why). Only the tab the command went to can answer it."""
         now = time.time() if now is None else now
         status = CommandStatus.SUCCEEDED if success else CommandStatus.FAILED
         resolved = update_if(
@@ -150,7 +157,7 @@ class PendingCommandStore:
             " http_status = :http_status, retry_after_ms = :retry_after",
             # A tab that answered and closed at once: its $disconnect may be handled first.
             ConditionExpression=(
-                "attribute_exists(request_id) AND #status IN (:pending, :lost) AND user_id = :user"
+                "attribute_exists(request_id) AND #status IN (:pending, :lost) AND connection_id = :connection"
                 " AND deadline_ms > :now_ms"
             ),
             ExpressionAttributeNames={"#status": "status", "#error": "error"},
@@ -162,15 +169,13 @@ class PendingCommandStore:
                 ":now_ms": int(now * 1000),
                 ":pending": CommandStatus.PENDING.value,
                 ":lost": CommandStatus.CONNECTION_LOST.value,
-                ":user": user_id,
+                ":connection": connection_id,
                 ":http_status": http_status,
                 ":retry_after": None if retry_after is None else int(retry_after * 1000),
             },
             ReturnValues="ALL_NEW",
         )
-        if resolved is None:
-            raise self._rejection(request_id, user_id, now)
-        return _from_item(resolved)
+        return None if resolved is None else _from_item(resolved)
 
     def expire(self, request_id: str) -> bool:
         """Mark a command still without a result timed out; False when a result won the race."""
@@ -188,13 +193,15 @@ class PendingCommandStore:
         )
         return expired is not None
 
-    def _rejection(self, request_id: str, user_id: str, now: float) -> ResultRejected:
+    def rejection(self, request_id: str, connection_id: str, now: float | None = None) -> ResultRejected:
+        """Why a result `resolve` refused cannot be accepted (one read)."""
+        now = time.time() if now is None else now
         command = self.get(request_id)
         if command is None:
             return ResultRejected(RejectionCode.UNKNOWN_REQUEST, "no command with this request_id is awaiting a result")
-        if command.user_id != user_id:
+        if command.connection_id != connection_id:
             # Same answer shape as for an unknown request would leak less, but the issue asks for "forbidden".
-            return ResultRejected(RejectionCode.FORBIDDEN, "this command belongs to another user")
+            return ResultRejected(RejectionCode.FORBIDDEN, "this command was sent to another connection")
         if command.status is CommandStatus.TIMED_OUT or (
             command.status in (CommandStatus.PENDING, CommandStatus.CONNECTION_LOST) and command.deadline <= now
         ):
@@ -217,4 +224,6 @@ def _from_item(item: dict[str, Any]) -> PendingCommand:
         http_status=int(item["http_status"]) if item.get("http_status") is not None else None,
         retry_after=int(item["retry_after_ms"]) / 1000 if item.get("retry_after_ms") is not None else None,
         lost_at=int(item["lost_at"]) / 1000 if "lost_at" in item else None,
+        connection_id=item.get("connection_id"),
+        hold_until=int(item["hold_until_ms"]) / 1000 if "hold_until_ms" in item else None,
     )

@@ -59,8 +59,18 @@ class PluginStatusMessage(BaseModel):
         return self.ready and self.vinted_logged_in and not self.challenge
 
 
-def command_message(request_id: str, job_id: str, step: str, command: PluginCommand, timeout_ms: int) -> dict[str, Any]:
-    return {
+def command_message(
+    request_id: str,
+    job_id: str,
+    step: str,
+    command: PluginCommand,
+    timeout_ms: int,
+    *,
+    progress: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A command for the tab's extension. `progress`: the job's job.progress message of the same moment,
+    which this tab is then not sent on its own (one message instead of two)."""
+    message = {
         "type": "plugin.command",
         "request_id": request_id,
         "job_id": job_id,
@@ -70,6 +80,9 @@ def command_message(request_id: str, job_id: str, step: str, command: PluginComm
         "payload": command.payload,
         "timeout_ms": timeout_ms,
     }
+    if progress is not None:
+        message["progress"] = progress
+    return message
 
 
 def error_message(code: str, message: str, request_id: str | None = None) -> dict[str, Any]:

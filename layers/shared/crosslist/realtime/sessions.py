@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from crosslist import untrusted_json
 from crosslist.jobs.queue import PLUGIN_MARKETPLACES, CarriedReply
-from crosslist.realtime.commands import CommandStatus, PendingCommandStore, ResultRejected
+from crosslist.realtime.commands import CommandStatus, PendingCommandStore
 from crosslist.realtime.connections import MESSAGE_WINDOW_SECONDS, MESSAGES_PER_WINDOW, ConnectionStore
 from crosslist.realtime.messages import (
     PluginResultMessage,
@@ -43,6 +43,12 @@ class Waker(Protocol):
     def __call__(self, user_id: str, marketplace: str, cause: str, reply: CarriedReply | None = None) -> None: ...
 
 
+class LaterWaker(Protocol):
+    """Wake a lane of the job engine at `due` (crosslist.jobs.queue.TimerQueue.wake_at)."""
+
+    def __call__(self, user_id: str, marketplace: str, due: float, cause: str, reply: CarriedReply) -> None: ...
+
+
 def close_connection(
     connection_id: str, connections: ConnectionStore, commands: PendingCommandStore, wake: Waker
 ) -> int:
@@ -66,8 +72,11 @@ class PluginResults:
         connections: ConnectionStore,
         commands: PendingCommandStore,
         notifier: Notifier,
+        *,
         request_session: Callable[[str, str], None],
         wake: Waker,
+        wake_later: LaterWaker,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._connections = connections
         self._commands = commands
@@ -75,6 +84,8 @@ class PluginResults:
         # (user, connection): have the tab sent its user's active jobs (answered where PostgreSQL is).
         self._request_session = request_session
         self._wake = wake
+        self._wake_later = wake_later
+        self._clock = clock
 
     def receive(self, connection_id: str, body: str | None) -> dict[str, Any] | None:
         """Apply one message. Returns the error for the sender, if any (sent unless it is a repeat of
@@ -109,6 +120,10 @@ class PluginResults:
             )
             return error_message("invalid_message", reasons, request_id)
 
+        # The answer to a command sent to this tab: there are only as many as there were commands, so it is
+        # not counted against the tab's message rate (one write less on every step). A refused one is.
+        if isinstance(message, PluginResultMessage) and self._result(connection_id, message):
+            return None
         counted = self._connections.count_message(connection_id)
         if counted is None:
             return error_message("forbidden", "this connection is not registered", request_id)
@@ -122,6 +137,9 @@ class PluginResults:
             if counted.first_over_limit:
                 return limited
             raise _Silenced(limited)
+        if isinstance(message, PluginResultMessage):  # refused: explained once counted (a flood is not)
+            rejected = self._commands.rejection(message.request_id, connection_id)
+            return error_message(rejected.code.value, rejected.message, message.request_id)
         sender = counted.sender
         if isinstance(message, ResumeMessage):
             try:
@@ -130,9 +148,8 @@ class PluginResults:
                 logger.exception("resume not queued", extra={"connection_id": connection_id})
                 return error_message("unavailable", "the jobs' state cannot be fetched right now; try again", None)
             return None
-        if isinstance(message, PluginStatusMessage):
-            return self._status(connection_id, sender.user_id, message, request_id)
-        return self._result(sender.user_id, message)
+        assert isinstance(message, PluginStatusMessage)
+        return self._status(connection_id, sender.user_id, message, request_id)
 
     def _status(
         self, connection_id: str, user_id: str, message: PluginStatusMessage, request_id: str | None
@@ -154,19 +171,19 @@ class PluginResults:
                 self._wake_lane(user_id, marketplace, f"ready:{connection_id}:{time.time_ns()}")
         return None
 
-    def _result(self, user_id: str, message: PluginResultMessage) -> dict[str, Any] | None:
-        try:
-            command = self._commands.resolve(
-                message.request_id,
-                user_id,
-                success=message.success,
-                result=message.result,
-                error=message.error,
-                http_status=message.status,
-                retry_after=message.retry_after,
-            )
-        except ResultRejected as rejected:
-            return error_message(rejected.code.value, rejected.message, message.request_id)
+    def _result(self, connection_id: str, message: PluginResultMessage) -> bool:
+        """Record the result and continue its job; False when it is refused."""
+        command = self._commands.resolve(
+            message.request_id,
+            connection_id,
+            success=message.success,
+            result=message.result,
+            error=message.error,
+            http_status=message.status,
+            retry_after=message.retry_after,
+        )
+        if command is None:
+            return False
         # The result continues its job: a new invocation of process_job, through the lane's queue group.
         # The wake-up carries the result as recorded, so the lane need not read it back.
         carried = CarriedReply(
@@ -177,8 +194,17 @@ class PluginResults:
             status=command.http_status,
             retry_after=command.retry_after,
         )
-        self._wake_lane(command.user_id, command.marketplace, f"result:{command.request_id}", carried)
-        return None
+        cause = f"result:{command.request_id}"
+        if carried.success and command.hold_until is not None and command.hold_until > self._clock():
+            # Pacing holds the lane's next call until then: the step goes on when that call can go, in
+            # one wake-up, rather than now and again then. A failure is seen at once.
+            try:
+                self._wake_later(command.user_id, command.marketplace, command.hold_until, cause, carried)
+                return True
+            except Exception:
+                logger.exception("result not held: its lane is woken now", extra={"cause": cause})
+        self._wake_lane(command.user_id, command.marketplace, cause, carried)
+        return True
 
     def _wake_lane(self, user_id: str, marketplace: str, cause: str, reply: CarriedReply | None = None) -> None:
         try:
