@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import itertools
 import json
-import re
 import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from random import Random
 from typing import Any, Literal
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import aiohttp
 from yarl import URL
@@ -36,12 +38,26 @@ TokenSource = str | Callable[[], str]  # a token, or what mints a fresh one for 
 
 PHOTOS_PATH = "/api/v2/photos"
 ITEMS_PATH = "/api/v2/item_upload/items"
-WARDROBE_PATH = re.compile(r"/api/v2/wardrobe/([^/]+)/items")
 ITEM_URL = "https://www.vinted.fr/items/{id}"
+SEED_IMAGE_URL = "https://images.vinted.test/seed"  # where `add_item`'s default photo is
 FIRST_PHOTO_ID = 9001
 FIRST_ITEM_ID = 4242
+FIRST_TRANSACTION_ID = 700001
+FIRST_REPLY_ID = 50001
 WARDROBE_MAX_PER_PAGE = 96  # Vinted's cap
 WARDROBE_PER_PAGE = 20  # when the query does not say
+ORDERS_MAX_PER_PAGE = 100  # Vinted's cap
+ORDERS_PER_PAGE = 20  # when the query does not say
+# An item's state as Vinted keeps it (every stored item has these keys), as it is when just listed.
+ITEM_STATE: dict[str, Any] = {
+    "is_closed": False,
+    "item_closing_action": None,  # "sold" once sold
+    "is_hidden": False,
+    "is_draft": False,
+    "is_reserved": False,
+    "view_count": 0,
+    "favourite_count": 0,
+}
 VINTED_USER_ID = "devstack-1"  # the Vinted account the simulated extension is logged in as
 MAX_ERROR_LENGTH = 2000  # the backend refuses a longer `error`
 EXTENSION_VERSION = "devstack-simulator/1"  # what plugin_status says the "extension" is
@@ -124,9 +140,16 @@ class PluginUnreachable(PluginConnectionError):
 
 @dataclass
 class VintedSimulator:
-    """In-memory Vinted for one account: the photos and items it has 'created', its wardrobe, and the
-    failures it is told to inject. The one fake of Vinted: the devstack and the bench drive it through
-    `run_plugin` (`execute`), tests through tests/support/fakes.py's FakeVinted (`perform`)."""
+    """In-memory Vinted for one account: its photos, its items (with their state: sold, hidden,
+    reserved…), its sales and its conversations, and the failures it is told to inject. The one fake
+    of Vinted: the devstack and the bench drive it through `run_plugin` (`execute`), tests through
+    tests/support/fakes.py's FakeVinted (`perform`), seeding it with `add_item`, `sell`, `hide`,
+    `reserve`, `remove` and `open_conversation`.
+
+    It answers, as ../shared/MARKETPLACES.md describes Vinted: POST /api/v2/photos, POST
+    /api/v2/item_upload/items (create), GET and PUT /api/v2/item_upload/items/{id}, POST
+    /api/v2/items/{id}/delete, GET /api/v2/wardrobe/{user}/items, GET /api/v2/my_orders and POST
+    /api/v2/conversations/{id}/replies. Anything else is a 404."""
 
     latency_ms: int = 200  # how long each call 'takes'
     failure_rate: float = 0.0  # 0..1 probability a call fails with one of RANDOM_FAILURES
@@ -136,16 +159,95 @@ class VintedSimulator:
     relogin_ms: int = 1000  # after the backend says the tab is logged out, how long the 'user' takes to log in
     faults: dict[str, list[Fault]] = field(default_factory=dict)  # step name -> failures to inject, in order
     photos: dict[int, str] = field(default_factory=dict)  # photo id -> image url
-    # item id -> the item as uploaded, plus id, url, photo_ids and upload_session_id
+    # item id -> the item as uploaded (colours as color_ids), plus id, url, photo_ids, upload_session_id
+    # and its state (ITEM_STATE's keys: is_closed, item_closing_action, is_hidden, … favourite_count)
     items: dict[int, JsonDict] = field(default_factory=dict)
+    # transaction id -> the sale as GET /api/v2/my_orders shows it (see `sell`)
+    orders: dict[int, JsonDict] = field(default_factory=dict)
+    # conversation id (digits) -> the replies posted to it, oldest first: {"id", "body", "conversation_id"}
+    conversations: dict[str, list[JsonDict]] = field(default_factory=dict)
     _photo_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(FIRST_PHOTO_ID), repr=False)
     _item_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(FIRST_ITEM_ID), repr=False)
+    _transaction_ids: itertools.count[int] = field(
+        default_factory=lambda: itertools.count(FIRST_TRANSACTION_ID), repr=False
+    )
+    _reply_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(FIRST_REPLY_ID), repr=False)
 
     def __post_init__(self) -> None:
         if self.latency_ms < 0:
             raise ValueError(f"latency_ms must be >= 0, not {self.latency_ms}")
         if not 0.0 <= self.failure_rate <= 1.0:
             raise ValueError(f"failure_rate must be between 0 and 1, not {self.failure_rate}")
+
+    # --- seeding and changing the account, for tests (what the user or a buyer does on the site) ---
+
+    def add_item(
+        self,
+        title: str,
+        price: str = "20.00",
+        *,
+        currency: str = "EUR",
+        photo_urls: list[str] | None = None,
+        **fields: Any,
+    ) -> int:
+        """An item listed on the site, as a create would store it: a photo for each of `photo_urls`
+        (default: one), then the item with `fields` (description, brand_id, size_id, catalog_id,
+        status_id, color_ids, package_size_id, item_attributes…; ITEM_STATE's keys such as is_draft or
+        view_count set its state). Its id."""
+        state = {name: fields.pop(name) for name in list(fields) if name in ITEM_STATE}
+        urls = [f"{SEED_IMAGE_URL}/{quote(title, safe='')}.jpg"] if photo_urls is None else photo_urls
+        photo_ids = [self._store_photo(url) for url in urls]
+        item = {"title": title, "description": "", "price": price, "currency": currency, **fields}
+        item["assigned_photos"] = [{"id": photo_id, "orientation": 0} for photo_id in photo_ids]
+        reply = self._create_item({"item": item, "upload_session_id": None})
+        if not reply.success or reply.result is None:
+            raise ValueError(f"cannot add item {title!r}: {reply.error}")
+        item_id = int(reply.result["item"]["id"])
+        self.items[item_id].update(state)
+        return item_id
+
+    def sell(
+        self, item_id: int, *, buyer: str = "buyer-1", price: str | None = None, at: datetime | None = None
+    ) -> int:
+        """A buyer bought the item (at its price unless `price` says, `at` now unless given): it is closed
+        as sold and the sale is in `orders`. The transaction id."""
+        item = self.items[item_id]
+        if item["is_closed"]:
+            raise ValueError(f"item {item_id} is already closed ({item['item_closing_action']})")
+        item.update(is_closed=True, item_closing_action="sold", is_reserved=False)
+        when = at or datetime.now(UTC)
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+        transaction_id = next(self._transaction_ids)
+        self.orders[transaction_id] = {
+            "transaction_id": transaction_id,
+            "item_id": item_id,
+            "title": item.get("title"),
+            "price": _money(item.get("price") if price is None else price, item.get("currency")),
+            "status": "completed",
+            "date": when.isoformat(timespec="seconds"),
+            "buyer": {"login": buyer},
+        }
+        return transaction_id
+
+    def hide(self, item_id: int) -> None:
+        """The user hid the item on the site."""
+        self.items[item_id]["is_hidden"] = True
+
+    def reserve(self, item_id: int) -> None:
+        """The user reserved the item for a buyer."""
+        self.items[item_id]["is_reserved"] = True
+
+    def remove(self, item_id: int) -> None:
+        """The item is gone from Vinted (the user deleted it on the site, or Vinted removed it)."""
+        del self.items[item_id]
+
+    def open_conversation(self, conversation_id: str) -> None:
+        """A buyer wrote: the conversation exists and can be replied to."""
+        if not _is_id(conversation_id):
+            raise ValueError(f"a conversation id is a string of digits, not {conversation_id!r}")
+        self.conversations.setdefault(conversation_id, [])
+
+    # --- executing commands ---
 
     async def execute(self, command: JsonDict, fetch_image: ImageFetcher, *, fault: Fault | None = None) -> VintedReply:
         """Perform one `plugin.command` (its step, method, path and payload) as the extension would: after
@@ -189,31 +291,161 @@ class VintedSimulator:
         method = str(command.get("method", "")).upper()
         path = str(command.get("path"))
         target = urlsplit(path)
+        query = parse_qs(target.query)
         payload = command.get("payload")
-        if method == "POST" and target.path == PHOTOS_PATH:
-            return self._upload_photo(payload)
-        if method == "POST" and target.path == ITEMS_PATH:
-            return self._create_item(payload)
-        wardrobe = WARDROBE_PATH.fullmatch(target.path)
-        if method == "GET" and wardrobe is not None:
-            return self._wardrobe(unquote(wardrobe.group(1)), parse_qs(target.query))
+        match (method, *target.path.strip("/").split("/")):
+            case ("POST", "api", "v2", "photos"):
+                return self._upload_photo(payload)
+            case ("POST", "api", "v2", "item_upload", "items"):
+                return self._create_item(payload)
+            case ("GET", "api", "v2", "item_upload", "items", item_id) if _is_id(item_id):
+                return self._get_item(int(item_id))
+            case ("PUT", "api", "v2", "item_upload", "items", item_id) if _is_id(item_id):
+                return self._update_item(int(item_id), payload)
+            case ("POST", "api", "v2", "items", item_id, "delete") if _is_id(item_id):
+                return self._delete_item(int(item_id))
+            case ("GET", "api", "v2", "wardrobe", user_id, "items"):
+                return self._wardrobe(unquote(user_id), query)
+            case ("GET", "api", "v2", "my_orders"):
+                return self._my_orders(query)
+            case ("POST", "api", "v2", "conversations", conversation_id, "replies") if _is_id(conversation_id):
+                return self._reply(conversation_id, payload)
         return _refused(404, f"unsupported path {method} {path}")
 
     def _upload_photo(self, payload: Any) -> VintedReply:
         image_url = payload.get("image_url") if isinstance(payload, dict) else None
         if not isinstance(image_url, str) or not image_url:
             return _refused(400, "invalid payload for photo upload: missing image_url")
+        return _ok({"id": self._store_photo(image_url), "url": image_url})
+
+    def _store_photo(self, image_url: str) -> int:
         photo_id = next(self._photo_ids)
         self.photos[photo_id] = image_url
-        return _ok({"id": photo_id, "url": image_url})
+        return photo_id
 
     def _create_item(self, payload: Any) -> VintedReply:
         item = payload.get("item") if isinstance(payload, dict) else None
         if not isinstance(item, dict):
             return _refused(400, "invalid payload for item upload: missing item")
+        photo_ids = self._assigned_photo_ids(item, "item upload")
+        if isinstance(photo_ids, VintedReply):
+            return photo_ids
+        item_id = next(self._item_ids)
+        url = ITEM_URL.format(id=item_id)
+        self.items[item_id] = {
+            **_uploaded(item),
+            "id": item_id,
+            "url": url,
+            "photo_ids": photo_ids,
+            "upload_session_id": payload.get("upload_session_id"),
+            **ITEM_STATE,
+        }
+        return _ok({"item": {"id": item_id, "url": url}})
+
+    def _get_item(self, item_id: int) -> VintedReply:
+        item = self._editable(item_id)
+        if item is None:
+            return _item_not_found(item_id)
+        colours = list(item.get("color_ids") or [])
+        return _ok(
+            {
+                "item": {
+                    "id": item_id,
+                    "title": item.get("title"),
+                    "description": item.get("description"),
+                    "price": _amount(item.get("price")),
+                    "currency": item.get("currency") or "EUR",
+                    "brand_id": item.get("brand_id"),
+                    "size_id": item.get("size_id"),
+                    "catalog_id": item.get("catalog_id"),
+                    "status_id": item.get("status_id"),
+                    "package_size_id": item.get("package_size_id"),
+                    "is_unisex": bool(item.get("is_unisex")),
+                    "item_attributes": copy.deepcopy(item.get("item_attributes") or []),
+                    "color1_id": colours[0] if colours else None,
+                    "color2_id": colours[1] if len(colours) > 1 else None,
+                    "photos": self._photos(item),
+                    "url": item["url"],
+                }
+            }
+        )
+
+    def _update_item(self, item_id: int, payload: Any) -> VintedReply:
+        item = self._editable(item_id)
+        if item is None:
+            return _item_not_found(item_id)
+        fields = payload.get("item") if isinstance(payload, dict) else None
+        if not isinstance(fields, dict):
+            return _refused(400, "invalid payload for item update: missing item")
+        if _as_int(fields.get("id")) != item_id:
+            return _refused(422, f"item.id {fields.get('id')!r} is not the id of item {item_id} being updated")
+        photo_ids = self._assigned_photo_ids(fields, "item update")
+        if isinstance(photo_ids, VintedReply):
+            return photo_ids
+        kept = {name: item[name] for name in ("id", "url", "upload_session_id", *ITEM_STATE)}
+        self.items[item_id] = {**_uploaded(fields), **kept, "photo_ids": photo_ids}
+        return _ok({"item": {"id": item_id, "url": item["url"]}})
+
+    def _delete_item(self, item_id: int) -> VintedReply:
+        if self.items.pop(item_id, None) is None:
+            return _item_not_found(item_id)
+        return _ok({"code": 0})
+
+    def _wardrobe(self, user_id: str, query: dict[str, list[str]]) -> VintedReply:
+        if user_id != self.vinted_user_id:
+            # The only member this Vinted knows is its own account: a wrong id must not look like "no items".
+            return _refused(404, f"no Vinted member {user_id!r}")
+        newest = sorted(self.items.values(), key=lambda item: int(item["id"]), reverse=True)
+        shown, pagination = _page(newest, query, WARDROBE_PER_PAGE, WARDROBE_MAX_PER_PAGE)
+        return _ok({"items": [self._listing(item) for item in shown], "pagination": pagination})
+
+    def _listing(self, item: JsonDict) -> JsonDict:
+        """An item as the wardrobe shows it."""
+        return {
+            "id": item["id"],
+            "title": item.get("title"),
+            "price": _money(item.get("price"), item.get("currency")),
+            "photos": self._photos(item),
+            "url": item["url"],
+            **{name: item[name] for name in ITEM_STATE},
+        }
+
+    def _my_orders(self, query: dict[str, list[str]]) -> VintedReply:
+        kind = query.get("type", ["sold"])[0]
+        status = query.get("status", ["all"])[0]
+        # This account only sells, and every sale here is completed.
+        sales = list(self.orders.values()) if kind == "sold" and status in ("all", "completed") else []
+        newest = sorted(sales, key=lambda order: (order["date"], order["transaction_id"]), reverse=True)
+        shown, pagination = _page(newest, query, ORDERS_PER_PAGE, ORDERS_MAX_PER_PAGE)
+        return _ok({"my_orders": copy.deepcopy(shown), "pagination": pagination})
+
+    def _reply(self, conversation_id: str, payload: Any) -> VintedReply:
+        replies = self.conversations.get(conversation_id)
+        if replies is None:
+            return _refused(404, f"Vinted answered 404 Not Found: conversation {conversation_id} was not found")
+        reply = payload.get("reply") if isinstance(payload, dict) else None
+        if not isinstance(reply, dict):
+            return _refused(400, "invalid payload for conversation reply: missing reply")
+        body = reply.get("body")
+        if not isinstance(body, str) or not body.strip():
+            return _refused(422, "the message is empty: reply.body must not be blank")
+        sent = {"id": next(self._reply_ids), "body": body, "conversation_id": conversation_id}
+        replies.append(sent)
+        return _ok({"reply": dict(sent)})
+
+    def _editable(self, item_id: int) -> JsonDict | None:
+        """The item, if it can still be read and changed: Vinted answers 404 for a sold, reserved,
+        closed or deleted one."""
+        item = self.items.get(item_id)
+        if item is None or item["is_closed"] or item["is_reserved"]:
+            return None
+        return item
+
+    def _assigned_photo_ids(self, item: JsonDict, action: str) -> list[int] | VintedReply:
+        """The ids of an uploaded item's `assigned_photos`, or Vinted's refusal."""
         assigned = item.get("assigned_photos") or []
         if not isinstance(assigned, list) or not assigned:
-            return _refused(422, "invalid payload for item upload: item.assigned_photos is empty")
+            return _refused(422, f"invalid payload for {action}: item.assigned_photos is empty")
         photo_ids: list[int] = []
         for photo in assigned:
             raw_id = photo.get("id") if isinstance(photo, dict) else photo
@@ -221,45 +453,65 @@ class VintedSimulator:
             if photo_id is None or photo_id not in self.photos:
                 return _refused(422, f"unknown photo id {raw_id!r} in item.assigned_photos")
             photo_ids.append(photo_id)
-        item_id = next(self._item_ids)
-        url = ITEM_URL.format(id=item_id)
-        session = payload.get("upload_session_id")
-        self.items[item_id] = {**item, "id": item_id, "url": url, "photo_ids": photo_ids, "upload_session_id": session}
-        return _ok({"item": {"id": item_id, "url": url}})
+        return photo_ids
 
-    def _wardrobe(self, user_id: str, query: dict[str, list[str]]) -> VintedReply:
-        if user_id != self.vinted_user_id:
-            # The only member this Vinted knows is its own account: a wrong id must not look like "no items".
-            return _refused(404, f"no Vinted member {user_id!r}")
-        page = _query_int(query, "page") or 1
-        per_page = min(_query_int(query, "per_page") or WARDROBE_PER_PAGE, WARDROBE_MAX_PER_PAGE)
-        newest = sorted(self.items.values(), key=lambda item: int(item["id"]), reverse=True)
-        shown = newest[(page - 1) * per_page : page * per_page]
-        return _ok(
-            {
-                "items": [self._listing(item) for item in shown],
-                "pagination": {
-                    "current_page": page,
-                    "total_pages": -(-len(newest) // per_page),
-                    "total_entries": len(newest),
-                    "per_page": per_page,
-                },
-            }
-        )
+    def _photos(self, item: JsonDict) -> list[JsonDict]:
+        return [{"id": photo_id, "url": self.photos.get(photo_id)} for photo_id in item["photo_ids"]]
 
-    def _listing(self, item: JsonDict) -> JsonDict:
-        """An item as the wardrobe shows it."""
-        return {
-            "id": item["id"],
-            "title": item.get("title"),
-            "price": {"amount": str(item.get("price")), "currency_code": item.get("currency") or "EUR"},
-            "photos": [{"id": photo_id, "url": self.photos.get(photo_id)} for photo_id in item["photo_ids"]],
-            "url": item["url"],
-            "is_closed": False,
-            "is_hidden": False,
-            "is_draft": False,
-            "is_reserved": False,
-        }
+
+def _item_not_found(item_id: int) -> VintedReply:
+    # The same answer whatever the reason (sold, reserved, closed, deleted), as on Vinted.
+    return _refused(404, f"Vinted answered 404 Not Found: item {item_id} was not found")
+
+
+def _uploaded(fields: JsonDict) -> JsonDict:
+    """An item's fields as a create or an update sent them, colours always as `color_ids`: without what
+    Vinted itself decides (id, url, photos, state)."""
+    kept = {name: value for name, value in fields.items() if name not in _NOT_UPLOADED}
+    kept["color_ids"] = _colour_ids(fields)
+    return kept
+
+
+_NOT_UPLOADED = frozenset({"id", "url", "photos", "photo_ids", "upload_session_id", "color1_id", "color2_id"})
+
+
+def _colour_ids(fields: JsonDict) -> list[Any]:
+    """`color_ids` as a create sends them, or color1_id/color2_id as an item read back shows them."""
+    colours = fields.get("color_ids")
+    if isinstance(colours, list):
+        return list(colours)
+    return [fields[name] for name in ("color1_id", "color2_id") if fields.get(name) is not None]
+
+
+def _amount(price: Any) -> str:
+    """A price as Vinted writes an amount: "27.90"."""
+    try:
+        amount = Decimal(str(price))
+    except InvalidOperation:
+        return str(price)
+    return f"{amount:.2f}" if amount.is_finite() else str(price)
+
+
+def _money(price: Any, currency: Any) -> JsonDict:
+    return {"amount": _amount(price), "currency_code": currency or "EUR"}
+
+
+def _page(
+    entries: list[JsonDict], query: dict[str, list[str]], default: int, cap: int
+) -> tuple[list[JsonDict], JsonDict]:
+    """The query's page of `entries` (`page`, `per_page` up to `cap`) and Vinted's pagination for it."""
+    page = _query_int(query, "page") or 1
+    per_page = min(_query_int(query, "per_page") or default, cap)
+    return entries[(page - 1) * per_page : page * per_page], {
+        "current_page": page,
+        "total_pages": -(-len(entries) // per_page),
+        "total_entries": len(entries),
+        "per_page": per_page,
+    }
+
+
+def _is_id(segment: str) -> bool:
+    return segment.isascii() and segment.isdigit()
 
 
 def _is_photo_upload(command: JsonDict) -> bool:

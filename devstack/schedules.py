@@ -83,6 +83,8 @@ def schedules_from_template(template: dict[str, Any], *, stack_name: str = "devs
     """
     schedules: list[Schedule] = []
     resources = template.get("Resources") or {}
+    # A !Sub expression may name the template's parameters: their defaults stand in for them.
+    defaults = {name: str(p["Default"]) for name, p in (template.get("Parameters") or {}).items() if "Default" in p}
     for function, resource in resources.items():
         if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::Function":
             continue
@@ -90,13 +92,28 @@ def schedules_from_template(template: dict[str, Any], *, stack_name: str = "devs
         for event_name, event in events.items():
             if not isinstance(event, dict) or event.get("Type") != "ScheduleV2":
                 continue
-            schedules.append(_schedule(function, event_name, event.get("Properties") or {}, stack_name))
+            schedules.append(_schedule(function, event_name, event.get("Properties") or {}, stack_name, defaults))
     return schedules
 
 
-def _schedule(function: str, event_name: str, properties: dict[str, Any], stack_name: str) -> Schedule:
+def _substituted(value: Any, defaults: dict[str, str], name: str) -> Any:
+    """A `!Sub` string with the parameters' defaults in place; any other value as it is."""
+    if not (isinstance(value, dict) and list(value) == ["Fn::Sub"] and isinstance(value["Fn::Sub"], str)):
+        return value
+
+    def default(match: re.Match[str]) -> str:
+        if match[1] not in defaults:
+            raise ValueError(f"schedule {name}: ${{{match[1]}}} is not a template parameter with a default")
+        return defaults[match[1]]
+
+    return re.sub(r"\$\{([A-Za-z0-9]+)\}", default, value["Fn::Sub"])
+
+
+def _schedule(
+    function: str, event_name: str, properties: dict[str, Any], stack_name: str, defaults: dict[str, str]
+) -> Schedule:
     name = f"{function}.{event_name}"
-    expression = properties.get("ScheduleExpression")
+    expression = _substituted(properties.get("ScheduleExpression"), defaults, name)
     if not isinstance(expression, str):
         raise ValueError(f"schedule {name}: ScheduleExpression must be a plain string, got {expression!r}")
     timezone = properties.get("ScheduleExpressionTimezone")

@@ -1,4 +1,5 @@
-"""HTTP API: create, list, read and cancel marketplace jobs, one at a time or in batches."""
+"""HTTP API: create, list, read and cancel marketplace jobs, one at a time or in batches; what syncs and
+order imports found."""
 
 from typing import Annotated, Any
 from uuid import UUID
@@ -13,8 +14,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from crosslist import runtime
 from crosslist.api import current_user, make_resolver
 from crosslist.db.models import JobStatus
-from crosslist.jobs.schemas import BatchCreated, BatchView, CreateBatchRequest, CreateJobRequest, JobPage, JobView
+from crosslist.jobs.schemas import (
+    BatchCreated,
+    BatchView,
+    CreateBatchRequest,
+    CreateJobRequest,
+    JobPage,
+    JobView,
+    UnlinkedItems,
+)
 from crosslist.marketplaces import Marketplace
+from crosslist.orders.service import OrderPage
 
 logger = Logger()
 metrics = Metrics()
@@ -76,6 +86,22 @@ def list_jobs(
 def cancel_job(job_id: UUID) -> JobView:
     """Cancel at once if the job has not started; a running job stops at its next step (`cancel_requested`)."""
     return runtime.job_service().cancel(current_user(app), job_id)
+
+
+@app.get("/marketplaces/<marketplace>/unlinked")
+def list_unlinked(marketplace: Marketplace) -> UnlinkedItems:
+    """Listings on the marketplace no product knows (as the latest sync found them): linkable."""
+    return runtime.job_service().unlinked(current_user(app), marketplace)
+
+
+@app.get("/orders")
+def list_orders(
+    marketplace: Marketplace | None = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> OrderPage:
+    """The caller's imported sales, newest first; page on with `next_cursor`."""
+    return runtime.order_service().list(current_user(app), marketplace=marketplace, cursor=cursor, limit=limit)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -1,4 +1,5 @@
-"""Scheduled: the sweeper (every minute) moves stranded jobs on; the hourly sync schedule reports in."""
+"""Scheduled: the sweeper (every minute) moves stranded jobs on; the sync schedule (every 30 minutes by
+default) queues each connected user's Vinted sync and orders import."""
 
 from typing import Any
 
@@ -22,7 +23,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         metrics.add_metric(name="UnqueuedJobsWoken", unit=MetricUnit.Count, value=report.unqueued_jobs)
         return {"overdue_lanes": report.overdue_lanes, "unqueued_jobs": report.unqueued_jobs}
     if schedule == "sync":
-        # Scheduled sync runs once marketplace sync workflows exist; until then it only reports in.
-        logger.info("sync schedule fired: no sync workflow is available yet")
-        return {"scheduled_jobs": 0}
+        scheduled = runtime.scheduled_sync().run(runtime.settings().sync_interval_minutes)
+        metrics.add_metric(name="ScheduledJobs", unit=MetricUnit.Count, value=scheduled.created)
+        if scheduled.failed:
+            metrics.add_metric(name="ScheduledJobsFailed", unit=MetricUnit.Count, value=scheduled.failed)
+        return {"users": scheduled.users, "scheduled_jobs": scheduled.created, "skipped": scheduled.skipped}
     raise ValueError(f"unknown schedule {schedule!r}: expected 'sweep' or 'sync'")

@@ -144,8 +144,11 @@ def test_a_schedule_can_be_fired_now(devstack: DevStack) -> None:
 
     refresh, sync, unknown = asyncio.run(scenario())
     assert refresh == (200, {"schedule": "OAuthRefreshFunction.RefreshSchedule", "result": {"due_for_refresh": 0}})
-    # The sync schedule reaches create_job with its Input, not the HTTP router.
-    assert sync == (200, {"schedule": "SweeperFunction.SyncSchedule", "result": {"scheduled_jobs": 0}})
+    # The sync schedule reaches the sweeper with its Input (no tab is connected: nothing to sync).
+    assert sync == (
+        200,
+        {"schedule": "SweeperFunction.SyncSchedule", "result": {"users": 0, "scheduled_jobs": 0, "skipped": 0}},
+    )
     assert unknown[0] == 404
     assert "OAuthRefreshFunction.RefreshSchedule" in unknown[1]["message"]
 

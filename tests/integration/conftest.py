@@ -6,7 +6,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -296,3 +296,16 @@ def short_plugin_timeout(sql: Any) -> Iterator[int]:
 def count(sql: Any, query: str, **params: Any) -> int:
     with sql.connect() as connection:
         return int(connection.execute(text(query), params).scalar_one())
+
+
+@pytest.fixture
+def settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """Set CROSSLIST_* settings for this test: every Lambda reads them anew."""
+
+    def apply(**values: str) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(f"CROSSLIST_{name.upper()}", value)
+        runtime.settings.cache_clear()
+
+    yield apply
+    runtime.settings.cache_clear()

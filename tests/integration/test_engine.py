@@ -5,30 +5,16 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from crosslist import runtime
 from crosslist.jobs.engine import LaneEngine
 from tests.integration.conftest import Backend, count
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
-    """Set CROSSLIST_* settings for this test: every Lambda reads them anew."""
-
-    def apply(**values: str) -> None:
-        for name, value in values.items():
-            monkeypatch.setenv(f"CROSSLIST_{name.upper()}", value)
-        runtime.settings.cache_clear()
-
-    yield apply
-    runtime.settings.cache_clear()
 
 
 class Killed(BaseException):

@@ -105,6 +105,17 @@ class FakeVinted:
         """The photos uploaded to Vinted: photo id -> image URL."""
         return self.simulator.photos
 
+    @property
+    def orders(self) -> list[dict[str, Any]]:
+        """The account's sales (VintedSimulator.sell), oldest first, as GET /api/v2/my_orders shows them:
+        transaction_id, item_id, title, price{amount, currency_code}, status, date, buyer{login}."""
+        return list(self.simulator.orders.values())
+
+    @property
+    def conversations(self) -> dict[str, list[dict[str, Any]]]:
+        """Conversation id -> the replies posted to it, oldest first: {"id", "body", "conversation_id"}."""
+        return self.simulator.conversations
+
     def __call__(self, message: dict[str, Any]) -> None:
         if message.get("type") != "plugin.command":
             return

@@ -12,13 +12,13 @@ import itertools
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from crosslist.db.models import IDLE_JOB_STATUSES, JobStatus
 from crosslist.jobs.lanes import Job, Lane, LaneTransaction
-from crosslist.workflows.base import Completion, Listed
+from crosslist.workflows.base import Completion, Listed, ListingChange, ListingRef, OrderRecord
 
 LaneKey = tuple[str, str]  # (user_id, marketplace)
 ListingKey = tuple[str, uuid.UUID, str]  # (user_id, product_id, marketplace), unique like the table's index
@@ -31,6 +31,7 @@ class _State:
     jobs: dict[uuid.UUID, Job] = field(default_factory=dict)
     listings: dict[ListingKey, Listed] = field(default_factory=dict)
     completed: list[uuid.UUID] = field(default_factory=list)  # every tx.complete, in order
+    orders: dict[str, OrderRecord] = field(default_factory=dict)  # by external order id
 
 
 class InMemoryLaneStore:
@@ -155,6 +156,25 @@ class _Transaction:
             self._state.listings[(job.user_id, job.product_id, job.marketplace)] = completion.listing
         self._state.completed.append(job.id)
         self.save(job)
+
+    def listings(self) -> list[ListingRef]:
+        return [
+            ListingRef(str(product_id), listed.external_id, listed.url, listed.status, title="", price="")
+            for (user_id, product_id, marketplace), listed in self._state.listings.items()
+            if (user_id, marketplace) == (self.lane.user_id, self.lane.marketplace)
+        ]
+
+    def add_orders(self, orders: list[OrderRecord]) -> list[OrderRecord]:
+        added = [order for order in orders if order.external_order_id not in self._state.orders]
+        self._state.orders.update({order.external_order_id: order for order in added})
+        return added
+
+    def update_listings(self, changes: list[ListingChange]) -> None:
+        key = (self.lane.user_id, self.lane.marketplace)
+        for change in changes:
+            listing_key = (key[0], uuid.UUID(change.product_id), key[1])
+            if listing_key in self._state.listings:
+                self._state.listings[listing_key] = replace(self._state.listings[listing_key], status=change.status)
 
     def batch_counts(self, batch_id: uuid.UUID) -> dict[str, int]:
         counts = dict.fromkeys((status.value for status in JobStatus), 0)

@@ -405,7 +405,11 @@ def test_a_two_photo_publish_completes_through_successive_wakes_one_command_each
     assert stored.status is JobStatus.COMPLETED
     assert stored.attempts == 1
     assert world.store.completed == [job.id]
-    assert world.store.listings == {(USER, job.product_id, "vinted"): Listed(str(item["id"]), item["url"])}
+    assert world.store.listings == {
+        (USER, job.product_id, "vinted"): Listed(
+            str(item["id"]), item["url"], image_urls=job.input["product"]["image_urls"]
+        )
+    }
     lane = world.store.lane()
     assert (lane.active_job_id, lane.in_flight) == (None, None)
 

@@ -7,6 +7,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from random import Random
 from typing import Any, TypeVar
 
@@ -20,12 +21,14 @@ from devstack.plugin import (
     Backoff,
     PluginConnectionRefused,
     PluginUnreachable,
+    VintedReply,
     VintedSimulator,
     describe_event,
     describe_result,
     main_loop,
     run_plugin,
 )
+from tests.support.fakes import FakeVinted
 
 TOKEN = "token-for-user-42"
 JOB_ID = "1234abcd-0000-4000-8000-000000000000"
@@ -528,9 +531,12 @@ def test_the_wardrobe_lists_the_created_items_newest_first() -> None:
         "photos": [{"id": 9001, "url": backend.photo("1.jpg")["image_url"]}],
         "url": "https://www.vinted.fr/items/4242",
         "is_closed": False,
+        "item_closing_action": None,
         "is_hidden": False,
         "is_draft": False,
         "is_reserved": False,
+        "view_count": 0,
+        "favourite_count": 0,
     }
     assert wardrobe["result"]["pagination"] == {
         "current_page": 1,
@@ -614,3 +620,369 @@ def test_a_logged_out_tab_logs_in_again_when_the_backend_waits_for_it() -> None:
     assert backend.results[0]["status"] == 401
     assert backend.statuses == [READY, READY]  # on connecting, then logged in again
     assert [describe_event(event) for event in events] == ["job 1234abcd waiting (plugin_logged_out)"]
+
+
+# Every Vinted action against the simulator, as a client (the extension's caller) sees it.
+
+ITEM = "/api/v2/item_upload/items/{id}"
+
+
+def call(
+    vinted: VintedSimulator, method: str, path: str, payload: Json | None = None, step: str = "step"
+) -> VintedReply:
+    return vinted.perform(command("r", step, method, path, payload))
+
+
+def ok(reply: VintedReply) -> Json:
+    assert (reply.success, reply.status) == (True, 200), reply.error
+    assert reply.result is not None
+    return reply.result
+
+
+def refused(reply: VintedReply) -> tuple[int | None, str]:
+    assert reply.success is False
+    assert reply.result is None
+    return reply.status, reply.error or ""
+
+
+def seeded_jeans(vinted: VintedSimulator) -> int:
+    return vinted.add_item(
+        "Levi's 501",
+        "27.9",
+        photo_urls=["https://img.example/1.jpg", "https://img.example/2.jpg"],
+        description="Worn twice",
+        brand_id=53,
+        size_id=207,
+        catalog_id=1839,
+        status_id=2,
+        color_ids=[9, 12],
+        package_size_id=2,
+        item_attributes=[{"code": "condition", "ids": [2]}, {"code": "size", "ids": [207]}],
+    )
+
+
+def test_a_seeded_item_is_stored_as_a_create_would_store_it() -> None:
+    vinted = VintedSimulator(latency_ms=0)
+    item_id = seeded_jeans(vinted)
+    plain = vinted.add_item("Scarf", is_draft=True, view_count=12)
+
+    assert (item_id, plain) == (4242, 4243)
+    assert vinted.photos == {
+        9001: "https://img.example/1.jpg",
+        9002: "https://img.example/2.jpg",
+        9003: "https://images.vinted.test/seed/Scarf.jpg",  # one photo unless told
+    }
+    item = vinted.items[item_id]
+    assert {name: item[name] for name in ("title", "price", "currency", "description", "color_ids", "photo_ids")} == {
+        "title": "Levi's 501",
+        "price": "27.9",
+        "currency": "EUR",
+        "description": "Worn twice",
+        "color_ids": [9, 12],
+        "photo_ids": [9001, 9002],
+    }
+    state = ("is_closed", "item_closing_action", "is_hidden", "is_reserved", "is_draft")
+    assert [item[name] for name in state] == [False, None, False, False, False]
+    assert [vinted.items[plain][name] for name in ("price", "is_draft", "view_count")] == ["20.00", True, 12]
+    with pytest.raises(ValueError, match="assigned_photos is empty"):
+        vinted.add_item("No photo", photo_urls=[])
+
+
+def test_reading_an_item_shows_the_full_editable_item() -> None:
+    vinted = VintedSimulator(latency_ms=0)
+    item_id = seeded_jeans(vinted)
+
+    assert ok(call(vinted, "GET", ITEM.format(id=item_id))) == {
+        "item": {
+            "id": 4242,
+            "title": "Levi's 501",
+            "description": "Worn twice",
+            "price": "27.90",
+            "currency": "EUR",
+            "brand_id": 53,
+            "size_id": 207,
+            "catalog_id": 1839,
+            "status_id": 2,
+            "package_size_id": 2,
+            "is_unisex": False,
+            "item_attributes": [{"code": "condition", "ids": [2]}, {"code": "size", "ids": [207]}],
+            "color1_id": 9,
+            "color2_id": 12,
+            "photos": [
+                {"id": 9001, "url": "https://img.example/1.jpg"},
+                {"id": 9002, "url": "https://img.example/2.jpg"},
+            ],
+            "url": "https://www.vinted.fr/items/4242",
+        }
+    }
+    single = vinted.add_item("Scarf", color_ids=[3])
+    shown = ok(call(vinted, "GET", ITEM.format(id=single) + "?with=query"))["item"]
+    assert (shown["color1_id"], shown["color2_id"], shown["item_attributes"]) == (3, None, [])
+
+
+def test_reading_a_sold_reserved_closed_or_gone_item_is_a_404() -> None:
+    vinted = VintedSimulator(latency_ms=0)
+    sold, reserved, closed, gone, hidden = (vinted.add_item(title) for title in ("A", "B", "C", "D", "E"))
+    vinted.sell(sold)
+    vinted.reserve(reserved)
+    vinted.items[closed]["is_closed"] = True
+    vinted.remove(gone)
+    vinted.hide(hidden)
+
+    for item_id in (sold, reserved, closed, gone, 999):
+        assert refused(call(vinted, "GET", ITEM.format(id=item_id))) == (
+            404,
+            f"Vinted answered 404 Not Found: item {item_id} was not found",
+        )
+    assert ok(call(vinted, "GET", ITEM.format(id=hidden)))["item"]["id"] == hidden  # a hidden item is editable
+    assert refused(call(vinted, "GET", ITEM.format(id="abc")))[0] == 404  # not an id: no such path
+
+
+def test_an_update_replaces_the_items_fields_and_photos() -> None:
+    vinted = VintedSimulator(latency_ms=0)
+    item_id = seeded_jeans(vinted)
+    vinted.hide(item_id)
+    current = ok(call(vinted, "GET", ITEM.format(id=item_id)))["item"]
+    new_photo = ok(call(vinted, "POST", "/api/v2/photos", {"image_url": "https://img.example/3.jpg"}))["id"]
+
+    # What an update sends: the item read back, changed, with its photos as assigned_photos.
+    changed = {**current, "title": "Levi's 501 W32", "price": "24.50", "color1_id": 1, "color2_id": None}
+    changed["assigned_photos"] = [{"id": 9002, "orientation": 0}, {"id": new_photo, "orientation": 0}]
+    reply = ok(call(vinted, "PUT", ITEM.format(id=item_id), {"item": changed}))
+
+    assert reply == {"item": {"id": item_id, "url": "https://www.vinted.fr/items/4242"}}
+    after = ok(call(vinted, "GET", ITEM.format(id=item_id)))["item"]
+    assert after == {
+        **current,
+        "title": "Levi's 501 W32",
+        "price": "24.50",
+        "color1_id": 1,
+        "color2_id": None,
+        "photos": [{"id": 9002, "url": "https://img.example/2.jpg"}, {"id": 9003, "url": "https://img.example/3.jpg"}],
+    }
+    assert vinted.items[item_id]["is_hidden"] is True  # the state is Vinted's, not the update's
+    # Colours may also be sent as a create sends them.
+    ok(call(vinted, "PUT", ITEM.format(id=item_id), {"item": {**changed, "color_ids": [4, 5]}}))
+    after = ok(call(vinted, "GET", ITEM.format(id=item_id)))["item"]
+    assert (after["color1_id"], after["color2_id"]) == (4, 5)
+    # The whole object is replaced: a field the update leaves out is gone.
+    del changed["description"]
+    ok(call(vinted, "PUT", ITEM.format(id=item_id), {"item": changed}))
+    assert ok(call(vinted, "GET", ITEM.format(id=item_id)))["item"]["description"] is None
+
+
+def test_an_invalid_update_is_refused_and_changes_nothing() -> None:
+    vinted = VintedSimulator(latency_ms=0)
+    item_id = seeded_jeans(vinted)
+    before = dict(vinted.items[item_id])
+    item = {**ok(call(vinted, "GET", ITEM.format(id=item_id)))["item"], "title": "changed"}
+    photos = [{"id": 9001, "orientation": 0}]
+
+    def put(body: Json, target: int = item_id) -> tuple[int | None, str]:
+        return refused(call(vinted, "PUT", ITEM.format(id=target), body))
+
+    assert put({"item": item})[0] == 422  # no assigned_photos
+    assert put({"item": {**item, "assigned_photos": []}})[0] == 422
+    assert put({"item": {**item, "assigned_photos": [{"id": 123, "orientation": 0}]}}) == (
+        422,
+        "unknown photo id 123 in item.assigned_photos",
+    )
+    assert put({"item": {**item, "id": item_id + 1, "assigned_photos": photos}})[0] == 422
+    without_id = {key: value for key, value in item.items() if key != "id"}
+    assert put({"item": {**without_id, "assigned_photos": photos}})[0] == 422
+    assert put({"title": "no item"})[0] == 400
+    assert put({"item": {**item, "id": 999, "assigned_photos": photos}}, target=999)[0] == 404
+    assert vinted.items[item_id] == before
+    vinted.sell(item_id)
+    assert put({"item": {**item, "assigned_photos": photos}})[0] == 404
+    assert vinted.items[item_id]["title"] == "Levi's 501"
+
+
+def test_a_deleted_item_leaves_the_wardrobe_and_deleting_it_again_is_a_404() -> None:
+    vinted = VintedSimulator(latency_ms=0)
+    kept, deleted = vinted.add_item("Kept"), vinted.add_item("Deleted")
+
+    assert ok(call(vinted, "POST", f"/api/v2/items/{deleted}/delete")) == {"code": 0}
+    assert refused(call(vinted, "POST", f"/api/v2/items/{deleted}/delete")) == (
+        404,
+        f"Vinted answered 404 Not Found: item {deleted} was not found",
+    )
+    assert refused(call(vinted, "GET", ITEM.format(id=deleted)))[0] == 404
+    assert [item["id"] for item in ok(call(vinted, "GET", WARDROBE))["items"]] == [kept]
+    assert list(vinted.items) == [kept]
+
+
+def test_the_wardrobe_shows_each_items_state() -> None:
+    vinted = VintedSimulator(latency_ms=0)
+    listed = vinted.add_item("Listed", "12.5", currency="GBP", view_count=40, favourite_count=3)
+    sold, hidden, reserved = vinted.add_item("Sold"), vinted.add_item("Hidden"), vinted.add_item("Reserved")
+    draft = vinted.add_item("Draft", is_draft=True)
+    vinted.sell(sold)
+    vinted.hide(hidden)
+    vinted.reserve(reserved)
+
+    path = f"/api/v2/wardrobe/{VINTED_USER_ID}/items?page=1&per_page=96&order=relevance"
+    items = ok(call(vinted, "GET", path))["items"]
+    state = ("is_closed", "item_closing_action", "is_hidden", "is_reserved", "is_draft")
+    assert {item["title"]: [item[name] for name in state] for item in items} == {
+        "Draft": [False, None, False, False, True],
+        "Reserved": [False, None, False, True, False],
+        "Hidden": [False, None, True, False, False],
+        "Sold": [True, "sold", False, False, False],
+        "Listed": [False, None, False, False, False],
+    }
+    assert [item["id"] for item in items] == [draft, reserved, hidden, sold, listed]  # newest first, whatever `order`
+    assert {name: items[-1][name] for name in ("price", "view_count", "favourite_count")} == {
+        "price": {"amount": "12.50", "currency_code": "GBP"},
+        "view_count": 40,
+        "favourite_count": 3,
+    }
+
+
+def test_the_wardrobe_pages_250_items_over_pages_of_96() -> None:
+    vinted = VintedSimulator(latency_ms=0)
+    ids = [vinted.add_item(f"Item {n}") for n in range(250)]
+
+    def page(number: int, per_page: int = 96) -> Json:
+        path = f"/api/v2/wardrobe/{VINTED_USER_ID}/items?page={number}&per_page={per_page}&order=relevance"
+        return ok(call(vinted, "GET", path))
+
+    pages = [page(number) for number in (1, 2, 3, 4)]
+    assert [len(one["items"]) for one in pages] == [96, 96, 58, 0]
+    assert [item["id"] for one in pages for item in one["items"]] == ids[::-1]
+    assert [one["pagination"] for one in pages] == [
+        {"current_page": n, "total_pages": 3, "total_entries": 250, "per_page": 96} for n in (1, 2, 3, 4)
+    ]
+    assert page(1, per_page=500)["pagination"]["per_page"] == 96  # Vinted's cap
+    assert len(page(1, per_page=500)["items"]) == 96
+    no_query = ok(call(vinted, "GET", f"/api/v2/wardrobe/{VINTED_USER_ID}/items"))
+    assert (len(no_query["items"]), no_query["pagination"]["current_page"]) == (20, 1)
+
+
+def test_my_orders_lists_the_sales_newest_first() -> None:
+    vinted = VintedSimulator(latency_ms=0)
+    jeans, scarf = vinted.add_item("Jeans", "30.00"), vinted.add_item("Scarf", "8.00", currency="GBP")
+    noon = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    first = vinted.sell(scarf, buyer="marie", at=noon)
+    second = vinted.sell(jeans, price="27.5", at=noon + timedelta(hours=2))
+
+    reply = ok(call(vinted, "GET", "/api/v2/my_orders?type=sold&status=all&page=1&per_page=100"))
+
+    assert reply == {
+        "my_orders": [
+            {
+                "transaction_id": second,
+                "item_id": jeans,
+                "title": "Jeans",
+                "price": {"amount": "27.50", "currency_code": "EUR"},
+                "status": "completed",
+                "date": "2026-11-24T14:00:00+00:00",
+                "buyer": {"login": "buyer-1"},
+            },
+            {
+                "transaction_id": first,
+                "item_id": scarf,
+                "title": "Scarf",
+                "price": {"amount": "8.00", "currency_code": "GBP"},
+                "status": "completed",
+                "date": "2026-11-24T12:00:00+00:00",
+                "buyer": {"login": "marie"},
+            },
+        ],
+        "pagination": {"current_page": 1, "total_pages": 1, "total_entries": 2, "per_page": 100},
+    }
+    assert vinted.orders[first] == reply["my_orders"][1]
+    assert second > first
+    assert ok(call(vinted, "GET", "/api/v2/my_orders?type=bought&status=all"))["my_orders"] == []
+    with pytest.raises(ValueError, match="already closed"):
+        vinted.sell(jeans)
+
+
+def test_my_orders_pages_at_most_100_sales() -> None:
+    vinted = VintedSimulator(latency_ms=0)
+    sales = [vinted.sell(vinted.add_item(f"Item {n}")) for n in range(150)]
+
+    def page(number: int) -> Json:
+        return ok(call(vinted, "GET", f"/api/v2/my_orders?type=sold&status=all&page={number}&per_page=250"))
+
+    pages = [page(number) for number in (1, 2, 3)]
+    assert [len(one["my_orders"]) for one in pages] == [100, 50, 0]
+    assert [order["transaction_id"] for one in pages for order in one["my_orders"]] == sales[::-1]
+    assert pages[1]["pagination"] == {"current_page": 2, "total_pages": 2, "total_entries": 150, "per_page": 100}
+    # The date is now, in UTC, ISO 8601.
+    assert datetime.fromisoformat(vinted.orders[sales[0]]["date"]).utcoffset() == timedelta(0)
+
+
+def test_a_reply_is_posted_to_an_open_conversation() -> None:
+    vinted = VintedSimulator(latency_ms=0)
+    vinted.open_conversation("1776")
+
+    def reply(body: Any, conversation: str = "1776") -> VintedReply:
+        payload = {"reply": {"body": body, "photo_temp_uuids": None, "is_personal_data_sharing_check_skipped": False}}
+        return call(vinted, "POST", f"/api/v2/conversations/{conversation}/replies", payload)
+
+    first, second = ok(reply("Hello! Still available.")), ok(reply("Sent today."))
+
+    assert first == {"reply": {"id": 50001, "body": "Hello! Still available.", "conversation_id": "1776"}}
+    assert second["reply"]["id"] == 50002
+    assert vinted.conversations == {"1776": [first["reply"], second["reply"]]}
+    assert refused(reply("Hello?", conversation="404")) == (
+        404,
+        "Vinted answered 404 Not Found: conversation 404 was not found",
+    )
+    assert refused(reply(""))[0] == 422
+    assert refused(reply("   "))[0] == 422
+    assert refused(reply(None))[0] == 422
+    assert refused(call(vinted, "POST", "/api/v2/conversations/1776/replies", {"body": "no reply"}))[0] == 400
+    assert len(vinted.conversations["1776"]) == 2
+    with pytest.raises(ValueError, match="digits"):
+        vinted.open_conversation("abc")
+
+
+def test_faults_keyed_by_step_apply_to_every_endpoint() -> None:
+    vinted = VintedSimulator(
+        latency_ms=0, faults={"delete_item": ["throttled", "lost_reply"], "read_item": ["challenge"]}
+    )
+    item_id = vinted.add_item("Jeans")
+    delete = f"/api/v2/items/{item_id}/delete"
+
+    throttled = call(vinted, "POST", delete, step="delete_item")
+    assert (throttled.status, throttled.retry_after) == (429, 60.0)
+    assert item_id in vinted.items  # failed before it landed
+    assert refused(call(vinted, "GET", ITEM.format(id=item_id), step="read_item"))[0] == 403
+    lost = call(vinted, "POST", delete, step="delete_item")
+    assert (lost.success, lost.answered) == (True, False)
+    assert item_id not in vinted.items  # it landed, the backend never heard
+    assert refused(call(vinted, "POST", delete, step="delete_item"))[0] == 404  # already gone
+
+
+def test_a_relist_runs_through_the_extension() -> None:
+    """Read the item, upload its photo again, create the new listing, see it in the wardrobe, delete the old."""
+    vinted = VintedSimulator(latency_ms=0)
+    old = vinted.add_item("Levi's 501", "25.00")
+
+    async def relist(backend: Backend, ws: web.WebSocketResponse) -> None:
+        read = await backend.ask(ws, "read_item", ITEM.format(id=old), None, method="GET")
+        photo = await backend.ask(ws, "upload_photo_1", "/api/v2/photos", backend.photo("1.jpg"))
+        await backend.ask(ws, "create_item", "/api/v2/item_upload/items", item_payload(photo["result"]["id"]))
+        await backend.ask(ws, "check_wardrobe", WARDROBE, None, method="GET")
+        await backend.ask(ws, "delete_item", f"/api/v2/items/{read['result']['item']['id']}/delete", None)
+
+    backend, _ = run(simulate(relist, vinted))
+
+    assert [reply["success"] for reply in backend.results] == [True] * 5
+    assert [item["id"] for item in backend.results[3]["result"]["items"]] == [4243, old]
+    assert backend.results[4]["result"] == {"code": 0}
+    assert list(vinted.items) == [4243]
+
+
+def test_fake_vinted_shows_the_sales_and_replies_of_its_simulator() -> None:
+    answers: list[Json] = []
+    vinted = FakeVinted(send=answers.append)
+    sold = vinted.simulator.sell(vinted.simulator.add_item("Jeans"))
+    vinted.simulator.open_conversation("77")
+    payload = {"reply": {"body": "Thanks!", "photo_temp_uuids": None, "is_personal_data_sharing_check_skipped": False}}
+    vinted(command("req-1", "reply", "POST", "/api/v2/conversations/77/replies", payload))
+
+    assert [order["transaction_id"] for order in vinted.orders] == [sold]
+    assert vinted.conversations == {"77": [answers[0]["result"]["reply"]]}

@@ -58,7 +58,7 @@ def test_the_real_template_has_the_sweep_sync_and_oauth_refresh_schedules() -> N
         Schedule(
             name="SweeperFunction.SyncSchedule",
             function="SweeperFunction",
-            expression="rate(1 hour)",
+            expression="rate(30 minutes)",  # !Sub with SyncIntervalMinutes' default
             input={"schedule": "sync"},
             enabled=True,
             schedule_name="devstack-sync",
@@ -426,14 +426,14 @@ def test_the_scheduler_fires_the_template_schedules_in_order_until_stopped(caplo
     for minute in range(1, 65):  # a tie goes in template order: sweep, sync, refresh
         at = T0 + timedelta(minutes=minute)
         expected += [(sweep, at)]
-        expected += [(sync, at)] if minute == 60 else []
+        expected += [(sync, at)] if minute % 30 == 0 else []
         expected += [(refresh, at)] if minute % 10 == 0 else []
     assert recorder.fired == expected
-    assert len(expected) == 64 + 1 + 6
-    assert [event for name, _, event in recorder.calls if name == sync] == [{"schedule": "sync"}]
+    assert len(expected) == 64 + 2 + 6
+    assert [event for name, _, event in recorder.calls if name == sync] == [{"schedule": "sync"}] * 2
     assert {str(event) for name, _, event in recorder.calls if name == refresh} == {"{'schedule': 'oauth_refresh'}"}
     firings = [record.getMessage() for record in caplog.records if " -> " in record.getMessage()]
-    assert len(firings) == 71
+    assert len(firings) == 72
     synced = "schedule SweeperFunction.SyncSchedule -> SweeperFunction (scheduled at 2026-01-01T01:00:00Z): ok"
     assert [line for line in firings if line.startswith(synced)] != []
 
@@ -553,3 +553,15 @@ def test_stop_wakes_a_sleeping_scheduler_at_once() -> None:
     assert time.monotonic() - started < 0.5
     assert not scheduler.running
     assert not fired.is_set()
+
+
+def test_a_schedule_expression_may_use_the_templates_parameters_but_not_unknown_ones() -> None:
+    def template(expression: Any) -> dict[str, Any]:
+        event = {"Type": "ScheduleV2", "Properties": {"ScheduleExpression": expression}}
+        function = {"Type": "AWS::Serverless::Function", "Properties": {"Events": {"Tick": event}}}
+        return {"Parameters": {"Every": {"Type": "Number", "Default": 15}}, "Resources": {"Fn": function}}
+
+    [schedule] = schedules_from_template(template({"Fn::Sub": "rate(${Every} minutes)"}))
+    assert schedule.expression == "rate(15 minutes)"
+    with pytest.raises(ValueError, match=r"\$\{Often\} is not a template parameter"):
+        schedules_from_template(template({"Fn::Sub": "rate(${Often} minutes)"}))

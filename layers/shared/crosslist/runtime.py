@@ -22,9 +22,11 @@ if TYPE_CHECKING:
     from crosslist.auth.tokens import TokenVerifier
     from crosslist.jobs.engine import LaneEngine
     from crosslist.jobs.queue import CarriedReply, SqsJobQueue, SqsTimerQueue
+    from crosslist.jobs.schedule import ScheduledSync
     from crosslist.jobs.service import JobService
     from crosslist.jobs.session import SessionState
     from crosslist.jobs.sweeper import Sweeper
+    from crosslist.orders.service import OrderService
     from crosslist.products.service import ProductService
     from crosslist.realtime.commands import PendingCommandStore
     from crosslist.realtime.connections import ConnectionStore
@@ -140,6 +142,12 @@ def product_service() -> ProductService:
     return ProductService(sessions())
 
 
+def order_service() -> OrderService:
+    from crosslist.orders.service import OrderService
+
+    return OrderService(sessions())
+
+
 def job_service() -> JobService:
     from crosslist.jobs.service import JobService
 
@@ -168,6 +176,12 @@ def sweeper() -> Sweeper:
     from crosslist.jobs.sweeper import Sweeper
 
     return Sweeper(PostgresLaneStore(sessions()), job_queue())
+
+
+def scheduled_sync() -> ScheduledSync:
+    from crosslist.jobs.schedule import ScheduledSync
+
+    return ScheduledSync(connections(), job_service())
 
 
 def session_state() -> SessionState:

@@ -55,7 +55,13 @@ ACTIVE_PRODUCT_JOB_INDEX = "uq_marketplace_jobs_active_product"
 
 
 class ListingStatus(enum.StrEnum):
+    """A listing's state on its marketplace (workflows.base.ListingState), as the last job or sync saw it."""
+
     ACTIVE = "active"
+    SOLD = "sold"
+    HIDDEN = "hidden"
+    RESERVED = "reserved"
+    CLOSED = "closed"  # closed on the marketplace, not sold
     DELETED = "deleted"
 
 
@@ -222,6 +228,9 @@ class MarketplaceListing(Timestamps, Base):
     status: Mapped[ListingStatus] = mapped_column(
         Enum(ListingStatus, name="listing_status", values_callable=_values), default=ListingStatus.ACTIVE
     )
+    # The product's image URLs the listing's photos were uploaded from: an update re-uploads only when
+    # the product's photos changed. Null for listings older than this column.
+    image_urls: Mapped[list[str] | None] = mapped_column(JsonColumn)
     last_synced_at: Mapped[datetime | None]
 
 
@@ -242,3 +251,27 @@ class OAuthCredential(Timestamps, Base):
         Enum(CredentialStatus, name="credential_status", values_callable=_values),
         default=CredentialStatus.ACTIVE,
     )
+
+
+class Order(Base):
+    """A sale on a marketplace, imported once (per user, marketplace and the marketplace's order id)."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("user_id", "marketplace", "external_order_id", name="uq_orders_external"),
+        Index("ix_orders_user_sold", "user_id", "sold_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[str] = mapped_column(String(128))
+    marketplace: Mapped[str] = mapped_column(String(20))
+    external_order_id: Mapped[str] = mapped_column(String(100))
+    product_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("products.id", ondelete="SET NULL"))
+    item_ids: Mapped[list[str]] = mapped_column(JsonColumn, default=list)  # the marketplace's item ids
+    title: Mapped[str] = mapped_column(String(500))
+    price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    buyer: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(40))
+    sold_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -45,10 +45,14 @@ from crosslist.realtime.messages import (
 )
 from crosslist.realtime.notifier import Notifier
 from crosslist.workflows.base import (
+    Again,
     CallKind,
     Done,
     HttpCall,
     JobContext,
+    ListingChange,
+    ListingRef,
+    OrderRecord,
     PluginCall,
     Reply,
     Step,
@@ -357,7 +361,11 @@ class LaneEngine:
                     tx.save(job)
                     return
             else:
-                data = workflow.apply(step, context, reply)
+                applied = workflow.apply(step, context, reply)
+                if isinstance(applied, Again):  # one page of many: checkpointed, the step goes on
+                    self._again(tx, turn, job, steps, applied)
+                    return
+                data = applied
         except StepFailed as failure:
             self._failed(tx, turn, job, failure, now, connection_id=flight.get("connection_id"))
             return
@@ -366,6 +374,17 @@ class LaneEngine:
             self._failed(tx, turn, job, StepFailed("infrastructure_error", _describe(error)), now)
             return
         self._step_done(tx, turn, job, workflow=workflow, steps=steps, data=data)
+
+    @staticmethod
+    def _again(tx: LaneTransaction, turn: _Turn, job: Job, steps: list[Step], again: Again) -> None:
+        step = steps[job.current_step]
+        job.accumulated_data = again.data
+        job.error = None
+        description = f"{step.description}: {again.note}" if again.note else step.description
+        turn.messages.append(
+            progress_message(str(job.id), step.name, job.current_step, len(steps), description, batch_id=job.batch_ref)
+        )
+        tx.save(job)
 
     def _step_done(
         self, tx: LaneTransaction, turn: _Turn, job: Job, *, workflow: Workflow, steps: list[Step], data: Any
@@ -386,11 +405,13 @@ class LaneEngine:
         completion = workflow.complete(self._context(job, None))
         job.status = JobStatus.COMPLETED
         job.result = completion.result
+        if completion.effects is not None:  # a sync, an import: recorded in this same transaction
+            job.result = {**completion.result, **completion.effects(_Records(tx, turn))}
         job.completed_at = _at(self._clock())
         _clear_wait(job)
         tx.complete(job, completion)
         tx.lane.active_job_id = None
-        turn.messages.append(completed_message(str(job.id), completion.result))
+        turn.messages.append(completed_message(str(job.id), job.result))
         self._batch_progress(tx, turn, job)
 
     # ------------------------------------------------------------------ the next call
@@ -791,6 +812,26 @@ class LaneEngine:
             self._apply(tx, turn, job, flight=flight, reply=reply, now=self._clock())
         for message in turn.messages:
             self._notifier.to_user(user_id, message, connections=self._user_tabs(user_id))
+
+
+class _Records:
+    """A completing job's view of the records it may change (workflows.base.Records)."""
+
+    def __init__(self, tx: LaneTransaction, turn: _Turn) -> None:
+        self._tx = tx
+        self._turn = turn
+
+    def listings(self) -> list[ListingRef]:
+        return self._tx.listings()
+
+    def update_listings(self, changes: list[ListingChange]) -> None:
+        self._tx.update_listings(changes)
+
+    def add_orders(self, orders: list[OrderRecord]) -> list[OrderRecord]:
+        return self._tx.add_orders(orders)
+
+    def announce(self, message: JsonDict) -> None:
+        self._turn.messages.append(message)
 
 
 def _unavailable_reason(tabs: list[Connection]) -> str:

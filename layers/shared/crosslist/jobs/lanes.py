@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
@@ -27,9 +28,10 @@ from crosslist.db.models import (
     ListingStatus,
     MarketplaceJob,
     MarketplaceListing,
+    Order,
     Product,
 )
-from crosslist.workflows.base import Completion
+from crosslist.workflows.base import Completion, ListingChange, ListingRef, OrderRecord
 
 JsonDict = dict[str, Any]
 
@@ -110,6 +112,15 @@ class LaneTransaction(Protocol):
 
     def complete(self, job: Job, completion: Completion) -> None:
         """Store the job as completed and, in the same transaction, the listing it created or changed."""
+
+    def listings(self) -> list[ListingRef]:
+        """The lane's user's listings on the lane's marketplace, with their products' title and price."""
+
+    def update_listings(self, changes: list[ListingChange]) -> None:
+        """Set the state of listings (a sync's findings), marking them synced."""
+
+    def add_orders(self, orders: list[OrderRecord]) -> list[OrderRecord]:
+        """Store the orders not stored yet (one per external order id); returns those it stored."""
 
     def batch_counts(self, batch_id: uuid.UUID) -> dict[str, int]: ...
 
@@ -259,22 +270,83 @@ class _PostgresLaneTransaction:
                 marketplace=job.marketplace,
                 external_id=completion.listing.external_id,
                 url=completion.listing.url,
-                status=ListingStatus.ACTIVE,
+                status=ListingStatus(completion.listing.status),
+                image_urls=completion.listing.image_urls,
                 last_synced_at=func.now(),
             )
+            changed: dict[str, Any] = {
+                "external_id": upsert.excluded.external_id,
+                "url": func.coalesce(upsert.excluded.url, MarketplaceListing.url),
+                "status": upsert.excluded.status,
+                "last_synced_at": func.now(),
+                "updated_at": func.now(),
+            }
+            if completion.listing.image_urls is not None:
+                changed["image_urls"] = upsert.excluded.image_urls
             self._session.execute(
-                upsert.on_conflict_do_update(
-                    index_elements=["user_id", "product_id", "marketplace"],
-                    set_={
-                        "external_id": upsert.excluded.external_id,
-                        "url": upsert.excluded.url,
-                        "status": upsert.excluded.status,
-                        "last_synced_at": func.now(),
-                        "updated_at": func.now(),
-                    },
-                )
+                upsert.on_conflict_do_update(index_elements=["user_id", "product_id", "marketplace"], set_=changed)
             )
         self.save(job)
+
+    def listings(self) -> list[ListingRef]:
+        rows = self._session.execute(
+            select(MarketplaceListing, Product.title, Product.price)
+            .join(Product, Product.id == MarketplaceListing.product_id)
+            .where(
+                MarketplaceListing.user_id == self.lane.user_id,
+                MarketplaceListing.marketplace == self.lane.marketplace,
+            )
+            .order_by(MarketplaceListing.created_at)
+        ).all()
+        return [
+            ListingRef(
+                product_id=str(listing.product_id),
+                external_id=listing.external_id,
+                url=listing.url,
+                status=listing.status.value,
+                title=title,
+                price=str(price),
+            )
+            for listing, title, price in rows
+        ]
+
+    def add_orders(self, orders: list[OrderRecord]) -> list[OrderRecord]:
+        added: list[OrderRecord] = []
+        for order in orders:
+            stored = self._session.execute(
+                insert(Order)
+                .values(
+                    id=uuid.uuid4(),
+                    user_id=self.lane.user_id,
+                    marketplace=self.lane.marketplace,
+                    external_order_id=order.external_order_id,
+                    product_id=uuid.UUID(order.product_id) if order.product_id else None,
+                    item_ids=order.item_ids,
+                    title=order.title[:500],
+                    price=Decimal(order.price),
+                    currency=order.currency[:3],
+                    buyer=order.buyer,
+                    status=order.status,
+                    sold_at=datetime.fromisoformat(order.sold_at),
+                )
+                .on_conflict_do_nothing(constraint="uq_orders_external")
+                .returning(Order.id)
+            ).first()
+            if stored is not None:
+                added.append(order)
+        return added
+
+    def update_listings(self, changes: list[ListingChange]) -> None:
+        for change in changes:
+            self._session.execute(
+                update(MarketplaceListing)
+                .where(
+                    MarketplaceListing.user_id == self.lane.user_id,
+                    MarketplaceListing.marketplace == self.lane.marketplace,
+                    MarketplaceListing.product_id == uuid.UUID(change.product_id),
+                )
+                .values(status=ListingStatus(change.status), last_synced_at=func.now())
+            )
 
     def batch_counts(self, batch_id: uuid.UUID) -> dict[str, int]:
         self._session.flush()

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 
 from crosslist.db.models import JobStatus, MarketplaceJob
 from crosslist.marketplaces import Marketplace
@@ -46,6 +46,17 @@ class CreateBatchRequest(BaseModel):
 class JobError(BaseModel):
     code: str
     message: str
+    detail: dict[str, Any] | None = Field(
+        default=None,
+        description="Only when there is more to show: e.g. the path and start of a reply that did not parse",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_empty_detail(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("detail") is None:
+            data.pop("detail", None)
+        return data
 
 
 class JobView(BaseModel):
@@ -124,3 +135,21 @@ class BatchView(BaseModel):
 
 class BatchCreated(BatchView):
     refused: list[RefusedProduct] = Field(description="Products that got no job, each with its reason")
+
+
+class UnlinkedItem(BaseModel):
+    """A listing on the marketplace that no product of the user knows: it can be linked to one."""
+
+    item_id: str
+    title: str
+    price: str | None
+    url: str | None
+    state: str
+
+
+class UnlinkedItems(BaseModel):
+    marketplace: str
+    synced_at: datetime | None = Field(description="When the sync these come from ended; null: never synced")
+    sync_job_id: uuid.UUID | None
+    items: list[UnlinkedItem]
+    total: int = Field(description="How many the sync found (items lists at most 500)")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from datetime import UTC, datetime
 
@@ -12,6 +10,7 @@ from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from crosslist import cursors
 from crosslist.db.engine import transaction, violated_constraint
 from crosslist.db.models import (
     ACTIVE_JOB_STATUSES,
@@ -35,13 +34,17 @@ from crosslist.jobs.schemas import (
     JobPage,
     JobView,
     RefusedProduct,
+    UnlinkedItem,
+    UnlinkedItems,
 )
+from crosslist.marketplaces import Marketplace
 from crosslist.products.service import snapshot
 from crosslist.workflows.base import Workflow
 from crosslist.workflows.registry import WORKFLOWS, find_workflow
 
 logger = Logger(child=True)
 DEFAULT_PAGE_SIZE = 50
+SCHEDULED_PRIORITY = 8  # a periodic sync gives way to what the user asked for
 
 
 class JobService:
@@ -71,6 +74,31 @@ class JobService:
         if job.enqueued_at is None:  # first time, or a replay of a request whose queueing failed
             self._enqueue(job)
         return JobView.of(job), created
+
+    def schedule(self, user_id: str, marketplace: Marketplace, action: str, *, tick: int) -> bool:
+        """A scheduled job (a periodic sync): created unless one of the same action is still active for the
+        user, or this schedule tick already created it (a retried schedule). Returns whether it was."""
+        with transaction(self._sessions) as session:
+            active = session.scalar(
+                select(MarketplaceJob.id)
+                .where(
+                    MarketplaceJob.user_id == user_id,
+                    MarketplaceJob.marketplace == marketplace,
+                    MarketplaceJob.action_code == action,
+                    MarketplaceJob.status.in_(ACTIVE_JOB_STATUSES),
+                )
+                .limit(1)
+            )
+        if active is not None:
+            return False
+        request = CreateJobRequest(
+            marketplace=marketplace,
+            action=action,
+            priority=SCHEDULED_PRIORITY,
+            idempotency_key=f"schedule:{marketplace}:{action}:{tick}",
+        )
+        _, created = self.create(user_id, request)
+        return created
 
     def get(self, user_id: str, job_id: uuid.UUID) -> JobView:
         with transaction(self._sessions) as session:
@@ -187,15 +215,39 @@ class JobService:
         if batch_id is not None:
             query = query.where(MarketplaceJob.batch_id == batch_id)
         if cursor is not None:
-            created_at, job_id = _decode_cursor(cursor)
+            created_at, job_id = cursors.decode(cursor)
             # Keyset pagination: jobs created meanwhile never shift a page.
             query = query.where(tuple_(MarketplaceJob.created_at, MarketplaceJob.id) < tuple_(created_at, job_id))
         query = query.order_by(MarketplaceJob.created_at.desc(), MarketplaceJob.id.desc()).limit(limit + 1)
         with transaction(self._sessions) as session:
             jobs = list(session.scalars(query))
         page = jobs[:limit]
-        next_cursor = _encode_cursor(page[-1]) if len(jobs) > limit else None
+        next_cursor = cursors.encode(page[-1].created_at, page[-1].id) if len(jobs) > limit else None
         return JobPage(items=[JobView.of(job) for job in page], next_cursor=next_cursor)
+
+    def unlinked(self, user_id: str, marketplace: str) -> UnlinkedItems:
+        """The marketplace's listings no product knows, as the user's latest completed sync found them."""
+        with transaction(self._sessions) as session:
+            job = session.scalar(
+                select(MarketplaceJob)
+                .where(
+                    MarketplaceJob.user_id == user_id,
+                    MarketplaceJob.marketplace == marketplace,
+                    MarketplaceJob.action_code == "sync",
+                    MarketplaceJob.status == JobStatus.COMPLETED,
+                )
+                .order_by(MarketplaceJob.completed_at.desc())
+                .limit(1)
+            )
+        result = (job.result or {}) if job is not None else {}
+        items = [UnlinkedItem.model_validate(item) for item in result.get("unlinked", [])]
+        return UnlinkedItems(
+            marketplace=marketplace,
+            synced_at=job.completed_at if job is not None else None,
+            sync_job_id=job.id if job is not None else None,
+            items=items,
+            total=int(result.get("unlinked_total", len(items))),
+        )
 
     def cancel(self, user_id: str, job_id: uuid.UUID) -> JobView:
         """Cancel a job: at once if no marketplace call of it is in flight, else at its next step boundary."""
@@ -295,7 +347,12 @@ class JobService:
                 raise NotFound(f"product {request.product_id} not found")
             self._refuse_duplicate(session, user_id, request)
 
-        job_input = workflow.prepare(snapshot(product) if product is not None else None)
+        listings = (
+            list(session.scalars(select(MarketplaceListing).where(MarketplaceListing.product_id == product.id)))
+            if product is not None
+            else []
+        )
+        job_input = workflow.prepare(snapshot(product, listings) if product is not None else None)
         job = MarketplaceJob(
             id=uuid.uuid4(),
             user_id=user_id,
@@ -365,16 +422,3 @@ class JobService:
         with transaction(self._sessions) as session:
             session.execute(update(MarketplaceJob).where(MarketplaceJob.id == job.id).values(enqueued_at=enqueued_at))
         job.enqueued_at = enqueued_at
-
-
-def _encode_cursor(job: MarketplaceJob) -> str:
-    raw = json.dumps([job.created_at.isoformat(), str(job.id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        created_at, job_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(created_at), uuid.UUID(job_id)
-    except (ValueError, TypeError):
-        raise InvalidRequest("invalid cursor: pass the next_cursor of a previous page", code="invalid_cursor") from None

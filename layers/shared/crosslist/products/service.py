@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crosslist.db.engine import transaction
-from crosslist.db.models import ACTIVE_JOB_STATUSES, MarketplaceJob, Product
+from crosslist.db.models import ACTIVE_JOB_STATUSES, MarketplaceJob, MarketplaceListing, Product
 from crosslist.errors import Conflict, NotFound
 from crosslist.products.schemas import ProductCreate, ProductPage, ProductUpdate, ProductView
 from crosslist.workflows.base import ProductSnapshot
@@ -23,7 +23,8 @@ def find_product(session: Session, user_id: str, product_id: uuid.UUID) -> Produ
     return session.scalar(select(Product).where(Product.id == product_id, Product.user_id == user_id))
 
 
-def snapshot(product: Product) -> ProductSnapshot:
+def snapshot(product: Product, listings: list[MarketplaceListing] | None = None) -> ProductSnapshot:
+    """The product as a job sees it, with its listings (marketplace -> external id, url, status, photos)."""
     return ProductSnapshot(
         id=str(product.id),
         title=product.title,
@@ -38,6 +39,15 @@ def snapshot(product: Product) -> ProductSnapshot:
         quantity=product.quantity,
         sku=product.sku,
         marketplace_attributes=dict(product.marketplace_attributes),
+        listings={
+            listing.marketplace: {
+                "external_id": listing.external_id,
+                "url": listing.url,
+                "status": listing.status.value,
+                "image_urls": listing.image_urls,
+            }
+            for listing in listings or []
+        },
     )
 
 

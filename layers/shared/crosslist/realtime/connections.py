@@ -173,6 +173,23 @@ class ConnectionStore:
             ReturnValues="ALL_NEW",
         )
 
+    def live_users(self) -> set[str]:
+        """Every user with an open connection. A scan, paged: for the scheduled sync (every 30 minutes),
+        never on a request's path."""
+        now = time.time()
+        users: set[str] = set()
+        scan: dict[str, Any] = {"ProjectionExpression": "user_id, expires_at, closed_at"}
+        while True:
+            page = self._table.scan(**scan)
+            users.update(
+                str(item["user_id"])
+                for item in page.get("Items", [])
+                if int(item.get("expires_at", 0)) > now and "closed_at" not in item
+            )
+            if "LastEvaluatedKey" not in page:
+                return users
+            scan["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def for_user(self, user_id: str) -> list[Connection]:
         """The user's open connections, most recently connected first."""
         now = time.time()

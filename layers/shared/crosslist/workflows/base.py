@@ -12,7 +12,8 @@ did not (None: the write is planned again).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from crosslist.marketplaces import Marketplace
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 JsonDict = dict[str, Any]
 # Marketplaces pace and budget calls by kind (a Vinted write is spaced more than a read).
 CallKind = Literal["read", "write", "delete"]
+# A listing's state on its marketplace (marketplace_listings.status).
+ListingState = Literal["active", "sold", "hidden", "reserved", "closed", "deleted"]
 
 
 @dataclass(frozen=True)
@@ -55,10 +58,12 @@ class StepFailed(Exception):
         kind: FailureKind | None = None,
         retry_after_seconds: float | None = None,
         challenge: bool = False,
+        detail: JsonDict | None = None,
     ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        self.detail = detail
         self.kind: FailureKind = kind or ("retryable" if retryable else "permanent")
         self.retry_after_seconds = retry_after_seconds
         self.challenge = challenge
@@ -70,7 +75,10 @@ class StepFailed(Exception):
     @property
     def error(self) -> JsonDict:
         """As the job stores and shows it."""
-        return {"code": self.code, "message": self.message}
+        error: JsonDict = {"code": self.code, "message": self.message}
+        if self.detail is not None:
+            error["detail"] = self.detail
+        return error
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,8 @@ class ProductSnapshot:
     quantity: int
     sku: str | None
     marketplace_attributes: JsonDict
+    # Its listings: marketplace -> {"external_id", "url", "status", "image_urls"} (the photos it shows).
+    listings: dict[str, JsonDict] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -98,12 +108,81 @@ class Listed:
 
     external_id: str
     url: str | None
+    status: ListingState = "active"
+    image_urls: list[str] | None = None  # the product's photos it now shows; None: as they were
+
+
+@dataclass(frozen=True)
+class ListingRef:
+    """One of the user's listings on the lane's marketplace, as the database has it, with its product."""
+
+    product_id: str
+    external_id: str
+    url: str | None
+    status: str
+    title: str
+    price: str
+
+
+@dataclass(frozen=True)
+class ListingChange:
+    product_id: str
+    status: ListingState
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """What a sync found: the listings to change, and what the job's result reports."""
+
+    changes: list[ListingChange]
+    result: JsonDict
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    """A sale on a marketplace, as an orders import found it."""
+
+    external_order_id: str
+    item_ids: list[str]
+    title: str
+    price: str
+    currency: str
+    buyer: str | None
+    status: str
+    sold_at: str  # ISO 8601
+    product_id: str | None = None  # the product whose listing was sold, when crosslist knows it
+
+
+class Records(Protocol):
+    """What a completing job may read and change, in the transaction that completes it (the lane's user
+    on the lane's marketplace)."""
+
+    def listings(self) -> list[ListingRef]: ...
+
+    def update_listings(self, changes: list[ListingChange]) -> None: ...
+
+    def add_orders(self, orders: list[OrderRecord]) -> list[OrderRecord]:
+        """Store the orders not stored yet (one per external order id); returns those it stored."""
+
+    def announce(self, message: JsonDict) -> None:
+        """A message for the user's connections, sent once the transaction has committed."""
 
 
 @dataclass(frozen=True)
 class Completion:
     result: JsonDict
     listing: Listed | None = None
+    # What a sync or an import records beyond one listing; returns more of the job's result.
+    effects: Callable[[Records], JsonDict] | None = None
+
+
+@dataclass(frozen=True)
+class Again:
+    """`apply`'s answer when the step is not finished (one page of many): its data so far is saved (a
+    checkpoint: a new invocation resumes from it) and the step is planned again."""
+
+    data: JsonDict
+    note: str = ""  # what the user is shown, e.g. "page 2 of 3 read"
 
 
 @dataclass
@@ -189,8 +268,9 @@ class Workflow(Protocol):
     def plan(self, step: Step, context: JobContext) -> StepAction:
         """What the step needs done; raises StepFailed if it cannot be planned."""
 
-    def apply(self, step: Step, context: JobContext, reply: Reply) -> JsonDict:
-        """The job's accumulated data once the step's reply is in, or StepFailed saying what went wrong."""
+    def apply(self, step: Step, context: JobContext, reply: Reply) -> JsonDict | Again:
+        """The job's accumulated data once the step's reply is in (Again: the step goes on), or StepFailed
+        saying what went wrong."""
 
     def verify(self, step: Step, context: JobContext) -> StepAction | None:
         """A read telling whether this step's write landed although its reply was lost; None when the

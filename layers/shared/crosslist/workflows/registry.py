@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from crosslist.marketplaces.vinted.delete import VintedDelete
+from crosslist.marketplaces.vinted.orders import VintedOrders
 from crosslist.marketplaces.vinted.publish import VintedPublish
+from crosslist.marketplaces.vinted.sync import VintedSync
+from crosslist.marketplaces.vinted.update import VintedUpdate
 from crosslist.workflows.base import Workflow
 
 WORKFLOWS: dict[str, Workflow] = {
-    f"{workflow.action}_{workflow.marketplace}": workflow for workflow in (VintedPublish(),)
+    f"{workflow.action}_{workflow.marketplace}": workflow
+    for workflow in (VintedPublish(), VintedUpdate(), VintedDelete(), VintedSync(), VintedOrders())
 }
 
 

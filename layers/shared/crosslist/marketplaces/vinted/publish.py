@@ -112,6 +112,88 @@ def _created(context: JobContext, item: _Item) -> JsonDict:
     return {**context.accumulated, "item_id": item.id, "url": item.url}
 
 
+def product_input(product: ProductSnapshot, *, code: str) -> JsonDict:
+    """What a job that writes the product to Vinted needs of it; InvalidRequest (with `code`) naming
+    everything missing."""
+    problems: list[str] = []
+    if not product.image_urls:
+        problems.append("a Vinted listing needs at least one photo (image_urls is empty)")
+    if len(product.image_urls) > MAX_PHOTOS:
+        problems.append(f"Vinted accepts at most {MAX_PHOTOS} photos, the product has {len(product.image_urls)}")
+    try:
+        attributes = VintedAttributes.model_validate(product.marketplace_attributes.get("vinted") or {})
+    except ValidationError as invalid:
+        fields = sorted({".".join(str(p) for p in error["loc"]) for error in invalid.errors()})
+        problems.append(f"marketplace_attributes.vinted is missing or invalid: {', '.join(fields)}")
+        attributes = None
+    if problems:
+        raise InvalidRequest("; ".join(problems), code=code)
+    assert attributes is not None
+    return {
+        "id": product.id,
+        "title": product.title,
+        "description": product.description,
+        "price": product.price,
+        "currency": product.currency,
+        "brand": product.brand,
+        "image_urls": product.image_urls,
+        "vinted": attributes.model_dump(),
+    }
+
+
+def item_fields(product: JsonDict) -> JsonDict:
+    """The item's fields crosslist manages, as Vinted's create and update take them. Since 2026 condition
+    and size travel in `item_attributes`; `size_id` is still sent too."""
+    vinted = product["vinted"]
+    attributes = [{"code": "condition", "ids": [vinted["status_id"]]}]
+    if vinted.get("size_id") is not None:
+        attributes.append({"code": "size", "ids": [vinted["size_id"]]})
+    return {
+        "title": product["title"],
+        "description": product["description"],
+        "price": product["price"],
+        "currency": product["currency"],
+        "brand_id": vinted["brand_id"],
+        "brand": product["brand"],
+        "size_id": vinted["size_id"],
+        "catalog_id": vinted["catalog_id"],
+        "status_id": vinted["status_id"],
+        "color_ids": vinted["color_ids"],
+        "package_size_id": vinted["package_size_id"],
+        "item_attributes": attributes,
+    }
+
+
+def assigned_photos(photo_ids: list[int | str]) -> list[JsonDict]:
+    return [{"id": photo_id, "orientation": 0} for photo_id in photo_ids]
+
+
+def photo_steps(count: int) -> list[Step]:
+    return [
+        Step(f"upload_photo_{n}", f"Uploading photo {n} of {count}", kind=UPLOAD_PHOTO, index=n - 1)
+        for n in range(1, count + 1)
+    ]
+
+
+def upload_photo(product: JsonDict, step: Step, context: JobContext) -> PluginCall:
+    """Upload the product's photo of `step`: repeatable (an unused photo id is harmless). The extension
+    downloads the image itself: WebSocket messages are limited to 128 KB."""
+    payload = {"image_url": product["image_urls"][step.index], "photo": {"type": "item", "temp_uuid": context.job_id}}
+    return PluginCall(PluginCommand(method="POST", path=PHOTOS_PATH, payload=payload), kind="write", repeatable=True)
+
+
+def uploaded_photo(step: Step, context: JobContext, reply: Reply) -> JsonDict:
+    check(reply)
+    try:
+        photo_id = _PhotoReply.model_validate(reply.result).id
+    except ValidationError:
+        raise StepFailed("invalid_plugin_result", "the photo reply has no usable photo id") from None
+    # Indexed, not appended: a repeated step can never add a photo twice.
+    photo_ids = list(context.accumulated.get("photo_ids", []))[: step.index]
+    photo_ids.append(photo_id)
+    return {**context.accumulated, "photo_ids": photo_ids}
+
+
 class VintedPublish:
     marketplace: Marketplace = "vinted"
     action = "publish"
@@ -120,54 +202,18 @@ class VintedPublish:
     def prepare(self, product: ProductSnapshot | None) -> JsonDict:
         if product is None:
             raise InvalidRequest("publishing on Vinted needs a product_id")
-        problems: list[str] = []
-        if not product.image_urls:
-            problems.append("a Vinted listing needs at least one photo (image_urls is empty)")
-        if len(product.image_urls) > MAX_PHOTOS:
-            problems.append(f"Vinted accepts at most {MAX_PHOTOS} photos, the product has {len(product.image_urls)}")
-        try:
-            attributes = VintedAttributes.model_validate(product.marketplace_attributes.get("vinted") or {})
-        except ValidationError as invalid:
-            fields = sorted({".".join(str(p) for p in error["loc"]) for error in invalid.errors()})
-            problems.append(f"marketplace_attributes.vinted is missing or invalid: {', '.join(fields)}")
-            attributes = None
-        if problems:
-            raise InvalidRequest("; ".join(problems), code="product_not_publishable")
-        assert attributes is not None
-        return {
-            "product": {
-                "id": product.id,
-                "title": product.title,
-                "description": product.description,
-                "price": product.price,
-                "currency": product.currency,
-                "brand": product.brand,
-                "image_urls": product.image_urls,
-                "vinted": attributes.model_dump(),
-            }
-        }
+        return {"product": product_input(product, code="product_not_publishable")}
 
     def steps(self, job_input: JsonDict) -> list[Step]:
-        count = len(job_input["product"]["image_urls"])
-        uploads = [
-            Step(f"upload_photo_{n}", f"Uploading photo {n} of {count}", kind=UPLOAD_PHOTO, index=n - 1)
-            for n in range(1, count + 1)
-        ]
-        return [*uploads, Step("create_item", "Creating the Vinted listing", kind=CREATE_ITEM)]
+        photos = photo_steps(len(job_input["product"]["image_urls"]))
+        return [*photos, Step("create_item", "Creating the Vinted listing", kind=CREATE_ITEM)]
 
     def plan(self, step: Step, context: JobContext) -> PluginCall:
         product = context.input["product"]
         if step.kind == CREATE_ITEM:
             payload = self._item_payload(context.job_id, product, context.accumulated["photo_ids"])
             return PluginCall(PluginCommand(method="POST", path=ITEMS_PATH, payload=payload), kind="write")
-        # The extension downloads the image itself: WebSocket messages are limited to 128 KB.
-        payload = {
-            "image_url": product["image_urls"][step.index],
-            "photo": {"type": "item", "temp_uuid": context.job_id},
-        }
-        return PluginCall(
-            PluginCommand(method="POST", path=PHOTOS_PATH, payload=payload), kind="write", repeatable=True
-        )
+        return upload_photo(product, step, context)
 
     def apply(self, step: Step, context: JobContext, reply: Reply) -> JsonDict:
         check(reply)
@@ -177,14 +223,7 @@ class VintedPublish:
             except ValidationError:
                 raise StepFailed("invalid_plugin_result", "the item reply has no usable item id") from None
             return _created(context, item)
-        try:
-            photo_id = _PhotoReply.model_validate(reply.result).id
-        except ValidationError:
-            raise StepFailed("invalid_plugin_result", "the photo reply has no usable photo id") from None
-        # Indexed, not appended: a repeated step can never add a photo twice.
-        photo_ids = list(context.accumulated.get("photo_ids", []))[: step.index]
-        photo_ids.append(photo_id)
-        return {**context.accumulated, "photo_ids": photo_ids}
+        return uploaded_photo(step, context, reply)
 
     def verify(self, step: Step, context: JobContext) -> StepAction | None:
         if step.kind != CREATE_ITEM:
@@ -228,26 +267,17 @@ class VintedPublish:
         item_id = str(data["item_id"])
         return Completion(
             result={"item_id": item_id, "url": data.get("url"), "photo_ids": data["photo_ids"]},
-            listing=Listed(external_id=item_id, url=data.get("url")),
+            listing=Listed(
+                external_id=item_id, url=data.get("url"), image_urls=list(context.input["product"]["image_urls"])
+            ),
         )
 
     @staticmethod
     def _item_payload(job_id: str, product: JsonDict, photo_ids: list[int | str]) -> JsonDict:
-        vinted = product["vinted"]
         return {
             "item": {
-                "title": product["title"],
-                "description": product["description"],
-                "price": product["price"],
-                "currency": product["currency"],
-                "brand_id": vinted["brand_id"],
-                "brand": product["brand"],
-                "size_id": vinted["size_id"],
-                "catalog_id": vinted["catalog_id"],
-                "status_id": vinted["status_id"],
-                "color_ids": vinted["color_ids"],
-                "package_size_id": vinted["package_size_id"],
-                "assigned_photos": [{"id": photo_id, "orientation": 0} for photo_id in photo_ids],
+                **item_fields(product),
+                "assigned_photos": assigned_photos(photo_ids),
                 "is_unisex": False,
             },
             "feedback_id": None,

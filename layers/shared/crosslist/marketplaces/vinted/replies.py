@@ -3,12 +3,18 @@ a rate limit, a bot challenge or an expired session is handled the same way what
 
 from __future__ import annotations
 
+import json
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
 from crosslist.workflows.base import Reply, StepFailed
 
 # A 403 mentioning one of these is an anti-bot challenge (DataDome, Cloudflare), not "not your item".
 CHALLENGE_MARKERS = ("captcha-delivery", "datadome", "__cf_chl")
 MAX_VINTED_TEXT = 500  # how much of Vinted's own error text a job keeps and shows
 MAX_EXTENSION_TEXT = 300  # the extension's own description of a network failure
+Model = TypeVar("Model", bound=BaseModel)
 
 
 def check(reply: Reply) -> None:
@@ -70,3 +76,20 @@ def check(reply: Reply) -> None:
 
 def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def parse(model: type[Model], reply: Reply, path: str) -> Model:
+    """The reply's body in the shape `model` expects, or a loud failure: Vinted changed this payload.
+    The job keeps the path and the start of the body, so the new shape can be seen and handled."""
+    try:
+        return model.model_validate(reply.result)
+    except ValidationError as invalid:
+        fields = sorted({".".join(str(p) for p in error["loc"]) or "body" for error in invalid.errors()})[:5]
+        endpoint = path.partition("?")[0]
+        raise StepFailed(
+            "vinted_reply_unrecognised",
+            f"Vinted's answer to {endpoint} is not in the shape crosslist knows (at: {', '.join(fields)});"
+            " Vinted may have changed it. The job stops here rather than guess.",
+            kind="permanent",
+            detail={"path": path, "body": json.dumps(reply.result)[:MAX_VINTED_TEXT]},
+        ) from None

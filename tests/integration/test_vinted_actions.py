@@ -1,0 +1,321 @@
+"""Vinted's update, delete and sync end to end (real PostgreSQL, moto, the real handlers, the one fake
+Vinted): the exact commands sent, and what the listings, products and jobs end up as."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from crosslist.jobs.engine import LaneEngine
+from tests.integration.conftest import Backend
+from tests.support.fakes import FakeVinted
+
+pytestmark = pytest.mark.integration
+
+
+def job_for(backend: Backend, action: str, product_id: str | None = None, user: str = "alice") -> str:
+    body: dict[str, Any] = {"marketplace": "vinted", "action": action}
+    if product_id is not None:
+        body["product_id"] = product_id
+    reply = backend.http("POST", "/jobs", user=user, body=body)
+    assert reply.status == 202, reply.body
+    return str(reply.body["id"])
+
+
+def published(backend: Backend, vinted: FakeVinted, images: int = 2, **fields: Any) -> tuple[str, int]:
+    """A product published on Vinted: (product id, Vinted item id)."""
+    product = backend.create_product(images=images, **fields)
+    job_id = backend.publish(product["id"]).body["id"]
+    backend.run_queue()
+    job = backend.job(job_id)
+    assert job["status"] == "completed", job
+    return product["id"], int(job["result"]["item_id"])
+
+
+def listing(sql: Any, product_id: str) -> dict[str, Any]:
+    with sql.connect() as connection:
+        row = connection.execute(
+            text("SELECT external_id, status, image_urls FROM marketplace_listings WHERE product_id = :id"),
+            {"id": product_id},
+        ).one()
+    return dict(row._mapping)
+
+
+def calls(vinted: FakeVinted, since: int = 0) -> list[tuple[str, str]]:
+    return [(c["method"], c["path"]) for c in vinted.commands[since:]]
+
+
+# ---------------------------------------------------------------------- update
+def test_an_update_changes_only_what_changed_and_keeps_the_items_photos(backend: Backend, sql: Any) -> None:
+    _, vinted = backend.open_tab()
+    product_id, item_id = published(backend, vinted)
+    vinted.simulator.items[item_id]["is_unisex"] = True  # set by the user on Vinted itself
+    photos_before = list(vinted.simulator.items[item_id]["photo_ids"])
+    before = len(vinted.commands)
+    assert (
+        backend.http("PATCH", f"/products/{product_id}", body={"title": "Levi's 501, hemmed", "price": "24.50"}).status
+        == 200
+    )
+
+    job_id = job_for(backend, "update", product_id)
+    backend.run_queue()
+
+    job = backend.job(job_id)
+    assert job["status"] == "completed", job
+    assert job["result"]["changed"] == ["price", "title"]
+    path = f"/api/v2/item_upload/items/{item_id}"
+    assert calls(vinted, before) == [("GET", path), ("PUT", path)]  # no photo uploaded again
+    item = vinted.simulator.items[item_id]
+    assert (item["title"], item["price"], item["is_unisex"]) == ("Levi's 501, hemmed", "24.50", True)
+    assert item["photo_ids"] == photos_before
+    assert listing(sql, product_id)["external_id"] == str(item_id)
+
+
+def test_an_update_after_the_photos_changed_uploads_and_assigns_the_new_ones(backend: Backend, sql: Any) -> None:
+    _, vinted = backend.open_tab()
+    product_id, item_id = published(backend, vinted)
+    new_photos = ["https://images.example.com/new-front.jpg"]
+    assert backend.http("PATCH", f"/products/{product_id}", body={"image_urls": new_photos}).status == 200
+    before = len(vinted.commands)
+
+    job_id = job_for(backend, "update", product_id)
+    backend.run_queue()
+
+    assert backend.job(job_id)["status"] == "completed"
+    assert [c["step"] for c in vinted.commands[before:]] == ["read_item", "upload_photo_1", "put_item"]
+    [photo_id] = vinted.simulator.items[item_id]["photo_ids"]
+    assert vinted.simulator.photos[photo_id] == new_photos[0]
+    assert listing(sql, product_id)["image_urls"] == new_photos
+
+
+def test_updating_an_item_sold_on_vinted_fails_saying_so(backend: Backend) -> None:
+    _, vinted = backend.open_tab()
+    product_id, item_id = published(backend, vinted)
+    vinted.simulator.sell(item_id)
+
+    job_id = job_for(backend, "update", product_id)
+    backend.run_queue()
+
+    job = backend.job(job_id)
+    assert (job["status"], job["error"]["code"]) == ("failed", "item_unavailable")
+
+
+# ---------------------------------------------------------------------- delete
+def test_a_delete_removes_the_item_and_marks_the_listing_deleted(backend: Backend, sql: Any) -> None:
+    _, vinted = backend.open_tab()
+    product_id, item_id = published(backend, vinted)
+    before = len(vinted.commands)
+
+    job_id = job_for(backend, "delete", product_id)
+    backend.run_queue()
+
+    job = backend.job(job_id)
+    assert job["status"] == "completed"
+    assert job["result"] == {"item_id": str(item_id), "already_gone": False}
+    assert calls(vinted, before) == [("POST", f"/api/v2/items/{item_id}/delete")]
+    assert item_id not in vinted.simulator.items
+    assert listing(sql, product_id)["status"] == "deleted"
+    # Deleted: the product can be published again.
+    assert backend.publish(product_id).status == 202
+
+
+def test_deleting_an_item_already_gone_from_vinted_succeeds(backend: Backend, sql: Any) -> None:
+    _, vinted = backend.open_tab()
+    product_id, item_id = published(backend, vinted)
+    vinted.simulator.remove(item_id)  # deleted on the site
+
+    job_id = job_for(backend, "delete", product_id)
+    backend.run_queue()
+
+    job = backend.job(job_id)
+    assert (job["status"], job["result"]["already_gone"]) == ("completed", True)
+    assert listing(sql, product_id)["status"] == "deleted"
+    # Nothing left to delete: a second delete is refused before it reaches Vinted.
+    reply = backend.http("POST", "/jobs", body={"marketplace": "vinted", "action": "delete", "product_id": product_id})
+    assert (reply.status, reply.body["code"]) == (422, "not_listed")
+
+
+# ---------------------------------------------------------------------- sync
+class Killed(BaseException):
+    """process_job killed (a timeout, an out-of-memory): no handler code runs after it."""
+
+
+def test_a_sync_of_250_items_interrupted_after_page_2_resumes_at_page_3_and_reconciles(
+    backend: Backend, sql: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, vinted = backend.open_tab()
+    products = [published(backend, vinted, images=1, title=f"Listed {n}") for n in range(4)]
+    (sold_product, sold_item), (hidden_product, hidden_item), (gone_product, gone_item), (kept_product, _) = products
+    for n in range(246):
+        vinted.simulator.add_item(f"Only on Vinted {n}", "12.00")
+    vinted.simulator.sell(sold_item)
+    vinted.simulator.hide(hidden_item)
+    vinted.simulator.remove(gone_item)  # 249 items left: 96 + 96 + 57
+    before = len(vinted.commands)
+
+    carry_out = LaneEngine._carry_out
+    killed: list[str] = []
+
+    def die_once_after_page_2(self: LaneEngine, user_id: str, marketplace: str, turn: Any) -> bool:
+        if not killed and any("page 2 of 3 read" in str(m.get("message")) for m in turn.messages):
+            killed.append("after page 2")  # page 2 is saved; page 3's call is committed, not sent
+            raise Killed
+        return carry_out(self, user_id, marketplace, turn)
+
+    monkeypatch.setattr(LaneEngine, "_carry_out", die_once_after_page_2)
+    job_id = job_for(backend, "sync")
+    for _ in range(5):
+        try:
+            backend.run_queue()
+        except Killed:
+            for message in backend.delivering:  # its message comes back (after its visibility timeout)
+                backend.sqs.change_message_visibility(
+                    QueueUrl=backend.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+            continue
+        break
+
+    job = backend.job(job_id)
+    assert killed == ["after page 2"]
+    assert job["status"] == "completed", job
+    pages = [c["path"].split("?")[1].split("&")[0] for c in vinted.commands[before:]]
+    assert pages == ["page=1", "page=2", "page=3"]  # page 3 once: never pages 1 and 2 again
+    statuses = {product: listing(sql, product)["status"] for product, _ in products}
+    assert statuses == {sold_product: "sold", hidden_product: "hidden", gone_product: "deleted", kept_product: "active"}
+    assert job["result"]["changed"] == {"deleted": 1, "hidden": 1, "sold": 1}
+    assert job["result"]["unlinked_total"] == 246
+    unlinked = backend.http("GET", "/marketplaces/vinted/unlinked")
+    assert unlinked.status == 200
+    assert unlinked.body["total"] == 246
+    assert unlinked.body["sync_job_id"] == job_id
+    assert {item["title"] for item in unlinked.body["items"]} == {f"Only on Vinted {n}" for n in range(246)}
+
+
+def test_a_429_in_the_middle_of_a_sync_pauses_the_lane_and_the_sync_completes_after_it(
+    backend: Backend, settings: Callable[..., None]
+) -> None:
+    settings(throttle_pause="1")
+    tab, vinted = backend.open_tab()
+    for n in range(100):
+        vinted.simulator.add_item(f"Item {n}")
+
+    def throttle_page_2(message: dict[str, Any]) -> None:
+        if message.get("type") == "plugin.command" and "page=2" in message["path"] and not vinted.simulator.faults:
+            vinted.simulator.faults["read_wardrobe"] = ["throttled"]
+        vinted(message)
+
+    backend.gateway.listeners[tab] = throttle_page_2
+    job_id = job_for(backend, "sync")
+    backend.run_queue()
+    job = backend.job(job_id)
+    assert (job["status"], job["wait_reason"]) == ("waiting", "rate_limited")
+
+    backend.run_queue(wait_timers=5)
+
+    job = backend.job(job_id)
+    assert job["status"] == "completed", job
+    assert job["attempts"] == 1  # a pause uses no attempt
+    pages = [c["path"].split("?")[1].split("&")[0] for c in vinted.commands]
+    assert pages == ["page=1", "page=2", "page=2"]
+    assert job["result"]["unlinked_total"] == 100
+
+
+def test_a_wardrobe_page_vinted_changed_fails_the_sync_loudly(backend: Backend) -> None:
+    tab, vinted = backend.open_tab()
+
+    def changed_shape(message: dict[str, Any]) -> None:
+        if message.get("type") == "plugin.command":
+            answer = {"items_v3": [], "meta": {"page": 1}}
+            backend.send(
+                tab, {"action": "plugin_result", "request_id": message["request_id"], "success": True, "result": answer}
+            )
+
+    backend.gateway.listeners[tab] = changed_shape
+    job_id = job_for(backend, "sync")
+    backend.run_queue()
+
+    job = backend.job(job_id)
+    assert (job["status"], job["error"]["code"]) == ("failed", "vinted_reply_unrecognised")
+    assert job["error"]["detail"]["path"].startswith("/api/v2/wardrobe/")
+    assert "items_v3" in job["error"]["detail"]["body"]
+    assert vinted.commands == []
+
+
+# ---------------------------------------------------------------------- orders
+def test_orders_are_imported_once_even_when_imported_twice_and_a_sale_marks_its_listing_sold(
+    backend: Backend, sql: Any
+) -> None:
+    tab, vinted = backend.open_tab()
+    product_id, item_id = published(backend, vinted, images=1)
+    other = vinted.simulator.add_item("Sold before crosslist", "8.00")
+    vinted.simulator.sell(other, buyer="marie")
+    sale = vinted.simulator.sell(item_id, buyer="lea")
+    for n in range(120):  # two pages of 100
+        vinted.simulator.sell(vinted.simulator.add_item(f"Old sale {n}", "5.00"))
+
+    first = job_for(backend, "orders")
+    backend.run_queue()
+    second = job_for(backend, "orders")
+    backend.run_queue()
+
+    results = [backend.job(job_id)["result"] for job_id in (first, second)]
+    assert [(r["orders_seen"], r["orders_new"]) for r in results] == [(122, 122), (122, 0)]
+    assert results[0]["listings_sold"] == [product_id]
+    assert listing(sql, product_id)["status"] == "sold"
+    [sold] = backend.gateway.of_type(tab, "listing.sold")
+    assert (sold["product_id"], sold["external_id"], sold["order_id"]) == (product_id, str(item_id), str(sale))
+
+    page = backend.http("GET", "/orders", query={"marketplace": "vinted", "limit": "100"})
+    assert page.status == 200
+    assert len(page.body["items"]) == 100
+    rest = backend.http("GET", "/orders", query={"cursor": page.body["next_cursor"]})
+    assert len(rest.body["items"]) == 22
+    assert rest.body["next_cursor"] is None
+    orders = {o["external_order_id"]: o for o in page.body["items"] + rest.body["items"]}
+    assert len(orders) == 122
+    ours = orders[str(sale)]
+    assert (ours["product_id"], ours["item_ids"], ours["buyer"], ours["currency"]) == (
+        product_id,
+        [str(item_id)],
+        "lea",
+        "EUR",
+    )
+    # Another user sees none of them.
+    assert backend.http("GET", "/orders", user="bob").body["items"] == []
+
+
+# ---------------------------------------------------------------------- the scheduled sync
+def test_the_sync_schedule_queues_a_sync_and_an_orders_import_per_connected_user_never_a_second(
+    backend: Backend, sql: Any
+) -> None:
+    from devstack.lambdas import LambdaContext, load_handler
+    from tests.conftest import REPO
+
+    sweeper = load_handler(REPO / "functions" / "sweeper")
+    backend.open_tab("alice")
+    backend.open_tab("bob")
+    _, carol_tab = backend.connect("carol")
+    backend.disconnect(carol_tab)  # gone: nothing is queued for her
+
+    first = sweeper({"schedule": "sync"}, LambdaContext("sweeper"))
+    again = sweeper({"schedule": "sync"}, LambdaContext("sweeper"))  # a retry, or the next tick while active
+
+    assert (first["users"], first["scheduled_jobs"]) == (2, 4)
+    assert (again["scheduled_jobs"], again["skipped"]) == (0, 4)
+    with sql.connect() as connection:
+        jobs = connection.execute(
+            text("SELECT user_id, action_code, priority FROM marketplace_jobs ORDER BY user_id, action_code")
+        ).all()
+    assert [tuple(job) for job in jobs] == [
+        ("alice", "orders", 8),
+        ("alice", "sync", 8),
+        ("bob", "orders", 8),
+        ("bob", "sync", 8),
+    ]
+    backend.run_queue()
+    with sql.connect() as connection:
+        statuses = connection.execute(text("SELECT DISTINCT status FROM marketplace_jobs")).scalars().all()
+    assert list(statuses) == ["completed"]
