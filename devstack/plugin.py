@@ -869,6 +869,18 @@ async def _download(session: aiohttp.ClientSession, url: str) -> bytes:
         return data
 
 
+def seed_demo_account(vinted: VintedSimulator) -> str:
+    """What a real account has before crosslist: listings made on the site (linkable), a sale, and a
+    buyer's conversation, so that `make dev` shows sync, orders, link and message with something to do.
+    Returns the conversation id."""
+    for title, price in (("Denim jacket", "35.00"), ("Wool scarf", "12.00"), ("Leather boots", "48.00")):
+        vinted.add_item(title, price, catalog_id=1839, status_id=2, package_size_id=2)
+    vinted.sell(next(iter(vinted.items)), buyer="demo-buyer")
+    conversation = "1001"
+    vinted.open_conversation(conversation)
+    return conversation
+
+
 def main_loop(
     ws_url: str, token: TokenSource, latency_ms: int, failure_rate: float, *, reconnect: Backoff = RECONNECT
 ) -> int:
@@ -880,6 +892,12 @@ def main_loop(
     except ValueError as exc:
         print(f"plugin simulator: {exc}", file=sys.stderr)
         return 1
+    conversation = seed_demo_account(vinted)
+    print(
+        f"plugin simulator: the fake Vinted account has {len(vinted.items)} listings of its own (one sold) and "
+        f"conversation {conversation} with a buyer: try the sync, orders and message actions",
+        flush=True,
+    )
     print(
         f"plugin simulator: connecting to {_public_url(ws_url)} "
         f"(latency {latency_ms} ms, failure rate {failure_rate:.0%}); Ctrl-C to stop",

@@ -281,11 +281,9 @@ def sql(database: str) -> Iterator[Any]:
 
 @pytest.fixture
 def short_plugin_timeout(sql: Any) -> Iterator[int]:
-    """Vinted publish steps wait 300 ms for the extension instead of a minute."""
+    """Vinted steps wait 300 ms for the extension instead of a minute."""
     timeout_ms = 300
-    update = text(
-        "UPDATE marketplace_action_types SET timeout_ms = :t WHERE marketplace = 'vinted' AND code = 'publish'"
-    )
+    update = text("UPDATE marketplace_action_types SET timeout_ms = :t WHERE marketplace = 'vinted'")
     with sql.begin() as connection:
         connection.execute(update, {"t": timeout_ms})
     yield timeout_ms

@@ -57,7 +57,7 @@ def test_the_seeded_action_types_are_the_applications_catalogue(scratch_database
                 " FROM marketplace_action_types"
             )
         ).all()
-    assert len(rows) == 17
+    assert len(rows) == 18
     assert {tuple(row) for row in rows} == {
         (a.marketplace, a.code, a.name, a.default_priority, a.max_attempts, a.timeout_ms) for a in ACTION_TYPES
     }
@@ -76,16 +76,16 @@ def test_every_migration_run_writes_the_code_catalogue_into_its_rows(
     migrate(scratch_database)
     with scratch_database.begin() as connection:
         connection.execute(text("UPDATE marketplace_action_types SET timeout_ms = 1 WHERE code = 'publish'"))
-    relist = ActionType(
+    added = ActionType(
         "vinted",
-        "relist",
-        "Relist a listing",
+        "bump",
+        "Bump a listing",
         default_priority=5,
         max_attempts=3,
         timeout_ms=60_000,
         runs_in="extension",
     )
-    monkeypatch.setattr(action_types, "ACTION_TYPES", (*ACTION_TYPES, relist))
+    monkeypatch.setattr(action_types, "ACTION_TYPES", (*ACTION_TYPES, added))
 
     migrate(scratch_database)  # already at head: only the catalogue is written
 
@@ -95,6 +95,6 @@ def test_every_migration_run_writes_the_code_catalogue_into_its_rows(
                 text("SELECT marketplace || '.' || code, timeout_ms FROM marketplace_action_types")
             ).all()
         )
-    assert rows["vinted.relist"] == 60_000
+    assert rows["vinted.bump"] == 60_000
     assert {rows[f"{m}.publish"] for m in ("vinted", "ebay", "etsy")} == {60_000}
     assert len(rows) == len(ACTION_TYPES) + 1

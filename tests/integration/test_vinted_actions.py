@@ -319,3 +319,101 @@ def test_the_sync_schedule_queues_a_sync_and_an_orders_import_per_connected_user
     with sql.connect() as connection:
         statuses = connection.execute(text("SELECT DISTINCT status FROM marketplace_jobs")).scalars().all()
     assert list(statuses) == ["completed"]
+
+
+# ---------------------------------------------------------------------- message
+def test_a_message_reaches_the_conversation_once_even_when_its_answer_is_lost(
+    backend: Backend, short_plugin_timeout: int
+) -> None:
+    _, vinted = backend.open_tab(lose_reply={"send_reply"})
+    vinted.simulator.open_conversation("777")
+    body = {
+        "marketplace": "vinted",
+        "action": "message",
+        "params": {"conversation_id": "777", "body": "Yes, still here"},
+    }
+    lost = backend.http("POST", "/jobs", body=body).body["id"]
+    backend.run_queue(wait_timers=10)
+
+    job = backend.job(lost)
+    assert (job["status"], job["error"]["code"]) == ("failed", "message_unconfirmed")
+    assert [reply["body"] for reply in vinted.simulator.conversations["777"]] == ["Yes, still here"]  # once
+
+    vinted.lose_reply.clear()
+    sent = backend.http("POST", "/jobs", body={**body, "params": {"conversation_id": "777", "body": "Shipped!"}})
+    backend.run_queue()
+    job = backend.job(sent.body["id"])
+    assert job["status"] == "completed"
+    assert job["result"]["conversation_id"] == "777"
+    assert [reply["body"] for reply in vinted.simulator.conversations["777"]] == ["Yes, still here", "Shipped!"]
+
+
+def test_a_message_without_its_text_is_refused_before_any_job_exists(backend: Backend) -> None:
+    body = {"marketplace": "vinted", "action": "message", "params": {"conversation_id": "777", "body": " "}}
+    reply = backend.http("POST", "/jobs", body=body)
+    assert (reply.status, reply.body["code"]) == (422, "invalid_params")
+    assert "the message is empty" in reply.body["message"]
+    assert backend.http("GET", "/jobs").body["items"] == []
+
+
+# ---------------------------------------------------------------------- relist
+def test_a_relist_creates_the_new_listing_sees_it_then_deletes_the_old_and_moves_the_listing(
+    backend: Backend, sql: Any
+) -> None:
+    _, vinted = backend.open_tab()
+    product_id, old_item = published(backend, vinted, images=2)
+    vinted.simulator.items[old_item]["is_unisex"] = True  # set on Vinted: the new listing keeps it
+    before = len(vinted.commands)
+
+    job_id = job_for(backend, "relist", product_id)
+    backend.run_queue()
+
+    job = backend.job(job_id)
+    assert job["status"] == "completed", job
+    new_item = int(job["result"]["item_id"])
+    assert job["result"]["old_item_id"] == str(old_item)
+    assert [(c["step"], c["method"]) for c in vinted.commands[before:]] == [
+        ("read_item", "GET"),
+        ("upload_photo_1", "POST"),
+        ("upload_photo_2", "POST"),
+        ("create_item", "POST"),
+        ("confirm_item", "GET"),
+        ("delete_old", "POST"),
+    ]
+    assert list(vinted.simulator.items) == [new_item]  # one live copy: the new one
+    assert vinted.simulator.items[new_item]["is_unisex"] is True
+    assert listing(sql, product_id)["external_id"] == str(new_item)
+
+
+def test_a_relist_whose_create_reply_was_lost_still_ends_with_exactly_one_live_listing(
+    backend: Backend, sql: Any, short_plugin_timeout: int
+) -> None:
+    _, vinted = backend.open_tab()
+    product_id, old_item = published(backend, vinted, images=1)
+    vinted.lose_reply.add("create_item")  # the new listing is created on Vinted, its answer never comes
+
+    job_id = job_for(backend, "relist", product_id)
+    backend.run_queue(wait_timers=10)
+
+    job = backend.job(job_id)
+    assert job["status"] == "completed", job
+    [new_item] = vinted.simulator.items  # the old one deleted, the new one created once
+    assert new_item != old_item
+    assert job["result"]["item_id"] == str(new_item)
+    creates = [c for c in vinted.commands if c["step"] == "create_item" and c["method"] == "POST"]
+    assert len(creates) == 2  # the publish's and the relist's: the lost one was looked for, not sent again
+    assert listing(sql, product_id)["external_id"] == str(new_item)
+
+
+def test_a_sold_listing_cannot_be_relisted(backend: Backend) -> None:
+    _, vinted = backend.open_tab()
+    product_id, item_id = published(backend, vinted, images=1)
+    vinted.simulator.sell(item_id)
+
+    job_id = job_for(backend, "relist", product_id)
+    backend.run_queue()
+
+    job = backend.job(job_id)
+    assert (job["status"], job["error"]["code"]) == ("failed", "item_unavailable")
+    assert item_id in vinted.simulator.items  # nothing created, nothing deleted
+    assert len(vinted.simulator.items) == 1

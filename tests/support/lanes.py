@@ -18,7 +18,7 @@ from typing import Any
 
 from crosslist.db.models import IDLE_JOB_STATUSES, JobStatus
 from crosslist.jobs.lanes import Job, Lane, LaneTransaction
-from crosslist.workflows.base import Completion, Listed, ListingChange, ListingRef, OrderRecord
+from crosslist.workflows.base import Completion, Listed, ListingChange, ListingRef, NewProduct, OrderRecord
 
 LaneKey = tuple[str, str]  # (user_id, marketplace)
 ListingKey = tuple[str, uuid.UUID, str]  # (user_id, product_id, marketplace), unique like the table's index
@@ -32,6 +32,7 @@ class _State:
     listings: dict[ListingKey, Listed] = field(default_factory=dict)
     completed: list[uuid.UUID] = field(default_factory=list)  # every tx.complete, in order
     orders: dict[str, OrderRecord] = field(default_factory=dict)  # by external order id
+    products: dict[uuid.UUID, tuple[str, NewProduct]] = field(default_factory=dict)  # created by jobs: (user, fields)
 
 
 class InMemoryLaneStore:
@@ -121,6 +122,11 @@ class InMemoryLaneStore:
     def completed(self) -> list[uuid.UUID]:
         return self._state.completed
 
+    @property
+    def products(self) -> dict[uuid.UUID, tuple[str, NewProduct]]:
+        """The products jobs created (create_product): id -> (user, fields)."""
+        return self._state.products
+
 
 class _Transaction:
     def __init__(self, state: _State, lane: Lane) -> None:
@@ -158,11 +164,31 @@ class _Transaction:
         self.save(job)
 
     def listings(self) -> list[ListingRef]:
-        return [
-            ListingRef(str(product_id), listed.external_id, listed.url, listed.status, title="", price="")
-            for (user_id, product_id, marketplace), listed in self._state.listings.items()
-            if (user_id, marketplace) == (self.lane.user_id, self.lane.marketplace)
-        ]
+        refs: list[ListingRef] = []
+        for (user_id, product_id, marketplace), listed in self._state.listings.items():
+            if (user_id, marketplace) != (self.lane.user_id, self.lane.marketplace):
+                continue
+            created = self._state.products.get(product_id)  # products not created by a job are not known here
+            title, price = (created[1].title, created[1].price) if created is not None else ("", "")
+            refs.append(ListingRef(str(product_id), listed.external_id, listed.url, listed.status, title, price))
+        return refs
+
+    def create_product(self, fields: NewProduct) -> str:
+        product_id = uuid.uuid4()
+        self._state.products[product_id] = (self.lane.user_id, fields)
+        return str(product_id)
+
+    def link(self, product_id: str, external_id: str, url: str | None, image_urls: list[str] | None) -> None:
+        key = (self.lane.user_id, uuid.UUID(product_id), self.lane.marketplace)
+        created = self._state.products.get(key[1])
+        if created is not None and created[0] != self.lane.user_id:
+            raise LookupError(f"product {product_id} is not one of {self.lane.user_id}'s")
+        before = self._state.listings.get(key)
+        if image_urls is None and before is not None:
+            image_urls = before.image_urls
+        if url is None and before is not None and before.external_id == external_id:
+            url = before.url
+        self._state.listings[key] = Listed(external_id, url, "active", image_urls)
 
     def add_orders(self, orders: list[OrderRecord]) -> list[OrderRecord]:
         added = [order for order in orders if order.external_order_id not in self._state.orders]

@@ -49,6 +49,7 @@ from crosslist.workflows.base import (
     Workflow,
 )
 from crosslist.workflows.registry import find_workflow
+from devstack.plugin import VintedReply
 from devstack.template import load_template
 from tests.conftest import REPO
 from tests.support.fakes import FakeGateway, FakeVinted
@@ -192,7 +193,7 @@ class ScriptedWorkflow:
         self.plans = plans
         self.checks = checks or {}
 
-    def prepare(self, product: ProductSnapshot | None) -> JsonDict:
+    def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
         return {}
 
     def steps(self, job_input: JsonDict) -> list[Step]:
@@ -609,6 +610,33 @@ def test_a_timed_out_create_is_verified_and_found_in_the_wardrobe_not_created_tw
         "photo_ids": item["photo_ids"],
     }
     assert len(world.sent(tab, "job.completed")) == 1
+
+
+def test_a_create_vinted_accepted_whose_answer_does_not_parse_is_looked_for_not_created_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tab, vinted = world.open_tab()
+    job = publish(world)
+    perform = vinted.simulator.perform
+
+    def changed_create_shape(command: dict[str, Any], **kwargs: Any) -> VintedReply:
+        reply = perform(command, **kwargs)
+        if (command["step"], command["method"]) == ("create_item", "POST") and reply.result is not None:
+            return replace(reply, result={"listing": {"identifier": reply.result["item"]["id"]}})
+        return reply
+
+    monkeypatch.setattr(vinted.simulator, "perform", changed_create_shape)
+    run_to_the_create(world)
+
+    assert world.wake() is TIMER  # the reply did not parse: a retry after the backoff
+    [retrying] = world.sent(tab, "job.retrying")
+    assert retrying["error"]["code"] == "vinted_reply_unrecognised"
+    world.clock.advance(60)
+    assert world.wake() is SENT
+    assert steps(vinted)[-2:] == ["POST create_item", "GET create_item"]  # the wardrobe, not a second create
+    assert world.wake() is IDLE
+    assert len(vinted.items) == 1
+    assert world.store.job(job.id).status is JobStatus.COMPLETED
 
 
 def test_a_timed_out_create_missing_from_the_wardrobe_is_created_again(world: World) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from crosslist.errors import InvalidRequest
 from crosslist.marketplaces.vinted.delete import VintedDelete
+from crosslist.marketplaces.vinted.message import VintedMessage
 from crosslist.marketplaces.vinted.sync import VintedSync, reconcile
 from crosslist.marketplaces.vinted.update import VintedUpdate
 from crosslist.workflows.base import (
@@ -270,3 +271,45 @@ def test_a_wardrobe_page_in_an_unknown_shape_fails_the_sync_loudly() -> None:
         workflow.apply(step, job, ok({"catalog_items": []}))
     assert failed.value.code == "vinted_reply_unrecognised"
     assert failed.value.error["detail"]["path"].startswith("/api/v2/wardrobe/31337/items?page=1")
+
+
+# ---------------------------------------------------------------------- message
+def test_a_message_is_posted_to_the_conversations_replies_and_never_sent_twice_blindly() -> None:
+    workflow = VintedMessage()
+    job = JobContext(
+        "job-1", "alice", workflow.prepare(None, {"conversation_id": 123, "body": "Still available!"}), {}, 60_000
+    )
+    [step] = workflow.steps(job.input)
+    call = workflow.plan(step, job)
+    assert (call.command.method, call.command.path, call.kind, call.repeatable) == (
+        "POST",
+        "/api/v2/conversations/123/replies",
+        "write",
+        False,
+    )
+    assert call.command.payload == {
+        "reply": {"body": "Still available!", "photo_temp_uuids": None, "is_personal_data_sharing_check_skipped": False}
+    }
+    job.accumulated = workflow.apply(step, job, ok({"reply": {"id": 50001, "body": "Still available!"}}))
+    assert workflow.complete(job).result == {"conversation_id": "123", "reply_id": "50001"}
+    # Its answer lost: it may have been sent, so it is not sent again.
+    with pytest.raises(StepFailed) as unconfirmed:
+        workflow.verify(step, job)
+    assert (unconfirmed.value.code, unconfirmed.value.kind) == ("message_unconfirmed", "permanent")
+
+
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
+        ({}, "params.conversation_id: Field required"),
+        ({"conversation_id": "12a", "body": "hi"}, "params.conversation_id: String should match pattern"),
+        ({"conversation_id": "12", "body": "   "}, "the message is empty"),
+        ({"conversation_id": "12", "body": "x" * 2001}, "at most 2000 characters"),
+        ({"conversation_id": "12", "body": "hi", "photo": "x"}, "params.photo: Extra inputs are not permitted"),
+    ],
+)
+def test_a_message_that_cannot_be_sent_is_refused_saying_why(params: dict[str, Any], reason: str) -> None:
+    with pytest.raises(InvalidRequest) as refused_request:
+        VintedMessage().prepare(None, params)
+    assert refused_request.value.code == "invalid_params"
+    assert reason in str(refused_request.value)

@@ -115,11 +115,11 @@ def test_an_item_whose_url_cannot_be_stored_is_still_recorded_by_its_id(url: Any
     [
         (Reply(False, None, "network error: connection reset"), "plugin_error"),
         (Reply(False, None, "Service Unavailable", status=503), "vinted_unavailable"),
-        (ok({"unexpected": True}), "invalid_plugin_result"),
-        (ok(None), "invalid_plugin_result"),
-        (ok({"id": "x" * 101}), "invalid_plugin_result"),
-        (ok({"id": 2**64}), "invalid_plugin_result"),
-        (ok({"id": 0}), "invalid_plugin_result"),
+        (ok({"unexpected": True}), "vinted_reply_unrecognised"),
+        (ok(None), "vinted_reply_unrecognised"),
+        (ok({"id": "x" * 101}), "vinted_reply_unrecognised"),
+        (ok({"id": 2**64}), "vinted_reply_unrecognised"),
+        (ok({"id": 0}), "vinted_reply_unrecognised"),
     ],
 )
 def test_failures_become_retryable_step_failures_that_say_what_happened(reply: Reply, code: str) -> None:

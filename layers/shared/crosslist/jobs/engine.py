@@ -52,6 +52,7 @@ from crosslist.workflows.base import (
     JobContext,
     ListingChange,
     ListingRef,
+    NewProduct,
     OrderRecord,
     PluginCall,
     Reply,
@@ -367,13 +368,22 @@ class LaneEngine:
                     return
                 data = applied
         except StepFailed as failure:
+            self._unconfirmed_if_landed(job, flight, reply)
             self._failed(tx, turn, job, failure, now, connection_id=flight.get("connection_id"))
             return
         except Exception as error:  # a reply the code did not expect must not strand the job
             logger.exception("applying a reply failed", extra={"step": step.name})
+            self._unconfirmed_if_landed(job, flight, reply)
             self._failed(tx, turn, job, StepFailed("infrastructure_error", _describe(error)), now)
             return
         self._step_done(tx, turn, job, workflow=workflow, steps=steps, data=data)
+
+    @staticmethod
+    def _unconfirmed_if_landed(job: Job, flight: dict[str, Any], reply: Reply) -> None:
+        """A write the marketplace accepted whose answer could not be used (a changed shape, a bug) did
+        land: its next attempt looks for it (Workflow.verify) rather than writing it twice."""
+        if reply.success and not flight["repeatable"] and not flight.get("verifying"):
+            job.unconfirmed_step = job.current_step
 
     @staticmethod
     def _again(tx: LaneTransaction, turn: _Turn, job: Job, steps: list[Step], again: Again) -> None:
@@ -832,6 +842,12 @@ class _Records:
 
     def announce(self, message: JsonDict) -> None:
         self._turn.messages.append(message)
+
+    def create_product(self, fields: NewProduct) -> str:
+        return self._tx.create_product(fields)
+
+    def link(self, product_id: str, external_id: str, url: str | None, image_urls: list[str] | None) -> None:
+        self._tx.link(product_id, external_id, url, image_urls)
 
 
 def _unavailable_reason(tabs: list[Connection]) -> str:

@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,7 +31,7 @@ from crosslist.db.models import (
     Order,
     Product,
 )
-from crosslist.workflows.base import Completion, ListingChange, ListingRef, OrderRecord
+from crosslist.workflows.base import Completion, Listed, ListingChange, ListingRef, NewProduct, OrderRecord
 
 JsonDict = dict[str, Any]
 
@@ -121,6 +121,13 @@ class LaneTransaction(Protocol):
 
     def add_orders(self, orders: list[OrderRecord]) -> list[OrderRecord]:
         """Store the orders not stored yet (one per external order id); returns those it stored."""
+
+    def create_product(self, fields: NewProduct) -> str:
+        """Store a new product of the lane's user; returns its id."""
+
+    def link(self, product_id: str, external_id: str, url: str | None, image_urls: list[str] | None) -> None:
+        """Upsert the product's listing on the lane's marketplace: `external_id`, active, showing `image_urls`
+        (None: as recorded). The product must be the lane's user's."""
 
     def batch_counts(self, batch_id: uuid.UUID) -> dict[str, int]: ...
 
@@ -263,30 +270,74 @@ class _PostgresLaneTransaction:
             # Taken as job creation takes it: a publish created meanwhile either sees this listing or is
             # refused by the one-active-job index, never both missed.
             self._session.execute(select(Product.id).where(Product.id == job.product_id).with_for_update())
-            upsert = insert(MarketplaceListing).values(
-                id=uuid.uuid4(),
-                user_id=job.user_id,
-                product_id=job.product_id,
-                marketplace=job.marketplace,
-                external_id=completion.listing.external_id,
-                url=completion.listing.url,
-                status=ListingStatus(completion.listing.status),
-                image_urls=completion.listing.image_urls,
-                last_synced_at=func.now(),
-            )
-            changed: dict[str, Any] = {
-                "external_id": upsert.excluded.external_id,
-                "url": func.coalesce(upsert.excluded.url, MarketplaceListing.url),
-                "status": upsert.excluded.status,
-                "last_synced_at": func.now(),
-                "updated_at": func.now(),
-            }
-            if completion.listing.image_urls is not None:
-                changed["image_urls"] = upsert.excluded.image_urls
-            self._session.execute(
-                upsert.on_conflict_do_update(index_elements=["user_id", "product_id", "marketplace"], set_=changed)
-            )
+            self._upsert_listing(job.user_id, job.product_id, job.marketplace, completion.listing)
         self.save(job)
+
+    def create_product(self, fields: NewProduct) -> str:
+        product = Product(
+            id=uuid.uuid4(),
+            user_id=self.lane.user_id,
+            title=fields.title,
+            description=fields.description,
+            price=Decimal(fields.price),
+            currency=fields.currency,
+            brand=fields.brand,
+            size=fields.size,
+            condition=fields.condition,
+            color=fields.color,
+            image_urls=list(fields.image_urls),
+            quantity=fields.quantity,
+            sku=fields.sku,
+            marketplace_attributes=dict(fields.marketplace_attributes),
+        )
+        self._session.add(product)
+        self._session.flush()
+        return str(product.id)
+
+    def link(self, product_id: str, external_id: str, url: str | None, image_urls: list[str] | None) -> None:
+        owned = self._session.scalar(
+            select(Product.id)
+            .where(Product.id == uuid.UUID(product_id), Product.user_id == self.lane.user_id)
+            .with_for_update()
+        )
+        if owned is None:
+            raise LookupError(f"product {product_id} is not one of {self.lane.user_id}'s")
+        listed = Listed(external_id=external_id, url=url, status="active", image_urls=image_urls)
+        self._upsert_listing(self.lane.user_id, owned, self.lane.marketplace, listed)
+
+    def _upsert_listing(self, user_id: str, product_id: uuid.UUID, marketplace: str, listing: Listed) -> None:
+        """The product's one listing on `marketplace` (created, or replacing what it had); its photos stay as
+        recorded when `listing.image_urls` is None, and so does its URL when `listing.url` is (for the same item)."""
+        upsert = insert(MarketplaceListing).values(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            product_id=product_id,
+            marketplace=marketplace,
+            external_id=listing.external_id,
+            url=listing.url,
+            status=ListingStatus(listing.status),
+            image_urls=listing.image_urls,
+            last_synced_at=func.now(),
+        )
+        changed: dict[str, Any] = {
+            "external_id": upsert.excluded.external_id,
+            # A listing of another item (a product published or linked again) never keeps the old one's URL.
+            "url": case(
+                (
+                    upsert.excluded.external_id == MarketplaceListing.external_id,
+                    func.coalesce(upsert.excluded.url, MarketplaceListing.url),
+                ),
+                else_=upsert.excluded.url,
+            ),
+            "status": upsert.excluded.status,
+            "last_synced_at": func.now(),
+            "updated_at": func.now(),
+        }
+        if listing.image_urls is not None:
+            changed["image_urls"] = upsert.excluded.image_urls
+        self._session.execute(
+            upsert.on_conflict_do_update(index_elements=["user_id", "product_id", "marketplace"], set_=changed)
+        )
 
     def listings(self) -> list[ListingRef]:
         rows = self._session.execute(

@@ -20,6 +20,11 @@ class CreateJobRequest(BaseModel):
     product_id: uuid.UUID | None = None
     priority: int | None = Field(default=None, ge=1, le=9, description="1 highest … 9 lowest (default: the action's)")
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    params: dict[str, Any] | None = Field(
+        default=None,
+        description="What the action needs beyond a product: message {conversation_id, body};"
+        " link_product {vinted_item_id, create_product?}",
+    )
 
 
 MAX_BATCH_PRODUCTS = 500

@@ -335,9 +335,9 @@ class JobService:
     ) -> MarketplaceJob:
         action_type, workflow = self._action(session, request.marketplace, request.action)
         product = None
-        if workflow.needs_product:
-            if request.product_id is None:
-                raise InvalidRequest(f"{request.action} on {request.marketplace} needs a product_id")
+        if workflow.needs_product and request.product_id is None:
+            raise InvalidRequest(f"{request.action} on {request.marketplace} needs a product_id")
+        if request.product_id is not None:
             # Locked until this job is stored: a job of this product completing meanwhile (and writing its
             # listing) waits for us, or we see its listing.
             product = session.scalar(
@@ -352,7 +352,7 @@ class JobService:
             if product is not None
             else []
         )
-        job_input = workflow.prepare(snapshot(product, listings) if product is not None else None)
+        job_input = workflow.prepare(snapshot(product, listings) if product is not None else None, request.params or {})
         job = MarketplaceJob(
             id=uuid.uuid4(),
             user_id=user_id,

@@ -43,6 +43,7 @@ ACTION_TYPES: tuple[ActionType, ...] = (
             "orders": "Import orders",
             "message": "Send a message",
             "link_product": "Link an existing listing to a product",
+            "relist": "Relist a listing (a new listing, then the old one deleted)",
         },
     ),
     *(

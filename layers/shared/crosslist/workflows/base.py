@@ -153,6 +153,24 @@ class OrderRecord:
     product_id: str | None = None  # the product whose listing was sold, when crosslist knows it
 
 
+@dataclass(frozen=True)
+class NewProduct:
+    """A product a job creates (from a listing found on a marketplace), as the products table holds it."""
+
+    title: str  # at most 200 characters
+    description: str
+    price: str  # a positive amount in cents, e.g. "27.90"
+    currency: str  # ISO 4217, e.g. "EUR"
+    brand: str | None = None
+    size: str | None = None
+    condition: str | None = None
+    color: str | None = None
+    image_urls: list[str] = field(default_factory=list)
+    quantity: int = 1
+    sku: str | None = None
+    marketplace_attributes: JsonDict = field(default_factory=dict)
+
+
 class Records(Protocol):
     """What a completing job may read and change, in the transaction that completes it (the lane's user
     on the lane's marketplace)."""
@@ -166,6 +184,13 @@ class Records(Protocol):
 
     def announce(self, message: JsonDict) -> None:
         """A message for the user's connections, sent once the transaction has committed."""
+
+    def create_product(self, fields: NewProduct) -> str:
+        """Store a new product of the lane's user; returns its id."""
+
+    def link(self, product_id: str, external_id: str, url: str | None, image_urls: list[str] | None) -> None:
+        """The product's listing on the lane's marketplace is now `external_id`, active, showing `image_urls`
+        (None: the photos it showed stay as recorded); created, or replacing the one it had."""
 
 
 @dataclass(frozen=True)
@@ -259,8 +284,9 @@ class Workflow(Protocol):
     action: str
     needs_product: bool
 
-    def prepare(self, product: ProductSnapshot | None) -> JsonDict:
-        """Check the job can run and build its input; raises InvalidRequest naming what is missing."""
+    def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
+        """Check the job can run and build its input from the product and the request's action-specific
+        `params`; raises InvalidRequest naming what is missing."""
 
     def steps(self, job_input: JsonDict) -> list[Step]:
         """The steps of this job, in order; the same input always gives the same steps."""

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 from crosslist.marketplaces.vinted.delete import VintedDelete
+from crosslist.marketplaces.vinted.link import VintedLink
+from crosslist.marketplaces.vinted.message import VintedMessage
 from crosslist.marketplaces.vinted.orders import VintedOrders
 from crosslist.marketplaces.vinted.publish import VintedPublish
+from crosslist.marketplaces.vinted.relist import VintedRelist
 from crosslist.marketplaces.vinted.sync import VintedSync
 from crosslist.marketplaces.vinted.update import VintedUpdate
 from crosslist.workflows.base import Workflow
 
 WORKFLOWS: dict[str, Workflow] = {
     f"{workflow.action}_{workflow.marketplace}": workflow
-    for workflow in (VintedPublish(), VintedUpdate(), VintedDelete(), VintedSync(), VintedOrders())
+    for workflow in (
+        VintedPublish(),
+        VintedUpdate(),
+        VintedDelete(),
+        VintedSync(),
+        VintedOrders(),
+        VintedMessage(),
+        VintedRelist(),
+        VintedLink(),
+    )
 }
 
 

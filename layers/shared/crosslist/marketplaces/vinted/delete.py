@@ -40,7 +40,7 @@ class VintedDelete:
     action = "delete"
     needs_product = True
 
-    def prepare(self, product: ProductSnapshot | None) -> JsonDict:
+    def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
         return {"item_id": listed_item(product, "delete")}
 
     def steps(self, job_input: JsonDict) -> list[Step]:

@@ -31,7 +31,7 @@ class PagedRead:
 
     needs_product = False
 
-    def prepare(self, product: ProductSnapshot | None) -> JsonDict:
+    def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
         return {}
 
     def verify(self, step: Step, context: JobContext) -> StepAction | None:

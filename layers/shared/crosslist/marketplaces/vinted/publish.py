@@ -7,7 +7,7 @@ listings) before it is ever sent again, since a second create would be a duplica
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from crosslist.errors import InvalidRequest
 from crosslist.marketplaces import Marketplace
 from crosslist.marketplaces.vinted import MAX_PHOTOS
-from crosslist.marketplaces.vinted.replies import check
+from crosslist.marketplaces.vinted.replies import check, parse
 from crosslist.realtime.messages import PluginCommand
 from crosslist.workflows.base import (
     Completion,
@@ -59,7 +59,9 @@ class _PhotoReply(BaseModel):
     id: VintedId
 
 
-class _Item(BaseModel):
+class VintedItem(BaseModel):
+    """An item in a Vinted reply: its id, and its URL when it can be stored."""
+
     id: VintedId
     url: str | None = None
 
@@ -73,7 +75,7 @@ class _Item(BaseModel):
 
 
 class _ItemReply(BaseModel):
-    item: _Item
+    item: VintedItem
 
 
 class _Money(BaseModel):
@@ -85,7 +87,7 @@ class _WardrobePhoto(BaseModel):
     id: VintedId
 
 
-class _WardrobeItem(_Item):
+class _WardrobeItem(VintedItem):
     title: str = Field(max_length=1000)
     # {"amount": "27.90", "currency_code": "EUR"}, or a plain amount in older shapes.
     price: _Money | Decimal | None = None
@@ -96,18 +98,18 @@ class _WardrobeItem(_Item):
         return self.price.amount if isinstance(self.price, _Money) else self.price
 
 
-class _Wardrobe(BaseModel):
+class Wardrobe(BaseModel):
     items: list[_WardrobeItem] = Field(max_length=WARDROBE_PAGE_SIZE)
 
 
-def _parse_item(result: dict[str, Any] | None) -> _Item:
+def _parse_item(reply: Reply, path: str) -> VintedItem:
     # Vinted answers {"item": {...}}; an extension that already unwrapped it sends the item itself.
-    if result is not None and "item" in result:
-        return _ItemReply.model_validate(result).item
-    return _Item.model_validate(result)
+    if reply.result is not None and "item" in reply.result:
+        return parse(_ItemReply, reply, path, kind="retryable").item
+    return parse(VintedItem, reply, path, kind="retryable")
 
 
-def _created(context: JobContext, item: _Item) -> JsonDict:
+def _created(context: JobContext, item: VintedItem) -> JsonDict:
     """The job's data once the item exists on Vinted, whether its create reply came or it was found later."""
     return {**context.accumulated, "item_id": item.id, "url": item.url}
 
@@ -184,10 +186,8 @@ def upload_photo(product: JsonDict, step: Step, context: JobContext) -> PluginCa
 
 def uploaded_photo(step: Step, context: JobContext, reply: Reply) -> JsonDict:
     check(reply)
-    try:
-        photo_id = _PhotoReply.model_validate(reply.result).id
-    except ValidationError:
-        raise StepFailed("invalid_plugin_result", "the photo reply has no usable photo id") from None
+    # Retryable: an upload is simply done again.
+    photo_id = parse(_PhotoReply, reply, PHOTOS_PATH, kind="retryable").id
     # Indexed, not appended: a repeated step can never add a photo twice.
     photo_ids = list(context.accumulated.get("photo_ids", []))[: step.index]
     photo_ids.append(photo_id)
@@ -199,7 +199,7 @@ class VintedPublish:
     action = "publish"
     needs_product = True
 
-    def prepare(self, product: ProductSnapshot | None) -> JsonDict:
+    def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
         if product is None:
             raise InvalidRequest("publishing on Vinted needs a product_id")
         return {"product": product_input(product, code="product_not_publishable")}
@@ -218,11 +218,9 @@ class VintedPublish:
     def apply(self, step: Step, context: JobContext, reply: Reply) -> JsonDict:
         check(reply)
         if step.kind == CREATE_ITEM:
-            try:
-                item = _parse_item(reply.result)
-            except ValidationError:
-                raise StepFailed("invalid_plugin_result", "the item reply has no usable item id") from None
-            return _created(context, item)
+            # Retryable: Vinted accepted the create, so the item is looked for in the wardrobe next (the
+            # engine marks a write whose reply could not be applied unconfirmed), never created again.
+            return _created(context, _parse_item(reply, ITEMS_PATH))
         return uploaded_photo(step, context, reply)
 
     def verify(self, step: Step, context: JobContext) -> StepAction | None:
@@ -242,7 +240,7 @@ class VintedPublish:
     def verified(self, step: Step, context: JobContext, reply: Reply) -> JsonDict | None:
         check(reply)
         try:
-            wardrobe = _Wardrobe.model_validate(reply.result)
+            wardrobe = Wardrobe.model_validate(reply.result)
         except ValidationError:
             raise StepFailed(
                 "invalid_plugin_result",

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from crosslist.workflows.base import Reply, StepFailed
+from crosslist.workflows.base import FailureKind, Reply, StepFailed
 
 # A 403 mentioning one of these is an anti-bot challenge (DataDome, Cloudflare), not "not your item".
 CHALLENGE_MARKERS = ("captcha-delivery", "datadome", "__cf_chl")
@@ -78,9 +78,10 @@ def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def parse(model: type[Model], reply: Reply, path: str) -> Model:
+def parse(model: type[Model], reply: Reply, path: str, *, kind: FailureKind = "permanent") -> Model:
     """The reply's body in the shape `model` expects, or a loud failure: Vinted changed this payload.
-    The job keeps the path and the start of the body, so the new shape can be seen and handled."""
+    The job keeps the path and the start of the body, so the new shape can be seen and handled.
+    `kind`: "retryable" where a second look may do (a write that landed is then verified, not resent)."""
     try:
         return model.model_validate(reply.result)
     except ValidationError as invalid:
@@ -89,7 +90,9 @@ def parse(model: type[Model], reply: Reply, path: str) -> Model:
         raise StepFailed(
             "vinted_reply_unrecognised",
             f"Vinted's answer to {endpoint} is not in the shape crosslist knows (at: {', '.join(fields)});"
-            " Vinted may have changed it. The job stops here rather than guess.",
-            kind="permanent",
+            " Vinted may have changed it. The job stops here rather than guess."
+            if kind == "permanent"
+            else " Vinted may have changed it; crosslist will look again.",
+            kind=kind,
             detail={"path": path, "body": json.dumps(reply.result)[:MAX_VINTED_TEXT]},
         ) from None

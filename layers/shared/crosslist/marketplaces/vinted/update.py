@@ -62,7 +62,7 @@ class _EditableItem(BaseModel):
     photos: list[_Photo] = Field(default_factory=list)
 
 
-class _ReadReply(BaseModel):
+class ItemRead(BaseModel):
     item: _EditableItem
 
 
@@ -80,7 +80,7 @@ class VintedUpdate:
     action = "update"
     needs_product = True
 
-    def prepare(self, product: ProductSnapshot | None) -> JsonDict:
+    def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
         item_id = listed_item(product, "update")
         assert product is not None
         shown = product.listings["vinted"].get("image_urls")
@@ -100,7 +100,7 @@ class VintedUpdate:
         ]
 
     def plan(self, step: Step, context: JobContext) -> PluginCall:
-        path = _item_path(context)
+        path = item_path(context)
         if step.kind == READ_ITEM:
             return PluginCall(PluginCommand(method="GET", path=path), kind="read", repeatable=True)
         if step.kind == UPLOAD_PHOTO:
@@ -120,9 +120,9 @@ class VintedUpdate:
             )
         check(reply)
         if step.kind == READ_ITEM:
-            item = parse(_ReadReply, reply, _item_path(context)).item
+            item = parse(ItemRead, reply, item_path(context)).item
             return {**context.accumulated, "item": item.model_dump(mode="json")}
-        saved = parse(_PutReply, reply, _item_path(context)).item
+        saved = parse(_PutReply, reply, item_path(context)).item
         return {**context.accumulated, "url": saved.url}
 
     def verify(self, step: Step, context: JobContext) -> StepAction | None:
@@ -134,7 +134,7 @@ class VintedUpdate:
     def complete(self, context: JobContext) -> Completion:
         item_id = context.input["item_id"]
         product = context.input["product"]
-        before = _as_put(context.accumulated["item"])
+        before = as_put(context.accumulated["item"])
         after = self._updated(context)
         # What Vinted had and now has otherwise (a field its read does not show is not reported).
         changed = sorted(key for key, value in after.items() if key in before and before[key] != value)
@@ -153,24 +153,27 @@ class VintedUpdate:
     def _updated(context: JobContext) -> JsonDict:
         """The full item to PUT: as Vinted has it, with crosslist's fields and photos applied."""
         item: dict[str, Any] = context.accumulated["item"]
-        kept = _as_put(item)
+        kept = as_put(item)
         photo_ids = (
             context.accumulated["photo_ids"]
             if context.input["photos_changed"]
             else [photo["id"] for photo in item.get("photos", [])]
         )
-        # A field the product leaves empty (no colour, no brand) keeps what the listing has on Vinted.
-        fields = item_fields(context.input["product"])
-        managed = {key: value for key, value in fields.items() if value not in (None, [])}
-        return {**kept, **managed, "assigned_photos": assigned_photos(photo_ids)}
+        return {**kept, **managed_fields(context.input["product"]), "assigned_photos": assigned_photos(photo_ids)}
 
 
-def _as_put(item: JsonDict) -> JsonDict:
+def managed_fields(product: JsonDict) -> JsonDict:
+    """The item fields crosslist sets from the product. A field the product leaves empty (no colour, no
+    brand) is not among them: the listing keeps what it has on Vinted."""
+    return {key: value for key, value in item_fields(product).items() if value not in (None, [])}
+
+
+def as_put(item: JsonDict) -> JsonDict:
     """The item as read, in the shape its update takes (colours as color_ids, read-only fields left out)."""
     kept = {key: value for key, value in item.items() if key not in READ_ONLY}
     kept["color_ids"] = [colour for colour in (item.get("color1_id"), item.get("color2_id")) if colour is not None]
     return kept
 
 
-def _item_path(context: JobContext) -> str:
+def item_path(context: JobContext) -> str:
     return ITEM_PATH.format(item_id=quote(str(context.input["item_id"]), safe=""))
