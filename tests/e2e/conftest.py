@@ -142,9 +142,11 @@ class Frontend:
         return dict(body)
 
     async def publish_and_wait(self, product_id: str, timeout: float = 30) -> dict[str, Any]:
-        status, job = await self.call(
-            "POST", "/jobs", {"marketplace": "vinted", "action": "publish", "product_id": product_id}
-        )
+        return await self.run_job({"action": "publish", "product_id": product_id}, timeout)
+
+    async def run_job(self, request: dict[str, Any], timeout: float = 30) -> dict[str, Any]:
+        """POST /jobs (a Vinted job) and wait for it to end."""
+        status, job = await self.call("POST", "/jobs", {"marketplace": "vinted", **request})
         assert status == 202, job
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

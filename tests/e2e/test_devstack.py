@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from crosslist.realtime.connections import MESSAGES_PER_WINDOW
 from devstack import cli
-from devstack.plugin import Backoff, VintedSimulator, run_plugin
+from devstack.plugin import Backoff, VintedSimulator, run_plugin, seed_demo_account
 from devstack.stack import DevStack
 from tests.e2e.conftest import Frontend, Tab, token
 
@@ -57,6 +57,35 @@ def test_a_publish_with_three_photos_completes_through_the_devstack(devstack: De
     assert sorted(tab.vinted.photos) == job["result"]["photo_ids"]
     assert [p["current_step"] for p in tab.of_type("job.progress")] == [1, 2, 3]  # and job.completed
     assert [c["result"]["item_id"] for c in tab.of_type("job.completed")] == [job["result"]["item_id"]]
+
+
+def test_every_vinted_action_runs_through_the_devstack_against_the_fake_account(devstack: DevStack) -> None:
+    async def scenario() -> tuple[dict[str, dict[str, Any]], Tab]:
+        async with aiohttp.ClientSession() as session:
+            tab = Tab("e2e-actions")
+            conversation = seed_demo_account(tab.vinted)
+            tasks = await open_tabs(devstack, session, tab)
+            frontend = Frontend(devstack, session, "e2e-actions")
+            product = await frontend.product(images=1)
+            jobs = {"publish": await frontend.publish_and_wait(product["id"])}
+            for action in ("update", "relist", "delete"):
+                jobs[action] = await frontend.run_job({"action": action, "product_id": product["id"]})
+            jobs["sync"] = await frontend.run_job({"action": "sync"})
+            jobs["orders"] = await frontend.run_job({"action": "orders"})
+            body = {"conversation_id": conversation, "body": "Still available!"}
+            jobs["message"] = await frontend.run_job({"action": "message", "params": body})
+            linkable = jobs["sync"]["result"]["unlinked"][0]["item_id"]
+            link = {"vinted_item_id": linkable, "create_product": True}
+            jobs["link_product"] = await frontend.run_job({"action": "link_product", "params": link})
+            await close(tasks)
+            return jobs, tab
+
+    jobs, tab = asyncio.run(scenario())
+    assert {action: job["status"] for action, job in jobs.items()} == dict.fromkeys(jobs, "completed"), jobs
+    assert jobs["sync"]["result"]["unlinked_total"] == 3  # the fake account's own listings
+    assert jobs["orders"]["result"]["orders_new"] == 1
+    assert jobs["link_product"]["result"]["created_product"] is True
+    assert [reply["body"] for reply in tab.vinted.conversations["1001"]] == ["Still available!"]
 
 
 def test_when_the_executing_tab_closes_mid_job_the_other_tab_takes_over(devstack: DevStack) -> None:

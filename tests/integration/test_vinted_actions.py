@@ -149,11 +149,11 @@ def test_a_sync_of_250_items_interrupted_after_page_2_resumes_at_page_3_and_reco
     _, vinted = backend.open_tab()
     products = [published(backend, vinted, images=1, title=f"Listed {n}") for n in range(4)]
     (sold_product, sold_item), (hidden_product, hidden_item), (gone_product, gone_item), (kept_product, _) = products
-    for n in range(246):
+    for n in range(247):
         vinted.simulator.add_item(f"Only on Vinted {n}", "12.00")
     vinted.simulator.sell(sold_item)
     vinted.simulator.hide(hidden_item)
-    vinted.simulator.remove(gone_item)  # 249 items left: 96 + 96 + 57
+    vinted.simulator.remove(gone_item)  # 250 items left: pages of 96, 96 and 58
     before = len(vinted.commands)
 
     carry_out = LaneEngine._carry_out
@@ -186,12 +186,12 @@ def test_a_sync_of_250_items_interrupted_after_page_2_resumes_at_page_3_and_reco
     statuses = {product: listing(sql, product)["status"] for product, _ in products}
     assert statuses == {sold_product: "sold", hidden_product: "hidden", gone_product: "deleted", kept_product: "active"}
     assert job["result"]["changed"] == {"deleted": 1, "hidden": 1, "sold": 1}
-    assert job["result"]["unlinked_total"] == 246
+    assert job["result"]["unlinked_total"] == 247
     unlinked = backend.http("GET", "/marketplaces/vinted/unlinked")
     assert unlinked.status == 200
-    assert unlinked.body["total"] == 246
+    assert unlinked.body["total"] == 247
     assert unlinked.body["sync_job_id"] == job_id
-    assert {item["title"] for item in unlinked.body["items"]} == {f"Only on Vinted {n}" for n in range(246)}
+    assert {item["title"] for item in unlinked.body["items"]} == {f"Only on Vinted {n}" for n in range(247)}
 
 
 def test_a_429_in_the_middle_of_a_sync_pauses_the_lane_and_the_sync_completes_after_it(
@@ -417,3 +417,23 @@ def test_a_sold_listing_cannot_be_relisted(backend: Backend) -> None:
     assert (job["status"], job["error"]["code"]) == ("failed", "item_unavailable")
     assert item_id in vinted.simulator.items  # nothing created, nothing deleted
     assert len(vinted.simulator.items) == 1
+
+
+def test_a_batch_of_deletes_is_a_batch_like_any_other(backend: Backend, sql: Any) -> None:
+    _, vinted = backend.open_tab()
+    products = [published(backend, vinted, images=1)[0] for _ in range(3)]
+    never_listed = backend.create_product(images=1)["id"]
+
+    created = backend.http(
+        "POST",
+        "/jobs/batch",
+        body={"marketplace": "vinted", "action": "delete", "product_ids": [*products, never_listed]},
+    )
+    assert created.status == 202, created.body
+    assert [(r["product_id"], r["code"]) for r in created.body["refused"]] == [(never_listed, "not_listed")]
+    backend.run_queue()
+
+    batch = backend.http("GET", f"/batches/{created.body['id']}").body
+    assert batch["counts"]["completed"] == 3
+    assert vinted.simulator.items == {}
+    assert {listing(sql, product)["status"] for product in products} == {"deleted"}
