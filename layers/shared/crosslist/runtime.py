@@ -9,8 +9,9 @@ user's path), oauth_refresh never loads the WebSocket side nor the JWT library.
 
 from __future__ import annotations
 
+import json
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 
@@ -19,6 +20,7 @@ from crosslist.settings import Settings
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
+    from crosslist.auth.credentials import CredentialStore, TokenEndpoint
     from crosslist.auth.tokens import TokenVerifier
     from crosslist.jobs.engine import LaneEngine
     from crosslist.jobs.queue import CarriedReply, SqsJobQueue, SqsTimerQueue
@@ -72,6 +74,44 @@ def token_verifier() -> TokenVerifier:
     else:
         raise RuntimeError("JWT_ALGORITHM=HS256 needs JWT_SECRET or JWT_SECRET_ARN")
     return TokenVerifier.hs256(secret, config.jwt_audience, config.jwt_issuer)
+
+
+@cache
+def credential_store() -> CredentialStore:
+    from crosslist.auth.credentials import CredentialStore
+    from crosslist.auth.vault import KmsKeys
+
+    key_id = settings().credentials_key_id
+    if not key_id:
+        raise RuntimeError("set CREDENTIALS_KEY_ID (the KMS key sealing OAuth tokens)")
+    return CredentialStore(sessions(), KmsKeys(boto3.client("kms"), key_id))
+
+
+def token_endpoint(marketplace: str) -> TokenEndpoint | None:
+    """The marketplace's OAuth token endpoint, with the app's id and secret; None when no app is
+    registered here (its secret's ARN unset)."""
+    from crosslist.auth.oauth_clients import HttpTokenEndpoint, OAuthApp
+
+    config = settings()
+    known: Literal["ebay", "etsy"]
+    if marketplace == "ebay":
+        known, arn, url = "ebay", config.ebay_oauth_secret_arn, config.ebay_oauth_token_url
+    elif marketplace == "etsy":
+        known, arn, url = "etsy", config.etsy_oauth_secret_arn, config.etsy_oauth_token_url
+    else:
+        return None
+    if not arn:
+        return None
+    app = json.loads(_secret(arn))
+    registered = OAuthApp(known, str(app["client_id"]), str(app["client_secret"]), url)
+    return HttpTokenEndpoint(registered, _http_client())
+
+
+@cache
+def _http_client() -> Any:
+    import httpx
+
+    return httpx.Client()
 
 
 def _secret(arn: str) -> str:

@@ -52,8 +52,15 @@ class Settings(BaseModel):
         "https://api.etsy.com/v3/public/oauth/token", validation_alias=AliasChoices("CROSSLIST_ETSY_OAUTH_TOKEN_URL")
     )
 
-    # Timers (pacing delays, command deadlines, backoff, pauses): a standard SQS queue, since a FIFO
-    # queue cannot delay one message. Its consumer forwards each due wake-up to the jobs queue.
+    # The KMS key whose data keys seal the OAuth tokens (crosslist.auth.vault), and the Secrets Manager
+    # secrets holding each marketplace app's {"client_id", "client_secret"}: unset, that marketplace's
+    # tokens are not refreshed here.
+    credentials_key_id: str | None = None
+    ebay_oauth_secret_arn: str | None = None
+    etsy_oauth_secret_arn: str | None = None
+
+    # Timers (pacing delays, command deadlines, backoff, pauses, held replies): a standard SQS queue, since
+    # a FIFO queue cannot delay one message. process_job consumes it too.
     timers_queue_url: str | None = None
 
     # Vinted pacing (see MARKETPLACES.md): a random gap before each call by kind, a long pause every

@@ -241,9 +241,13 @@ class OAuthCredential(Timestamps, Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     user_id: Mapped[str] = mapped_column(String(128))
     marketplace: Mapped[str] = mapped_column(String(20))
-    # Tokens are stored encrypted by the application; the database never sees them in clear.
+    # Tokens are stored encrypted by the application (crosslist.auth.vault): AES-GCM under a data key of
+    # this credential's own, itself encrypted by KMS. The database never sees a token in clear.
     access_token_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
     refresh_token_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    data_key_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Goes up with every refresh: a caller that waited for another's refresh sees it happened.
+    version: Mapped[int] = mapped_column(default=0, server_default="0")
     scopes: Mapped[str] = mapped_column(Text, default="")
     expires_at: Mapped[datetime]
     refresh_expires_at: Mapped[datetime | None]
