@@ -37,6 +37,13 @@ class Conflict(CrosslistError):
     http_status = 409
 
 
+class BadRequest(CrosslistError):
+    """The request cannot be used as it is (e.g. an OAuth callback whose state is not ours)."""
+
+    code = "bad_request"
+    http_status = 400
+
+
 class InvalidRequest(CrosslistError):
     code = "invalid_request"
     http_status = 422

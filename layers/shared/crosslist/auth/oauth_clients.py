@@ -30,6 +30,9 @@ class OAuthApp:
     client_secret: str
     token_url: str
     scopes: str = ""
+    # Where the user authorizes the app, and where the marketplace sends them back (eBay: the RuName).
+    authorize_url: str = ""
+    redirect_uri: str = ""
 
 
 class HttpTokenEndpoint:
@@ -41,12 +44,21 @@ class HttpTokenEndpoint:
         self._clock = clock
 
     def refresh(self, refresh_token: str) -> TokenSet:
-        form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        return self._token({"grant_type": "refresh_token", "refresh_token": refresh_token})
+
+    def exchange(self, code: str, code_verifier: str | None) -> TokenSet:
+        """The authorization code grant, at the end of connecting an account."""
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": self._app.redirect_uri}
+        if code_verifier is not None:
+            form["code_verifier"] = code_verifier
+        return self._token(form)
+
+    def _token(self, form: dict[str, str]) -> TokenSet:
         headers: dict[str, str] = {}
         if self._app.marketplace == "ebay":
             pair = f"{self._app.client_id}:{self._app.client_secret}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
-            if self._app.scopes:
+            if self._app.scopes and form["grant_type"] == "refresh_token":
                 form["scope"] = self._app.scopes
         else:
             form["client_id"] = self._app.client_id

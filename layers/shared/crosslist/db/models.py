@@ -279,3 +279,18 @@ class Order(Base):
     status: Mapped[str] = mapped_column(String(40))
     sold_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class OAuthState(Base):
+    """An authorization a user started (GET /marketplaces/{m}/connect): its callback is accepted once,
+    for that user, before it expires."""
+
+    __tablename__ = "oauth_states"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256: the state is a secret
+    user_id: Mapped[str] = mapped_column(String(128))
+    marketplace: Mapped[str] = mapped_column(String(20))
+    code_verifier: Mapped[str | None] = mapped_column(String(128))  # PKCE (Etsy)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,146 @@
+"""Connecting an eBay or Etsy account (real PostgreSQL, moto's KMS): the authorization URL, the callback
+that stores the credential, and the state that makes a forged, replayed or expired callback store nothing."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from crosslist.auth.connect import Connector
+from crosslist.auth.credentials import CredentialStore, TokenSet
+from crosslist.auth.oauth_clients import OAuthApp
+from crosslist.auth.vault import KmsKeys
+from crosslist.db.engine import make_engine, make_session_factory
+from crosslist.errors import BadRequest, InvalidRequest
+
+pytestmark = pytest.mark.integration
+
+APPS = {
+    "etsy": OAuthApp(
+        "etsy",
+        "etsy-app",
+        "etsy-secret",
+        "https://api.etsy.test/v3/public/oauth/token",
+        scopes="listings_r listings_w transactions_r",
+        authorize_url="https://www.etsy.test/oauth/connect",
+        redirect_uri="https://app.example.com/marketplaces/etsy/callback",
+    ),
+    "ebay": OAuthApp(
+        "ebay",
+        "ebay-app",
+        "ebay-secret",
+        "https://api.ebay.test/identity/v1/oauth2/token",
+        scopes="https://api.ebay.com/oauth/api_scope/sell.inventory",
+        authorize_url="https://auth.ebay.test/oauth2/authorize",
+        redirect_uri="crosslist-RuName",
+    ),
+}
+
+
+class TokenEndpoint:
+    """The marketplace's token endpoint: which codes (and PKCE verifiers) it was shown."""
+
+    def __init__(self) -> None:
+        self.exchanged: list[tuple[str, str | None]] = []
+
+    def exchange(self, code: str, code_verifier: str | None) -> TokenSet:
+        self.exchanged.append((code, code_verifier))
+        return TokenSet(f"access-for-{code}", datetime.now(UTC) + timedelta(hours=1), refresh_token=f"refresh-{code}")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def world(database: str) -> Iterator[tuple[Connector, CredentialStore, TokenEndpoint, Clock]]:
+    with mock_aws():
+        kms = boto3.client("kms", region_name="us-east-1")
+        key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+        engine = make_engine(database)
+        sessions = make_session_factory(engine)
+        store = CredentialStore(sessions, KmsKeys(kms, key_id))
+        endpoint, clock = TokenEndpoint(), Clock()
+        yield Connector(sessions, store, APPS.get, lambda app: endpoint, clock=clock), store, endpoint, clock
+        engine.dispose()
+
+
+def state_of(url: str) -> dict[str, str]:
+    return {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
+
+
+def test_connecting_etsy_uses_pkce_and_stores_the_credential_for_the_user_who_started_it(world: Any) -> None:
+    connector, store, endpoint, _ = world
+    url = connector.authorization_url("alice", "etsy")
+
+    query = state_of(url)
+    assert url.startswith("https://www.etsy.test/oauth/connect?")
+    assert (query["client_id"], query["redirect_uri"], query["code_challenge_method"]) == (
+        "etsy-app",
+        APPS["etsy"].redirect_uri,
+        "S256",
+    )
+    assert connector.complete("etsy", "code-1", query["state"]) == "alice"
+
+    [(code, verifier)] = endpoint.exchanged
+    assert code == "code-1"
+    assert verifier is not None
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    assert challenge == query["code_challenge"]  # the verifier Etsy gets matches the challenge it was shown
+    assert store.access_token("alice", "etsy", endpoint) == "access-for-code-1"
+    assert [(c.marketplace, c.status) for c in connector.connections("alice")] == [
+        ("ebay", "not_connected"),
+        ("etsy", "connected"),
+    ]
+
+
+def test_ebay_gets_no_pkce_and_its_runame_as_the_redirect(world: Any) -> None:
+    connector, _, endpoint, _ = world
+    query = state_of(connector.authorization_url("bob", "ebay"))
+    assert "code_challenge" not in query
+    assert query["redirect_uri"] == "crosslist-RuName"
+    connector.complete("ebay", "c", query["state"])
+    assert endpoint.exchanged == [("c", None)]
+
+
+def test_a_forged_replayed_expired_or_misdirected_state_stores_nothing(world: Any) -> None:
+    connector, _, endpoint, clock = world
+    used = state_of(connector.authorization_url("alice", "etsy"))["state"]
+    connector.complete("etsy", "code-1", used)
+    for_ebay = state_of(connector.authorization_url("alice", "ebay"))["state"]
+    expired = state_of(connector.authorization_url("alice", "etsy"))["state"]
+    clock.now += timedelta(minutes=11)
+
+    for marketplace, state in (
+        ("etsy", "forged-" + "x" * 40),
+        ("etsy", used),  # replayed
+        ("etsy", expired),
+        ("etsy", for_ebay),  # started for eBay
+    ):
+        with pytest.raises(BadRequest) as refused:
+            connector.complete(marketplace, "code-2", state)
+        assert refused.value.code == "invalid_state"
+    assert endpoint.exchanged == [("code-1", endpoint.exchanged[0][1])]  # only the first, honest one
+
+
+def test_disconnecting_forgets_the_credential_and_vinted_is_not_an_oauth_marketplace(world: Any) -> None:
+    connector, _, _, _ = world
+    connector.complete("etsy", "code", state_of(connector.authorization_url("carol", "etsy"))["state"])
+    assert connector.disconnect("carol", "etsy") is True
+    assert connector.disconnect("carol", "etsy") is False
+    assert {c.status for c in connector.connections("carol")} == {"not_connected"}
+    with pytest.raises(InvalidRequest) as refused:
+        connector.authorization_url("carol", "vinted")
+    assert refused.value.code == "marketplace_not_available"
