@@ -66,6 +66,7 @@ class Backend:
         self.delivering: list[dict[str, Any]] = []  # the messages of the invocation running now
         self._create_job = load_handler(functions / "create_job")
         self._products = load_handler(functions / "products")
+        self._marketplaces = load_handler(functions / "marketplaces")
         self._process_job = load_handler(functions / "process_job")
         self._ws_connect = load_handler(functions / "ws_connect")
         self._ws_message = load_handler(functions / "ws_message")
@@ -74,7 +75,11 @@ class Backend:
     def http(self, method: str, path: str, user: str | None = "alice", body: Any = None, **kw: Any) -> Reply:
         headers = {"authorization": f"Bearer {token_for(user)}"} if user else {}
         headers.update(kw.pop("headers", {}))
-        handler = self._products if path.startswith("/products") else self._create_job
+        handler = self._create_job
+        if path.startswith("/products"):
+            handler = self._products
+        elif path.startswith("/marketplaces") and not path.endswith("/unlinked"):
+            handler = self._marketplaces
         response = handler(http_event(method, path, body=body, headers=headers, **kw), LambdaContext("http"))
         raw = response.get("body")
         return Reply(response["statusCode"], json.loads(raw) if raw else None, response.get("headers", {}))

@@ -73,7 +73,7 @@ def world(database: str) -> Iterator[tuple[Connector, CredentialStore, TokenEndp
         sessions = make_session_factory(engine)
         store = CredentialStore(sessions, KmsKeys(kms, key_id))
         endpoint, clock = TokenEndpoint(), Clock()
-        yield Connector(sessions, store, APPS.get, lambda app: endpoint, clock=clock), store, endpoint, clock
+        yield Connector(sessions, lambda: store, APPS.get, lambda app: endpoint, clock=clock), store, endpoint, clock
         engine.dispose()
 
 
@@ -144,3 +144,52 @@ def test_disconnecting_forgets_the_credential_and_vinted_is_not_an_oauth_marketp
     with pytest.raises(InvalidRequest) as refused:
         connector.authorization_url("carol", "vinted")
     assert refused.value.code == "marketplace_not_available"
+
+
+def test_connecting_etsy_through_the_http_api(backend: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    import httpx
+
+    from crosslist import runtime
+
+    kms = boto3.client("kms", region_name="us-east-1")
+    secrets = boto3.client("secretsmanager", region_name="us-east-1")
+    app = {"client_id": "etsy-app", "client_secret": "s", "redirect_uri": "https://app.example.com/cb", "scopes": "x"}
+    arn = secrets.create_secret(Name="etsy-app", SecretString=json.dumps(app))["ARN"]
+    monkeypatch.setenv("CREDENTIALS_KEY_ID", kms.create_key()["KeyMetadata"]["KeyId"])
+    monkeypatch.setenv("ETSY_OAUTH_SECRET_ARN", arn)
+    runtime.settings.cache_clear()
+    runtime.credential_store.cache_clear()
+    exchanged: list[dict[str, list[str]]] = []
+
+    def etsy(request: httpx.Request) -> httpx.Response:
+        exchanged.append(parse_qs(request.content.decode()))
+        return httpx.Response(200, json={"access_token": "a1", "expires_in": 3600, "refresh_token": "r1"})
+
+    monkeypatch.setattr(runtime, "_http_client", lambda: httpx.Client(transport=httpx.MockTransport(etsy)))
+
+    started = backend.http("GET", "/marketplaces/etsy/connect")
+    assert started.status == 200, started.body
+    state = state_of(started.body["authorization_url"])["state"]
+    # The marketplace sends the browser back: no crosslist token, the state says whose account it is.
+    back = backend.http("GET", "/marketplaces/etsy/callback", user=None, query={"code": "c1", "state": state})
+    assert (back.status, back.body) == (200, {"marketplace": "etsy", "status": "connected"})
+    assert exchanged[0]["grant_type"] == ["authorization_code"]
+    assert "code_verifier" in exchanged[0]
+    listed = {m["marketplace"]: m["status"] for m in backend.http("GET", "/marketplaces").body}
+    assert listed == {"ebay": "not_connected", "etsy": "connected"}
+    assert backend.http("GET", "/marketplaces", user="bob").body[1]["status"] == "not_connected"
+
+    replay = backend.http("GET", "/marketplaces/etsy/callback", user=None, query={"code": "c1", "state": state})
+    assert (replay.status, replay.body["code"]) == (400, "invalid_state")
+    denied = backend.http(
+        "GET", "/marketplaces/etsy/callback", user=None, query={"error": "access_denied", "state": "s"}
+    )
+    assert (denied.status, denied.body["code"]) == (400, "authorization_denied")
+    assert backend.http("GET", "/marketplaces/vinted/connect").status == 422
+    assert backend.http("GET", "/marketplaces/etsy/connect", user=None).status == 401
+    assert backend.http("DELETE", "/marketplaces/etsy").status == 204
+    assert backend.http("DELETE", "/marketplaces/etsy").status == 404
+    runtime.settings.cache_clear()
+    runtime.credential_store.cache_clear()

@@ -115,7 +115,7 @@ def test_an_unanswered_step_times_out_without_any_lambda_waiting_and_a_late_resu
     assert backend.job(job_id)["status"] == "running"
     assert len(vinted.commands) == 1
 
-    backend.run_queue(wait_timers=15)  # each deadline's timer wakes the lane; a retry follows each backoff
+    backend.run_queue(wait_timers=30)  # each deadline's timer wakes the lane; a retry follows each backoff (ends early)
 
     job = backend.job(job_id)
     assert job["status"] == "failed"

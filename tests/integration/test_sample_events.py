@@ -48,7 +48,7 @@ def test_sample_event_is_handled(backend: Backend, function: str, expected: dict
     assert handler(with_token(sample(function)), LambdaContext(function)) == expected
 
 
-@pytest.mark.parametrize(("function", "status"), [("create_job", 404), ("products", 200)])
+@pytest.mark.parametrize(("function", "status"), [("create_job", 404), ("products", 200), ("marketplaces", 200)])
 def test_http_sample_event_is_routed(backend: Backend, function: str, status: int) -> None:
     # create_job's sample publishes a product that does not exist here: 404 proves it was routed and parsed.
     handler = load_handler(REPO / "functions" / function)

@@ -26,6 +26,7 @@ EXPECTED_FUNCTIONS = {
     "WsConnectFunction": "functions/ws_connect",
     "WsMessageFunction": "functions/ws_message",
     "OAuthRefreshFunction": "functions/oauth_refresh",
+    "MarketplacesFunction": "functions/marketplaces",
     "SweeperFunction": "functions/sweeper",
 }
 EXPECTED_WS_ROUTES = {
@@ -46,6 +47,7 @@ EXPECTED_QUEUE_SENDERS = {
     "WsConnectFunction": {"JobsQueue"},
     "WsMessageFunction": {"JobsQueue", "TimersQueue"},
     "OAuthRefreshFunction": set(),
+    "MarketplacesFunction": set(),
     "SweeperFunction": {"JobsQueue"},
 }
 # A dead wake-up holds its lane's FIFO group until its visibility timeout ends: it must come back soon.

@@ -20,7 +20,9 @@ from crosslist.settings import Settings
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-    from crosslist.auth.credentials import CredentialStore, TokenEndpoint
+    from crosslist.auth.connect import Connector
+    from crosslist.auth.credentials import CredentialStore
+    from crosslist.auth.oauth_clients import HttpTokenEndpoint, OAuthApp
     from crosslist.auth.tokens import TokenVerifier
     from crosslist.jobs.engine import LaneEngine
     from crosslist.jobs.queue import CarriedReply, SqsJobQueue, SqsTimerQueue
@@ -87,24 +89,48 @@ def credential_store() -> CredentialStore:
     return CredentialStore(sessions(), KmsKeys(boto3.client("kms"), key_id))
 
 
-def token_endpoint(marketplace: str) -> TokenEndpoint | None:
-    """The marketplace's OAuth token endpoint, with the app's id and secret; None when no app is
-    registered here (its secret's ARN unset)."""
-    from crosslist.auth.oauth_clients import HttpTokenEndpoint, OAuthApp
+def oauth_app(marketplace: str) -> OAuthApp | None:
+    """The app crosslist is registered as with the marketplace (client id and secret, redirect URI,
+    scopes: a Secrets Manager secret); None when none is registered here (its secret's ARN unset)."""
+    from crosslist.auth.oauth_clients import OAuthApp
 
     config = settings()
     known: Literal["ebay", "etsy"]
     if marketplace == "ebay":
-        known, arn, url = "ebay", config.ebay_oauth_secret_arn, config.ebay_oauth_token_url
+        known, arn = "ebay", config.ebay_oauth_secret_arn
+        token_url, authorize_url = config.ebay_oauth_token_url, config.ebay_authorize_url
     elif marketplace == "etsy":
-        known, arn, url = "etsy", config.etsy_oauth_secret_arn, config.etsy_oauth_token_url
+        known, arn = "etsy", config.etsy_oauth_secret_arn
+        token_url, authorize_url = config.etsy_oauth_token_url, config.etsy_authorize_url
     else:
         return None
     if not arn:
         return None
     app = json.loads(_secret(arn))
-    registered = OAuthApp(known, str(app["client_id"]), str(app["client_secret"]), url)
-    return HttpTokenEndpoint(registered, _http_client())
+    return OAuthApp(
+        known,
+        str(app["client_id"]),
+        str(app["client_secret"]),
+        token_url,
+        scopes=str(app.get("scopes", "")),
+        authorize_url=authorize_url,
+        redirect_uri=str(app.get("redirect_uri", "")),
+    )
+
+
+def token_endpoint(marketplace: str) -> HttpTokenEndpoint | None:
+    """The marketplace's OAuth token endpoint for the registered app; None when there is none."""
+    from crosslist.auth.oauth_clients import HttpTokenEndpoint
+
+    app = oauth_app(marketplace)
+    return None if app is None else HttpTokenEndpoint(app, _http_client())
+
+
+def connector() -> Connector:
+    from crosslist.auth.connect import Connector
+    from crosslist.auth.oauth_clients import HttpTokenEndpoint
+
+    return Connector(sessions(), credential_store, oauth_app, lambda app: HttpTokenEndpoint(app, _http_client()))
 
 
 @cache

@@ -51,6 +51,12 @@ class Settings(BaseModel):
     etsy_oauth_token_url: str = Field(
         "https://api.etsy.com/v3/public/oauth/token", validation_alias=AliasChoices("CROSSLIST_ETSY_OAUTH_TOKEN_URL")
     )
+    ebay_authorize_url: str = Field(
+        "https://auth.ebay.com/oauth2/authorize", validation_alias=AliasChoices("CROSSLIST_EBAY_AUTHORIZE_URL")
+    )
+    etsy_authorize_url: str = Field(
+        "https://www.etsy.com/oauth/connect", validation_alias=AliasChoices("CROSSLIST_ETSY_AUTHORIZE_URL")
+    )
 
     # The KMS key whose data keys seal the OAuth tokens (crosslist.auth.vault), and the Secrets Manager
     # secrets holding each marketplace app's {"client_id", "client_secret"}: unset, that marketplace's

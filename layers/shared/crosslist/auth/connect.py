@@ -47,7 +47,7 @@ class Connector:
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        store: CredentialStore,
+        store: Callable[[], CredentialStore],  # made only when a credential is stored (it needs the KMS key)
         apps: Callable[[str], OAuthApp | None],
         exchanges: Callable[[OAuthApp], CodeExchange],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -107,7 +107,7 @@ class Connector:
             )
         user_id, verifier = used
         tokens = self._exchanges(app).exchange(code, verifier)
-        self._store.save(user_id, marketplace, tokens)
+        self._store().save(user_id, marketplace, tokens)
         return str(user_id)
 
     def connections(self, user_id: str) -> list[MarketplaceConnection]:

@@ -1,0 +1,59 @@
+"""HTTP API: the caller's eBay and Etsy accounts - connect (OAuth), the callback, status, disconnect.
+
+The only HTTP function allowed to use the credentials' KMS key and the marketplace apps' secrets."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from crosslist import runtime
+from crosslist.api import current_user, make_resolver
+from crosslist.auth.schemas import AuthorizationStarted, Connected, MarketplaceStatus, OAuthMarketplace
+from crosslist.errors import BadRequest, NotFound
+
+logger = Logger()
+app = make_resolver()
+
+
+@app.get("/marketplaces")
+def list_marketplaces() -> list[MarketplaceStatus]:
+    """Whether each OAuth marketplace is connected for the caller (or must be connected again)."""
+    return [MarketplaceStatus.of(c) for c in runtime.connector().connections(current_user(app))]
+
+
+@app.get("/marketplaces/<marketplace>/connect")
+def connect(marketplace: OAuthMarketplace) -> AuthorizationStarted:
+    """Where to send the user to authorize crosslist (valid 10 minutes, once)."""
+    return AuthorizationStarted(authorization_url=runtime.connector().authorization_url(current_user(app), marketplace))
+
+
+@app.get("/marketplaces/<marketplace>/callback")
+def callback(
+    marketplace: OAuthMarketplace,
+    state: Annotated[str, Query(min_length=1, max_length=200)],
+    code: Annotated[str | None, Query(max_length=2000)] = None,
+    error: Annotated[str | None, Query(max_length=200)] = None,
+) -> Connected:
+    """The marketplace sends the user back here: no crosslist token, the state says whose account it is."""
+    if error is not None or code is None:
+        raise BadRequest(
+            f"{marketplace} did not authorize crosslist ({error or 'no code'})", code="authorization_denied"
+        )
+    runtime.connector().complete(marketplace, code, state)
+    return Connected(marketplace=marketplace, status="connected")
+
+
+@app.delete("/marketplaces/<marketplace>")
+def disconnect(marketplace: OAuthMarketplace) -> Response[None]:
+    if not runtime.connector().disconnect(current_user(app), marketplace):
+        raise NotFound(f"{marketplace} is not connected")
+    return Response(status_code=204)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

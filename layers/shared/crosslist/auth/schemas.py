@@ -1,0 +1,31 @@
+"""What the marketplaces API answers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from crosslist.auth.connect import ConnectionState, MarketplaceConnection
+
+OAuthMarketplace = Literal["ebay", "etsy"]
+
+
+class MarketplaceStatus(BaseModel):
+    marketplace: str
+    status: ConnectionState = Field(description="reauth_required: the marketplace refused the stored authorization")
+    expires_at: datetime | None = Field(description="When the current access token expires (it is refreshed before)")
+
+    @classmethod
+    def of(cls, connection: MarketplaceConnection) -> MarketplaceStatus:
+        return cls(marketplace=connection.marketplace, status=connection.status, expires_at=connection.expires_at)
+
+
+class AuthorizationStarted(BaseModel):
+    authorization_url: str = Field(description="Send the user here; the marketplace sends them back to the callback")
+
+
+class Connected(BaseModel):
+    marketplace: str
+    status: Literal["connected"]
