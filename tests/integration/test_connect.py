@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -193,3 +194,31 @@ def test_connecting_etsy_through_the_http_api(backend: Any, monkeypatch: pytest.
     assert backend.http("DELETE", "/marketplaces/etsy").status == 404
     runtime.settings.cache_clear()
     runtime.credential_store.cache_clear()
+
+
+def test_no_token_or_secret_reaches_the_logs_of_a_connect_and_refresh(
+    world: Any, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Powertools logs go to stdout as JSON; Python logging too: neither may carry a token."""
+    import logging
+
+    from crosslist.auth.refresh import refresh_due
+
+    caplog.set_level(logging.DEBUG)
+    connector, store, endpoint, _ = world
+    connector.complete("etsy", "code-secret-1", state_of(connector.authorization_url("alice", "etsy"))["state"])
+
+    class Refusing:
+        def refresh(self, refresh_token: str) -> TokenSet:
+            raise RuntimeError("token endpoint down")  # logged by refresh_due, with its traceback
+
+    from crosslist.auth.credentials import DueCredential
+
+    due = [DueCredential(uuid.uuid4(), "alice", "etsy", datetime.now(UTC), 0)]
+    assert refresh_due(store, due, lambda _: Refusing()).failed == 1
+    assert store.access_token("alice", "etsy", endpoint) == "access-for-code-secret-1"
+
+    logged = capsys.readouterr().out + capsys.readouterr().err + caplog.text
+    assert "token endpoint down" in logged  # the failure is logged…
+    for secret in ("access-for-code-secret-1", "refresh-code-secret-1", "etsy-secret"):
+        assert secret not in logged  # …never a token nor the app's secret
