@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -214,15 +214,10 @@ class JobService:
             query = query.where(MarketplaceJob.marketplace == marketplace)
         if batch_id is not None:
             query = query.where(MarketplaceJob.batch_id == batch_id)
-        if cursor is not None:
-            created_at, job_id = cursors.decode(cursor)
-            # Keyset pagination: jobs created meanwhile never shift a page.
-            query = query.where(tuple_(MarketplaceJob.created_at, MarketplaceJob.id) < tuple_(created_at, job_id))
-        query = query.order_by(MarketplaceJob.created_at.desc(), MarketplaceJob.id.desc()).limit(limit + 1)
         with transaction(self._sessions) as session:
-            jobs = list(session.scalars(query))
-        page = jobs[:limit]
-        next_cursor = cursors.encode(page[-1].created_at, page[-1].id) if len(jobs) > limit else None
+            page, next_cursor = cursors.newest_first_page(
+                session, query, at=MarketplaceJob.created_at, row_id=MarketplaceJob.id, cursor=cursor, limit=limit
+            )
         return JobPage(items=[JobView.of(job) for job in page], next_cursor=next_cursor)
 
     def unlinked(self, user_id: str, marketplace: str) -> UnlinkedItems:

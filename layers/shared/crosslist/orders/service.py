@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crosslist import cursors
@@ -46,12 +46,8 @@ class OrderService:
         query = select(Order).where(Order.user_id == user_id)
         if marketplace is not None:
             query = query.where(Order.marketplace == marketplace)
-        if cursor is not None:
-            sold_at, order_id = cursors.decode(cursor)
-            query = query.where(tuple_(Order.sold_at, Order.id) < tuple_(sold_at, order_id))
-        query = query.order_by(Order.sold_at.desc(), Order.id.desc()).limit(limit + 1)
         with transaction(self._sessions) as session:
-            orders = list(session.scalars(query))
-        page = orders[:limit]
-        next_cursor = cursors.encode(page[-1].sold_at, page[-1].id) if len(orders) > limit else None
+            page, next_cursor = cursors.newest_first_page(
+                session, query, at=Order.sold_at, row_id=Order.id, cursor=cursor, limit=limit
+            )
         return OrderPage(items=[OrderView.of(order) for order in page], next_cursor=next_cursor)

@@ -14,14 +14,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
+from pydantic import BaseModel, ValidationError
+
+from crosslist.errors import InvalidRequest
 from crosslist.marketplaces import Marketplace
 
 if TYPE_CHECKING:
     from crosslist.realtime.messages import PluginCommand
 
 JsonDict = dict[str, Any]
+Params = TypeVar("Params", bound=BaseModel)
 # Marketplaces pace and budget calls by kind (a Vinted write is spaced more than a read).
 CallKind = Literal["read", "write", "delete"]
 # A listing's state on its marketplace (marketplace_listings.status).
@@ -308,3 +312,13 @@ class Workflow(Protocol):
 
     def complete(self, context: JobContext) -> Completion:
         """The job's result once every step succeeded."""
+
+
+def parse_params(model: type[Params], params: JsonDict | None, needs: str) -> Params:
+    """A job's action-specific `params` in the shape `model` expects; else InvalidRequest (422,
+    `invalid_params`) saying `needs` and each field's problem."""
+    try:
+        return model.model_validate(params or {})
+    except ValidationError as invalid:
+        reasons = "; ".join(f"params.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in invalid.errors())
+        raise InvalidRequest(f"{needs}: {reasons}", code="invalid_params") from None

@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import partial
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from crosslist.errors import InvalidRequest
 from crosslist.marketplaces import Marketplace
@@ -40,6 +40,7 @@ from crosslist.workflows.base import (
     Step,
     StepAction,
     StepFailed,
+    parse_params,
 )
 
 MAX_PRICE = Decimal("9999999999.99")  # products.price is numeric(12, 2)
@@ -134,14 +135,9 @@ class VintedLink:
     needs_product = False  # either a product_id or create_product
 
     def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
-        try:
-            link = LinkParams.model_validate(params or {})
-        except ValidationError as invalid:
-            reasons = "; ".join(f"params.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in invalid.errors())
-            raise InvalidRequest(
-                f"linking a Vinted listing needs params {{vinted_item_id, create_product?}}: {reasons}",
-                code="invalid_params",
-            ) from None
+        link = parse_params(
+            LinkParams, params, "linking a Vinted listing needs params {vinted_item_id, create_product?}"
+        )
         if product is None and not link.create_product:
             raise InvalidRequest(
                 "linking a Vinted listing needs either a product_id (the product to link it to) or "

@@ -3,9 +3,8 @@ so one whose answer was lost is never sent again: the job fails saying it may ha
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from crosslist.errors import InvalidRequest
 from crosslist.marketplaces import Marketplace
 from crosslist.marketplaces.vinted.publish import VintedId
 from crosslist.marketplaces.vinted.replies import check, parse
@@ -20,6 +19,7 @@ from crosslist.workflows.base import (
     Step,
     StepAction,
     StepFailed,
+    parse_params,
 )
 
 REPLIES_PATH = "/api/v2/conversations/{conversation_id}/replies"
@@ -59,14 +59,7 @@ class VintedMessage:
     needs_product = False
 
     def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
-        try:
-            message = MessageParams.model_validate(params or {})
-        except ValidationError as invalid:
-            reasons = "; ".join(f"params.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in invalid.errors())
-            raise InvalidRequest(
-                f"a Vinted message needs {{conversation_id, body}}: {reasons}", code="invalid_params"
-            ) from None
-        return message.model_dump()
+        return parse_params(MessageParams, params, "a Vinted message needs params {conversation_id, body}").model_dump()
 
     def steps(self, job_input: JsonDict) -> list[Step]:
         return [Step("send_reply", "Sending your message", kind="send_reply")]

@@ -114,6 +114,19 @@ def _created(context: JobContext, item: VintedItem) -> JsonDict:
     return {**context.accumulated, "item_id": item.id, "url": item.url}
 
 
+def account_in_path(context: JobContext, *, code: str, unable: str) -> str:
+    """The executing tab's Vinted account id, quoted for a wardrobe path; a retryable StepFailed (`code`,
+    starting with `unable`) when its extension did not report it."""
+    if context.account_id is None:
+        raise StepFailed(
+            code,
+            f"{unable}: the browser extension did not report which Vinted account it is logged in as. It will "
+            "check again; update the crosslist extension if this keeps happening.",
+            kind="retryable",
+        )
+    return quote(context.account_id, safe="")
+
+
 def product_input(product: ProductSnapshot, *, code: str) -> JsonDict:
     """What a job that writes the product to Vinted needs of it; InvalidRequest (with `code`) naming
     everything missing."""
@@ -226,15 +239,8 @@ class VintedPublish:
     def verify(self, step: Step, context: JobContext) -> StepAction | None:
         if step.kind != CREATE_ITEM:
             return None  # a photo upload is safe to redo: an unused photo id is harmless
-        if context.account_id is None:
-            raise StepFailed(
-                "cannot_verify",
-                "The Vinted listing may already have been created, but crosslist cannot check: the browser "
-                "extension did not report which Vinted account it is logged in as. It will check again; "
-                "update the crosslist extension if this keeps happening.",
-                kind="retryable",
-            )
-        path = WARDROBE_PATH.format(account_id=quote(context.account_id, safe=""))
+        unable = "The Vinted listing may already have been created, but crosslist cannot check"
+        path = WARDROBE_PATH.format(account_id=account_in_path(context, code="cannot_verify", unable=unable))
         return PluginCall(PluginCommand(method="GET", path=path), kind="read", repeatable=True)
 
     def verified(self, step: Step, context: JobContext, reply: Reply) -> JsonDict | None:

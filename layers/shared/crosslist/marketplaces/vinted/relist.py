@@ -18,6 +18,7 @@ from crosslist.marketplaces.vinted.publish import (
     WARDROBE_PATH,
     VintedPublish,
     Wardrobe,
+    account_in_path,
     assigned_photos,
     photo_steps,
     product_input,
@@ -137,11 +138,5 @@ class VintedRelist(VintedPublish):
 
 
 def _wardrobe(context: JobContext) -> str:
-    if context.account_id is None:
-        raise StepFailed(
-            "cannot_verify",
-            "crosslist cannot check the new listing: the browser extension did not report which Vinted account "
-            "it is logged in as. It will check again; update the crosslist extension if this keeps happening.",
-            kind="retryable",
-        )
-    return WARDROBE_PATH.format(account_id=quote(context.account_id, safe=""))
+    account = account_in_path(context, code="cannot_verify", unable="crosslist cannot check the new listing")
+    return WARDROBE_PATH.format(account_id=account)

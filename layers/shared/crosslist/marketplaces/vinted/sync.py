@@ -13,13 +13,12 @@ from __future__ import annotations
 from collections import Counter
 from decimal import Decimal, InvalidOperation
 from functools import partial
-from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
 from crosslist.marketplaces import Marketplace
 from crosslist.marketplaces.vinted.paging import PagedRead, Pagination, after_page, page_number
-from crosslist.marketplaces.vinted.publish import WARDROBE_PAGE_SIZE, VintedId
+from crosslist.marketplaces.vinted.publish import WARDROBE_PAGE_SIZE, VintedId, account_in_path
 from crosslist.marketplaces.vinted.replies import check, parse
 from crosslist.realtime.messages import PluginCommand
 from crosslist.workflows.base import (
@@ -35,7 +34,6 @@ from crosslist.workflows.base import (
     Records,
     Reply,
     Step,
-    StepFailed,
 )
 
 WARDROBE_PAGE_PATH = "/api/v2/wardrobe/{account_id}/items?page={page}&per_page={per_page}&order=relevance"
@@ -112,14 +110,7 @@ class VintedSync(PagedRead):
 
     @staticmethod
     def _path(context: JobContext) -> str:
-        if context.account_id is None:
-            raise StepFailed(
-                "cannot_sync",
-                "The browser extension did not report which Vinted account it is logged in as, so your "
-                "wardrobe cannot be read; update the crosslist extension if this keeps happening.",
-                kind="retryable",
-            )
-        account = quote(context.account_id, safe="")
+        account = account_in_path(context, code="cannot_sync", unable="Your Vinted wardrobe cannot be read")
         return WARDROBE_PAGE_PATH.format(account_id=account, page=page_number(context), per_page=WARDROBE_PAGE_SIZE)
 
 
