@@ -46,7 +46,7 @@ def test_a_create_whose_reply_was_lost_but_landed_is_found_in_the_wardrobe_not_c
     tab, vinted = backend.open_tab(lose_reply={"create_item"})
     job_id = backend.publish(backend.create_product(images=2)["id"]).body["id"]
 
-    backend.run_queue(wait_timers=10)
+    backend.run_queue(wait_timers=30)
 
     job = backend.job(job_id)
     assert job["status"] == "completed"
@@ -124,7 +124,7 @@ def test_a_429_pauses_the_lane_tells_the_user_until_when_and_resumes_without_usi
     assert waiting["until"] is not None
     assert backend.job(second)["status"] == "pending"  # the whole lane pauses
 
-    backend.run_queue(wait_timers=5)
+    backend.run_queue(wait_timers=30)
 
     assert [backend.job(job_id)["status"] for job_id in (first, second)] == ["completed", "completed"]
     assert backend.job(first)["attempts"] == 1
@@ -151,7 +151,7 @@ def test_a_bot_challenge_pauses_the_lane_longer_than_a_429(backend: Backend, set
     [waiting] = backend.gateway.of_type(tab, "job.waiting")
     assert waiting["reason"] == "challenge"
     assert datetime.fromisoformat(waiting["until"]) - challenged_at >= timedelta(seconds=1.9)  # not the 429's 1 s
-    backend.run_queue(wait_timers=6)
+    backend.run_queue(wait_timers=30)
     assert backend.job(job_id)["status"] == "completed"
 
 

@@ -23,7 +23,7 @@ def test_a_failed_photo_is_retried_after_a_backoff_without_uploading_the_earlier
     published_at = datetime.now(UTC)
     job_id = backend.publish(product["id"]).body["id"]
 
-    backend.run_queue(wait_timers=5)
+    backend.run_queue(wait_timers=30)
 
     assert [c["step"] for c in vinted.commands] == [
         "upload_photo_1",
@@ -48,7 +48,7 @@ def test_after_the_last_attempt_the_job_fails_with_vinteds_error(backend: Backen
     connection_id, vinted = backend.open_tab(fail_always={"upload_photo_2"})
     job_id = backend.publish(backend.create_product(images=2)["id"]).body["id"]
 
-    backend.run_queue(wait_timers=8)
+    backend.run_queue(wait_timers=30)
 
     job = backend.job(job_id)
     assert job["status"] == "failed"

@@ -213,7 +213,7 @@ def test_a_429_in_the_middle_of_a_sync_pauses_the_lane_and_the_sync_completes_af
     job = backend.job(job_id)
     assert (job["status"], job["wait_reason"]) == ("waiting", "rate_limited")
 
-    backend.run_queue(wait_timers=5)
+    backend.run_queue(wait_timers=30)
 
     job = backend.job(job_id)
     assert job["status"] == "completed", job
@@ -333,7 +333,7 @@ def test_a_message_reaches_the_conversation_once_even_when_its_answer_is_lost(
         "params": {"conversation_id": "777", "body": "Yes, still here"},
     }
     lost = backend.http("POST", "/jobs", body=body).body["id"]
-    backend.run_queue(wait_timers=10)
+    backend.run_queue(wait_timers=30)
 
     job = backend.job(lost)
     assert (job["status"], job["error"]["code"]) == ("failed", "message_unconfirmed")
@@ -393,7 +393,7 @@ def test_a_relist_whose_create_reply_was_lost_still_ends_with_exactly_one_live_l
     vinted.lose_reply.add("create_item")  # the new listing is created on Vinted, its answer never comes
 
     job_id = job_for(backend, "relist", product_id)
-    backend.run_queue(wait_timers=10)
+    backend.run_queue(wait_timers=30)
 
     job = backend.job(job_id)
     assert job["status"] == "completed", job
