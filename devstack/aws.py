@@ -1,4 +1,4 @@
-"""Create the DynamoDB tables and SQS queues template.yaml declares, in moto (or any AWS endpoint).
+"""Create the DynamoDB tables, SQS queues and KMS keys template.yaml declares, in moto (or any AWS endpoint).
 
 Resources are named after their logical IDs (the template lets CloudFormation name them in AWS),
 and only the properties these services need locally are carried over: keys, indexes, FIFO, redrive.
@@ -19,9 +19,12 @@ class Provisioned:
     tables: dict[str, str] = field(default_factory=dict)  # logical id -> table name
     queues: dict[str, str] = field(default_factory=dict)  # logical id -> queue URL
     queue_arns: dict[str, str] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)  # logical id -> KMS key id (what !Ref gives)
+    key_arns: dict[str, str] = field(default_factory=dict)
 
 
-def provision(template_path: Path, dynamodb: Any, sqs: Any) -> Provisioned:
+def provision(template_path: Path, dynamodb: Any, sqs: Any, kms: Any = None) -> Provisioned:
+    """Tables and queues; KMS keys too when given a `kms` client."""
     resources: dict[str, dict[str, Any]] = load_template(template_path)["Resources"]
     provisioned = Provisioned()
     for logical_id, resource in resources.items():
@@ -31,6 +34,11 @@ def provision(template_path: Path, dynamodb: Any, sqs: Any) -> Provisioned:
     queues = {k: v for k, v in resources.items() if v["Type"] == "AWS::SQS::Queue"}
     for logical_id in sorted(queues, key=lambda k: "RedrivePolicy" in queues[k].get("Properties", {})):
         _create_queue(sqs, logical_id, queues[logical_id].get("Properties", {}), provisioned)
+    for logical_id, resource in resources.items():
+        if kms is not None and resource["Type"] == "AWS::KMS::Key":
+            description = str(resource.get("Properties", {}).get("Description", logical_id))
+            metadata = kms.create_key(Description=description)["KeyMetadata"]
+            provisioned.keys[logical_id], provisioned.key_arns[logical_id] = metadata["KeyId"], metadata["Arn"]
     return provisioned
 
 

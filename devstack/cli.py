@@ -124,7 +124,7 @@ def demo_products(api: str) -> list[dict[str, Any]]:
             "condition": "very good",
             "color": "blue",
             "image_urls": [f"{api}/__devstack/images/{n}.png" for n in (1, 2, 3)],
-            "marketplace_attributes": {"vinted": vinted},
+            "marketplace_attributes": {"vinted": vinted, **_rest_attributes(11483, 429)},
         },
         {
             "sku": f"{DEMO_SKU_PREFIX}2",
@@ -135,7 +135,10 @@ def demo_products(api: str) -> list[dict[str, Any]]:
             "size": "M",
             "condition": "good",
             "image_urls": [f"{api}/__devstack/images/{n}.png" for n in (4, 5)],
-            "marketplace_attributes": {"vinted": {**vinted, "brand_id": 12, "catalog_id": 1907, "size_id": 4}},
+            "marketplace_attributes": {
+                "vinted": {**vinted, "brand_id": 12, "catalog_id": 1907, "size_id": 4},
+                **_rest_attributes(63862, 448),
+            },
         },
         {
             "sku": f"{DEMO_SKU_PREFIX}3",
@@ -143,9 +146,20 @@ def demo_products(api: str) -> list[dict[str, Any]]:
             "description": "Size 39, resoled last year.",
             "price": "35.50",
             "image_urls": [f"{api}/__devstack/images/6.png"],
-            "marketplace_attributes": {"vinted": {**vinted, "brand_id": 304, "catalog_id": 1242, "size_id": 58}},
+            "marketplace_attributes": {
+                "vinted": {**vinted, "brand_id": 304, "catalog_id": 1242, "size_id": 58},
+                **_rest_attributes(53557, 1176),
+            },
         },
     ]
+
+
+def _rest_attributes(ebay_category: int, etsy_taxonomy: int) -> dict[str, Any]:
+    """What eBay and Etsy need of a demo product (their category ids for such an item)."""
+    return {
+        "ebay": {"category_id": str(ebay_category), "condition": "USED_GOOD"},
+        "etsy": {"taxonomy_id": etsy_taxonomy, "who_made": "someone_else", "when_made": "2010_2019"},
+    }
 
 
 def _request(method: str, url: str, token: str | None = None, body: Any = None) -> tuple[int, Any]:
@@ -192,6 +206,8 @@ def up(args: argparse.Namespace) -> int:
         http_port=args.http_port,
         ws_port=args.ws_port,
         aws_port=args.aws_port,
+        ebay_port=args.ebay_port,
+        etsy_port=args.etsy_port,
         database_url=args.database_url,
         data_dir=STATE_DIR,
         concurrency=args.concurrency,
@@ -326,6 +342,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--http-port", type=int, default=8000, help=f"the HTTP API's (default: 8000; {where})")
     p.add_argument("--ws-port", type=int, default=8001, help=f"the WebSocket API's (default: 8001; {where})")
     p.add_argument("--aws-port", type=int, default=0, help="moto's port (default: any free one)")
+    p.add_argument("--ebay-port", type=int, default=8010, help="the fake eBay's (default: 8010; 0: any free one)")
+    p.add_argument("--etsy-port", type=int, default=8011, help="the fake Etsy's (default: 8011; 0: any free one)")
     p.add_argument(
         "--database-url",
         default=os.environ.get("DATABASE_URL"),

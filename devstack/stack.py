@@ -1,9 +1,11 @@
-"""The whole system on one machine: PostgreSQL, moto, and the functions of template.yaml behind a local
-HTTP API, WebSocket API, SQS trigger and schedules. Everything is read from template.yaml."""
+"""The whole system on one machine: PostgreSQL, moto, the fake eBay and Etsy, and the functions of
+template.yaml behind a local HTTP API, WebSocket API, SQS trigger and schedules. Everything is read from
+template.yaml."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import secrets
@@ -17,8 +19,11 @@ from typing import Any
 import boto3
 from aiohttp import web
 
+from devstack import fake_ebay, fake_etsy
 from devstack.aws import Provisioned, provision
 from devstack.database import migrate
+from devstack.fake_ebay import EBAY_SCOPES, FakeEbay
+from devstack.fake_etsy import ETSY_SCOPES, FakeEtsy
 from devstack.functions import FunctionSpec, functions_from_template
 from devstack.gateway import HttpRoute, WebSocketApi, http_api, stage_throttling
 from devstack.images import demo_png
@@ -32,6 +37,7 @@ from devstack.template import load_template
 logger = logging.getLogger("devstack")
 REPO = Path(__file__).resolve().parent.parent
 LOCAL_STAGE = "local"
+EBAY_RUNAME = "crosslist-devstack"  # the devstack app's RuName at the fake eBay (eBay's redirect_uri is a name)
 
 
 @dataclass
@@ -41,6 +47,9 @@ class StackConfig:
     http_port: int = 8000
     ws_port: int = 8001
     aws_port: int = 0  # 0: any free port
+    # The fake eBay and Etsy: any free port unless given (`crosslist dev up` gives 8010 and 8011).
+    ebay_port: int = 0
+    etsy_port: int = 0
     database_url: str | None = None  # None: a PostgreSQL cluster kept in .devstack/postgres
     data_dir: Path | None = None
     concurrency: int = 2  # instances per function
@@ -84,6 +93,9 @@ class DevStack:
         self.schedules: dict[str, Schedule] = {}
         self.websocket_api: WebSocketApi | None = None
         self.provisioned: Provisioned | None = None
+        self.ebay = FakeEbay(client_id="crosslist-devstack")
+        self.etsy = FakeEtsy(keystring="crosslistdevstackkeystr1")
+        self._app_secrets: dict[str, str] = {}  # marketplace -> its OAuth app's secret ARN in moto
         self.jwt_secret = ""
         self.database_url = ""
         self.aws_endpoint = ""
@@ -111,6 +123,7 @@ class DevStack:
     def start(self) -> None:
         self._start_database()
         self._start_aws()
+        self._start_marketplaces()
         self.jwt_secret = dev_jwt_secret(self.config.state_dir)
         specs = self._function_specs()
         base_environment = self._base_environment()
@@ -126,6 +139,8 @@ class DevStack:
         logger.info("HTTP API      %s", self.http_url)
         logger.info("WebSocket API %s   (management API: %s/@connections)", self.ws_url, self._management_url())
         logger.info("AWS (moto)    %s", self.aws_endpoint)
+        logger.info("eBay (fake)   %s", self.ebay.base_url)
+        logger.info("Etsy (fake)   %s", self.etsy.base_url)
         logger.info("PostgreSQL    %s", self.database_url)
 
     def stop(self) -> None:
@@ -142,6 +157,8 @@ class DevStack:
         self._executor.shutdown(wait=False, cancel_futures=True)
         if self._moto is not None:
             self._moto.stop()
+        self.ebay.stop()
+        self.etsy.stop()
         if self._cluster is not None:
             self._cluster.stop()
         logger.info("devstack stopped")
@@ -163,7 +180,57 @@ class DevStack:
         self.aws_endpoint = f"http://{self.config.host}:{port}"
         self.dynamodb = self._client("dynamodb")
         self.sqs = self._client("sqs")
-        self.provisioned = provision(self.config.root / "template.yaml", self.dynamodb, self.sqs)
+        self.provisioned = provision(self.config.root / "template.yaml", self.dynamodb, self.sqs, self._client("kms"))
+
+    def _start_marketplaces(self) -> None:
+        """The fake eBay and Etsy, and crosslist's app at each (a moto secret, as in AWS) whose redirect URI
+        is this HTTP API's callback. The fakes start empty: credentials a previous run stored are no longer
+        good (nor is the KMS key that sealed them), so their users are asked to connect again."""
+        self.ebay.start(self.config.host, self.config.ebay_port)
+        self.etsy.start(self.config.host, self.config.etsy_port)
+        callback = f"{self._own_origins()[0]}/marketplaces/{{}}/callback"
+        self.ebay.redirects[EBAY_RUNAME] = callback.format("ebay")
+        apps: dict[str, tuple[FakeEbay | FakeEtsy, str, tuple[str, ...]]] = {
+            "ebay": (self.ebay, EBAY_RUNAME, EBAY_SCOPES),
+            "etsy": (self.etsy, callback.format("etsy"), ETSY_SCOPES),
+        }
+        secrets_manager = self._client("secretsmanager")
+        for marketplace, (fake, redirect_uri, scopes) in apps.items():
+            app = {
+                "client_id": fake.client_id,
+                "client_secret": fake.client_secret,
+                "redirect_uri": redirect_uri,
+                "scopes": " ".join(scopes),
+            }
+            secret = secrets_manager.create_secret(
+                Name=f"devstack/{marketplace}-oauth-app", SecretString=json.dumps(app)
+            )
+            self._app_secrets[marketplace] = secret["ARN"]
+        self._ask_to_reconnect()
+
+    def _ask_to_reconnect(self) -> None:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.database_url)
+        with engine.begin() as connection:
+            stale = connection.execute(
+                text("UPDATE oauth_credentials SET status = 'needs_reauth' WHERE status = 'active'")
+            ).rowcount
+        engine.dispose()
+        if stale:
+            logger.info("%d eBay/Etsy connection(s) from the previous run must be connected again", stale)
+
+    def _marketplace_environment(self) -> dict[str, str]:
+        """Where the functions reach eBay and Etsy: the fakes (variables given in the shell still win)."""
+        ebay, etsy = self.ebay.base_url, self.etsy.base_url
+        return {
+            "CROSSLIST_EBAY_API_BASE": ebay,
+            "CROSSLIST_EBAY_OAUTH_TOKEN_URL": ebay + fake_ebay.TOKEN_PATH,
+            "CROSSLIST_EBAY_AUTHORIZE_URL": ebay + fake_ebay.AUTHORIZE_PATH,
+            "CROSSLIST_ETSY_API_BASE": etsy + "/v3",
+            "CROSSLIST_ETSY_OAUTH_TOKEN_URL": etsy + fake_etsy.TOKEN_PATH,
+            "CROSSLIST_ETSY_AUTHORIZE_URL": etsy + fake_etsy.AUTHORIZE_PATH,
+        }
 
     def _requeue_unfinished_jobs(self) -> None:
         """moto keeps queues and tables in memory: the lanes a previous devstack left with work are woken.
@@ -220,6 +287,9 @@ class DevStack:
             references[name] = str(parameter.get("Default", ""))
         references.update(self.provisioned.tables)
         references.update(self.provisioned.queues)
+        references.update(self.provisioned.keys)
+        references["EbayOAuthSecretArn"] = self._app_secrets["ebay"]
+        references["EtsyOAuthSecretArn"] = self._app_secrets["etsy"]
         overrides = {
             "WEBSOCKET_ENDPOINT": self._management_url(),
             "DATABASE_URL": self.database_url,
@@ -229,6 +299,7 @@ class DevStack:
             "JWT_SECRET_ARN": "",
             "JWT_JWKS_URL": "",
             "POWERTOOLS_LOG_LEVEL": self.config.function_log_level,
+            **self._marketplace_environment(),
             **{k: v for k, v in os.environ.items() if k.startswith("CROSSLIST_") and k != "CROSSLIST_DEV_JWT_SECRET"},
             "CROSSLIST_PACING": "on" if self.config.pacing else os.environ.get("CROSSLIST_PACING", "off"),
             # The demo images are served by this HTTP API over plain http on loopback, which products

@@ -66,3 +66,34 @@ def database_url() -> Iterator[str]:
             import shutil
 
             shutil.rmtree(cluster.data_dir.parent, ignore_errors=True)
+
+
+# The fake eBay and Etsy (devstack.fake_ebay, devstack.fake_etsy): one server each for the session, reset
+# before every test that asks for it.
+
+from devstack.fake_ebay import FakeEbay  # noqa: E402 (appended with its fixtures)
+from devstack.fake_etsy import FakeEtsy  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def fake_ebay_server() -> Iterator[FakeEbay]:
+    with FakeEbay() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_ebay(fake_ebay_server: FakeEbay) -> FakeEbay:
+    fake_ebay_server.reset()
+    return fake_ebay_server
+
+
+@pytest.fixture(scope="session")
+def fake_etsy_server() -> Iterator[FakeEtsy]:
+    with FakeEtsy() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_etsy(fake_etsy_server: FakeEtsy) -> FakeEtsy:
+    fake_etsy_server.reset()
+    return fake_etsy_server

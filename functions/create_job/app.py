@@ -1,5 +1,5 @@
 """HTTP API: create, list, read and cancel marketplace jobs, one at a time or in batches; what syncs and
-order imports found."""
+order imports found; the sync rules that queue them."""
 
 from typing import Annotated, Any
 from uuid import UUID
@@ -25,6 +25,7 @@ from crosslist.jobs.schemas import (
 )
 from crosslist.marketplaces import Marketplace
 from crosslist.orders.service import OrderPage
+from crosslist.sync_rules.schemas import ChangeSyncRulesRequest, SyncRules
 
 logger = Logger()
 metrics = Metrics()
@@ -102,6 +103,19 @@ def list_orders(
 ) -> OrderPage:
     """The caller's imported sales, newest first; page on with `next_cursor`."""
     return runtime.order_service().list(current_user(app), marketplace=marketplace, cursor=cursor, limit=limit)
+
+
+@app.get("/sync-rules")
+def list_sync_rules() -> SyncRules:
+    """When a sync (`listings`) or an orders import (`orders`) is queued on each marketplace: every rule,
+    the defaults included (orders every 15 minutes, listings every 60), with its last run and outcome."""
+    return runtime.sync_rule_service().rules(current_user(app))
+
+
+@app.put("/sync-rules")
+def change_sync_rules(request: ChangeSyncRulesRequest) -> SyncRules:
+    """Enable, disable or change the interval (≥ 5 minutes) of some rules; answers with every rule."""
+    return runtime.sync_rule_service().change(current_user(app), request)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -1,4 +1,5 @@
-"""HTTP API: the caller's eBay and Etsy accounts - connect (OAuth), the callback, status, disconnect.
+"""HTTP API: the caller's eBay and Etsy accounts - connect (OAuth), the callback, status, disconnect, and the
+seller settings their jobs need (with the choices read from the marketplace).
 
 The only HTTP function allowed to use the credentials' KMS key and the marketplace apps' secrets."""
 
@@ -6,7 +7,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -14,6 +15,7 @@ from crosslist import runtime
 from crosslist.api import current_user, make_resolver
 from crosslist.auth.schemas import AuthorizationStarted, Connected, MarketplaceStatus, OAuthMarketplace
 from crosslist.errors import BadRequest, NotFound
+from crosslist.marketplaces.seller import SellerSettingsView
 
 logger = Logger()
 app = make_resolver()
@@ -52,6 +54,19 @@ def disconnect(marketplace: OAuthMarketplace) -> Response[None]:
     if not runtime.connector().disconnect(current_user(app), marketplace):
         raise NotFound(f"{marketplace} is not connected")
     return Response(status_code=204)
+
+
+@app.get("/marketplaces/<marketplace>/settings")
+def get_settings(marketplace: OAuthMarketplace) -> SellerSettingsView:
+    """The seller's settings on the marketplace, what a publish still needs, and the values each can take."""
+    return runtime.seller_settings().get(current_user(app), marketplace)
+
+
+@app.put("/marketplaces/<marketplace>/settings")
+def put_settings(marketplace: OAuthMarketplace, changes: Annotated[dict[str, Any], Body()]) -> SellerSettingsView:
+    """Change some settings (the others stay). eBay: marketplace_id, payment_policy_id, fulfillment_policy_id,
+    return_policy_id, merchant_location_key. Etsy: shop_id, shipping_profile_id, readiness_state_id."""
+    return runtime.seller_settings().put(current_user(app), marketplace, changes)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

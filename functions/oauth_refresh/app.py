@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from crosslist import runtime
 from crosslist.auth.credentials import credentials_due_for_refresh
 from crosslist.auth.refresh import refresh_due
+from crosslist.realtime.messages import reauth_required_message
 
 logger = Logger()
 metrics = Metrics()
@@ -24,6 +25,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.warning("no CREDENTIALS_KEY_ID: credentials due for refresh are left as they are")
         return {"due_for_refresh": len(due), "not_configured": len(due)}
     report = refresh_due(runtime.credential_store(), due, runtime.token_endpoint)
+    for user_id, marketplace in report.reauth_required:  # the user's open tabs ask them to connect again
+        runtime.notifier().to_user(user_id, reauth_required_message(marketplace))
     metrics.add_metric(name="TokensRefreshed", unit=MetricUnit.Count, value=report.refreshed)
     metrics.add_metric(name="TokensNeedingReauth", unit=MetricUnit.Count, value=len(report.reauth_required))
     metrics.add_metric(name="TokenRefreshesFailed", unit=MetricUnit.Count, value=report.failed)

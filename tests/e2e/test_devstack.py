@@ -166,18 +166,17 @@ def test_a_schedule_can_be_fired_now(devstack: DevStack) -> None:
         replies = []
         async with aiohttp.ClientSession() as session:
             url = f"{devstack.http_url}/__devstack/schedules/"
-            for name in ("OAuthRefreshFunction.RefreshSchedule", "SweeperFunction.SyncSchedule", "NoSuchSchedule"):
+            for name in ("OAuthRefreshFunction.RefreshSchedule", "SchedulerFunction.SyncSchedule", "NoSuchSchedule"):
                 async with session.post(url + name) as fired:
                     replies.append((fired.status, await fired.json()))
         return replies
 
     refresh, sync, unknown = asyncio.run(scenario())
     assert refresh == (200, {"schedule": "OAuthRefreshFunction.RefreshSchedule", "result": {"due_for_refresh": 0}})
-    # The sync schedule reaches the sweeper with its Input (no tab is connected: nothing to sync).
-    assert sync == (
-        200,
-        {"schedule": "SweeperFunction.SyncSchedule", "result": {"users": 0, "scheduled_jobs": 0, "skipped": 0}},
-    )
+    # The sync rules' schedule reaches the scheduler with its Input (no tab is connected: nothing is due).
+    assert sync[0] == 200
+    assert sync[1]["schedule"] == "SchedulerFunction.SyncSchedule"
+    assert (sync[1]["result"]["due_rules"], sync[1]["result"]["queued"]) == (0, 0)
     assert unknown[0] == 404
     assert "OAuthRefreshFunction.RefreshSchedule" in unknown[1]["message"]
 

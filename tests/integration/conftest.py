@@ -26,12 +26,17 @@ from tests.support.fakes import VINTED_USER_ID, FakeGateway, FakeVinted
 from tests.support.tokens import token_for
 
 USER_TABLES = (
+    "sale_actions",
+    "sales",
+    "user_settings",
     "marketplace_listings",
     "marketplace_jobs",
     "marketplace_batches",
     "job_lanes",
     "oauth_credentials",
+    "seller_settings",
     "products",
+    "sync_rules",
 )
 
 

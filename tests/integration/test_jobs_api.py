@@ -61,12 +61,16 @@ def test_an_unknown_action_is_refused_naming_the_valid_ones(backend: Backend, sq
     assert nothing_stored(backend, sql)
 
 
-def test_an_action_not_yet_runnable_is_refused_rather_than_queued_to_fail(backend: Backend, sql: Any) -> None:
+@pytest.mark.parametrize("marketplace", ["ebay", "etsy"])
+def test_a_job_on_an_account_never_connected_is_refused_rather_than_queued_to_wait(
+    backend: Backend, sql: Any, marketplace: str
+) -> None:
     product_id = backend.create_product()["id"]
-    reply = backend.http("POST", "/jobs", body={"marketplace": "etsy", "action": "publish", "product_id": product_id})
+    body = {"marketplace": marketplace, "action": "publish", "product_id": product_id}
+    reply = backend.http("POST", "/jobs", body=body)
     assert reply.status == 422
-    assert reply.body["code"] == "action_not_available"
-    assert "publish_vinted" in reply.body["available_actions"]
+    assert reply.body["code"] == "marketplace_not_connected"
+    assert f"/marketplaces/{marketplace}/connect" in reply.body["message"]
     assert nothing_stored(backend, sql)
 
 

@@ -41,6 +41,17 @@ def test_every_function_has_a_sample_event() -> None:
         ("process_job.timer", {"batchItemFailures": []}),
         ("oauth_refresh", {"due_for_refresh": 0}),
         ("sweeper", {"overdue_lanes": 0, "unqueued_jobs": 0}),
+        (
+            "scheduler",
+            {
+                "due_rules": 0,
+                "queued": 0,
+                "skipped_active_job": 0,
+                "waiting_for_connection": 0,
+                "reauth_required": 0,
+                "failed": 0,
+            },
+        ),
     ],
 )
 def test_sample_event_is_handled(backend: Backend, function: str, expected: dict[str, Any]) -> None:

@@ -28,6 +28,7 @@ EXPECTED_FUNCTIONS = {
     "OAuthRefreshFunction": "functions/oauth_refresh",
     "MarketplacesFunction": "functions/marketplaces",
     "SweeperFunction": "functions/sweeper",
+    "SchedulerFunction": "functions/scheduler",
 }
 EXPECTED_WS_ROUTES = {
     "$connect": "WsConnectFunction",
@@ -47,8 +48,9 @@ EXPECTED_QUEUE_SENDERS = {
     "WsConnectFunction": {"JobsQueue"},
     "WsMessageFunction": {"JobsQueue", "TimersQueue"},
     "OAuthRefreshFunction": set(),
-    "MarketplacesFunction": set(),
+    "MarketplacesFunction": {"JobsQueue"},  # a reconnected account wakes the jobs that waited for it
     "SweeperFunction": {"JobsQueue"},
+    "SchedulerFunction": {"JobsQueue"},
 }
 # A dead wake-up holds its lane's FIFO group until its visibility timeout ends: it must come back soon.
 MAX_JOBS_VISIBILITY_S = 60
@@ -362,7 +364,8 @@ def test_manage_connections_is_scoped_to_this_api(template: dict[str, Any]) -> N
                     arn = resource["Fn::Sub"]
                     assert arn.startswith("arn:${AWS::Partition}:execute-api:"), arn
                     assert ":${WebSocketApi}/${StageName}/" in arn, arn
-    assert sorted(granted) == ["ProcessJobFunction", "WsMessageFunction"]
+    # oauth_refresh tells the user's tabs when an account must be connected again.
+    assert sorted(granted) == ["OAuthRefreshFunction", "ProcessJobFunction", "WsMessageFunction"]
 
 
 def _sent_queues(template: dict[str, Any], function_id: str) -> set[str]:

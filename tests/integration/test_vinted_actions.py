@@ -287,40 +287,6 @@ def test_orders_are_imported_once_even_when_imported_twice_and_a_sale_marks_its_
     assert backend.http("GET", "/orders", user="bob").body["items"] == []
 
 
-# ---------------------------------------------------------------------- the scheduled sync
-def test_the_sync_schedule_queues_a_sync_and_an_orders_import_per_connected_user_never_a_second(
-    backend: Backend, sql: Any
-) -> None:
-    from devstack.lambdas import LambdaContext, load_handler
-    from tests.conftest import REPO
-
-    sweeper = load_handler(REPO / "functions" / "sweeper")
-    backend.open_tab("alice")
-    backend.open_tab("bob")
-    _, carol_tab = backend.connect("carol")
-    backend.disconnect(carol_tab)  # gone: nothing is queued for her
-
-    first = sweeper({"schedule": "sync"}, LambdaContext("sweeper"))
-    again = sweeper({"schedule": "sync"}, LambdaContext("sweeper"))  # a retry, or the next tick while active
-
-    assert (first["users"], first["scheduled_jobs"]) == (2, 4)
-    assert (again["scheduled_jobs"], again["skipped"]) == (0, 4)
-    with sql.connect() as connection:
-        jobs = connection.execute(
-            text("SELECT user_id, action_code, priority FROM marketplace_jobs ORDER BY user_id, action_code")
-        ).all()
-    assert [tuple(job) for job in jobs] == [
-        ("alice", "orders", 8),
-        ("alice", "sync", 8),
-        ("bob", "orders", 8),
-        ("bob", "sync", 8),
-    ]
-    backend.run_queue()
-    with sql.connect() as connection:
-        statuses = connection.execute(text("SELECT DISTINCT status FROM marketplace_jobs")).scalars().all()
-    assert list(statuses) == ["completed"]
-
-
 # ---------------------------------------------------------------------- message
 def test_a_message_reaches_the_conversation_once_even_when_its_answer_is_lost(
     backend: Backend, short_plugin_timeout: int

@@ -18,6 +18,7 @@ from typing import Any
 
 from crosslist.db.models import IDLE_JOB_STATUSES, JobStatus
 from crosslist.jobs.lanes import Job, Lane, LaneTransaction
+from crosslist.orders.delist import AfterCommit
 from crosslist.workflows.base import Completion, Listed, ListingChange, ListingRef, NewProduct, OrderRecord
 
 LaneKey = tuple[str, str]  # (user_id, marketplace)
@@ -201,6 +202,9 @@ class _Transaction:
             listing_key = (key[0], uuid.UUID(change.product_id), key[1])
             if listing_key in self._state.listings:
                 self._state.listings[listing_key] = replace(self._state.listings[listing_key], status=change.status)
+
+    def after_commit(self) -> AfterCommit:
+        return AfterCommit()  # no sales here: auto-delist is tested against PostgreSQL
 
     def batch_counts(self, batch_id: uuid.UUID) -> dict[str, int]:
         counts = dict.fromkeys((status.value for status in JobStatus), 0)

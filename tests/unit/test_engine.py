@@ -171,9 +171,9 @@ class FakeHttp:
         self.replies = replies
         self.calls: list[HttpCall] = []
 
-    def __call__(self, call: HttpCall, timeout_seconds: float) -> Reply:
+    def __call__(self, user_id: str, marketplace: str, call: HttpCall, timeout_seconds: float) -> Reply:
         self.calls.append(call)
-        reply = self.replies[call.url].pop(0)
+        reply = self.replies[call.path].pop(0)
         if isinstance(reply, BaseException):
             raise reply
         return reply
@@ -234,7 +234,7 @@ class World:
     clock: Clock = field(default_factory=Clock)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     config: EngineConfig = CONFIG
-    http: Callable[[HttpCall, float], Reply] | None = None
+    http: Callable[[str, str, HttpCall, float], Reply] | None = None
     fakes: dict[tuple[str, str], Workflow] = field(default_factory=dict)
 
     def engine(self) -> LaneEngine:
@@ -881,7 +881,7 @@ def test_an_http_call_is_performed_and_applied_in_the_same_wake(world: World) ->
     tab, _ = world.open_tab(ready=False, answers=False)
     http = world.ebay(
         ScriptedWorkflow({"create_offer": [CREATE], "publish_offer": [PUBLISH]}),
-        {CREATE.url: [ok({"offerId": "o-1"})], PUBLISH.url: [ok({"listingId": "l-1"})]},
+        {CREATE.path: [ok({"offerId": "o-1"})], PUBLISH.path: [ok({"listingId": "l-1"})]},
     )
     job = world.store.add_job(marketplace="ebay")
 
@@ -908,9 +908,9 @@ def test_an_http_write_whose_invocation_died_is_verified_before_being_sent_again
     http = world.ebay(
         ScriptedWorkflow({"create_offer": [CREATE], "publish_offer": [PUBLISH]}, checks={"create_offer": FIND}),
         {
-            CREATE.url: [Crash("killed while eBay answered"), ok({"offerId": "o-1"})],
-            FIND.url: [ok(check)],
-            PUBLISH.url: [ok({"listingId": "l-1"})],
+            CREATE.path: [Crash("killed while eBay answered"), ok({"offerId": "o-1"})],
+            FIND.path: [ok(check)],
+            PUBLISH.path: [ok({"listingId": "l-1"})],
         },
     )
     job = world.store.add_job(marketplace="ebay")
@@ -931,7 +931,7 @@ def test_a_done_step_advances_without_a_call(world: World) -> None:
     tab, _ = world.open_tab(ready=False, answers=False)
     http = world.ebay(
         ScriptedWorkflow({"create_offer": [CREATE], "summarise": [Done({"summary": "ok"})]}),
-        {CREATE.url: [ok({"offerId": "o-1"})]},
+        {CREATE.path: [ok({"offerId": "o-1"})]},
     )
     job = world.store.add_job(marketplace="ebay")
 
@@ -944,7 +944,7 @@ def test_a_done_step_advances_without_a_call(world: World) -> None:
 def test_a_job_whose_first_step_is_done_goes_on_to_its_next_step(world: World) -> None:
     http = world.ebay(
         ScriptedWorkflow({"prepare_offer": [Done({"sku": "A1"})], "create_offer": [CREATE]}),
-        {CREATE.url: [ok({"offerId": "o-1"})]},
+        {CREATE.path: [ok({"offerId": "o-1"})]},
     )
     job = world.store.add_job(marketplace="ebay")
 
@@ -958,7 +958,7 @@ def test_a_wait_step_sets_a_timer_and_the_job_waits(world: World) -> None:
     status = HttpCall("GET", f"{EBAY}/offer/o-1", "read", repeatable=True)
     http = world.ebay(
         ScriptedWorkflow({"check_offer": [Wait(300, reason="backoff"), status]}),
-        {status.url: [ok({"status": "PUBLISHED"})]},
+        {status.path: [ok({"status": "PUBLISHED"})]},
     )
     job = world.store.add_job(marketplace="ebay")
 
@@ -993,7 +993,7 @@ def test_a_job_waiting_in_a_wait_step_keeps_the_lane(world: World) -> None:
     status = HttpCall("GET", f"{EBAY}/offer/o-1", "read", repeatable=True)
     world.ebay(
         ScriptedWorkflow({"check_offer": [Wait(300), status]}),
-        {status.url: [ok({"status": "PUBLISHED"}), ok({"status": "PUBLISHED"})]},
+        {status.path: [ok({"status": "PUBLISHED"}), ok({"status": "PUBLISHED"})]},
     )
     started = world.store.add_job(marketplace="ebay")
     assert world.wake("ebay") is TIMER

@@ -43,7 +43,7 @@ def schedule_event(**properties: Any) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ template
 
 
-def test_the_real_template_has_the_sweep_sync_and_oauth_refresh_schedules() -> None:
+def test_the_real_template_has_the_sweep_sync_rules_and_oauth_refresh_schedules() -> None:
     schedules = schedules_from_template(load_template(TEMPLATE))
 
     assert schedules == [
@@ -56,17 +56,17 @@ def test_the_real_template_has_the_sweep_sync_and_oauth_refresh_schedules() -> N
             schedule_name="devstack-sweep",
         ),
         Schedule(
-            name="SweeperFunction.SyncSchedule",
-            function="SweeperFunction",
-            expression="rate(30 minutes)",  # !Sub with SyncIntervalMinutes' default
-            input={"schedule": "sync"},
+            name="SchedulerFunction.SyncSchedule",
+            function="SchedulerFunction",
+            expression="rate(1 minute)",
+            input={"schedule": "sync_rules"},
             enabled=True,
-            schedule_name="devstack-sync",
+            schedule_name="devstack-sync-rules",
         ),
         Schedule(
             name="OAuthRefreshFunction.RefreshSchedule",
             function="OAuthRefreshFunction",
-            expression="rate(10 minutes)",
+            expression="rate(15 minutes)",
             input={"schedule": "oauth_refresh"},
             enabled=True,
             schedule_name="devstack-oauth-refresh",
@@ -420,21 +420,20 @@ def test_the_scheduler_fires_the_template_schedules_in_order_until_stopped(caplo
     scheduler.join(timeout=5)
 
     assert not scheduler.running
-    sweep, sync = "SweeperFunction.SweepSchedule", "SweeperFunction.SyncSchedule"
+    sweep, sync = "SweeperFunction.SweepSchedule", "SchedulerFunction.SyncSchedule"
     refresh = "OAuthRefreshFunction.RefreshSchedule"
     expected = []
-    for minute in range(1, 65):  # a tie goes in template order: sweep, sync, refresh
+    for minute in range(1, 65):  # a tie goes in template order: sweep, sync rules, refresh
         at = T0 + timedelta(minutes=minute)
-        expected += [(sweep, at)]
-        expected += [(sync, at)] if minute % 30 == 0 else []
-        expected += [(refresh, at)] if minute % 10 == 0 else []
+        expected += [(sweep, at), (sync, at)]
+        expected += [(refresh, at)] if minute % 15 == 0 else []
     assert recorder.fired == expected
-    assert len(expected) == 64 + 2 + 6
-    assert [event for name, _, event in recorder.calls if name == sync] == [{"schedule": "sync"}] * 2
+    assert len(expected) == 64 + 64 + 4
+    assert [event for name, _, event in recorder.calls if name == sync] == [{"schedule": "sync_rules"}] * 64
     assert {str(event) for name, _, event in recorder.calls if name == refresh} == {"{'schedule': 'oauth_refresh'}"}
     firings = [record.getMessage() for record in caplog.records if " -> " in record.getMessage()]
-    assert len(firings) == 72
-    synced = "schedule SweeperFunction.SyncSchedule -> SweeperFunction (scheduled at 2026-01-01T01:00:00Z): ok"
+    assert len(firings) == 132
+    synced = "schedule SchedulerFunction.SyncSchedule -> SchedulerFunction (scheduled at 2026-01-01T01:00:00Z): ok"
     assert [line for line in firings if line.startswith(synced)] != []
 
 

@@ -18,6 +18,9 @@ import boto3
 from crosslist.settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
     from sqlalchemy.orm import Session, sessionmaker
 
     from crosslist.auth.connect import Connector
@@ -26,17 +29,21 @@ if TYPE_CHECKING:
     from crosslist.auth.tokens import TokenVerifier
     from crosslist.jobs.engine import LaneEngine
     from crosslist.jobs.queue import CarriedReply, SqsJobQueue, SqsTimerQueue
-    from crosslist.jobs.schedule import ScheduledSync
     from crosslist.jobs.service import JobService
     from crosslist.jobs.session import SessionState
     from crosslist.jobs.sweeper import Sweeper
-    from crosslist.orders.service import OrderService
+    from crosslist.marketplaces.api import MarketplaceApi
+    from crosslist.marketplaces.seller import SellerSettingsService
+    from crosslist.orders.service import OrderService, UserSettingsService
     from crosslist.products.service import ProductService
     from crosslist.realtime.commands import PendingCommandStore
     from crosslist.realtime.connections import ConnectionStore
     from crosslist.realtime.gateway import ConnectionGateway
     from crosslist.realtime.notifier import Notifier
     from crosslist.realtime.sessions import PluginResults
+    from crosslist.sync_rules.scheduler import SyncScheduler
+    from crosslist.sync_rules.service import SyncRuleService
+    from crosslist.workflows.base import HttpCall, Reply
 
 SECRET_MAX_AGE_SECONDS = 300
 
@@ -130,7 +137,36 @@ def connector() -> Connector:
     from crosslist.auth.connect import Connector
     from crosslist.auth.oauth_clients import HttpTokenEndpoint
 
-    return Connector(sessions(), credential_store, oauth_app, lambda app: HttpTokenEndpoint(app, _http_client()))
+    return Connector(
+        sessions(),
+        credential_store,
+        oauth_app,
+        lambda app: HttpTokenEndpoint(app, _http_client()),
+        on_connected=resume_lane,
+    )
+
+
+def resume_lane(user_id: str, marketplace: str) -> None:
+    """The user connected the account (again): jobs waiting for it carry on."""
+    from crosslist.jobs.lanes import PostgresLaneStore
+
+    if PostgresLaneStore(sessions()).resume_after_reauth(user_id, marketplace):
+        job_queue().wake(user_id, marketplace, cause="reconnected")
+
+
+@cache
+def marketplace_api() -> MarketplaceApi:
+    """eBay's and Etsy's REST APIs, called as the user (only the functions allowed the KMS key use it)."""
+    from crosslist.auth.oauth_clients import HttpTokenEndpoint
+    from crosslist.marketplaces.api import MarketplaceApi
+
+    config = settings()
+    return MarketplaceApi(
+        credential_store,
+        oauth_app,
+        lambda app: HttpTokenEndpoint(app, _http_client()),
+        {"ebay": config.ebay_api_base, "etsy": config.etsy_api_base},
+    )
 
 
 @cache
@@ -214,6 +250,12 @@ def order_service() -> OrderService:
     return OrderService(sessions())
 
 
+def user_settings_service() -> UserSettingsService:
+    from crosslist.orders.service import UserSettingsService
+
+    return UserSettingsService(sessions())
+
+
 def job_service() -> JobService:
     from crosslist.jobs.service import JobService
 
@@ -234,7 +276,21 @@ def lane_engine() -> LaneEngine:
         jobs=job_queue(),
         timers=timer_queue(),
         config=EngineConfig.from_settings(settings()),
+        http=_call_marketplace_api,
     )
+
+
+def seller_settings() -> SellerSettingsService:
+    from crosslist.marketplaces.seller import SellerSettingsService
+
+    return SellerSettingsService(
+        sessions(), lambda user, marketplace, path: marketplace_api().read(user, marketplace, path)
+    )
+
+
+def _call_marketplace_api(user_id: str, marketplace: str, call: HttpCall, timeout_seconds: float) -> Reply:
+    # Made on the first eBay or Etsy call: a Vinted-only instance never loads httpx nor the KMS client.
+    return marketplace_api()(user_id, marketplace, call, timeout_seconds)
 
 
 def sweeper() -> Sweeper:
@@ -244,10 +300,19 @@ def sweeper() -> Sweeper:
     return Sweeper(PostgresLaneStore(sessions()), job_queue())
 
 
-def scheduled_sync() -> ScheduledSync:
-    from crosslist.jobs.schedule import ScheduledSync
+def sync_scheduler(clock: Callable[[], datetime] | None = None) -> SyncScheduler:
+    from crosslist.sync_rules.scheduler import SyncScheduler
+    from crosslist.sync_rules.store import PostgresSyncRuleStore
 
-    return ScheduledSync(connections(), job_service())
+    return SyncScheduler(PostgresSyncRuleStore(sessions()), connections().live_users, job_service(), clock=clock)
+
+
+def sync_rule_service() -> SyncRuleService:
+    from crosslist.sync_rules.service import SyncRuleService
+    from crosslist.sync_rules.store import PostgresSyncRuleStore
+
+    # A Vinted rule can run while the user has an open connection (their extension runs its calls).
+    return SyncRuleService(PostgresSyncRuleStore(sessions()), lambda user_id: bool(connections().for_user(user_id)))
 
 
 def session_state() -> SessionState:
@@ -290,5 +355,8 @@ def reset() -> None:
         timer_queue,
         notifier,
         lane_engine,
+        marketplace_api,
+        credential_store,
+        _http_client,
     ):
         factory.cache_clear()

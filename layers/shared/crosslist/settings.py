@@ -94,9 +94,6 @@ class Settings(BaseModel):
     retry_after_error_seconds: int = Field(
         10, ge=0, le=60, validation_alias=AliasChoices("CROSSLIST_RETRY_AFTER_ERROR")
     )
-    # The scheduled sync's interval (SyncIntervalMinutes in template.yaml sets both): jobs created by one
-    # tick of the schedule are not created again by a retry of it.
-    sync_interval_minutes: int = Field(30, ge=5, le=24 * 60, validation_alias=AliasChoices("CROSSLIST_SYNC_INTERVAL"))
     # How long a job waits for the user's browser extension before failing (plugin_never_connected).
     plugin_wait_seconds: float = Field(24 * 3600, ge=0, validation_alias=AliasChoices("CROSSLIST_PLUGIN_WAIT"))
 

@@ -28,6 +28,8 @@ from crosslist.db.models import CredentialStatus, OAuthCredential, OAuthState
 from crosslist.errors import BadRequest, InvalidRequest
 
 STATE_LIFETIME = timedelta(minutes=10)
+# eBay's refresh token ends after 18 months: the user is asked to connect again this long before.
+RECONNECT_NOTICE = timedelta(days=14)
 OAUTH_MARKETPLACES: tuple[Literal["ebay", "etsy"], ...] = ("ebay", "etsy")
 ConnectionState = Literal["connected", "reauth_required", "not_connected"]
 
@@ -41,6 +43,9 @@ class MarketplaceConnection:
     marketplace: str
     status: ConnectionState
     expires_at: datetime | None = None  # the access token's; it is refreshed before then
+    # When the refresh token itself ends (eBay: 18 months): the user must connect again before then.
+    refresh_expires_at: datetime | None = None
+    reconnect_soon: bool = False  # it ends within RECONNECT_NOTICE
 
 
 class Connector:
@@ -50,13 +55,17 @@ class Connector:
         store: Callable[[], CredentialStore],  # made only when a credential is stored (it needs the KMS key)
         apps: Callable[[str], OAuthApp | None],
         exchanges: Callable[[OAuthApp], CodeExchange],
+        *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_connected: Callable[[str, str], None] | None = None,
     ) -> None:
         self._sessions = sessions
         self._store = store
         self._apps = apps
         self._exchanges = exchanges
         self._clock = clock
+        # Told (user, marketplace) once a credential is stored: the jobs that waited for it go on.
+        self._on_connected = on_connected
 
     def authorization_url(self, user_id: str, marketplace: str) -> str:
         app = self._app(marketplace)
@@ -108,6 +117,8 @@ class Connector:
         user_id, verifier = used
         tokens = self._exchanges(app).exchange(code, verifier)
         self._store().save(user_id, marketplace, tokens)
+        if self._on_connected is not None:
+            self._on_connected(str(user_id), marketplace)
         return str(user_id)
 
     def connections(self, user_id: str) -> list[MarketplaceConnection]:
@@ -124,7 +135,16 @@ class Connector:
             elif credential.status is CredentialStatus.NEEDS_REAUTH:
                 found.append(MarketplaceConnection(marketplace, "reauth_required"))
             else:
-                found.append(MarketplaceConnection(marketplace, "connected", credential.expires_at))
+                refresh_ends = credential.refresh_expires_at
+                found.append(
+                    MarketplaceConnection(
+                        marketplace,
+                        "connected",
+                        credential.expires_at,
+                        refresh_expires_at=refresh_ends,
+                        reconnect_soon=refresh_ends is not None and refresh_ends < self._clock() + RECONNECT_NOTICE,
+                    )
+                )
         return found
 
     def disconnect(self, user_id: str, marketplace: str) -> bool:

@@ -24,8 +24,8 @@ from crosslist.auth.vault import KeyService, open_sealed, seal
 from crosslist.db.engine import transaction
 from crosslist.db.models import CredentialStatus, OAuthCredential
 
-# The schedule runs every 10 minutes: refresh whatever would expire before the run after next.
-REFRESH_WINDOW = timedelta(minutes=20)
+# The schedule runs every 15 minutes: refresh whatever would expire before the run after next.
+REFRESH_WINDOW = timedelta(minutes=30)
 # A token about to expire is refreshed before it is handed out: a call made with it must still succeed.
 EXPIRY_MARGIN = timedelta(seconds=60)
 
@@ -48,6 +48,12 @@ class TokenSet:
     refresh_token: str | None = None
     refresh_expires_at: datetime | None = None
     scopes: str = ""
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    version: int  # the credential's version it was read at (a refresh moves it on)
 
 
 class InvalidGrant(Exception):
@@ -120,12 +126,18 @@ class CredentialStore:
 
     def access_token(self, user_id: str, marketplace: str, endpoint: TokenEndpoint) -> str:
         """A token good for at least EXPIRY_MARGIN: refreshed first when it is not."""
+        return self.issue(user_id, marketplace, endpoint).access_token
+
+    def issue(self, user_id: str, marketplace: str, endpoint: TokenEndpoint) -> IssuedToken:
+        """Like access_token, with the credential's version: a caller whose token is refused (401) passes it
+        back to `refresh` as `seen_version`, so a token another caller already replaced is not refreshed twice."""
         with transaction(self._sessions) as session:
             credential = self._credential(session, user_id, marketplace, lock=False)
             if credential.expires_at > self._clock() + EXPIRY_MARGIN:
-                return self._open(credential, "access")
+                return IssuedToken(self._open(credential, "access"), credential.version)
             seen = credential.version
-        return self.refresh(user_id, marketplace, endpoint, seen_version=seen)
+        token = self.refresh(user_id, marketplace, endpoint, seen_version=seen)
+        return IssuedToken(token, seen + 1)
 
     def refresh(
         self, user_id: str, marketplace: str, endpoint: TokenEndpoint, *, seen_version: int | None = None

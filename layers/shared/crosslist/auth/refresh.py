@@ -1,4 +1,4 @@
-"""The scheduled refresh (oauth_refresh, every 10 minutes): every credential expiring soon is refreshed
+"""The scheduled refresh (oauth_refresh, every 15 minutes): every credential expiring soon is refreshed
 before a job needs it. A credential a job refreshed meanwhile is left alone (its version moved)."""
 
 from __future__ import annotations

@@ -16,10 +16,22 @@ class MarketplaceStatus(BaseModel):
     marketplace: str
     status: ConnectionState = Field(description="reauth_required: the marketplace refused the stored authorization")
     expires_at: datetime | None = Field(description="When the current access token expires (it is refreshed before)")
+    refresh_expires_at: datetime | None = Field(
+        default=None, description="When the authorization itself ends (eBay: 18 months): connect again before"
+    )
+    reconnect_soon: bool = Field(
+        default=False, description="The authorization ends within 14 days: ask the user to connect again"
+    )
 
     @classmethod
     def of(cls, connection: MarketplaceConnection) -> MarketplaceStatus:
-        return cls(marketplace=connection.marketplace, status=connection.status, expires_at=connection.expires_at)
+        return cls(
+            marketplace=connection.marketplace,
+            status=connection.status,
+            expires_at=connection.expires_at,
+            refresh_expires_at=connection.refresh_expires_at,
+            reconnect_soon=connection.reconnect_soon,
+        )
 
 
 class AuthorizationStarted(BaseModel):

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    CheckConstraint,
     DateTime,
     Enum,
     ForeignKey,
@@ -294,3 +295,95 @@ class OAuthState(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SellerSettings(Base):
+    """What the user's eBay or Etsy jobs need beyond the product (eBay: business policies and the
+    merchant location; Etsy: the shop, its shipping profile and readiness state)."""
+
+    __tablename__ = "seller_settings"
+
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    marketplace: Mapped[str] = mapped_column(String(20), primary_key=True)
+    settings: Mapped[JsonDict] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class SyncRule(Base):
+    """When the scheduler queues a user's listings sync or orders import on a marketplace
+    (crosslist.sync_rules). A user without a row has the defaults: the row is written when the scheduler
+    first runs the rule or the user changes it."""
+
+    __tablename__ = "sync_rules"
+    __table_args__ = (
+        CheckConstraint("kind IN ('listings', 'orders')", name="ck_sync_rules_kind"),
+        CheckConstraint("interval_minutes IS NULL OR interval_minutes >= 5", name="ck_sync_rules_min_interval"),
+    )
+
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    marketplace: Mapped[str] = mapped_column(String(20), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    interval_minutes: Mapped[int | None]  # None: the kind's default (it follows the code if that changes)
+    last_run_at: Mapped[datetime | None]  # the scheduler tick that last queued (or tried to queue) its job
+    last_outcome: Mapped[JsonDict | None]  # {code, at, job_id?, reason?, message?}
+    last_job_id: Mapped[uuid.UUID | None]
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class UserSettings(Base):
+    """A user's choices for crosslist as a whole. A user without a row has the defaults."""
+
+    __tablename__ = "user_settings"
+
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    # A sale on one marketplace delists the product on the others, or lowers their quantity (crosslist.orders.delist).
+    auto_delist: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class Sale(Base):
+    """A product sold on a marketplace, once per imported order: what auto-delist started from. Its
+    SaleActions say what was done about the product's listings on the other marketplaces."""
+
+    __tablename__ = "sales"
+    __table_args__ = (
+        UniqueConstraint("order_id", name="uq_sales_order"),
+        Index("ix_sales_product_sold", "user_id", "product_id", "sold_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[str] = mapped_column(String(128))
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    marketplace: Mapped[str] = mapped_column(String(20))  # where it sold
+    external_order_id: Mapped[str] = mapped_column(String(100))
+    quantity: Mapped[int]
+    sold_at: Mapped[datetime]
+    detected_at: Mapped[datetime]  # when an import found it: sold_at to here is the delay polling costs
+
+
+class SaleAction(Base):
+    """What a sale did on one other marketplace of its product. The outcome is its job's, read live; an
+    action without a job of its own says what became of it in `outcome`."""
+
+    __tablename__ = "sale_actions"
+    __table_args__ = (
+        UniqueConstraint("sale_id", "marketplace", name="uq_sale_actions_sale_marketplace"),
+        # Every job that ends looks for the actions waiting for it: only those are indexed.
+        Index("ix_sale_actions_waiting", "waiting_for_job_id", postgresql_where=text("outcome = 'waiting'")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    sale_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sales.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(128))
+    marketplace: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(20))  # delete, update_quantity or none
+    reason: Mapped[str | None] = mapped_column(String(60))  # why none, why failed, why waiting
+    job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("marketplace_jobs.id", ondelete="SET NULL"))
+    # The product's started job on that marketplace, which the action's job follows once it ends.
+    waiting_for_job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("marketplace_jobs.id", ondelete="SET NULL"))
+    # Without a job of its own: waiting (for waiting_for_job_id to end), skipped or failed.
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())

@@ -25,10 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
+from crosslist.auth.credentials import NeedsReauth
 from crosslist.db.models import JobStatus
 from crosslist.jobs import pacing
 from crosslist.jobs.lanes import Job, Lane, LaneStore, LaneTransaction
 from crosslist.jobs.queue import PLUGIN_MARKETPLACES, CarriedReply, JobQueue, TimerQueue
+from crosslist.marketplaces import NotAvailable
+from crosslist.orders.delist import LaneToWake, wake_lanes
 from crosslist.realtime.commands import CommandStatus, PendingCommand, PendingCommandStore
 from crosslist.realtime.connections import Connection, ConnectionStore
 from crosslist.realtime.gateway import ConnectionGateway, ConnectionGone, encode
@@ -40,6 +43,7 @@ from crosslist.realtime.messages import (
     completed_message,
     failed_message,
     progress_message,
+    reauth_required_message,
     retrying_message,
     waiting_message,
 )
@@ -95,6 +99,10 @@ MIN_HOLD_SECONDS = 1.0
 # Slack after a deadline before the sweeper considers a lane's wake-up lost.
 DEADLINE_SLACK_SECONDS = 1.0
 JITTER = 0.2
+# A lane whose eBay or Etsy account must be connected again waits for the user (the callback wakes it);
+# it looks again this often in case that wake-up was lost.
+REAUTH_REQUIRED = "reauth_required"
+REAUTH_RECHECK_SECONDS = 6 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,7 @@ class EngineConfig:
     challenge_pause_seconds: float = 1800
     max_pause_seconds: float = 6 * 3600
     plugin_wait_seconds: float = 24 * 3600
+    api_throttle_pause_seconds: float = 60
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineConfig:
@@ -127,33 +136,6 @@ class WakeOutcome(enum.StrEnum):
     CONTINUED = "continued"  # more to do: handed over to a new invocation
 
 
-class HttpPerformer:
-    """Performs a direct HTTP call (eBay, Etsy) for the engine; replaced by a fake in tests."""
-
-    def __call__(self, call: HttpCall, timeout_seconds: float) -> Reply:
-        import httpx  # only the marketplaces with a REST API need it
-
-        try:
-            response = httpx.request(
-                call.method, call.url, headers=call.headers, json=call.json, timeout=timeout_seconds
-            )
-        except httpx.HTTPError as error:
-            return Reply(False, None, f"{type(error).__name__}: {error}"[:500])
-        retry_after = response.headers.get("retry-after")
-        try:
-            body = response.json() if response.content else None
-        except ValueError:
-            body = None
-        ok = response.is_success
-        return Reply(
-            ok,
-            body if isinstance(body, dict) else None,
-            None if ok else response.text[:2000] or f"HTTP {response.status_code}",
-            status=response.status_code,
-            retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
-        )
-
-
 @dataclass
 class _Turn:
     """What a turn decided, carried out once its transaction committed."""
@@ -164,6 +146,7 @@ class _Turn:
     http: _Http | None = None
     timer: float | None = None  # epoch seconds
     pacing_before: JsonDict | None = None  # the lane's pacing before this turn's call was counted
+    lanes_to_wake: list[LaneToWake] = field(default_factory=list)  # other lanes it queued jobs in (a sale's)
 
 
 @dataclass(frozen=True)
@@ -199,7 +182,7 @@ class LaneEngine:
         config: EngineConfig,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
-        http: Callable[[HttpCall, float], Reply] | None = None,
+        http: Callable[[str, str, HttpCall, float], Reply] | None = None,
         workflows: Callable[[str, str], Workflow | None] = find_workflow,
     ) -> None:
         self._store = store
@@ -212,7 +195,7 @@ class LaneEngine:
         self._config = config
         self._clock = clock
         self._rng = rng or random.Random()
-        self._http = http or HttpPerformer()
+        self._http = http or _no_api
         self._workflows = workflows
         self._tabs: list[Connection] | None = None  # the user's connections, read once per wake-up
 
@@ -263,7 +246,15 @@ class LaneEngine:
                 # A reply applied (or a call given up): the next call goes in the same transaction, and
                 # the step's progress can travel with it.
                 self._advance(tx, turn, now)
+            self._beyond_lane(tx, turn)
         return turn
+
+    @staticmethod
+    def _beyond_lane(tx: LaneTransaction, turn: _Turn) -> None:
+        """What the turn did beyond its lane (auto-delist), carried out with the rest once it has committed."""
+        after = tx.after_commit()
+        turn.messages.extend(after.messages)
+        turn.lanes_to_wake = after.lanes
 
     def _collect(self, tx: LaneTransaction, turn: _Turn, now: float) -> None:
         """The lane has a call in flight: apply its reply if it came, or notice it never will."""
@@ -381,8 +372,13 @@ class LaneEngine:
     @staticmethod
     def _unconfirmed_if_landed(job: Job, flight: dict[str, Any], reply: Reply) -> None:
         """A write the marketplace accepted whose answer could not be used (a changed shape, a bug) did
-        land: its next attempt looks for it (Workflow.verify) rather than writing it twice."""
-        if reply.success and not flight["repeatable"] and not flight.get("verifying"):
+        land; a direct call that got no answer (a timeout) or a 5xx (a gateway's) may have: its next
+        attempt looks for it (Workflow.verify) rather than writing it twice. (The extension reports no
+        status only when Vinted was never reached.)"""
+        if flight["repeatable"] or flight.get("verifying"):
+            return
+        unknown = flight.get("http") and (reply.status is None or reply.status >= 500)
+        if reply.success or unknown:
             job.unconfirmed_step = job.current_step
 
     @staticmethod
@@ -442,6 +438,12 @@ class LaneEngine:
             # A backoff, or a workflow's own Wait: its reason stays.
             self._wait(turn, tx, job, job.wait_reason or "backoff", job.next_attempt_at.timestamp())
         else:
+            if lane.pause_reason == REAUTH_REQUIRED:  # connected again: the jobs that waited queue again
+                for waiting in tx.queued_jobs():
+                    if waiting.wait_reason == REAUTH_REQUIRED and waiting.id != job.id:
+                        waiting.status = JobStatus.PENDING
+                        _clear_wait(waiting)
+                        tx.save(waiting)
             lane.paused_until = lane.pause_reason = None
             self._plan(tx, turn, job, now)
 
@@ -649,6 +651,9 @@ class LaneEngine:
             job.error = failure.error
             self._wait(turn, tx, job, lane.pause_reason, until)
             return
+        if failure.kind == "reauth":
+            self._wait_for_reauth(tx, turn, job, failure, now)
+            return
         if failure.kind == "logged_out":
             # The tab's extension is not logged in any more: no command goes to it until it says it is.
             if connection_id is not None:
@@ -670,15 +675,40 @@ class LaneEngine:
         self._wait(turn, tx, job, "backoff", now + delay, notify=False)
 
     def _pause_seconds(self, lane: Lane, failure: StepFailed, now: float) -> float:
-        """15 min after a 429, 30 min after a challenge, doubling with each one the same day, capped."""
+        """Vinted: 15 min after a 429, 30 min after a challenge, doubling with each one the same day, capped
+        (an anti-bot system remembers). A REST API (eBay, Etsy) says when to come back: its Retry-After is
+        honoured as it is; without one, a minute, doubling the same day."""
         today = datetime.fromtimestamp(now, UTC).date().isoformat()
         seen = int(lane.throttles.get("count", 0)) if lane.throttles.get("day") == today else 0
         lane.throttles = {"day": today, "count": seen + 1}
+        if lane.marketplace not in PLUGIN_MARKETPLACES:
+            if failure.retry_after_seconds is not None:
+                return min(failure.retry_after_seconds, self._config.max_pause_seconds)
+            return float(min(self._config.api_throttle_pause_seconds * 2**seen, self._config.max_pause_seconds))
         base = self._config.challenge_pause_seconds if failure.challenge else self._config.throttle_pause_seconds
         pause = float(min(base * 2**seen, self._config.max_pause_seconds))
         if failure.retry_after_seconds is not None:
             pause = max(pause, min(failure.retry_after_seconds, self._config.max_pause_seconds))
         return pause
+
+    def _wait_for_reauth(self, tx: LaneTransaction, turn: _Turn, job: Job, failure: StepFailed, now: float) -> None:
+        """The account must be connected again: the lane's jobs wait (none fails) until the user does, which
+        wakes the lane (LaneStore.resume_after_reauth); meanwhile the lane looks again now and then."""
+        lane = tx.lane
+        if lane.pause_reason != REAUTH_REQUIRED:  # the user is told once, not at every recheck
+            turn.messages.append(reauth_required_message(lane.marketplace))
+        until = now + REAUTH_RECHECK_SECONDS
+        lane.paused_until = _at(until)
+        lane.pause_reason = REAUTH_REQUIRED
+        job.error = failure.error
+        for waiting in tx.queued_jobs():
+            if waiting.id != job.id and waiting.wait_reason != REAUTH_REQUIRED:
+                waiting.status = JobStatus.WAITING
+                waiting.wait_reason = REAUTH_REQUIRED
+                waiting.wait_until = None
+                tx.save(waiting)
+                turn.messages.append(waiting_message(str(waiting.id), REAUTH_REQUIRED, None))
+        self._wait(turn, tx, job, REAUTH_REQUIRED, until)
 
     def _wait(
         self, turn: _Turn, tx: LaneTransaction, job: Job, reason: str, until: float, *, notify: bool = True
@@ -776,6 +806,7 @@ class LaneEngine:
                     self._notifier.to_user(user_id, progress, connections=others)
         for message in messages:
             self._notifier.to_user(user_id, message, connections=self._user_tabs(user_id))
+        wake_lanes(turn.lanes_to_wake, self._jobs, self._store.mark_queued)
         if turn.http is not None:
             self._perform_http(user_id, marketplace, turn.http)
             again = True
@@ -809,7 +840,18 @@ class LaneEngine:
         return False
 
     def _perform_http(self, user_id: str, marketplace: str, http: _Http) -> None:
-        reply = self._http(http.call, http.timeout_seconds)
+        failure: StepFailed | None = None
+        try:
+            reply = self._http(user_id, marketplace, http.call, http.timeout_seconds)
+        except NeedsReauth:
+            failure = StepFailed(
+                "reauth_required",
+                f"crosslist's access to your {marketplace} account has ended: connect {marketplace} again"
+                " and the job carries on",
+                kind="reauth",
+            )
+        except NotAvailable as missing:
+            failure = StepFailed("marketplace_not_available", str(missing), retryable=False)
         turn = _Turn()
         with self._store.locked(user_id, marketplace) as tx:
             flight = tx.lane.in_flight
@@ -819,9 +861,16 @@ class LaneEngine:
             job = tx.job(http.job_id)
             if job is None or job.ended or job.current_step != flight["step_index"]:
                 return
-            self._apply(tx, turn, job, flight=flight, reply=reply, now=self._clock())
+            if failure is not None:  # nothing was sent: the step is sent as it is once the lane can go on
+                self._failed(tx, turn, job, failure, self._clock())
+            else:
+                self._apply(tx, turn, job, flight=flight, reply=reply, now=self._clock())
+            self._beyond_lane(tx, turn)
+        if turn.timer is not None:
+            self._timers.wake_at(user_id, marketplace, turn.timer)
         for message in turn.messages:
             self._notifier.to_user(user_id, message, connections=self._user_tabs(user_id))
+        wake_lanes(turn.lanes_to_wake, self._jobs, self._store.mark_queued)
 
 
 class _Records:
@@ -848,6 +897,10 @@ class _Records:
 
     def link(self, product_id: str, external_id: str, url: str | None, image_urls: list[str] | None) -> None:
         self._tx.link(product_id, external_id, url, image_urls)
+
+
+def _no_api(user_id: str, marketplace: str, call: HttpCall, timeout_seconds: float) -> Reply:
+    raise NotAvailable(f"{marketplace}'s API is not reachable from this engine")
 
 
 def _unavailable_reason(tabs: list[Connection]) -> str:

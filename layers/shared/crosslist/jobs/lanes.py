@@ -31,6 +31,7 @@ from crosslist.db.models import (
     Order,
     Product,
 )
+from crosslist.orders import delist
 from crosslist.workflows.base import Completion, Listed, ListingChange, ListingRef, NewProduct, OrderRecord
 
 JsonDict = dict[str, Any]
@@ -131,6 +132,10 @@ class LaneTransaction(Protocol):
 
     def batch_counts(self, batch_id: uuid.UUID) -> dict[str, int]: ...
 
+    def after_commit(self) -> delist.AfterCommit:
+        """What this transaction did beyond its lane (a sale's delete jobs, a cancel requested: auto-delist),
+        for the engine to carry out once it has committed: lanes to wake, messages for the user."""
+
 
 class LaneStore(Protocol):
     def locked(self, user_id: str, marketplace: str) -> AbstractContextManager[LaneTransaction]:
@@ -197,6 +202,23 @@ class PostgresLaneStore:
             ).all()
         return [(user, marketplace, job_id) for user, marketplace, job_id in rows]
 
+    def resume_after_reauth(self, user_id: str, marketplace: str) -> bool:
+        """The user connected the account again: the lane's reauth pause ends (the lane must then be woken).
+        Returns whether it was paused for that."""
+        with transaction(self._sessions) as session:
+            resumed = session.execute(
+                update(JobLane)
+                .where(
+                    JobLane.user_id == user_id,
+                    JobLane.marketplace == marketplace,
+                    JobLane.pause_reason == "reauth_required",
+                )
+                # The reason stays: the lane's next turn sees it and queues the jobs that waited again.
+                .values(paused_until=None)
+                .returning(JobLane.user_id)
+            ).first()
+        return resumed is not None
+
     def mark_queued(self, job_ids: list[uuid.UUID]) -> None:
         if job_ids:
             with transaction(self._sessions) as session:
@@ -210,6 +232,7 @@ class _PostgresLaneTransaction:
         self._session = session
         self.lane = lane
         self._rows: dict[uuid.UUID, MarketplaceJob] = {}
+        self._after_commit = delist.AfterCommit()
 
     def job(self, job_id: uuid.UUID) -> Job | None:
         row = self._session.scalars(
@@ -261,9 +284,15 @@ class _PostgresLaneTransaction:
 
     def save(self, job: Job) -> None:
         row = self._rows[job.id]
+        ending = row.status in ACTIVE_JOB_STATUSES and job.ended
         for name in _CHANGED:
             setattr(row, name, getattr(job, name))
         row.updated_at = func.now()
+        if ending:  # a sale may wait for this job to end before deleting its listing
+            delist.after_job_ended(self._session, row, self._after_commit)
+
+    def after_commit(self) -> delist.AfterCommit:
+        return self._after_commit
 
     def complete(self, job: Job, completion: Completion) -> None:
         if completion.listing is not None and job.product_id is not None:
@@ -362,7 +391,7 @@ class _PostgresLaneTransaction:
         ]
 
     def add_orders(self, orders: list[OrderRecord]) -> list[OrderRecord]:
-        added: list[OrderRecord] = []
+        added: list[tuple[uuid.UUID, OrderRecord]] = []
         for order in orders:
             stored = self._session.execute(
                 insert(Order)
@@ -384,8 +413,10 @@ class _PostgresLaneTransaction:
                 .returning(Order.id)
             ).first()
             if stored is not None:
-                added.append(order)
-        return added
+                added.append((stored.id, order))
+        # In this same transaction: a sale is acted on with its order, once (auto-delist).
+        delist.record_sales(self._session, self.lane.user_id, self.lane.marketplace, added, self._after_commit)
+        return [order for _, order in added]
 
     def update_listings(self, changes: list[ListingChange]) -> None:
         for change in changes:

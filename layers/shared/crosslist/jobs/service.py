@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger
@@ -37,7 +38,8 @@ from crosslist.jobs.schemas import (
     UnlinkedItem,
     UnlinkedItems,
 )
-from crosslist.marketplaces import Marketplace
+from crosslist.marketplaces import EXTENSION_MARKETPLACES, Marketplace
+from crosslist.marketplaces.seller import seller_for_job
 from crosslist.products.service import snapshot
 from crosslist.workflows.base import Workflow
 from crosslist.workflows.registry import WORKFLOWS, find_workflow
@@ -45,6 +47,12 @@ from crosslist.workflows.registry import WORKFLOWS, find_workflow
 logger = Logger(child=True)
 DEFAULT_PAGE_SIZE = 50
 SCHEDULED_PRIORITY = 8  # a periodic sync gives way to what the user asked for
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    job_id: uuid.UUID
+    queued: bool  # False: one of the same action was still active (job_id is that one), none was queued
 
 
 class JobService:
@@ -60,7 +68,7 @@ class JobService:
                 job = self._find_by_idempotency_key(session, user_id, request)
                 created = job is None
                 if job is None:
-                    job = self._new_job(session, user_id, request)
+                    job = self.new_job(session, user_id, request)
         except IntegrityError as conflict:
             # A concurrent request stored its job first. Same idempotency key: return that job. Another
             # job of the same product: the database refused this one (see ACTIVE_PRODUCT_JOB_INDEX).
@@ -75,10 +83,15 @@ class JobService:
             self._enqueue(job)
         return JobView.of(job), created
 
-    def schedule(self, user_id: str, marketplace: Marketplace, action: str, *, tick: int) -> bool:
-        """A scheduled job (a periodic sync): created unless one of the same action is still active for the
-        user, or this schedule tick already created it (a retried schedule). Returns whether it was."""
+    def schedule(self, user_id: str, marketplace: Marketplace, action: str, *, idempotency_key: str) -> ScheduledJob:
+        """A scheduled job (a sync rule's): the one this key already created (a retried schedule), else none
+        while one of the same action is still active for the user (that one is returned), else a new one."""
         with transaction(self._sessions) as session:
+            existing = session.scalar(
+                select(MarketplaceJob.id).where(
+                    MarketplaceJob.user_id == user_id, MarketplaceJob.idempotency_key == idempotency_key
+                )
+            )
             active = session.scalar(
                 select(MarketplaceJob.id)
                 .where(
@@ -89,16 +102,18 @@ class JobService:
                 )
                 .limit(1)
             )
+        if existing is not None:
+            return ScheduledJob(existing, queued=True)
         if active is not None:
-            return False
+            return ScheduledJob(active, queued=False)
         request = CreateJobRequest(
-            marketplace=marketplace,
-            action=action,
-            priority=SCHEDULED_PRIORITY,
-            idempotency_key=f"schedule:{marketplace}:{action}:{tick}",
+            marketplace=marketplace, action=action, priority=SCHEDULED_PRIORITY, idempotency_key=idempotency_key
         )
-        _, created = self.create(user_id, request)
-        return created
+        try:
+            job, _ = self.create(user_id, request)
+        except ServiceUnavailable as unqueued:  # stored, not queued: the sweeper queues it within minutes
+            return ScheduledJob(uuid.UUID(str(unqueued.details["job_id"])), queued=True)
+        return ScheduledJob(job.id, queued=True)
 
     def get(self, user_id: str, job_id: uuid.UUID) -> JobView:
         with transaction(self._sessions) as session:
@@ -131,7 +146,7 @@ class JobService:
                 )
                 try:
                     with session.begin_nested():  # a refused product undoes only its own writes
-                        job = self._new_job(session, user_id, single, batch_id=batch.id)
+                        job = self.new_job(session, user_id, single, batch_id=batch.id)
                         session.flush()
                 except CrosslistError as refusal:
                     refused.append(RefusedProduct(product_id=product_id, code=refusal.code, message=refusal.message))
@@ -196,6 +211,13 @@ class JobService:
                 .values(enqueued_at=func.now())
             )
 
+    def _mark_queued(self, job_ids: list[uuid.UUID]) -> None:
+        if job_ids:
+            with transaction(self._sessions) as session:
+                session.execute(
+                    update(MarketplaceJob).where(MarketplaceJob.id.in_(job_ids)).values(enqueued_at=func.now())
+                )
+
     def list(
         self,
         user_id: str,
@@ -246,7 +268,11 @@ class JobService:
 
     def cancel(self, user_id: str, job_id: uuid.UUID) -> JobView:
         """Cancel a job: at once if no marketplace call of it is in flight, else at its next step boundary."""
+        # Imported here: auto-delist imports this module (it builds its jobs with new_job).
+        from crosslist.orders.delist import AfterCommit, after_job_ended, wake_lanes
+
         woken: tuple[str, str] | None = None
+        after = AfterCommit()
         with transaction(self._sessions) as session:
             job = session.scalar(
                 select(MarketplaceJob)
@@ -260,6 +286,7 @@ class JobService:
                 job.completed_at = datetime.now(UTC)
                 job.wait_reason = job.wait_until = None
                 woken = (job.user_id, job.marketplace)
+                after_job_ended(session, job, after)  # a sale that waited for it queues its delete now
             elif job.status == JobStatus.RUNNING:
                 job.cancel_requested_at = job.cancel_requested_at or datetime.now(UTC)
             else:
@@ -272,6 +299,7 @@ class JobService:
                 self._queue.wake(*woken, cause=f"cancel:{job_id}")
             except Exception:
                 logger.exception("lane not woken after a cancel: the sweeper will")
+        wake_lanes(after.lanes, self._queue, self._mark_queued)
         return view
 
     def _find_by_idempotency_key(
@@ -325,10 +353,14 @@ class JobService:
             )
         return action_type, workflow
 
-    def _new_job(
-        self, session: Session, user_id: str, request: CreateJobRequest, batch_id: uuid.UUID | None = None
+    @staticmethod
+    def new_job(
+        session: Session, user_id: str, request: CreateJobRequest, batch_id: uuid.UUID | None = None
     ) -> MarketplaceJob:
-        action_type, workflow = self._action(session, request.marketplace, request.action)
+        """A pending job, added to the caller's open transaction (not queued: the caller wakes its lane once
+        that commits). Raises the CrosslistError saying why the job cannot exist; the product stays locked
+        until the transaction ends."""
+        action_type, workflow = JobService._action(session, request.marketplace, request.action)
         product = None
         if workflow.needs_product and request.product_id is None:
             raise InvalidRequest(f"{request.action} on {request.marketplace} needs a product_id")
@@ -340,14 +372,22 @@ class JobService:
             )
             if product is None:
                 raise NotFound(f"product {request.product_id} not found")
-            self._refuse_duplicate(session, user_id, request)
+            JobService._refuse_duplicate(session, user_id, request)
 
         listings = (
             list(session.scalars(select(MarketplaceListing).where(MarketplaceListing.product_id == product.id)))
             if product is not None
             else []
         )
+        # eBay and Etsy jobs carry the seller's settings (policies, shop…), checked before the product.
+        seller = (
+            seller_for_job(session, user_id, request.marketplace, request.action)
+            if request.marketplace not in EXTENSION_MARKETPLACES
+            else None
+        )
         job_input = workflow.prepare(snapshot(product, listings) if product is not None else None, request.params or {})
+        if seller is not None:
+            job_input["seller"] = seller
         job = MarketplaceJob(
             id=uuid.uuid4(),
             user_id=user_id,

@@ -9,6 +9,14 @@ Marketplace = Literal["vinted", "ebay", "etsy"]
 MARKETPLACES: tuple[Marketplace, ...] = get_args(Marketplace)
 
 
+class NotAvailable(Exception):
+    """No app is registered with this marketplace here (eBay, Etsy): its accounts and jobs cannot run."""
+
+
+class ReadFailed(Exception):
+    """A read from a marketplace's API (outside a job) got no usable answer; the message says why."""
+
+
 @dataclass(frozen=True)
 class ActionType:
     marketplace: Marketplace

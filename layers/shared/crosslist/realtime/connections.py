@@ -174,7 +174,7 @@ class ConnectionStore:
         )
 
     def live_users(self) -> set[str]:
-        """Every user with an open connection. A scan, paged: for the scheduled sync (every 30 minutes),
+        """Every user with an open connection. A scan, paged: for the sync rules' scheduler (every minute),
         never on a request's path."""
         now = time.time()
         users: set[str] = set()

@@ -127,8 +127,15 @@ def retrying_message(job_id: str, attempt: int, next_attempt_at: datetime, error
 
 
 def waiting_message(job_id: str, reason: str, until: datetime | None) -> dict[str, Any]:
-    """reason: pacing, backoff, no_plugin, plugin_not_ready, plugin_logged_out, challenge or rate_limited."""
+    """reason: pacing, backoff, no_plugin, plugin_not_ready, plugin_logged_out, challenge, rate_limited or
+    reauth_required (the eBay or Etsy account must be connected again)."""
     return {"type": "job.waiting", "job_id": job_id, "reason": reason, "until": until.isoformat() if until else None}
+
+
+def reauth_required_message(marketplace: str) -> dict[str, Any]:
+    """The user must connect this marketplace account again (its refresh token was refused); their jobs
+    there wait for it."""
+    return {"type": "marketplace.reauth_required", "marketplace": marketplace}
 
 
 def cancelled_message(job_id: str) -> dict[str, Any]:

@@ -42,7 +42,8 @@ class Step:
 
 # How a failure is handled: retried after a backoff (using an attempt), final at once, or by pausing
 # the whole lane (the marketplace is throttling the user: no attempt used, the step is sent again later).
-FailureKind = Literal["retryable", "permanent", "throttled", "logged_out"]
+# `reauth`: the marketplace account must be connected again (eBay, Etsy): the lane waits for it.
+FailureKind = Literal["retryable", "permanent", "throttled", "logged_out", "reauth"]
 
 
 class StepFailed(Exception):
@@ -155,6 +156,7 @@ class OrderRecord:
     status: str
     sold_at: str  # ISO 8601
     product_id: str | None = None  # the product whose listing was sold, when crosslist knows it
+    quantity: int = 1  # how many of the product were sold
 
 
 @dataclass(frozen=True)
@@ -238,14 +240,25 @@ class PluginCall:
 
 
 @dataclass(frozen=True)
+class ImageUpload:
+    """A photo sent as multipart/form-data: fetched from the product's URL by the function making the call."""
+
+    image_url: str
+    part: str = "image"  # the file part's name
+    form: dict[str, str] = field(default_factory=dict)  # the other parts, e.g. {"rank": "1"}
+
+
+@dataclass(frozen=True)
 class HttpCall:
-    """A direct call to a marketplace's REST API (eBay, Etsy), performed by the engine over httpx."""
+    """A direct call to a marketplace's REST API (eBay, Etsy), performed by the engine with the user's
+    OAuth token (crosslist.marketplaces.api). `path` is relative to the marketplace's API base URL."""
 
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
-    url: str
+    path: str
     kind: CallKind
     headers: dict[str, str] | None = None
     json: JsonDict | None = None
+    upload: ImageUpload | None = None
     repeatable: bool = False
 
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from crosslist.marketplaces.ebay.publish import EbayPublish
+from crosslist.marketplaces.ebay.revise import EbayDelete, EbayUpdate
+from crosslist.marketplaces.ebay.sync import EbayOrders, EbaySync
+from crosslist.marketplaces.etsy.publish import EtsyPublish
+from crosslist.marketplaces.etsy.revise import EtsyDelete, EtsyUpdate
+from crosslist.marketplaces.etsy.sync import EtsyOrders, EtsySync
 from crosslist.marketplaces.vinted.delete import VintedDelete
 from crosslist.marketplaces.vinted.link import VintedLink
 from crosslist.marketplaces.vinted.message import VintedMessage
@@ -23,6 +29,16 @@ WORKFLOWS: dict[str, Workflow] = {
         VintedMessage(),
         VintedRelist(),
         VintedLink(),
+        EbayPublish(),
+        EbayUpdate(),
+        EbayDelete(),
+        EbaySync(),
+        EbayOrders(),
+        EtsyPublish(),
+        EtsyUpdate(),
+        EtsyDelete(),
+        EtsySync(),
+        EtsyOrders(),
     )
 }
 

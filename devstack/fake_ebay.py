@@ -1,0 +1,1021 @@
+"""The one fake of eBay: OAuth (consent, token endpoint) and the Sell APIs crosslist uses (Inventory,
+Account, Fulfillment), with the shapes and rules of the real ones as far as crosslist relies on them.
+
+    with FakeEbay() as ebay:                      # or the `fake_ebay` pytest fixture, or the devstack's
+        CROSSLIST_EBAY_API_BASE = ebay.base_url
+        CROSSLIST_EBAY_OAUTH_TOKEN_URL = ebay.base_url + TOKEN_PATH
+        CROSSLIST_EBAY_AUTHORIZE_URL = ebay.base_url + AUTHORIZE_PATH
+
+What it holds to, like eBay: the app authenticates to the token endpoint with HTTP Basic; codes are single
+use; refresh tokens are not rotated (a refresh answers no refresh_token); every /sell call needs a valid
+user token with the API's scope; inventory items and offers need `Content-Language`; one offer per SKU,
+marketplace and format (a second createOffer names the first); a listing is created once per offer
+(withdraw ends it, publishing again brings the same listingId back); a listing is revised at most
+`max_revisions_per_day` times a day; getOffers on a SKU without offers is a 404 (25713). Errors have eBay's
+shape: {"errors": [{errorId, domain, category, message, longMessage?, parameters?}]}.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import secrets
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from werkzeug.wrappers import Request
+
+from devstack.fake_http import (
+    Clock,
+    Consent,
+    FakeServer,
+    Refusal,
+    Reply,
+    Route,
+    TokenBook,
+    bearer_token,
+    json_body,
+    note_account,
+    oauth_error,
+    redirect,
+    route,
+    utc_now,
+)
+
+TOKEN_PATH = "/identity/v1/oauth2/token"
+AUTHORIZE_PATH = "/oauth2/authorize"
+SCOPE_ROOT = "https://api.ebay.com/oauth/api_scope"
+# What crosslist asks for: the base scope and the three Sell APIs it calls.
+EBAY_SCOPES = (
+    SCOPE_ROOT,
+    f"{SCOPE_ROOT}/sell.inventory",
+    f"{SCOPE_ROOT}/sell.account",
+    f"{SCOPE_ROOT}/sell.fulfillment",
+)
+_KNOWN_SCOPES = frozenset(EBAY_SCOPES) | {f"{scope}.readonly" for scope in EBAY_SCOPES[1:]}
+ACCESS_TOKEN_SECONDS = 7200
+REFRESH_TOKEN_SECONDS = 47_304_000  # 18 months
+MAX_REVISIONS_PER_DAY = 250
+MAX_BULK_REQUESTS = 25
+MARKETPLACES = frozenset({"EBAY_GB", "EBAY_US", "EBAY_DE", "EBAY_FR", "EBAY_IT", "EBAY_ES", "EBAY_AU", "EBAY_CA"})
+LANGUAGES = frozenset({"en-US", "en-GB", "en-AU", "en-CA", "de-DE", "fr-FR", "fr-CA", "it-IT", "es-ES", "nl-NL"})
+CONDITIONS = frozenset(
+    {
+        "NEW",
+        "LIKE_NEW",
+        "NEW_OTHER",
+        "NEW_WITH_DEFECTS",
+        "CERTIFIED_REFURBISHED",
+        "SELLER_REFURBISHED",
+        "USED_EXCELLENT",
+        "USED_VERY_GOOD",
+        "USED_GOOD",
+        "USED_ACCEPTABLE",
+        "PRE_OWNED_EXCELLENT",
+        "PRE_OWNED_FAIR",
+        "FOR_PARTS_OR_NOT_WORKING",
+    }
+)
+_OFFER_KEYS = frozenset({"sku", "marketplaceId", "format"})  # fixed once the offer exists
+
+
+@dataclass
+class _Seller:
+    account: str
+    payment_policies: list[dict[str, Any]]
+    fulfillment_policies: list[dict[str, Any]]
+    return_policies: list[dict[str, Any]]
+    locations: list[dict[str, Any]]
+    inventory: dict[str, dict[str, Any]] = field(default_factory=dict)  # sku -> inventory item
+    offers: dict[str, dict[str, Any]] = field(default_factory=dict)  # offerId -> offer (without status)
+    orders: dict[str, dict[str, Any]] = field(default_factory=dict)  # orderId -> order
+
+
+@dataclass
+class _Listing:
+    listing_id: str
+    account: str
+    offer_id: str
+    status: str  # ACTIVE | OUT_OF_STOCK | ENDED
+    sold_quantity: int = 0
+
+
+class FakeEbay(FakeServer):
+    token_path = TOKEN_PATH
+
+    def __init__(
+        self,
+        client_id: str = "crosslist-fake-ebay",
+        client_secret: str | None = None,
+        *,
+        redirects: dict[str, str] | None = None,
+        marketplace_id: str = "EBAY_GB",
+        currency: str = "GBP",
+        clock: Clock = utc_now,
+    ) -> None:
+        self.client_id = client_id
+        self.client_secret = client_secret or secrets.token_urlsafe(24)  # no secret written in a file
+        self.redirects: dict[str, str] = dict(redirects or {})  # RuName -> where eBay sends the user back
+        self.marketplace_id = marketplace_id  # where the seeded policies are
+        self.currency = currency
+        super().__init__(clock)
+        self.forget_state()
+
+    def forget_state(self) -> None:
+        self._tokens = TokenBook(self.clock, ACCESS_TOKEN_SECONDS)
+        self._sellers: dict[str, _Seller] = {}
+        self._listings: dict[str, _Listing] = {}
+        self._next_id = 1
+        self.revisions: Counter[str] = Counter()  # listingId -> revisions today
+        self._revision_day: date | None = None
+        self.max_revisions_per_day = MAX_REVISIONS_PER_DAY
+
+    # control for tests ------------------------------------------------------------------------------
+
+    def issue_code(
+        self, account: str = "dev", *, scopes: tuple[str, ...] = EBAY_SCOPES, redirect_uri: str | None = None
+    ) -> str:
+        """An authorization code for `account`, as if its seller had consented in a browser (the exchange
+        checks `redirect_uri` only when given)."""
+        with self._lock:
+            self._seller(account)
+            return self._tokens.new_code(Consent(account, frozenset(scopes)), redirect_uri)
+
+    def issue_tokens(self, account: str = "dev", *, scopes: tuple[str, ...] = EBAY_SCOPES) -> dict[str, Any]:
+        """What the token endpoint answers a code exchange, without a request (not counted in token_calls)."""
+        with self._lock:
+            self._seller(account)
+            return self._new_tokens(Consent(account, frozenset(scopes)))
+
+    def expire_access_tokens(self) -> None:
+        """Every access token issued so far answers 401 from now on."""
+        with self._lock:
+            self._tokens.expire_access_tokens()
+
+    def revoke_refresh_tokens(self) -> None:
+        """Every refresh token issued so far is refused (400 invalid_grant) from now on."""
+        with self._lock:
+            self._tokens.revoke_refresh_tokens()
+
+    def listing_policies(self, account: str = "dev") -> dict[str, str]:
+        """The account's first policy of each kind, as an offer's listingPolicies."""
+        with self._lock:
+            seller = self._seller(account)
+            return {
+                "paymentPolicyId": seller.payment_policies[0]["paymentPolicyId"],
+                "fulfillmentPolicyId": seller.fulfillment_policies[0]["fulfillmentPolicyId"],
+                "returnPolicyId": seller.return_policies[0]["returnPolicyId"],
+            }
+
+    def merchant_location_key(self, account: str = "dev") -> str:
+        with self._lock:
+            return str(self._seller(account).locations[0]["merchantLocationKey"])
+
+    def inventory(self, account: str = "dev") -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._seller(account).inventory)
+
+    def offers(self, account: str = "dev") -> list[dict[str, Any]]:
+        with self._lock:
+            return [self._offer_view(offer) for offer in self._seller(account).offers.values()]
+
+    def listings(self, account: str = "dev") -> list[dict[str, Any]]:
+        """Every listing the account's offers created (ended ones too), with today's revisions."""
+        with self._lock:
+            seller = self._seller(account)
+            found = []
+            for listing in self._listings.values():
+                if listing.account != account:
+                    continue
+                offer = seller.offers[listing.offer_id]
+                found.append(
+                    {
+                        "listingId": listing.listing_id,
+                        "offerId": listing.offer_id,
+                        "sku": offer["sku"],
+                        "marketplaceId": offer["marketplaceId"],
+                        "listingStatus": listing.status,
+                        "title": seller.inventory[offer["sku"]]["product"]["title"],
+                        "availableQuantity": self._available(seller, offer),
+                        "soldQuantity": listing.sold_quantity,
+                        "price": copy.deepcopy(offer.get("pricingSummary", {}).get("price")),
+                        "revisions": self.revisions[listing.listing_id],
+                    }
+                )
+            return found
+
+    def orders(self, account: str = "dev") -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._seller(account).orders.values()))
+
+    def sell(self, listing_id: str, quantity: int = 1, buyer: str = "buyer1", account: str | None = None) -> str:
+        """A buyer buys `quantity` of an active listing: an order (its orderId is returned), and the offer's
+        and inventory item's quantities go down; at 0 the listing is OUT_OF_STOCK."""
+        with self._lock:
+            listing = self._listings.get(str(listing_id))
+            if listing is None or (account is not None and listing.account != account):
+                raise ValueError(f"no listing {listing_id}" + (f" of {account}" if account else ""))
+            seller = self._sellers[listing.account]
+            offer = seller.offers[listing.offer_id]
+            available = self._available(seller, offer)
+            if listing.status != "ACTIVE" or available < quantity:
+                raise ValueError(f"listing {listing_id} is {listing.status} with {available} available")
+            item = seller.inventory[offer["sku"]]
+            stock = item["availability"]["shipToLocationAvailability"]
+            stock["quantity"] = int(stock["quantity"]) - quantity
+            if "availableQuantity" in offer:
+                offer["availableQuantity"] = int(offer["availableQuantity"]) - quantity
+            listing.sold_quantity += quantity
+            self._follow_stock(seller, offer)
+            return self._new_order(seller, listing, offer, quantity, buyer)
+
+    # plumbing ---------------------------------------------------------------------------------------
+
+    def routes(self) -> list[Route]:
+        inventory, account, fulfillment = "/sell/inventory/v1", "/sell/account/v1", "/sell/fulfillment/v1"
+        return [
+            route("GET", AUTHORIZE_PATH, self._authorize),
+            route("POST", TOKEN_PATH, self._token),
+            route("PUT", f"{inventory}/inventory_item/{{sku}}", self._put_inventory_item),
+            route("GET", f"{inventory}/inventory_item/{{sku}}", self._get_inventory_item),
+            route("DELETE", f"{inventory}/inventory_item/{{sku}}", self._delete_inventory_item),
+            route("GET", f"{inventory}/inventory_item", self._get_inventory_items),
+            route("POST", f"{inventory}/offer", self._create_offer),
+            route("GET", f"{inventory}/offer", self._get_offers),
+            route("GET", f"{inventory}/offer/{{offer_id}}", self._get_offer),
+            route("PUT", f"{inventory}/offer/{{offer_id}}", self._update_offer),
+            route("DELETE", f"{inventory}/offer/{{offer_id}}", self._delete_offer),
+            route("POST", f"{inventory}/offer/{{offer_id}}/publish", self._publish_offer),
+            route("POST", f"{inventory}/offer/{{offer_id}}/withdraw", self._withdraw_offer),
+            route("POST", f"{inventory}/bulk_update_price_quantity", self._bulk_update_price_quantity),
+            route("GET", f"{inventory}/location", self._get_locations),
+            route("GET", f"{account}/payment_policy", self._policies("payment")),
+            route("GET", f"{account}/fulfillment_policy", self._policies("fulfillment")),
+            route("GET", f"{account}/return_policy", self._policies("return")),
+            route("GET", f"{fulfillment}/order", self._get_orders),
+            route("GET", f"{fulfillment}/order/{{order_id}}", self._get_order),
+        ]
+
+    def error_body(self, path: str, status: int, message: str) -> Any:
+        if path == TOKEN_PATH:
+            error = {400: "invalid_grant", 401: "invalid_client"}.get(status)
+            error = error or ("temporarily_unavailable" if status in (429, 503) else "server_error")
+            return {"error": error, "error_description": message}
+        if status == 401:
+            return _errors(1001, "Invalid access token", domain="OAuth", long_message="Invalid access token.")
+        if status == 403:
+            return _errors(1100, "Access denied", domain="ACCESS", long_message="Insufficient permissions.")
+        if status == 404:
+            return _errors(2002, "Resource not found", domain="ACCESS", long_message=message)
+        if status == 429:
+            message = "Too many requests. The request limit has been reached for the resource."
+            return _errors(2001, message, domain="ACCESS")
+        if status >= 500:
+            return _errors(
+                2003,
+                "Internal error",
+                domain="ACCESS",
+                category="APPLICATION",
+                long_message="There was a problem with an eBay internal system or process. "
+                "Contact eBay developer support for assistance",
+            )
+        return _errors(2004, "Invalid request", domain="ACCESS", long_message=message)
+
+    # OAuth ------------------------------------------------------------------------------------------
+
+    def _authorize(self, request: Request) -> Reply:
+        """The seller's consent page, consented at once: back to the RuName's URL with a code."""
+        query = request.args
+        if query.get("client_id") != self.client_id:
+            return Reply(400, {"error": "invalid_client", "error_description": "unknown client_id"})
+        ru_name = query.get("redirect_uri", "")
+        target = self.redirects.get(ru_name) or (ru_name if urlsplit(ru_name).scheme in ("http", "https") else None)
+        if target is None:
+            return Reply(400, {"error": "invalid_request", "error_description": "redirect_uri is not a RuName"})
+        state = query.get("state")
+        scopes = frozenset(query.get("scope", "").split())
+        if query.get("response_type") != "code":
+            return redirect(target, error="unsupported_response_type", state=state)
+        if not scopes or not scopes <= _KNOWN_SCOPES:
+            return redirect(target, error="invalid_scope", state=state)
+        account = query.get("account") or "dev"
+        self._seller(account)
+        code = self._tokens.new_code(Consent(account, scopes), ru_name)
+        return redirect(target, state=state, code=code, expires_in="299")
+
+    def _token(self, request: Request) -> Reply:
+        if _basic_credentials(request) != (self.client_id, self.client_secret):
+            return Reply(401, {"error": "invalid_client", "error_description": "client authentication failed"})
+        form = request.form
+        grant = form.get("grant_type")
+        if grant == "authorization_code":
+            pending = self._tokens.take_code(form.get("code", ""))
+            if pending is None:
+                return oauth_error(
+                    "invalid_grant", "the provided authorization grant code is invalid or was issued to another client"
+                )
+            if pending.redirect_uri is not None and form.get("redirect_uri") != pending.redirect_uri:
+                return oauth_error("invalid_grant", "the redirect_uri does not match the authorization request")
+            return Reply(200, self._new_tokens(pending.consent))
+        if grant == "refresh_token":
+            consent = self._tokens.refresh(form.get("refresh_token", ""))
+            if consent is None:
+                return oauth_error(
+                    "invalid_grant",
+                    "the provided authorization refresh token is invalid or was issued to another client",
+                )
+            wanted = frozenset(form.get("scope", "").split()) or consent.scopes
+            if not wanted <= consent.scopes:
+                return oauth_error("invalid_scope", "the requested scope exceeds the scope granted by the user")
+            access = self._tokens.new_access_token(Consent(consent.account, wanted), "v^1.1#i^1#f^0#p^3#I^3#t^")
+            # eBay does not rotate refresh tokens: the same one serves 18 months.
+            return Reply(
+                200,
+                {
+                    "access_token": access,
+                    "expires_in": self._tokens.access_lifetime_seconds,
+                    "token_type": "User Access Token",
+                },
+            )
+        return oauth_error("unsupported_grant_type", f"grant type {grant!r} is not supported")
+
+    def _new_tokens(self, consent: Consent) -> dict[str, Any]:
+        return {
+            "access_token": self._tokens.new_access_token(consent, "v^1.1#i^1#f^0#p^3#I^3#t^"),
+            "expires_in": self._tokens.access_lifetime_seconds,
+            "refresh_token": self._tokens.new_refresh_token(consent, "v^1.1#i^1#f^0#p^3#r^1#I^3#t^"),
+            "refresh_token_expires_in": REFRESH_TOKEN_SECONDS,
+            "token_type": "User Access Token",
+        }
+
+    def _caller(self, request: Request, api: str) -> _Seller:
+        """The seller whose valid token the request carries, with the API's scope (reads: or its .readonly)."""
+        consent = self._tokens.access(bearer_token(request))
+        if consent is None:
+            raise Refusal(Reply(401, self.error_body(request.path, 401, "")))
+        scope = f"{SCOPE_ROOT}/{api}"
+        if scope not in consent.scopes and not (request.method == "GET" and f"{scope}.readonly" in consent.scopes):
+            raise Refusal(Reply(403, self.error_body(request.path, 403, "")))
+        note_account(request, consent.account)
+        return self._seller(consent.account)
+
+    # Inventory API ----------------------------------------------------------------------------------
+
+    def _put_inventory_item(self, request: Request, sku: str) -> Reply:
+        seller = self._caller(request, "sell.inventory")
+        locale = _content_language(request)
+        body = _json_object(request)
+        if len(sku) > 50:
+            raise _user_error(25707, "This is an invalid value for a SKU. Its length must not exceed 50 characters")
+        product: dict[str, Any] = body["product"] if isinstance(body.get("product"), dict) else {}
+        title = product.get("title")
+        if not isinstance(title, str) or not title.strip():
+            raise _missing("product.title")
+        if len(title) > 80:
+            raise _invalid("product.title", "The title must not exceed 80 characters")
+        quantity = _int(_dig(body, "availability", "shipToLocationAvailability", "quantity"))
+        if quantity is None or quantity < 0:
+            raise _missing("availability.shipToLocationAvailability.quantity")
+        if "condition" in body and body["condition"] not in CONDITIONS:
+            raise _unreadable("condition")
+        aspects = product.get("aspects", {})
+        if not isinstance(aspects, dict) or not all(
+            isinstance(values, list) and all(isinstance(value, str) for value in values) for values in aspects.values()
+        ):
+            raise _unreadable("product.aspects")  # eBay wants {"Brand": ["Levi's"]}: a list of strings per name
+        images = product.get("imageUrls", [])
+        if not isinstance(images, list) or len(images) > 24 or not all(_is_url(url) for url in images):
+            raise _invalid("product.imageUrls", "Up to 24 http(s) URLs are accepted")
+        live = [listing for listing in self._listings_of_sku(seller, sku) if listing.status != "ENDED"]
+        self._check_revisable(live)
+        seller.inventory[sku] = {**copy.deepcopy(body), "sku": sku, "locale": locale.replace("-", "_")}
+        self._count_revisions(live)
+        for offer in self._offers_of_sku(seller, sku):
+            self._follow_stock(seller, offer)
+        return Reply(204)
+
+    def _get_inventory_item(self, request: Request, sku: str) -> Reply:
+        seller = self._caller(request, "sell.inventory")
+        return Reply(200, copy.deepcopy(self._item(seller, sku)))
+
+    def _get_inventory_items(self, request: Request) -> Reply:
+        seller = self._caller(request, "sell.inventory")
+        limit, offset = _page(request, default_limit=25, max_limit=200)
+        items = list(seller.inventory.values())
+        page = copy.deepcopy(items[offset : offset + limit])
+        return Reply(200, {**_paging(request, len(items), limit, offset), "size": len(page), "inventoryItems": page})
+
+    def _delete_inventory_item(self, request: Request, sku: str) -> Reply:
+        seller = self._caller(request, "sell.inventory")
+        self._item(seller, sku)
+        for offer in self._offers_of_sku(seller, sku):
+            self._forget_offer(seller, offer["offerId"])
+        del seller.inventory[sku]
+        return Reply(204)
+
+    def _create_offer(self, request: Request) -> Reply:
+        seller = self._caller(request, "sell.inventory")
+        _content_language(request)
+        body = _json_object(request)
+        for key in ("sku", "marketplaceId", "format"):
+            if not body.get(key):
+                raise _missing(key)
+        if body["marketplaceId"] not in MARKETPLACES:
+            raise _unreadable("marketplaceId")
+        if body["format"] not in ("FIXED_PRICE", "AUCTION"):
+            raise _unreadable("format")
+        sku = str(body["sku"])
+        if sku not in seller.inventory:
+            raise _user_error(25702, f"SKU {sku} is not available in the system", parameters={"sku": sku})
+        existing = next(
+            (
+                offer
+                for offer in self._offers_of_sku(seller, sku)
+                if (offer["marketplaceId"], offer["format"]) == (body["marketplaceId"], body["format"])
+            ),
+            None,
+        )
+        if existing is not None:
+            raise _user_error(25002, "Offer entity already exists", parameters={"offerId": existing["offerId"]})
+        _check_offer_fields(body)
+        offer_id = str(7_000_000_000 + self._new_number())
+        seller.offers[offer_id] = {**copy.deepcopy(body), "offerId": offer_id, "sku": sku}
+        return Reply(201, {"offerId": offer_id, "warnings": []})
+
+    def _get_offers(self, request: Request) -> Reply:
+        seller = self._caller(request, "sell.inventory")
+        sku = request.args.get("sku")
+        if not sku:
+            raise _missing("sku")
+        limit, offset = _page(request, default_limit=25, max_limit=100)
+        found = [
+            self._offer_view(offer)
+            for offer in self._offers_of_sku(seller, sku)
+            if request.args.get("marketplace_id", offer["marketplaceId"]) == offer["marketplaceId"]
+            and request.args.get("format", offer["format"]) == offer["format"]
+        ]
+        if not found:  # as eBay answers for a SKU without offers
+            raise _offer_not_found()
+        page = found[offset : offset + limit]
+        return Reply(200, {**_paging(request, len(found), limit, offset), "size": len(page), "offers": page})
+
+    def _get_offer(self, request: Request, offer_id: str) -> Reply:
+        seller = self._caller(request, "sell.inventory")
+        return Reply(200, self._offer_view(self._offer(seller, offer_id)))
+
+    def _update_offer(self, request: Request, offer_id: str) -> Reply:
+        seller = self._caller(request, "sell.inventory")
+        _content_language(request)
+        offer = self._offer(seller, offer_id)
+        body = _json_object(request)
+        _check_offer_fields(body)
+        replaced = {**copy.deepcopy(body), **{key: offer[key] for key in _OFFER_KEYS}, "offerId": offer_id}
+        listing = self._live_listing(offer_id)
+        if listing is not None:  # the live listing is revised with it: it must still be publishable
+            self._check_publishable(seller, replaced)
+            self._check_revisable([listing])
+        seller.offers[offer_id] = replaced
+        if listing is not None:
+            self._count_revisions([listing])
+            self._follow_stock(seller, replaced)
+        return Reply(204)
+
+    def _delete_offer(self, request: Request, offer_id: str) -> Reply:
+        seller = self._caller(request, "sell.inventory")
+        self._offer(seller, offer_id)
+        self._forget_offer(seller, offer_id)
+        return Reply(204)
+
+    def _publish_offer(self, request: Request, offer_id: str) -> Reply:
+        seller = self._caller(request, "sell.inventory")
+        offer = self._offer(seller, offer_id)
+        self._check_publishable(seller, offer)
+        listing = self._listing_of(offer_id)
+        if listing is None:
+            listing = _Listing(str(110_000_000_000 + self._new_number()), seller.account, offer_id, "ACTIVE")
+            self._listings[listing.listing_id] = listing
+        elif listing.status == "ENDED":  # relisted: the same listing comes back
+            listing.status = "ACTIVE"
+        else:  # publishing a live offer again revises its listing
+            self._check_revisable([listing])
+            self._count_revisions([listing])
+        self._follow_stock(seller, offer)
+        return Reply(200, {"listingId": listing.listing_id, "warnings": []})
+
+    def _withdraw_offer(self, request: Request, offer_id: str) -> Reply:
+        seller = self._caller(request, "sell.inventory")
+        self._offer(seller, offer_id)
+        listing = self._live_listing(offer_id)
+        if listing is None:
+            raise _user_error(25002, "The offer is not published", parameters={"offerId": offer_id})
+        listing.status = "ENDED"
+        return Reply(200, {"listingId": listing.listing_id, "warnings": []})
+
+    def _bulk_update_price_quantity(self, request: Request) -> Reply:
+        seller = self._caller(request, "sell.inventory")
+        requests = _json_object(request).get("requests")
+        if not isinstance(requests, list) or not 1 <= len(requests) <= MAX_BULK_REQUESTS:
+            raise _invalid("requests", f"Between 1 and {MAX_BULK_REQUESTS} requests are accepted")
+        responses: list[dict[str, Any]] = []
+        for entry in requests:
+            responses.extend(self._update_price_quantity(seller, entry if isinstance(entry, dict) else {}))
+        return Reply(200, {"responses": responses})
+
+    def _update_price_quantity(self, seller: _Seller, entry: dict[str, Any]) -> list[dict[str, Any]]:
+        sku = str(entry.get("sku", ""))
+        changes = [change for change in entry.get("offers", []) if isinstance(change, dict)]
+
+        def answer(status: int, offer_id: str | None = None, errors: list[dict[str, Any]] | None = None) -> Any:
+            one = {"statusCode": status, "sku": sku, "errors": errors or [], "warnings": []}
+            return one if offer_id is None else {**one, "offerId": offer_id}
+
+        if sku not in seller.inventory:
+            return [answer(404, errors=_errors(25710, _NOT_FOUND)["errors"])]
+        offers = {str(change.get("offerId")): change for change in changes}
+        unknown = [offer_id for offer_id in offers if seller.offers.get(offer_id, {}).get("sku") != sku]
+        if unknown:
+            return [
+                answer(404, offer_id, _errors(25713, "This Offer is not available.")["errors"]) for offer_id in unknown
+            ]
+        live = [listing for offer_id in offers if (listing := self._live_listing(offer_id)) is not None]
+        try:
+            self._check_revisable(live)
+        except Refusal as refused:
+            return [answer(400, offer_id, refused.reply.body["errors"]) for offer_id in offers]
+        quantity = _int(_dig(entry, "shipToLocationAvailability", "quantity"))
+        if quantity is not None:
+            seller.inventory[sku]["availability"]["shipToLocationAvailability"]["quantity"] = max(quantity, 0)
+        for offer_id, change in offers.items():
+            offer = seller.offers[offer_id]
+            if _int(change.get("availableQuantity")) is not None:
+                offer["availableQuantity"] = max(int(change["availableQuantity"]), 0)
+            if isinstance(change.get("price"), dict):
+                offer.setdefault("pricingSummary", {})["price"] = copy.deepcopy(change["price"])
+        self._count_revisions(live)
+        for offer in self._offers_of_sku(seller, sku):
+            self._follow_stock(seller, offer)
+        return [answer(200, offer_id) for offer_id in offers] or [answer(200)]
+
+    def _get_locations(self, request: Request) -> Reply:
+        seller = self._caller(request, "sell.inventory")
+        limit, offset = _page(request, default_limit=100, max_limit=100)
+        page = copy.deepcopy(seller.locations[offset : offset + limit])
+        return Reply(200, {**_paging(request, len(seller.locations), limit, offset), "locations": page})
+
+    # Account API ------------------------------------------------------------------------------------
+
+    def _policies(self, kind: str) -> Callable[[Request], Reply]:
+        def answer(request: Request) -> Reply:
+            seller = self._caller(request, "sell.account")
+            marketplace = request.args.get("marketplace_id")
+            if not marketplace:
+                raise Refusal(Reply(400, _errors(20401, "Missing field marketplaceId.", domain="API_ACCOUNT")))
+            policies = getattr(seller, f"{kind}_policies")
+            found = [copy.deepcopy(p) for p in policies if p["marketplaceId"] == marketplace]
+            return Reply(
+                200, {"href": request.url, "total": len(found), "limit": 20, "offset": 0, f"{kind}Policies": found}
+            )
+
+        return answer
+
+    # Fulfillment API --------------------------------------------------------------------------------
+
+    def _get_orders(self, request: Request) -> Reply:
+        seller = self._caller(request, "sell.fulfillment")
+        limit, offset = _page(request, default_limit=50, max_limit=200)
+        orders = sorted(seller.orders.values(), key=lambda order: order["creationDate"], reverse=True)
+        wanted_ids = request.args.get("orderIds")
+        if wanted_ids:
+            ids = {one.strip() for one in wanted_ids.split(",")}
+            orders = [order for order in orders if order["orderId"] in ids]
+        else:
+            orders = [order for order in orders if _order_filter(request.args.get("filter", ""))(order)]
+        page = copy.deepcopy(orders[offset : offset + limit])
+        return Reply(200, {**_paging(request, len(orders), limit, offset), "orders": page})
+
+    def _get_order(self, request: Request, order_id: str) -> Reply:
+        seller = self._caller(request, "sell.fulfillment")
+        order = seller.orders.get(order_id)
+        if order is None:
+            raise Refusal(Reply(404, _errors(32100, "Invalid order ID: " + order_id, domain="API_FULFILLMENT")))
+        return Reply(200, copy.deepcopy(order))
+
+    # state ------------------------------------------------------------------------------------------
+
+    def _seller(self, account: str) -> _Seller:
+        """The account's seller, seeded on first sight with stable policy ids and a location."""
+        seller = self._sellers.get(account)
+        if seller is None:
+            marketplace = self.marketplace_id
+            category = [{"name": "ALL_EXCLUDING_MOTORS_VEHICLES", "default": True}]
+            seller = _Seller(
+                account,
+                payment_policies=[
+                    {
+                        "paymentPolicyId": _stable_id(account, "payment"),
+                        "name": "Managed payments",
+                        "marketplaceId": marketplace,
+                        "categoryTypes": category,
+                        "immediatePay": True,
+                    }
+                ],
+                fulfillment_policies=[
+                    {
+                        "fulfillmentPolicyId": _stable_id(account, f"fulfillment-{number}"),
+                        "name": name,
+                        "marketplaceId": marketplace,
+                        "categoryTypes": category,
+                        "handlingTime": {"value": days, "unit": "DAY"},
+                    }
+                    for number, (name, days) in enumerate([("Standard postage", 2), ("Express postage", 1)], 1)
+                ],
+                return_policies=[
+                    {
+                        "returnPolicyId": _stable_id(account, "return"),
+                        "name": "30 days returns",
+                        "marketplaceId": marketplace,
+                        "categoryTypes": category,
+                        "returnsAccepted": True,
+                        "returnPeriod": {"value": 30, "unit": "DAY"},
+                    }
+                ],
+                locations=[
+                    {
+                        "merchantLocationKey": "home",
+                        "name": "Home",
+                        "location": {
+                            "address": {
+                                "addressLine1": "1 High Street",
+                                "city": "London",
+                                "postalCode": "N1 9GU",
+                                "country": "GB",
+                            }
+                        },
+                        "locationTypes": ["WAREHOUSE"],
+                        "merchantLocationStatus": "ENABLED",
+                    }
+                ],
+            )
+            self._sellers[account] = seller
+        return seller
+
+    def _new_number(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def _item(self, seller: _Seller, sku: str) -> dict[str, Any]:
+        item = seller.inventory.get(sku)
+        if item is None:
+            raise Refusal(Reply(404, _errors(25710, _NOT_FOUND)))
+        return item
+
+    def _offer(self, seller: _Seller, offer_id: str) -> dict[str, Any]:
+        offer = seller.offers.get(offer_id)
+        if offer is None:
+            raise _offer_not_found()
+        return offer
+
+    def _offers_of_sku(self, seller: _Seller, sku: str) -> list[dict[str, Any]]:
+        return [offer for offer in seller.offers.values() if offer["sku"] == sku]
+
+    def _listing_of(self, offer_id: str) -> _Listing | None:
+        return next((listing for listing in self._listings.values() if listing.offer_id == offer_id), None)
+
+    def _live_listing(self, offer_id: str) -> _Listing | None:
+        listing = self._listing_of(offer_id)
+        return listing if listing is not None and listing.status != "ENDED" else None
+
+    def _listings_of_sku(self, seller: _Seller, sku: str) -> list[_Listing]:
+        return [
+            listing for offer in self._offers_of_sku(seller, sku) if (listing := self._listing_of(offer["offerId"]))
+        ]
+
+    def _forget_offer(self, seller: _Seller, offer_id: str) -> None:
+        """A deleted offer ends its listing, which is then forgotten too."""
+        listing = self._listing_of(offer_id)
+        if listing is not None:
+            del self._listings[listing.listing_id]
+        del seller.offers[offer_id]
+
+    def _offer_view(self, offer: dict[str, Any]) -> dict[str, Any]:
+        view = copy.deepcopy(offer)
+        listing = self._live_listing(offer["offerId"])
+        view["status"] = "UNPUBLISHED" if listing is None else "PUBLISHED"
+        if listing is not None:  # eBay returns the listing container for published offers only
+            view["listing"] = {
+                "listingId": listing.listing_id,
+                "listingStatus": listing.status,
+                "soldQuantity": listing.sold_quantity,
+            }
+        return view
+
+    def _available(self, seller: _Seller, offer: dict[str, Any]) -> int:
+        stock = int(seller.inventory[offer["sku"]]["availability"]["shipToLocationAvailability"]["quantity"])
+        wanted = _int(offer.get("availableQuantity"))
+        return stock if wanted is None else min(wanted, stock)
+
+    def _follow_stock(self, seller: _Seller, offer: dict[str, Any]) -> None:
+        """A live listing is OUT_OF_STOCK at 0 available, ACTIVE again when stock comes back."""
+        listing = self._live_listing(offer["offerId"])
+        if listing is not None:
+            listing.status = "ACTIVE" if self._available(seller, offer) > 0 else "OUT_OF_STOCK"
+
+    def _check_publishable(self, seller: _Seller, offer: dict[str, Any]) -> None:
+        problems: list[dict[str, Any]] = []
+        policies = offer.get("listingPolicies") or {}
+        for kind, error_id in (("fulfillment", 25007), ("payment", 25008), ("return", 25009)):
+            known = {policy[f"{kind}PolicyId"] for policy in getattr(seller, f"{kind}_policies")}
+            if policies.get(f"{kind}PolicyId") not in known:
+                problems += _errors(
+                    error_id, f"Invalid {kind} policy information. Please provide a valid {kind}PolicyId."
+                )["errors"]
+        if not offer.get("categoryId"):
+            problems += _errors(25005, "Invalid category ID. Please provide a valid category ID.")["errors"]
+        locations = {location["merchantLocationKey"] for location in seller.locations}
+        if offer.get("merchantLocationKey") not in locations:
+            problems += _errors(25002, "A user error has occurred. A valid merchantLocationKey is required.")["errors"]
+        if _price(_dig(offer, "pricingSummary", "price", "value")) is None:
+            problems += _errors(25020, "Invalid price. The price must be a number greater than 0.")["errors"]
+        item = seller.inventory.get(offer["sku"], {})
+        if not item.get("condition"):
+            problems += _errors(25021, "Invalid item condition information.")["errors"]
+        if not _dig(item, "product", "imageUrls"):
+            problems += _errors(25002, "A user error has occurred. At least 1 picture is required.")["errors"]
+        if item and self._available(seller, offer) <= 0:
+            problems += _errors(25002, "A user error has occurred. The available quantity must be greater than 0.")[
+                "errors"
+            ]
+        if problems:
+            raise Refusal(Reply(400, {"errors": problems}))
+
+    def _check_revisable(self, listings: list[_Listing]) -> None:
+        self._roll_revision_day()
+        for listing in listings:
+            if self.revisions[listing.listing_id] >= self.max_revisions_per_day:
+                raise _user_error(
+                    25002,
+                    f"A user error has occurred. The listing has reached the limit of {self.max_revisions_per_day} "
+                    "revisions per day.",
+                    parameters={"listingId": listing.listing_id},
+                )
+
+    def _count_revisions(self, listings: list[_Listing]) -> None:
+        self._roll_revision_day()
+        for listing in {listing.listing_id: listing for listing in listings}.values():
+            self.revisions[listing.listing_id] += 1
+
+    def _roll_revision_day(self) -> None:
+        today = self.clock().date()
+        if self._revision_day != today:
+            self.revisions.clear()
+            self._revision_day = today
+
+    def _new_order(self, seller: _Seller, listing: _Listing, offer: dict[str, Any], quantity: int, buyer: str) -> str:
+        number = self._new_number()
+        order_id = f"{number % 100:02d}-{10000 + number % 90000:05d}-{20000 + number % 80000:05d}"
+        price = _dig(offer, "pricingSummary", "price") or {"value": "0.00", "currency": self.currency}
+        total = {"value": f"{Decimal(str(price['value'])) * quantity:.2f}", "currency": price["currency"]}
+        now = _iso(self.clock())
+        seller.orders[order_id] = {
+            "orderId": order_id,
+            "legacyOrderId": f"{listing.listing_id}-{3_000_000_000 + number}",
+            "creationDate": now,
+            "lastModifiedDate": now,
+            "orderFulfillmentStatus": "NOT_STARTED",
+            "orderPaymentStatus": "PAID",
+            "sellerId": seller.account,
+            "buyer": {"username": buyer},
+            "pricingSummary": {"priceSubtotal": total, "total": total},
+            "lineItems": [
+                {
+                    "lineItemId": str(10_000_000_000 + number),
+                    "legacyItemId": listing.listing_id,
+                    "sku": offer["sku"],
+                    "title": seller.inventory[offer["sku"]]["product"]["title"],
+                    "quantity": quantity,
+                    "lineItemCost": total,
+                    "lineItemFulfillmentStatus": "NOT_STARTED",
+                }
+            ],
+        }
+        return order_id
+
+
+# helpers --------------------------------------------------------------------------------------------
+
+_NOT_FOUND = "We didn't find the entity you are requesting. Please verify the request"
+
+
+def _errors(
+    error_id: int,
+    message: str,
+    *,
+    domain: str = "API_INVENTORY",
+    category: str = "REQUEST",
+    long_message: str | None = None,
+    parameters: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    error: dict[str, Any] = {"errorId": error_id, "domain": domain, "category": category, "message": message}
+    if long_message:
+        error["longMessage"] = long_message
+    if parameters:
+        error["parameters"] = [{"name": name, "value": value} for name, value in parameters.items()]
+    return {"errors": [error]}
+
+
+def _user_error(error_id: int, message: str, *, parameters: dict[str, str] | None = None) -> Refusal:
+    return Refusal(Reply(400, _errors(error_id, message, parameters=parameters)))
+
+
+def _missing(field_name: str) -> Refusal:
+    return _user_error(25002, f"A user error has occurred. {field_name} is missing.", parameters={"field": field_name})
+
+
+def _invalid(field_name: str, why: str) -> Refusal:
+    return _user_error(25002, f"A user error has occurred. {why}.", parameters={"field": field_name})
+
+
+def _unreadable(field_name: str) -> Refusal:
+    return Refusal(
+        Reply(
+            400,
+            _errors(2004, "Invalid request", domain="ACCESS", long_message=f"Could not serialize field [{field_name}]"),
+        )
+    )
+
+
+def _offer_not_found() -> Refusal:
+    return Refusal(Reply(404, _errors(25713, "This Offer is not available.")))
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        client_id, _, secret = base64.b64decode(encoded).decode().partition(":")
+    except ValueError:
+        return None
+    return client_id, secret
+
+
+def _content_language(request: Request) -> str:
+    language = request.headers.get("Content-Language", "")
+    if language not in LANGUAGES:
+        raise _user_error(
+            25709, "Invalid value for header Content-Language.", parameters={"Content-Language": language}
+        )
+    return language
+
+
+def _json_object(request: Request) -> dict[str, Any]:
+    body = json_body(request)
+    if not isinstance(body, dict):
+        raise Refusal(
+            Reply(400, _errors(2004, "Invalid request", domain="ACCESS", long_message="The request has errors."))
+        )
+    return body
+
+
+def _check_offer_fields(body: dict[str, Any]) -> None:
+    if "availableQuantity" in body and (_int(body["availableQuantity"]) is None or int(body["availableQuantity"]) < 0):
+        raise _invalid("availableQuantity", "availableQuantity must be a whole number, 0 or more")
+    price = _dig(body, "pricingSummary", "price")
+    if price is not None and (
+        not isinstance(price, dict) or _price(price.get("value")) is None or not price.get("currency")
+    ):
+        raise _invalid("pricingSummary.price", "The price needs a value greater than 0 and a currency")
+
+
+def _dig(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _price(value: Any) -> Decimal | None:
+    try:
+        price = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return price if price.is_finite() and price > 0 else None
+
+
+def _is_url(value: Any) -> bool:
+    return isinstance(value, str) and urlsplit(value).scheme in ("http", "https") and bool(urlsplit(value).netloc)
+
+
+def _page(request: Request, *, default_limit: int, max_limit: int) -> tuple[int, int]:
+    limit = _int(request.args.get("limit", default_limit))
+    offset = _int(request.args.get("offset", 0))
+    if limit is None or not 1 <= limit <= max_limit:
+        raise Refusal(
+            Reply(
+                400, _errors(2004, "Invalid request", domain="ACCESS", long_message=f"limit must be 1 to {max_limit}")
+            )
+        )
+    if offset is None or offset < 0:
+        raise Refusal(
+            Reply(400, _errors(2004, "Invalid request", domain="ACCESS", long_message="offset must be 0 or more"))
+        )
+    return limit, offset
+
+
+def _paging(request: Request, total: int, limit: int, offset: int) -> dict[str, Any]:
+    page: dict[str, Any] = {"href": request.url, "total": total, "limit": limit, "offset": offset}
+    if offset + limit < total:
+        query = {**request.args.to_dict(), "limit": str(limit), "offset": str(offset + limit)}
+        page["next"] = f"{request.base_url}?{urlencode(query)}"
+    if offset > 0:
+        query = {**request.args.to_dict(), "limit": str(limit), "offset": str(max(offset - limit, 0))}
+        page["prev"] = f"{request.base_url}?{urlencode(query)}"
+    return page
+
+
+OrderTest = Callable[[dict[str, Any]], bool]
+
+
+def _order_filter(text: str) -> OrderTest:
+    """A predicate on orders for getOrders' filter: `creationdate:[from..to]` or `lastmodifieddate:[from..]`
+    (ISO 8601 UTC; the end is optional), and `orderfulfillmentstatus:{A|B}`, comma-separated."""
+    tests: list[OrderTest] = []
+    for criterion in _criteria(text):
+        name, _, value = criterion.partition(":")
+        name = name.strip().lower()
+        if name in ("creationdate", "lastmodifieddate"):
+            tests.append(_date_range(name, value.strip()))
+        elif name == "orderfulfillmentstatus" and value.startswith("{") and value.endswith("}"):
+            tests.append(_fulfillment_status_in({status.strip() for status in value[1:-1].split("|")}))
+        else:
+            raise _bad_filter(f"The filter {criterion!r} is not supported")
+    if (
+        sum(1 for criterion in _criteria(text) if criterion.lower().startswith(("creationdate", "lastmodifieddate")))
+        > 1
+    ):
+        raise _bad_filter("Only one of creationdate and lastmodifieddate may be given")
+    return lambda order: all(test(order) for test in tests)
+
+
+def _fulfillment_status_in(statuses: set[str]) -> OrderTest:
+    return lambda order: order["orderFulfillmentStatus"] in statuses
+
+
+def _criteria(text: str) -> Iterator[str]:
+    return (part.strip() for part in text.split(",") if part.strip())
+
+
+def _date_range(name: str, value: str) -> OrderTest:
+    if not (value.startswith("[") and value.endswith("]") and ".." in value):
+        raise _bad_filter(f"{name} needs a range [from..to] or [from..]")
+    start_text, _, end_text = value[1:-1].partition("..")
+    start, end = _timestamp(start_text), _timestamp(end_text) if end_text else None
+    key = "creationDate" if name == "creationdate" else "lastModifiedDate"
+
+    def within(order: dict[str, Any]) -> bool:
+        moment = _timestamp(order[key])
+        return moment >= start and (end is None or moment <= end)
+
+    return within
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise _bad_filter(f"{text!r} is not an ISO 8601 date (e.g. 2026-11-01T00:00:00.000Z)") from None
+    if moment.tzinfo is None:
+        raise _bad_filter(f"{text!r} needs its time zone (Z)")
+    return moment
+
+
+def _bad_filter(why: str) -> Refusal:
+    return Refusal(Reply(400, _errors(30700, "Invalid filter", domain="API_FULFILLMENT", long_message=why)))
+
+
+def _iso(moment: datetime) -> str:
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _stable_id(account: str, kind: str) -> str:
+    """The same id for the same account and kind in every run (seeded policies)."""
+    digest = hashlib.sha256(f"{account}/{kind}".encode()).hexdigest()
+    return str(6_000_000_000 + int(digest[:12], 16) % 1_000_000_000)

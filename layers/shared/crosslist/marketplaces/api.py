@@ -1,0 +1,132 @@
+"""Direct calls to eBay's and Etsy's REST APIs with the user's OAuth token.
+
+One httpx client per marketplace, with timeouts. The token is opened only here, in the function making
+the call, and never logged. A 401 means the token died early (revoked, rotated elsewhere): it is
+refreshed once (unless another caller already did) and the call is made once more. A credential that
+needs the user to connect again is NeedsReauth for the caller (the engine parks the lane's jobs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from crosslist.auth.credentials import CredentialStore, NeedsReauth, NotConnected, TokenEndpoint
+from crosslist.auth.oauth_clients import OAuthApp, TokenEndpointUnavailable
+from crosslist.marketplaces import NotAvailable, ReadFailed
+from crosslist.workflows.base import HttpCall, JsonDict, Reply
+
+if TYPE_CHECKING:
+    from crosslist.marketplaces.image_fetch import FetchedImage
+
+MAX_ERROR_TEXT = 2000
+READ_TIMEOUT_SECONDS = 10.0
+# Etsy's daily budget is spent (x-remaining-today: 0) and the 429 says nothing more: look again in an hour.
+DAILY_BUDGET_SPENT_SECONDS = 3600.0
+
+
+class MarketplaceApi:
+    """Performs HttpCalls for the engine (and reads for the seller settings), as the user."""
+
+    def __init__(
+        self,
+        credentials: Callable[[], CredentialStore],
+        apps: Callable[[str], OAuthApp | None],
+        endpoints: Callable[[OAuthApp], TokenEndpoint],
+        base_urls: Mapping[str, str],
+        *,
+        fetch_image: Callable[[str], FetchedImage] | None = None,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self._credentials = credentials
+        self._apps = apps
+        self._endpoints = endpoints
+        self._base_urls = base_urls
+        self._fetch_image = fetch_image
+        self._client = client or httpx.Client(timeout=httpx.Timeout(20.0, connect=5.0))
+
+    def __call__(self, user_id: str, marketplace: str, call: HttpCall, timeout_seconds: float) -> Reply:
+        """The call's reply; NeedsReauth when the account must be connected again (or never was)."""
+        app = self._apps(marketplace)
+        if app is None:
+            raise NotAvailable(f"{marketplace} is not available here (no app registered)")
+        store, endpoint = self._credentials(), self._endpoints(app)
+        try:
+            issued = store.issue(user_id, marketplace, endpoint)
+            reply = self._send(app, issued.access_token, call, timeout_seconds)
+            if reply.status == 401:
+                token = store.refresh(user_id, marketplace, endpoint, seen_version=issued.version)
+                reply = self._send(app, token, call, timeout_seconds)
+        except NotConnected as missing:
+            raise NeedsReauth(user_id, marketplace) from missing
+        except TokenEndpointUnavailable as busy:
+            return Reply(False, None, f"{marketplace} could not renew the access: {busy}")
+        return reply
+
+    def read(self, user_id: str, marketplace: str, path: str) -> JsonDict:
+        """A GET outside any job (the seller settings' choices): its JSON object, else ReadFailed."""
+        try:
+            reply = self(user_id, marketplace, HttpCall("GET", path, "read", repeatable=True), READ_TIMEOUT_SECONDS)
+        except NeedsReauth:
+            raise ReadFailed(f"connect {marketplace} again: crosslist's access to the account has ended") from None
+        if not reply.success:
+            raise ReadFailed(f"{marketplace} answered {reply.status or 'nothing'}: {(reply.error or '')[:200]}")
+        return reply.result or {}
+
+    def _send(self, app: OAuthApp, token: str, call: HttpCall, timeout_seconds: float) -> Reply:
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", **(call.headers or {})}
+        if app.marketplace == "etsy":  # Etsy wants the app's keystring and shared secret on every call
+            headers["x-api-key"] = f"{app.client_id}:{app.client_secret}"
+        url = self._base_urls[app.marketplace].rstrip("/") + call.path
+        files: dict[str, Any] | None = None
+        data: dict[str, str] | None = None
+        if call.upload is not None:
+            try:
+                image = self._image(call.upload.image_url)
+            except Exception as failed:  # the photo's host, not the marketplace: the step can be tried again
+                return Reply(False, None, f"the photo {call.upload.image_url} could not be downloaded: {failed}"[:500])
+            files = {call.upload.part: ("photo", image.content, image.content_type)}
+            data = call.upload.form
+        try:
+            response = self._client.request(
+                call.method, url, headers=headers, json=call.json, files=files, data=data, timeout=timeout_seconds
+            )
+        except httpx.HTTPError as error:
+            return Reply(False, None, f"{app.marketplace} did not answer: {type(error).__name__}")
+        return _reply(response)
+
+    def _image(self, url: str) -> FetchedImage:
+        if self._fetch_image is not None:
+            return self._fetch_image(url)
+        from crosslist.marketplaces.image_fetch import fetch_image
+
+        return fetch_image(url)
+
+
+def _reply(response: httpx.Response) -> Reply:
+    try:
+        body = response.json() if response.content else None
+    except ValueError:
+        body = None
+    ok = response.is_success
+    error = None if ok else (response.text[:MAX_ERROR_TEXT] or f"HTTP {response.status_code}")
+    return Reply(
+        ok,
+        body if isinstance(body, dict) else ({"results": body} if isinstance(body, list) else None),
+        error,
+        status=response.status_code,
+        retry_after=_retry_after(response),
+    )
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    if response.status_code == 429 and response.headers.get("x-remaining-today") == "0":
+        return DAILY_BUDGET_SPENT_SECONDS
+    return None

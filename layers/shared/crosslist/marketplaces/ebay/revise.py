@@ -1,0 +1,183 @@
+"""Change or end a product's eBay listing. Both start by reading the product's offer (its id is not kept:
+eBay's SKU finds it).
+
+Update: the inventory item is replaced whole (title, description, photos, condition, item specifics:
+eBay revises the live listing from it), the offer only when its category changed, and price and
+quantity go through bulk_update_price_quantity. Each write sets values, so one whose reply was lost is
+sent again. Delete: the offer is withdrawn: the listing ends and the offer stays, so publishing the
+product again relists it. Withdrawing an offer already withdrawn is no error.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from crosslist.marketplaces import Marketplace
+from crosslist.marketplaces.ebay.common import (
+    INVENTORY,
+    EbayError,
+    EbayModel,
+    failure,
+    find_offer,
+    found_offer,
+    headers,
+    listed,
+    listing_url,
+    offer,
+    parse,
+    product_input,
+    put_inventory_item,
+)
+from crosslist.marketplaces.rest import ApiWorkflow, sku_of
+from crosslist.workflows.base import (
+    Completion,
+    Done,
+    HttpCall,
+    JobContext,
+    JsonDict,
+    Listed,
+    ProductSnapshot,
+    Reply,
+    Step,
+    StepAction,
+    StepFailed,
+)
+
+FIND_OFFER = Step("find_offer", "Finding the eBay offer", kind="find_offer")
+
+
+class _PriceQuantityResult(EbayModel):
+    status_code: int = 200
+    errors: list[EbayError] = Field(default_factory=list)
+
+
+class _PriceQuantityResults(EbayModel):
+    responses: list[_PriceQuantityResult] = Field(default_factory=list)
+
+
+def _offer_found(context: JobContext, reply: Reply) -> JsonDict:
+    found = found_offer(context, reply)
+    if found is None:
+        raise StepFailed(
+            "ebay_offer_missing",
+            "eBay has no offer for this product any more (ended or removed on eBay): sync eBay, then publish it again",
+            retryable=False,
+        )
+    return {
+        "offer_id": found.offer_id,
+        "category_id": found.category_id,
+        "listing_id": found.listing.listing_id if found.listing else None,
+        "published": found.status == "PUBLISHED",
+    }
+
+
+class EbayUpdate(ApiWorkflow):
+    marketplace: Marketplace = "ebay"
+    action = "update"
+
+    def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
+        listing = listed(product, "update")
+        return {**product_input(product, "update"), "external_id": listing["external_id"]}
+
+    def steps(self, job_input: JsonDict) -> list[Step]:
+        return [
+            FIND_OFFER,
+            Step("put_inventory_item", "Updating the item on eBay", kind="put_inventory_item"),
+            Step("update_offer", "Updating the eBay offer", kind="update_offer"),
+            Step("update_price_quantity", "Updating price and quantity", kind="update_price_quantity"),
+        ]
+
+    def plan(self, step: Step, context: JobContext) -> StepAction:
+        if step.kind == "find_offer":
+            return find_offer(context)
+        if step.kind == "put_inventory_item":
+            return put_inventory_item(context)
+        offer_id = context.accumulated["offer_id"]
+        if step.kind == "update_offer":
+            if context.accumulated.get("category_id") == context.input["category_id"]:
+                return Done(context.accumulated)  # price and quantity follow; nothing else lives on the offer
+            path = f"{INVENTORY}/offer/{offer_id}"
+            return HttpCall("PUT", path, "write", headers=headers(context), json=offer(context), repeatable=True)
+        item = context.input
+        change = {
+            "requests": [
+                {
+                    "sku": item["sku"],
+                    "shipToLocationAvailability": {"quantity": item["quantity"]},
+                    "offers": [
+                        {
+                            "offerId": offer_id,
+                            "availableQuantity": item["quantity"],
+                            "price": {"value": item["price"], "currency": item["currency"]},
+                        }
+                    ],
+                }
+            ]
+        }
+        return HttpCall("POST", f"{INVENTORY}/bulk_update_price_quantity", "write", json=change, repeatable=True)
+
+    def apply(self, step: Step, context: JobContext, reply: Reply) -> JsonDict:
+        if step.kind == "find_offer":
+            return _offer_found(context, reply)
+        if not reply.success:
+            raise failure(reply, f"the update ({step.description.lower()})")
+        if step.kind == "update_price_quantity":
+            results = parse(_PriceQuantityResults, reply, "updating price and quantity").responses
+            refused = [r for r in results if r.status_code >= 400 or r.errors]
+            if refused:
+                message = "; ".join(e.long_message or e.message for r in refused for e in r.errors) or "refused"
+                raise StepFailed(
+                    "ebay_refused",
+                    f"eBay refused the new price or quantity: {message}",
+                    retryable=False,
+                    detail={"responses": [r.model_dump(by_alias=True) for r in refused]},
+                )
+        return context.accumulated
+
+    def complete(self, context: JobContext) -> Completion:
+        listing_id = str(context.accumulated.get("listing_id") or context.input["external_id"])
+        url = listing_url(context, listing_id)
+        return Completion(
+            result={"listing_id": listing_id, "url": url},
+            listing=Listed(external_id=listing_id, url=url, image_urls=context.input["image_urls"]),
+        )
+
+
+class EbayDelete(ApiWorkflow):
+    marketplace: Marketplace = "ebay"
+    action = "delete"
+
+    def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
+        listing = listed(product, "delete")
+        assert product is not None
+        return {"product_id": product.id, "sku": sku_of(product.id), "external_id": listing["external_id"]}
+
+    def steps(self, job_input: JsonDict) -> list[Step]:
+        return [FIND_OFFER, Step("withdraw_offer", "Ending the eBay listing", kind="withdraw_offer")]
+
+    def plan(self, step: Step, context: JobContext) -> StepAction:
+        if step.kind == "find_offer":
+            return find_offer(context)
+        if not context.accumulated.get("published"):
+            return Done({**context.accumulated, "already_ended": True})
+        path = f"{INVENTORY}/offer/{context.accumulated['offer_id']}/withdraw"
+        return HttpCall("POST", path, "delete", repeatable=True)
+
+    def apply(self, step: Step, context: JobContext, reply: Reply) -> JsonDict:
+        if step.kind == "find_offer":
+            found = found_offer(context, reply)
+            if found is None:
+                return {"offer_id": None, "published": False}
+            return {"offer_id": found.offer_id, "published": found.status == "PUBLISHED"}
+        if not reply.success:
+            if reply.status == 404:  # withdrawn or removed meanwhile: the listing has ended either way
+                return {**context.accumulated, "already_ended": True}
+            raise failure(reply, "ending the listing")
+        return {**context.accumulated, "already_ended": False}
+
+    def complete(self, context: JobContext) -> Completion:
+        listing_id = context.input["external_id"]
+        return Completion(
+            result={"listing_id": listing_id, "already_ended": bool(context.accumulated.get("already_ended"))},
+            listing=Listed(external_id=listing_id, url=None, status="closed"),
+        )

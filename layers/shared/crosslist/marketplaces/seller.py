@@ -1,0 +1,255 @@
+"""A seller's settings on eBay and Etsy: what their listings need beyond the product (eBay's business
+policies and merchant location, Etsy's shop, shipping profile and readiness state). Stored per user and
+marketplace (seller_settings); a job that needs them carries a copy in its input, checked when it is
+created so a missing one is a 422 naming it, not a failed job."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from crosslist.db.engine import transaction
+from crosslist.db.models import OAuthCredential, SellerSettings
+from crosslist.errors import InvalidRequest
+from crosslist.marketplaces import ReadFailed
+
+JsonDict = dict[str, Any]
+EbayMarketplaceId = Literal["EBAY_US", "EBAY_GB", "EBAY_DE", "EBAY_FR", "EBAY_IT", "EBAY_ES"]
+
+# What eBay's listing pages are called, and the language its APIs expect, per eBay site.
+EBAY_SITES: dict[str, tuple[str, str, str]] = {  # marketplace id -> (domain, Content-Language, currency)
+    "EBAY_US": ("www.ebay.com", "en-US", "USD"),
+    "EBAY_GB": ("www.ebay.co.uk", "en-GB", "GBP"),
+    "EBAY_DE": ("www.ebay.de", "de-DE", "EUR"),
+    "EBAY_FR": ("www.ebay.fr", "fr-FR", "EUR"),
+    "EBAY_IT": ("www.ebay.it", "it-IT", "EUR"),
+    "EBAY_ES": ("www.ebay.es", "es-ES", "EUR"),
+}
+
+
+class EbaySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    marketplace_id: EbayMarketplaceId = Field(default="EBAY_GB", description="The eBay site listings go to")
+    payment_policy_id: str | None = Field(default=None, max_length=40)
+    fulfillment_policy_id: str | None = Field(default=None, max_length=40)
+    return_policy_id: str | None = Field(default=None, max_length=40)
+    merchant_location_key: str | None = Field(default=None, max_length=36)
+
+
+class EtsySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    shop_id: int | None = Field(default=None, gt=0, description="Found when the account is connected")
+    shipping_profile_id: int | None = Field(default=None, gt=0)
+    readiness_state_id: int | None = Field(default=None, gt=0)
+
+
+SETTINGS_MODELS: dict[str, type[EbaySettings] | type[EtsySettings]] = {"ebay": EbaySettings, "etsy": EtsySettings}
+
+# The settings each action needs (the others need none).
+REQUIRED: dict[tuple[str, str], tuple[str, ...]] = {
+    ("ebay", "publish"): ("payment_policy_id", "fulfillment_policy_id", "return_policy_id", "merchant_location_key"),
+    ("etsy", "publish"): ("shop_id", "shipping_profile_id", "readiness_state_id"),
+    ("etsy", "update"): ("shop_id",),
+    ("etsy", "delete"): ("shop_id",),
+    ("etsy", "sync"): ("shop_id",),
+    ("etsy", "sync_orders"): ("shop_id",),
+}
+
+
+def stored_settings(session: Session, user_id: str, marketplace: str) -> JsonDict:
+    """The user's settings on the marketplace, every field present (unset ones None)."""
+    row = session.get(SellerSettings, (user_id, marketplace))
+    return SETTINGS_MODELS[marketplace].model_validate(row.settings if row is not None else {}).model_dump()
+
+
+def seller_for_job(session: Session, user_id: str, marketplace: str, action: str) -> JsonDict:
+    """The settings a job of `action` carries; InvalidRequest when the account is not connected or a
+    setting it needs is missing (naming each one)."""
+    status = session.scalar(
+        select(OAuthCredential.status).where(
+            OAuthCredential.user_id == user_id, OAuthCredential.marketplace == marketplace
+        )
+    )
+    if status is None:
+        raise InvalidRequest(
+            f"connect your {marketplace} account first (GET /marketplaces/{marketplace}/connect)",
+            code="marketplace_not_connected",
+        )
+    # A credential waiting for the user to connect again (CredentialStatus.NEEDS_REAUTH) is accepted: the
+    # job waits for it.
+    settings = stored_settings(session, user_id, marketplace)
+    missing = [name for name in REQUIRED.get((marketplace, action), ()) if settings.get(name) is None]
+    if missing:
+        raise InvalidRequest(
+            f"your {marketplace} seller settings are missing {', '.join(missing)}:"
+            f" set them with PUT /marketplaces/{marketplace}/settings",
+            code="seller_settings_missing",
+            missing=missing,
+        )
+    return settings
+
+
+# ---------------------------------------------------------------- GET/PUT /marketplaces/{m}/settings
+class Choice(BaseModel):
+    id: str
+    name: str
+
+
+class SellerSettingsView(BaseModel):
+    marketplace: Literal["ebay", "etsy"]
+    settings: JsonDict = Field(description="What the seller's jobs use (unset: null)")
+    missing_for_publish: list[str] = Field(description="Settings a publish still needs")
+    choices: dict[str, list[Choice]] = Field(
+        description="The values each setting can take, read from the marketplace (policies, locations, profiles)"
+    )
+    choices_error: str | None = Field(
+        default=None, description="Why the choices could not be read (the settings are shown anyway)"
+    )
+
+
+# Where each setting's choices come from: (path, list key, id key, name key); {marketplace_id} / {shop_id}
+# are the seller's.
+CHOICE_SOURCES: dict[str, dict[str, tuple[str, str, str, str]]] = {
+    "ebay": {
+        "payment_policy_id": (
+            "/sell/account/v1/payment_policy?marketplace_id={marketplace_id}",
+            "paymentPolicies",
+            "paymentPolicyId",
+            "name",
+        ),
+        "fulfillment_policy_id": (
+            "/sell/account/v1/fulfillment_policy?marketplace_id={marketplace_id}",
+            "fulfillmentPolicies",
+            "fulfillmentPolicyId",
+            "name",
+        ),
+        "return_policy_id": (
+            "/sell/account/v1/return_policy?marketplace_id={marketplace_id}",
+            "returnPolicies",
+            "returnPolicyId",
+            "name",
+        ),
+        "merchant_location_key": ("/sell/inventory/v1/location", "locations", "merchantLocationKey", "name"),
+    },
+    "etsy": {
+        "shipping_profile_id": (
+            "/application/shops/{shop_id}/shipping-profiles",
+            "results",
+            "shipping_profile_id",
+            "title",
+        ),
+        "readiness_state_id": (
+            "/application/shops/{shop_id}/readiness-state-definitions",
+            "results",
+            "readiness_state_id",
+            "readiness_state",
+        ),
+    },
+}
+ETSY_ME = "/application/users/me"
+
+# Reads a marketplace path as the user: its JSON object; ReadFailed when it cannot.
+MarketplaceRead = Callable[[str, str, str], JsonDict]
+
+
+class SellerSettingsService:
+    def __init__(self, sessions: sessionmaker[Session], read: MarketplaceRead) -> None:
+        self._sessions = sessions
+        self._read = read
+
+    def get(self, user_id: str, marketplace: str) -> SellerSettingsView:
+        with transaction(self._sessions) as session:
+            _connected(session, user_id, marketplace)
+            settings = stored_settings(session, user_id, marketplace)
+        settings, choices, error = self._with_choices(user_id, marketplace, settings)
+        return _view(marketplace, settings, choices, error)
+
+    def put(self, user_id: str, marketplace: str, changes: JsonDict) -> SellerSettingsView:
+        """Change the given settings (the others stay); each must be one of the marketplace's choices when
+        they can be read."""
+        model = SETTINGS_MODELS[marketplace]
+        try:
+            model.model_validate(changes)
+        except ValidationError as invalid:
+            reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in invalid.errors())
+            raise InvalidRequest(f"invalid {marketplace} settings: {reasons}", code="invalid_settings") from None
+        with transaction(self._sessions) as session:
+            _connected(session, user_id, marketplace)
+            settings = {**stored_settings(session, user_id, marketplace), **changes}
+        settings, choices, error = self._with_choices(user_id, marketplace, settings)
+        wrong = [
+            f"{name}: {settings[name]!r} is not one of yours ({', '.join(c.id for c in choices[name]) or 'none'})"
+            for name in changes
+            if name in choices
+            and settings.get(name) is not None
+            and str(settings[name]) not in {c.id for c in choices[name]}
+        ]
+        if wrong:
+            raise InvalidRequest(f"unknown {marketplace} settings: {'; '.join(wrong)}", code="invalid_settings")
+        stored = model.model_validate(settings).model_dump()
+        with transaction(self._sessions) as session:
+            session.execute(
+                insert(SellerSettings)
+                .values(user_id=user_id, marketplace=marketplace, settings=stored)
+                .on_conflict_do_update(
+                    index_elements=["user_id", "marketplace"], set_={"settings": stored, "updated_at": func.now()}
+                )
+            )
+        return _view(marketplace, stored, choices, error)
+
+    def _with_choices(
+        self, user_id: str, marketplace: str, settings: JsonDict
+    ) -> tuple[JsonDict, dict[str, list[Choice]], str | None]:
+        """The settings (an Etsy shop id found when unset) and each setting's choices."""
+        choices: dict[str, list[Choice]] = {}
+        try:
+            if marketplace == "etsy" and settings.get("shop_id") is None:
+                shop_id = self._read(user_id, marketplace, ETSY_ME).get("shop_id")
+                settings = {**settings, "shop_id": int(shop_id) if shop_id else None}
+            for name, (path, key, id_key, name_key) in CHOICE_SOURCES[marketplace].items():
+                if "{shop_id}" in path and settings.get("shop_id") is None:
+                    continue
+                found = self._read(user_id, marketplace, path.format(**settings)).get(key) or []
+                choices[name] = [
+                    Choice(id=str(entry[id_key]), name=str(entry.get(name_key) or entry[id_key]))
+                    for entry in found
+                    if isinstance(entry, dict) and entry.get(id_key) is not None
+                ]
+        except ReadFailed as unavailable:
+            return settings, choices, str(unavailable)
+        return settings, choices, None
+
+
+def _connected(session: Session, user_id: str, marketplace: str) -> None:
+    if session.get(SellerSettings, (user_id, marketplace)) is not None:
+        return
+    connected = session.scalar(
+        select(OAuthCredential.id).where(OAuthCredential.user_id == user_id, OAuthCredential.marketplace == marketplace)
+    )
+    if connected is None:
+        raise InvalidRequest(
+            f"connect your {marketplace} account first (GET /marketplaces/{marketplace}/connect)",
+            code="marketplace_not_connected",
+        )
+
+
+def _view(
+    marketplace: str, settings: JsonDict, choices: dict[str, list[Choice]], error: str | None
+) -> SellerSettingsView:
+    missing = [name for name in REQUIRED[(marketplace, "publish")] if settings.get(name) is None]
+    return SellerSettingsView.model_validate(
+        {
+            "marketplace": marketplace,
+            "settings": settings,
+            "missing_for_publish": missing,
+            "choices": choices,
+            "choices_error": error,
+        }
+    )

@@ -1,0 +1,432 @@
+"""Auto-delist: a sale an orders import finds acts at once on the product's listings on the other marketplaces,
+and logs what it did (the per-sale log, `GET /products/{id}/sales`).
+
+No stock left: a `delete` job on each other marketplace where the product has a live listing, at the highest
+priority, so it is next in its lane. Stock left: an `update` job pushing the new quantity (a Vinted listing
+holds one item: nothing to change there). A job the product already has on that marketplace is reused (a
+delete), replaced (one not started yet), or asked to stop at its next step (a started one): the sale's job
+is queued when that job ends (`after_job_ended`). With the user's auto-delist off, the sale is only logged.
+
+Everything runs in the caller's transaction (the import's, holding its lane's lock): the sale, its log and
+its jobs are stored with the order or not at all, and an order stored once is acted on once. The lanes it
+queued work in are woken after the commit (`wake_lanes`); a lost wake-up is the sweeper's (jobs never marked
+queued). Rows are locked in the order a completing job takes them, its jobs then the product, so a sale never
+deadlocks with a job of its product ending.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from aws_lambda_powertools import Logger
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crosslist.db.models import (
+    ACTIVE_JOB_STATUSES,
+    JobStatus,
+    ListingStatus,
+    MarketplaceJob,
+    MarketplaceListing,
+    Product,
+    Sale,
+    SaleAction,
+)
+from crosslist.errors import CrosslistError
+from crosslist.jobs.queue import JobQueue
+from crosslist.jobs.schemas import CreateJobRequest
+from crosslist.jobs.service import JobService
+from crosslist.orders.schemas import SaleActionKind
+from crosslist.orders.service import auto_delist_on
+from crosslist.realtime.messages import cancelled_message
+from crosslist.workflows.base import OrderRecord
+
+logger = Logger(child=True)
+JsonDict = dict[str, Any]
+
+SALE_PRIORITY = 1  # the highest: next in its lane (a started job still finishes first)
+LIVE_LISTING_STATUSES = (ListingStatus.ACTIVE, ListingStatus.RESERVED, ListingStatus.HIDDEN)
+# A listing there is one item: selling some of the stock elsewhere leaves it as it is.
+SINGLE_ITEM_MARKETPLACES = ("vinted",)
+
+
+class Outcome(enum.StrEnum):
+    """What became of an action no job of its own carries (sale_actions.outcome)."""
+
+    WAITING = "waiting"  # for the product's started job there to end
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+JOB_ACTIONS = {SaleActionKind.DELETE: "delete", SaleActionKind.UPDATE_QUANTITY: "update"}
+KINDS_OF_JOBS = {job_action: kind for kind, job_action in JOB_ACTIONS.items()}
+
+# What becomes of the product's active job on the marketplace: `reuse` (it is the delete: raised to the sale's
+# priority), `keep` (left as it is: it deletes the listing anyway), `cancel` (not started: superseded),
+# `stop` (started: asked to stop at its next step, the action waits for it), `wait` (left to finish, the
+# action waits for it).
+ExistingJob = Literal["reuse", "keep", "cancel", "stop", "wait"]
+
+
+@dataclass(frozen=True)
+class ActiveJob:
+    id: uuid.UUID
+    action: str
+    started: bool
+
+
+@dataclass(frozen=True)
+class Target:
+    """One of the product's other marketplaces, as the sale finds it."""
+
+    marketplace: str
+    listed: bool  # the product has a live listing there
+    job: ActiveJob | None = None  # the product's active job there
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: SaleActionKind
+    reason: str | None = None
+    queue: bool = False  # queue the action's job now
+    existing: ExistingJob | None = None
+
+
+def decide(target: Target, *, auto_delist: bool, stock_left: bool) -> Decision | None:
+    """What a sale does on one other marketplace of its product; None: nothing there to act on or log."""
+    job = target.job
+    if not auto_delist:
+        return Decision(SaleActionKind.NONE, "auto_delist_off") if target.listed else None
+    if stock_left and target.marketplace in SINGLE_ITEM_MARKETPLACES:
+        return Decision(SaleActionKind.NONE, "single_item_listing") if target.listed else None
+    if stock_left:
+        if job is None:
+            return Decision(SaleActionKind.UPDATE_QUANTITY, queue=True) if target.listed else None
+        if job.action == "delete":
+            return Decision(SaleActionKind.NONE, "listing_being_deleted", existing="keep")
+        if job.action == "update" and not job.started and target.listed:  # its snapshot has the old quantity
+            return Decision(SaleActionKind.UPDATE_QUANTITY, queue=True, existing="cancel")
+        # A publish or a started update: its listing gets the new quantity once it is done.
+        return Decision(SaleActionKind.UPDATE_QUANTITY, "waiting_for_job", existing="wait")
+    if job is None:
+        return Decision(SaleActionKind.DELETE, queue=True) if target.listed else None
+    if job.action == "delete":
+        return Decision(SaleActionKind.DELETE, existing="reuse")
+    if not job.started:  # e.g. a publish that has not begun: the product is gone, so is its reason to run
+        if target.listed:
+            return Decision(SaleActionKind.DELETE, queue=True, existing="cancel")
+        return Decision(SaleActionKind.NONE, "pending_job_cancelled", existing="cancel")
+    return Decision(SaleActionKind.DELETE, "waiting_for_job", existing="stop")
+
+
+@dataclass(frozen=True)
+class LaneToWake:
+    user_id: str
+    marketplace: str
+    cause: str  # deduplicates the wake-up (see crosslist.jobs.queue.LaneWake)
+    job_ids: tuple[uuid.UUID, ...] = ()  # jobs created there: marked queued once it is woken
+
+
+@dataclass
+class AfterCommit:
+    """What a transaction did beyond its own lane, to carry out once it has committed."""
+
+    lanes: list[LaneToWake] = field(default_factory=list)
+    messages: list[JsonDict] = field(default_factory=list)  # for the user's connections
+
+
+def record_sales(
+    session: Session,
+    user_id: str,
+    sold_on: str,
+    orders: list[tuple[uuid.UUID, OrderRecord]],
+    after: AfterCommit,
+) -> None:
+    """Record a sale for each order just stored (id, order) whose product crosslist knows, and act on the
+    product's other listings."""
+    known = [(order_id, order) for order_id, order in orders if order.product_id is not None]
+    if not known:
+        return
+    auto_delist = auto_delist_on(session, user_id)
+    for order_id, order in known:
+        _record_sale(session, user_id, sold_on, order_id, order, auto_delist=auto_delist, after=after)
+
+
+def after_job_ended(session: Session, job: MarketplaceJob, after: AfterCommit) -> None:
+    """A job of a product ended, in the caller's transaction (which holds it locked): the sale actions that
+    waited for it queue their job now, from the product as it is now."""
+    if job.product_id is None:
+        return
+    waiting = list(
+        session.scalars(
+            select(SaleAction).where(
+                SaleAction.user_id == job.user_id,
+                SaleAction.waiting_for_job_id == job.id,
+                SaleAction.outcome == Outcome.WAITING,
+            )
+        )
+    )
+    if not waiting:
+        return
+    session.flush()  # the ended job no longer counts as the product's active job
+    product = _locked_product(session, job.user_id, job.product_id)
+    if product is None:
+        return
+    marketplace = job.marketplace
+    current = next(iter(_active_jobs(session, job.user_id, product.id, only=marketplace)), None)
+    if current is not None:  # e.g. the sale's own job, queued as this one was superseded
+        _follow(current, waiting, after)
+        return
+    listed = marketplace in _listed_on(session, job.user_id, product.id)
+    decision = decide(Target(marketplace, listed), auto_delist=True, stock_left=product.quantity > 0)
+    if decision is None:
+        _resolve(waiting, None, reason="not_listed", outcome=Outcome.SKIPPED)
+        return
+    if not decision.queue:
+        _resolve(waiting, decision.action, reason=decision.reason, outcome=Outcome.SKIPPED)
+        return
+    try:
+        queued = _queue_job(session, job.user_id, product.id, marketplace, decision.action, sale_id=waiting[0].sale_id)
+    except CrosslistError as refused:
+        _resolve(waiting, decision.action, reason=refused.code, outcome=Outcome.FAILED)
+        return
+    _resolve(waiting, decision.action, job_id=queued.id)
+    after.lanes.append(LaneToWake(job.user_id, marketplace, f"created:{queued.id}", (queued.id,)))
+
+
+def wake_lanes(lanes: list[LaneToWake], queue: JobQueue, mark_queued: Callable[[list[uuid.UUID]], None]) -> None:
+    """Wake each lane a committed transaction queued work in (once), and mark its new jobs queued. A failure is
+    logged, not raised: the sweeper wakes the lanes of jobs never marked queued."""
+    by_lane: dict[tuple[str, str], list[LaneToWake]] = {}
+    for lane in lanes:
+        by_lane.setdefault((lane.user_id, lane.marketplace), []).append(lane)
+    for (user_id, marketplace), wakes in by_lane.items():
+        try:
+            queue.wake(user_id, marketplace, cause=wakes[0].cause)
+            mark_queued([job_id for wake in wakes for job_id in wake.job_ids])
+        except Exception:
+            logger.exception(
+                "a lane a sale queued work in was not woken: the sweeper will", extra={"lane": marketplace}
+            )
+
+
+# ---------------------------------------------------------------------- in the transaction
+def _record_sale(
+    session: Session,
+    user_id: str,
+    sold_on: str,
+    order_id: uuid.UUID,
+    order: OrderRecord,
+    *,
+    auto_delist: bool,
+    after: AfterCommit,
+) -> None:
+    product_id = uuid.UUID(str(order.product_id))
+    _active_jobs(session, user_id, product_id, other_than=sold_on)  # locked before the product (module doc)
+    product = _locked_product(session, user_id, product_id)
+    if product is None:
+        return
+    # Read again under the product's lock: a job created meanwhile is seen, none can be created now.
+    jobs = {job.marketplace: job for job in _active_jobs(session, user_id, product_id, other_than=sold_on)}
+    sale = Sale(
+        id=uuid.uuid4(),
+        user_id=user_id,
+        product_id=product_id,
+        order_id=order_id,
+        marketplace=sold_on,
+        external_order_id=order.external_order_id,
+        quantity=order.quantity,
+        sold_at=datetime.fromisoformat(order.sold_at),
+        detected_at=datetime.now(UTC),
+    )
+    session.add(sale)
+    if auto_delist:
+        product.quantity = max(product.quantity - max(order.quantity, 0), 0)
+    listed = _listed_on(session, user_id, product_id) - {sold_on}
+    for marketplace in sorted(listed | jobs.keys()):
+        job = jobs.get(marketplace)
+        active = ActiveJob(job.id, job.action_code, _started(job)) if job is not None else None
+        target = Target(marketplace, marketplace in listed, active)
+        decision = decide(target, auto_delist=auto_delist, stock_left=product.quantity > 0)
+        if decision is not None:
+            _act(session, sale, marketplace, decision, job=job, after=after)
+    session.flush()
+
+
+def _act(
+    session: Session,
+    sale: Sale,
+    marketplace: str,
+    decision: Decision,
+    *,
+    job: MarketplaceJob | None,
+    after: AfterCommit,
+) -> None:
+    """Carry out one decision of a sale, and log it."""
+    action = SaleAction(
+        id=uuid.uuid4(),
+        sale_id=sale.id,
+        user_id=sale.user_id,
+        marketplace=marketplace,
+        action=decision.action,
+        reason=decision.reason,
+    )
+    session.add(action)
+    session.flush()  # before any savepoint: a refused job must not undo the log
+    if job is not None and decision.existing in ("reuse", "keep"):
+        action.job_id = job.id
+        if decision.existing == "reuse":
+            job.priority = min(job.priority, SALE_PRIORITY)
+            after.lanes.append(LaneToWake(sale.user_id, marketplace, f"sale:{sale.id}"))
+        return
+    if job is not None and decision.existing in ("stop", "wait"):
+        action.waiting_for_job_id = job.id
+        action.outcome = Outcome.WAITING
+        if decision.existing == "stop":
+            job.cancel_requested_at = job.cancel_requested_at or datetime.now(UTC)
+            # A started job waiting (a backoff, a pause) is cancelled by its lane's next turn: wake it now.
+            after.lanes.append(LaneToWake(sale.user_id, marketplace, f"sale:{sale.id}"))
+        return
+    superseded = job if decision.existing == "cancel" else None
+    if superseded is None and not decision.queue:  # auto-delist off, a single-item listing: logged only
+        action.outcome = Outcome.SKIPPED
+        return
+    queued: MarketplaceJob | None = None
+    try:
+        with session.begin_nested():  # a refused job leaves the one it would have superseded as it was
+            if superseded is not None:
+                _supersede(superseded, sale)
+                session.flush()  # it no longer counts as the product's active job there
+            if decision.queue:
+                queued = _queue_job(
+                    session, sale.user_id, sale.product_id, marketplace, decision.action, sale_id=sale.id
+                )
+    except CrosslistError as refused:
+        action.reason = refused.code  # e.g. action_not_available: no workflow runs it there yet
+        action.outcome = Outcome.FAILED
+        return
+    if queued is not None:
+        action.job_id = queued.id
+        after.lanes.append(LaneToWake(sale.user_id, marketplace, f"created:{queued.id}", (queued.id,)))
+    if superseded is not None:
+        action.job_id = action.job_id or superseded.id  # nothing to delete: the log shows what was cancelled
+        after.messages.append(cancelled_message(str(superseded.id)))
+        after_job_ended(session, superseded, after)  # an earlier sale may have waited for it
+
+
+def _queue_job(
+    session: Session,
+    user_id: str,
+    product_id: uuid.UUID,
+    marketplace: str,
+    kind: SaleActionKind,
+    *,
+    sale_id: uuid.UUID,
+) -> MarketplaceJob:
+    """The action's job, built as POST /jobs builds one (its workflow prepares it from the product as it is
+    now: an update carries the new quantity); CrosslistError when it cannot exist."""
+    request = CreateJobRequest.model_validate(
+        {
+            "marketplace": marketplace,
+            "action": JOB_ACTIONS[kind],
+            "product_id": product_id,
+            "priority": SALE_PRIORITY,
+            "idempotency_key": f"sale:{sale_id}:{marketplace}",
+        }
+    )
+    job = JobService.new_job(session, user_id, request)
+    session.flush()
+    return job
+
+
+def _supersede(job: MarketplaceJob, sale: Sale) -> None:
+    job.status = JobStatus.CANCELLED
+    job.completed_at = datetime.now(UTC)
+    job.wait_reason = job.wait_until = None
+    job.error = {
+        "code": "superseded_by_sale",
+        "message": f"superseded by the sale of this product on {sale.marketplace} (order {sale.external_order_id})",
+    }
+
+
+def _follow(current: MarketplaceJob, waiting: list[SaleAction], after: AfterCommit) -> None:
+    """The product has an active job there again: a delete or update stands for the waiting actions, any
+    other job is waited for in turn."""
+    kind = KINDS_OF_JOBS.get(current.action_code)
+    if kind is None:
+        for action in waiting:
+            action.waiting_for_job_id = current.id
+        return
+    if kind is SaleActionKind.DELETE and current.priority > SALE_PRIORITY:
+        current.priority = SALE_PRIORITY
+        after.lanes.append(LaneToWake(current.user_id, current.marketplace, f"sale:{waiting[0].sale_id}"))
+    _resolve(waiting, kind, job_id=current.id)
+
+
+def _resolve(
+    actions: list[SaleAction],
+    kind: SaleActionKind | None,
+    *,
+    job_id: uuid.UUID | None = None,
+    reason: str | None = None,
+    outcome: Outcome | None = None,
+) -> None:
+    """The waiting actions are settled: done by `job_id` as `kind` (None: as each asked), or not, saying why."""
+    for action in actions:
+        action.action = kind or action.action
+        action.job_id = job_id
+        action.reason = reason
+        action.outcome = outcome
+
+
+def _locked_product(session: Session, user_id: str, product_id: uuid.UUID) -> Product | None:
+    return session.scalars(
+        select(Product)
+        .where(Product.id == product_id, Product.user_id == user_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+
+
+def _active_jobs(
+    session: Session,
+    user_id: str,
+    product_id: uuid.UUID,
+    *,
+    other_than: str | None = None,
+    only: str | None = None,
+) -> list[MarketplaceJob]:
+    """The product's active jobs (one per marketplace at most), locked."""
+    query = select(MarketplaceJob).where(
+        MarketplaceJob.user_id == user_id,
+        MarketplaceJob.product_id == product_id,
+        MarketplaceJob.status.in_(ACTIVE_JOB_STATUSES),
+    )
+    if other_than is not None:
+        query = query.where(MarketplaceJob.marketplace != other_than)
+    if only is not None:
+        query = query.where(MarketplaceJob.marketplace == only)
+    query = query.order_by(MarketplaceJob.marketplace).with_for_update().execution_options(populate_existing=True)
+    return list(session.scalars(query))
+
+
+def _listed_on(session: Session, user_id: str, product_id: uuid.UUID) -> set[str]:
+    """The marketplaces where the product has a live listing."""
+    return set(
+        session.scalars(
+            select(MarketplaceListing.marketplace).where(
+                MarketplaceListing.user_id == user_id,
+                MarketplaceListing.product_id == product_id,
+                MarketplaceListing.status.in_(LIVE_LISTING_STATUSES),
+            )
+        )
+    )
+
+
+def _started(job: MarketplaceJob) -> bool:
+    return job.started_at is not None or job.status is JobStatus.RUNNING

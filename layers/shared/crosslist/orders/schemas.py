@@ -1,0 +1,66 @@
+"""Sales (the per-sale log) and the user's settings, as the HTTP API shows and accepts them."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+from crosslist.jobs.schemas import JobError
+
+
+class SaleActionKind(enum.StrEnum):
+    """What a sale did on one other marketplace of its product."""
+
+    DELETE = "delete"
+    UPDATE_QUANTITY = "update_quantity"
+    NONE = "none"
+
+
+class SaleActionView(BaseModel):
+    marketplace: str
+    action: SaleActionKind
+    reason: str | None = Field(
+        description="Why nothing was done (auto_delist_off, single_item_listing, listing_being_deleted,"
+        " pending_job_cancelled, not_listed), why it failed before any job (e.g. action_not_available),"
+        " or waiting_for_job"
+    )
+    job_id: uuid.UUID | None = Field(description="The job that carries it out (or the one the sale cancelled)")
+    waiting_for_job_id: uuid.UUID | None = Field(
+        description="The product's job that was already running there: this action's job followed it"
+    )
+    status: str = Field(
+        description="Its job's status, live; without a job: waiting (for waiting_for_job_id to end), skipped or failed"
+    )
+    error: JobError | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    delisted_after_sale_seconds: float | None = Field(
+        description="From the sale to its job's completion, once completed"
+    )
+
+
+class SaleView(BaseModel):
+    sale_id: uuid.UUID
+    marketplace: str = Field(description="Where it sold")
+    external_order_id: str
+    quantity: int
+    sold_at: datetime
+    detected_at: datetime = Field(description="When an orders import found it")
+    detection_delay_seconds: float = Field(description="From the sale to its detection")
+    actions: list[SaleActionView] = Field(description="One per other marketplace of the product")
+
+
+class UserSettingsView(BaseModel):
+    auto_delist: bool = Field(
+        description="A sale on one marketplace deletes the product's other listings (or lowers their quantity"
+        " when stock remains) at once"
+    )
+
+
+class UserSettingsUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    auto_delist: StrictBool
