@@ -141,6 +141,7 @@ class FakeServer:
     """A marketplace fake served over HTTP. Subclasses give their routes, error shape and state."""
 
     token_path = ""  # the OAuth token endpoint: its grants are counted, refresh grants delayed
+    _tokens: TokenBook  # the fake's OAuth tokens, made by forget_state
 
     def __init__(self, clock: Clock = utc_now) -> None:
         self.clock = clock
@@ -156,6 +157,11 @@ class FakeServer:
         self.refresh_delay_seconds = 0.0  # waited before answering a refresh grant (on top of the latency)
         self.token_calls: Counter[str] = Counter()  # token endpoint requests by grant_type, answered or not
         self.peak_concurrent_refreshes = 0  # the most refresh grants ever in flight at once
+
+    def issued_tokens(self) -> list[str]:
+        """Every access and refresh token handed out since the last reset, retired ones too."""
+        with self._lock:
+            return list(self._tokens.issued)
 
     # what a fake defines ----------------------------------------------------------------------------
 
@@ -397,11 +403,13 @@ class TokenBook:
         self._codes: dict[str, PendingCode] = {}
         self._access: dict[str, tuple[Consent, float]] = {}
         self._refresh: dict[str, Consent] = {}
+        self.issued: list[str] = []  # every token handed out, retired ones too (tests grep logs for them)
 
     def clear(self) -> None:
         self._codes.clear()
         self._access.clear()
         self._refresh.clear()
+        self.issued.clear()
 
     def new_code(self, consent: Consent, redirect_uri: str | None, code_challenge: str | None = None) -> str:
         code = secrets.token_urlsafe(24)
@@ -416,6 +424,7 @@ class TokenBook:
     def new_access_token(self, consent: Consent, prefix: str = "") -> str:
         token = prefix + secrets.token_urlsafe(32)
         self._access[token] = (consent, self._now() + self.access_lifetime_seconds)
+        self.issued.append(token)
         return token
 
     def access(self, token: str | None) -> Consent | None:
@@ -426,6 +435,7 @@ class TokenBook:
     def new_refresh_token(self, consent: Consent, prefix: str = "") -> str:
         token = prefix + secrets.token_urlsafe(32)
         self._refresh[token] = consent
+        self.issued.append(token)
         return token
 
     def refresh(self, token: str) -> Consent | None:

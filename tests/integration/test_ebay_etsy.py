@@ -5,7 +5,9 @@ orders on each, and what a retry, a 429, a 5xx, a 401 or a refused refresh token
 from __future__ import annotations
 
 import json
+import logging
 import threading
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -513,3 +515,44 @@ def test_a_sale_on_ebay_delists_the_product_on_vinted_and_etsy_first_and_logs_it
     assert int(listings["vinted"]) not in vinted.simulator.items  # gone from the fake Vinted
     delete_done = job_row(sql, done["etsy"]["job_id"])["completed_at"]
     assert delete_done < job_row(sql, waiting)["started_at"]  # the delist went before the older job
+
+
+def test_no_token_or_app_secret_reaches_the_logs_of_a_full_run(
+    marketplaces: Marketplaces, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Connecting, publishing, a 401 and its refresh, a failing call, an import: every token the fakes
+    handed out, and the apps' secrets, are looked for in every log record made meanwhile, at any level, by
+    crosslist logger and any library's INFO or above (httpx, botocore): its message, extra keys, traceback."""
+    records: list[str] = []
+    handle = logging.Logger.handle
+
+    def keep(self: logging.Logger, record: logging.LogRecord) -> None:
+        trace = "".join(traceback.format_exception(*record.exc_info)) if record.exc_info else ""
+        records.append(f"{record.getMessage()} {vars(record)} {trace}")
+        handle(self, record)
+
+    # crosslist's own loggers at every level; the libraries at INFO, as a function's log level allows them
+    # (botocore's DEBUG prints whole responses: Secrets Manager's too).
+    monkeypatch.setattr(
+        logging.Logger, "isEnabledFor", lambda self, level: self.name.startswith("crosslist") or level >= logging.INFO
+    )
+    monkeypatch.setattr(logging.Logger, "handle", keep)
+    ebay, etsy = marketplaces.ebay, marketplaces.etsy
+    for marketplace in ("ebay", "etsy"):
+        marketplaces.ready(marketplace)
+    product_id = marketplaces.product()
+    ebay.expire_access_tokens()
+    etsy.fail(r"/images$", 500)
+    for marketplace in ("ebay", "etsy"):
+        published = marketplaces.run(marketplaces.job(marketplace, "publish", product_id))
+        assert published["status"] == "completed", published
+        imported = marketplaces.run(marketplaces.job(marketplace, "sync_orders"))
+        assert imported["status"] == "completed", imported
+    monkeypatch.undo()
+    assert ebay.token_calls["refresh_token"] == 1
+    logged = "\n".join(records)
+    assert "step failed" in logged  # the engine's own lines are in
+    secrets = [*ebay.issued_tokens(), *etsy.issued_tokens(), ebay.client_secret, etsy.client_secret]
+    assert len(secrets) >= 6
+    leaked = [secret for secret in secrets if secret in logged]
+    assert leaked == [], [logged[max(0, logged.index(s) - 300) : logged.index(s) + 50] for s in leaked]
