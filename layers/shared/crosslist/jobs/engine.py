@@ -30,7 +30,7 @@ from crosslist.db.models import JobStatus
 from crosslist.jobs import pacing
 from crosslist.jobs.lanes import Job, Lane, LaneStore, LaneTransaction
 from crosslist.jobs.queue import PLUGIN_MARKETPLACES, CarriedReply, JobQueue, TimerQueue
-from crosslist.marketplaces import NotAvailable
+from crosslist.marketplaces import DISPLAY_NAMES, NotAvailable
 from crosslist.orders.delist import LaneToWake, wake_lanes
 from crosslist.realtime.commands import CommandStatus, PendingCommand, PendingCommandStore
 from crosslist.realtime.connections import Connection, ConnectionStore
@@ -844,10 +844,10 @@ class LaneEngine:
         try:
             reply = self._http(user_id, marketplace, http.call, http.timeout_seconds)
         except NeedsReauth:
+            name = DISPLAY_NAMES.get(marketplace, marketplace)
             failure = StepFailed(
                 "reauth_required",
-                f"crosslist's access to your {marketplace} account has ended: connect {marketplace} again"
-                " and the job carries on",
+                f"crosslist's access to your {name} account has ended: connect {name} again and the job carries on",
                 kind="reauth",
             )
         except NotAvailable as missing:

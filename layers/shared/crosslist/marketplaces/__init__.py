@@ -7,6 +7,7 @@ from typing import Literal, get_args
 
 Marketplace = Literal["vinted", "ebay", "etsy"]
 MARKETPLACES: tuple[Marketplace, ...] = get_args(Marketplace)
+DISPLAY_NAMES: dict[str, str] = {"vinted": "Vinted", "ebay": "eBay", "etsy": "Etsy"}  # as users write them
 
 
 class NotAvailable(Exception):

@@ -15,7 +15,7 @@ import httpx
 
 from crosslist.auth.credentials import CredentialStore, NeedsReauth, NotConnected, TokenEndpoint
 from crosslist.auth.oauth_clients import OAuthApp, TokenEndpointUnavailable
-from crosslist.marketplaces import NotAvailable, ReadFailed
+from crosslist.marketplaces import DISPLAY_NAMES, NotAvailable, ReadFailed
 from crosslist.workflows.base import HttpCall, JsonDict, Reply
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 MAX_ERROR_TEXT = 2000
 READ_TIMEOUT_SECONDS = 10.0
+TIMEOUT = httpx.Timeout(20.0, connect=5.0)  # a call's own timeout (the step's) is given per request
 # Etsy's daily budget is spent (x-remaining-today: 0) and the 429 says nothing more: look again in an hour.
 DAILY_BUDGET_SPENT_SECONDS = 3600.0
 
@@ -38,14 +39,14 @@ class MarketplaceApi:
         base_urls: Mapping[str, str],
         *,
         fetch_image: Callable[[str], FetchedImage] | None = None,
-        client: httpx.Client | None = None,
     ) -> None:
         self._credentials = credentials
         self._apps = apps
         self._endpoints = endpoints
         self._base_urls = base_urls
         self._fetch_image = fetch_image
-        self._client = client or httpx.Client(timeout=httpx.Timeout(20.0, connect=5.0))
+        # One client (and connection pool) per marketplace: a slow eBay does not hold Etsy's connections.
+        self._clients = {marketplace: httpx.Client(timeout=TIMEOUT) for marketplace in base_urls}
 
     def __call__(self, user_id: str, marketplace: str, call: HttpCall, timeout_seconds: float) -> Reply:
         """The call's reply; NeedsReauth when the account must be connected again (or never was)."""
@@ -62,7 +63,7 @@ class MarketplaceApi:
         except NotConnected as missing:
             raise NeedsReauth(user_id, marketplace) from missing
         except TokenEndpointUnavailable as busy:
-            return Reply(False, None, f"{marketplace} could not renew the access: {busy}")
+            return Reply(False, None, f"{DISPLAY_NAMES[marketplace]} could not renew crosslist's access: {busy}")
         return reply
 
     def read(self, user_id: str, marketplace: str, path: str) -> JsonDict:
@@ -70,9 +71,12 @@ class MarketplaceApi:
         try:
             reply = self(user_id, marketplace, HttpCall("GET", path, "read", repeatable=True), READ_TIMEOUT_SECONDS)
         except NeedsReauth:
-            raise ReadFailed(f"connect {marketplace} again: crosslist's access to the account has ended") from None
+            name = DISPLAY_NAMES[marketplace]
+            raise ReadFailed(f"connect {name} again: crosslist's access to the account has ended") from None
         if not reply.success:
-            raise ReadFailed(f"{marketplace} answered {reply.status or 'nothing'}: {(reply.error or '')[:200]}")
+            raise ReadFailed(
+                f"{DISPLAY_NAMES[marketplace]} answered {reply.status or 'nothing'}: {(reply.error or '')[:200]}"
+            )
         return reply.result or {}
 
     def _send(self, app: OAuthApp, token: str, call: HttpCall, timeout_seconds: float) -> Reply:
@@ -90,11 +94,11 @@ class MarketplaceApi:
             files = {call.upload.part: ("photo", image.content, image.content_type)}
             data = call.upload.form
         try:
-            response = self._client.request(
+            response = self._clients[app.marketplace].request(
                 call.method, url, headers=headers, json=call.json, files=files, data=data, timeout=timeout_seconds
             )
         except httpx.HTTPError as error:
-            return Reply(False, None, f"{app.marketplace} did not answer: {type(error).__name__}")
+            return Reply(False, None, f"{DISPLAY_NAMES[app.marketplace]} did not answer: {type(error).__name__}")
         return _reply(response)
 
     def _image(self, url: str) -> FetchedImage:

@@ -10,6 +10,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from crosslist.errors import InvalidRequest
+from crosslist.marketplaces import DISPLAY_NAMES
 from crosslist.workflows.base import (
     JobContext,
     JsonDict,
@@ -30,7 +31,6 @@ LIVE_STATES = ("active", "hidden", "reserved")  # a listing an update or delete 
 
 MAX_MESSAGE = 500
 SKU_PREFIX = "CL-"
-DISPLAY_NAMES = {"ebay": "eBay", "etsy": "Etsy"}
 
 
 def sku_of(product_id: str) -> str:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from crosslist.db.engine import transaction
 from crosslist.db.models import OAuthCredential, SellerSettings
 from crosslist.errors import InvalidRequest
-from crosslist.marketplaces import ReadFailed
+from crosslist.marketplaces import DISPLAY_NAMES, ReadFailed
 
 JsonDict = dict[str, Any]
 EbayMarketplaceId = Literal["EBAY_US", "EBAY_GB", "EBAY_DE", "EBAY_FR", "EBAY_IT", "EBAY_ES"]
@@ -79,7 +79,7 @@ def seller_for_job(session: Session, user_id: str, marketplace: str, action: str
     )
     if status is None:
         raise InvalidRequest(
-            f"connect your {marketplace} account first (GET /marketplaces/{marketplace}/connect)",
+            f"connect your {DISPLAY_NAMES[marketplace]} account first (GET /marketplaces/{marketplace}/connect)",
             code="marketplace_not_connected",
         )
     # A credential waiting for the user to connect again (CredentialStatus.NEEDS_REAUTH) is accepted: the
@@ -88,7 +88,7 @@ def seller_for_job(session: Session, user_id: str, marketplace: str, action: str
     missing = [name for name in REQUIRED.get((marketplace, action), ()) if settings.get(name) is None]
     if missing:
         raise InvalidRequest(
-            f"your {marketplace} seller settings are missing {', '.join(missing)}:"
+            f"your {DISPLAY_NAMES[marketplace]} seller settings are missing {', '.join(missing)}:"
             f" set them with PUT /marketplaces/{marketplace}/settings",
             code="seller_settings_missing",
             missing=missing,
@@ -235,7 +235,7 @@ def _connected(session: Session, user_id: str, marketplace: str) -> None:
     )
     if connected is None:
         raise InvalidRequest(
-            f"connect your {marketplace} account first (GET /marketplaces/{marketplace}/connect)",
+            f"connect your {DISPLAY_NAMES[marketplace]} account first (GET /marketplaces/{marketplace}/connect)",
             code="marketplace_not_connected",
         )
 
