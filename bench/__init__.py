@@ -11,7 +11,11 @@ Sections:
 - engine: the event-driven job engine (issue 7) next to the figures measured before it: backend time per
   step, billed process_job time per publish with pacing off and on, the Lambda capacity 100 users need,
   DynamoDB and SQS requests per command, $ per 1 000 publishes, and 50 users x 10 jobs (none lost or
-  duplicated, each lane in priority order); see bench/engine.py.
+  duplicated, each lane in priority order); see bench/engine.py;
+- marketplaces: U users connect the fake eBay and Etsy and publish P products on both at once (job time,
+  calls and billed process_job time per publish), then sales on eBay one after another: from the orders
+  import's start to the Etsy listing delisted, and the worst case with the default sync rules; see
+  bench/marketplaces.py.
 
 Every section's figures also go to bench/results.json, one document (see bench/results.py): a run
 replaces the sections it measured there and keeps the others (`--only X` updates X alone).

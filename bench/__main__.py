@@ -1,4 +1,4 @@
-"""`python -m bench`: print cold start, core loop, memory, flood and engine figures (see bench/__init__.py)."""
+"""`python -m bench`: print cold start, core loop, memory, flood, engine and eBay/Etsy figures (bench/__init__.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import cold, engine, flood, loop, results
+from bench import cold, engine, flood, loop, marketplaces, results
 from bench.stats import machine
 
 COLD_RUNS = 3
@@ -35,7 +35,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Benchmark crosslist: cold starts, the publish loop through the devstack, worker memory, "
-        "one user's message flood against another user's job, the event-driven engine's figures next to before.",
+        "one user's message flood against another user's job, the event-driven engine's figures next to before, "
+        "publishing on the fake eBay and Etsy and the auto-delist delay.",
     )
     parser.add_argument("--users", type=_positive, default=4, help="users publishing at once (default 4)")
     parser.add_argument("--products", type=_positive, default=3, help="products per user (default 3)")
@@ -43,7 +44,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--latency-ms", type=_non_negative, default=0, help="simulated Vinted latency per plugin command (default 0)"
     )
-    parser.add_argument("--only", choices=("cold", "loop", "memory", "flood", "engine"), help="run one section only")
+    parser.add_argument(
+        "--only", choices=("cold", "loop", "memory", "flood", "engine", "marketplaces"), help="run one section only"
+    )
     parser.add_argument(
         "--concurrency", type=_positive, default=2, help="instances per function, as the devstack's (default 2)"
     )
@@ -54,6 +57,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         default=2000,
         metavar="N",
         help="messages the flooding user sends before each of the victim's jobs (default 2000)",
+    )
+    parser.add_argument(
+        "--sales",
+        type=_positive,
+        default=5,
+        help="marketplaces: sales on eBay timed until the Etsy listing is delisted, a fresh product each (default 5)",
     )
     parser.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for the jobs (default 90)")
     return parser.parse_args(argv)
@@ -125,6 +134,21 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None, results_path: Pat
         )
         print(engine.report(measured_engine), flush=True)
         figures["engine"] = engine.figures(measured_engine)
+
+    if args.only in (None, "marketplaces"):
+        measured_marketplaces = marketplaces.run(
+            marketplaces.MarketplacesOptions(
+                users=args.users,
+                products=args.products,
+                photos=args.photos,
+                sales=args.sales,
+                concurrency=args.concurrency,
+                warmup=not args.no_warmup,
+                timeout_s=args.timeout,
+            )
+        )
+        print(marketplaces.report(measured_marketplaces), flush=True)
+        figures["marketplaces"] = marketplaces.figures(measured_marketplaces)
 
     if figures:
         _write_results(figures, argv, results_path)

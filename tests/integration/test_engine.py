@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from crosslist.jobs.engine import LaneEngine
 from tests.integration.conftest import Backend, count
@@ -289,3 +290,18 @@ def test_a_reloaded_tab_is_shown_a_waiting_job_with_its_reason(backend: Backend)
         "no_plugin",
         "upload_photo_1",
     )
+
+
+def test_a_job_held_by_another_transaction_when_its_lane_looks_is_run_moments_later(backend: Backend, sql: Any) -> None:
+    """Its wake-up can outrun the UPDATE that marks it queued (or an HTTP cancel's lock): the lane skips a
+    row another transaction holds, and must come back for it rather than go idle for good."""
+    backend.open_tab()
+    job_id = backend.publish(backend.create_product(images=1)["id"]).body["id"]
+    with sql.connect() as holder:
+        holding = holder.begin()
+        holder.execute(text("SELECT id FROM marketplace_jobs WHERE id = :id FOR UPDATE"), {"id": job_id})
+        backend.run_queue()  # the lane's wake-up, while the job's row is held
+        assert backend.job(job_id)["status"] == "pending"
+        holding.rollback()
+    backend.run_queue(wait_timers=10)
+    assert backend.job(job_id)["status"] == "completed"

@@ -147,6 +147,9 @@ class _Transaction:
     def save(self, job: Job) -> None:
         self._state.jobs[job.id] = copy.deepcopy(job)
 
+    def has_held_jobs(self) -> bool:
+        return False  # one transaction at a time: nothing is ever held by another
+
     def queued_jobs(self) -> list[Job]:
         jobs = [job for job in self._lane_jobs() if job.status in IDLE_JOB_STATUSES]
         return [copy.deepcopy(job) for job in sorted(jobs, key=lambda j: (j.priority, j.created_at, j.id))]

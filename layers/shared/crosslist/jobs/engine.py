@@ -102,6 +102,9 @@ JITTER = 0.2
 # A lane whose eBay or Etsy account must be connected again waits for the user (the callback wakes it);
 # it looks again this often in case that wake-up was lost.
 REAUTH_REQUIRED = "reauth_required"
+# A queued job another transaction holds for a moment (a cancel, the marking of a job just queued) is looked
+# at again this soon.
+HELD_RECHECK_SECONDS = 1.0
 REAUTH_RECHECK_SECONDS = 6 * 3600.0
 
 
@@ -425,7 +428,11 @@ class LaneEngine:
         """No call in flight: start the lane's next call, or say why not yet."""
         lane = tx.lane
         job = self._current_job(tx)
-        if job is None:
+        if job is None and tx.has_held_jobs():  # queued jobs another transaction holds: look again shortly
+            lane.wake_at = _at(now + HELD_RECHECK_SECONDS + DEADLINE_SLACK_SECONDS)
+            self._arm(tx, turn, now + HELD_RECHECK_SECONDS, now)
+            turn.outcome = WakeOutcome.TIMER
+        elif job is None:
             lane.wake_at = None
             lane.active_job_id = None
             turn.outcome = WakeOutcome.IDLE

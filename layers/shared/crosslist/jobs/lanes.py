@@ -108,6 +108,10 @@ class LaneTransaction(Protocol):
     def queued_jobs(self) -> list[Job]:
         """Every job of the lane not running, in the order they run: to park them together."""
 
+    def has_held_jobs(self) -> bool:
+        """Whether the lane has queued jobs another transaction holds right now (next_job skips those: an
+        HTTP cancel, the UPDATE marking a just-queued job): the lane must look again shortly."""
+
     def unpark(self) -> int:
         """The extension is back: the lane's jobs waiting for it are pending again; returns how many."""
 
@@ -255,6 +259,19 @@ class _PostgresLaneTransaction:
     def queued_jobs(self) -> list[Job]:
         rows = self._session.scalars(self._queued().order_by(MarketplaceJob.priority, MarketplaceJob.created_at))
         return [self._job(row) for row in rows]
+
+    def has_held_jobs(self) -> bool:
+        # Not locking: it sees the rows the locking read skipped.
+        held = self._session.scalar(
+            select(MarketplaceJob.id)
+            .where(
+                MarketplaceJob.user_id == self.lane.user_id,
+                MarketplaceJob.marketplace == self.lane.marketplace,
+                MarketplaceJob.status.in_(IDLE_JOB_STATUSES),
+            )
+            .limit(1)
+        )
+        return held is not None
 
     def unpark(self) -> int:
         unparked = self._session.execute(
