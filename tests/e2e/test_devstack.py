@@ -29,7 +29,8 @@ async def open_tabs(stack: DevStack, session: aiohttp.ClientSession, *tabs: Tab)
     tasks = []
     for tab in tabs:  # one after the other: connection order decides which tab is "newest"
         tasks.append(asyncio.create_task(tab.run(stack, session)))
-        await asyncio.wait_for(tab.connected.wait(), 10)
+        # A liveness wait, not a latency check: on a loaded 2-core machine a cold WebSocket instance can take seconds.
+        await asyncio.wait_for(tab.connected.wait(), 30)
         await asyncio.sleep(0.05)
     return tasks
 
