@@ -291,8 +291,9 @@ def sql(database: str) -> Iterator[Any]:
 
 @pytest.fixture
 def short_plugin_timeout(sql: Any) -> Iterator[int]:
-    """Vinted steps wait 300 ms for the extension instead of a minute."""
-    timeout_ms = 300
+    """Vinted steps wait 1 s for the extension instead of a minute (less, and a loaded machine can take that
+    long between sending a command and the test's next look)."""
+    timeout_ms = 1000
     update = text("UPDATE marketplace_action_types SET timeout_ms = :t WHERE marketplace = 'vinted'")
     with sql.begin() as connection:
         connection.execute(update, {"t": timeout_ms})
