@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -556,3 +557,17 @@ def test_no_token_or_app_secret_reaches_the_logs_of_a_full_run(
     assert len(secrets) >= 6
     leaked = [secret for secret in secrets if secret in logged]
     assert leaked == [], [logged[max(0, logged.index(s) - 300) : logged.index(s) + 50] for s in leaked]
+
+
+def test_etsys_rate_limit_headers_space_the_calls_before_etsy_refuses_one(marketplaces: Marketplaces) -> None:
+    etsy = marketplaces.etsy
+    marketplaces.ready("etsy")
+    etsy.rate_limit_per_second = 2
+    etsy.enforce_rate_limits = True  # a third call within a second would be a 429
+    product_id = marketplaces.product(images=3)
+    time.sleep(1.1)  # the settings' own reads (just made) leave this second's budget to the job
+    job = marketplaces.run(marketplaces.job("etsy", "publish", product_id))
+    assert job["status"] == "completed", job
+    publish_calls = [call for call in etsy.calls if "/listings" in call.path]
+    assert len(publish_calls) == 5  # draft, 3 photos, activation
+    assert [call.status for call in publish_calls if call.status == 429] == []

@@ -868,10 +868,14 @@ class LaneEngine:
             job = tx.job(http.job_id)
             if job is None or job.ended or job.current_step != flight["step_index"]:
                 return
+            now = self._clock()
             if failure is not None:  # nothing was sent: the step is sent as it is once the lane can go on
-                self._failed(tx, turn, job, failure, self._clock())
+                self._failed(tx, turn, job, failure, now)
             else:
-                self._apply(tx, turn, job, flight=flight, reply=reply, now=self._clock())
+                if reply.success and reply.retry_after:  # the API's budget is spent: its next call waits
+                    tx.lane.paused_until = _at(now + reply.retry_after)
+                    tx.lane.pause_reason = "rate_limited"
+                self._apply(tx, turn, job, flight=flight, reply=reply, now=now)
             self._beyond_lane(tx, turn)
         if turn.timer is not None:
             self._timers.wake_at(user_id, marketplace, turn.timer)

@@ -26,6 +26,7 @@ READ_TIMEOUT_SECONDS = 10.0
 TIMEOUT = httpx.Timeout(20.0, connect=5.0)  # a call's own timeout (the step's) is given per request
 # Etsy's daily budget is spent (x-remaining-today: 0) and the 429 says nothing more: look again in an hour.
 DAILY_BUDGET_SPENT_SECONDS = 3600.0
+SECOND_BUDGET_SPENT_SECONDS = 1.0
 
 
 class MarketplaceApi:
@@ -126,6 +127,12 @@ def _reply(response: httpx.Response) -> Reply:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
+    """When the next call may go. A 429's Retry-After; on a success, Etsy's rate-limit headers saying the
+    budget is spent (the next call would be a 429): a second when this second's is, an hour when today's is."""
+    if response.is_success:
+        if response.headers.get("x-remaining-today") == "0":
+            return DAILY_BUDGET_SPENT_SECONDS
+        return SECOND_BUDGET_SPENT_SECONDS if response.headers.get("x-remaining-this-second") == "0" else None
     value = response.headers.get("retry-after", "")
     try:
         return max(0.0, float(value))

@@ -286,7 +286,8 @@ class Reply:
     """What came back for a step's action: success with the marketplace's JSON, or the error.
 
     `status` is the marketplace's HTTP status when known (the extension reports Vinted's), and
-    `retry_after` its Retry-After in seconds; both None when the call never got an answer.
+    `retry_after` its Retry-After in seconds (on a success: when its rate-limit headers let the next call
+    go, if they say the budget is spent); both None when the call never got an answer.
     """
 
     success: bool
