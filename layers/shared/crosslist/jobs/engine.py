@@ -811,9 +811,7 @@ class LaneEngine:
                 others = [t for t in self._user_tabs(user_id) if t.connection_id != turn.send.tab.connection_id]
                 if others:
                     self._notifier.to_user(user_id, progress, connections=others)
-        for message in messages:
-            self._notifier.to_user(user_id, message, connections=self._user_tabs(user_id))
-        wake_lanes(turn.lanes_to_wake, self._jobs, self._store.mark_queued)
+        self._tell_and_wake(user_id, messages, turn)
         if turn.http is not None:
             self._perform_http(user_id, marketplace, turn.http)
             again = True
@@ -879,7 +877,11 @@ class LaneEngine:
             self._beyond_lane(tx, turn)
         if turn.timer is not None:
             self._timers.wake_at(user_id, marketplace, turn.timer)
-        for message in turn.messages:
+        self._tell_and_wake(user_id, turn.messages, turn)
+
+    def _tell_and_wake(self, user_id: str, messages: list[dict[str, Any]], turn: _Turn) -> None:
+        """A committed turn's messages for the user, then the other lanes it queued jobs in."""
+        for message in messages:
             self._notifier.to_user(user_id, message, connections=self._user_tabs(user_id))
         wake_lanes(turn.lanes_to_wake, self._jobs, self._store.mark_queued)
 

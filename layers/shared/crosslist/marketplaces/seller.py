@@ -72,18 +72,8 @@ def stored_settings(session: Session, user_id: str, marketplace: str) -> JsonDic
 def seller_for_job(session: Session, user_id: str, marketplace: str, action: str) -> JsonDict:
     """The settings a job of `action` carries; InvalidRequest when the account is not connected or a
     setting it needs is missing (naming each one)."""
-    status = session.scalar(
-        select(OAuthCredential.status).where(
-            OAuthCredential.user_id == user_id, OAuthCredential.marketplace == marketplace
-        )
-    )
-    if status is None:
-        raise InvalidRequest(
-            f"connect your {DISPLAY_NAMES[marketplace]} account first (GET /marketplaces/{marketplace}/connect)",
-            code="marketplace_not_connected",
-        )
-    # A credential waiting for the user to connect again (CredentialStatus.NEEDS_REAUTH) is accepted: the
-    # job waits for it.
+    _require_credential(session, user_id, marketplace)
+    # A credential waiting for the user to connect again (needs_reauth) is accepted: the job waits for it.
     settings = stored_settings(session, user_id, marketplace)
     missing = [name for name in REQUIRED.get((marketplace, action), ()) if settings.get(name) is None]
     if missing:
@@ -228,8 +218,12 @@ class SellerSettingsService:
 
 
 def _connected(session: Session, user_id: str, marketplace: str) -> None:
-    if session.get(SellerSettings, (user_id, marketplace)) is not None:
-        return
+    if session.get(SellerSettings, (user_id, marketplace)) is None:
+        _require_credential(session, user_id, marketplace)
+
+
+def _require_credential(session: Session, user_id: str, marketplace: str) -> None:
+    """InvalidRequest unless the user has a credential for the marketplace (active or to be renewed)."""
     connected = session.scalar(
         select(OAuthCredential.id).where(OAuthCredential.user_id == user_id, OAuthCredential.marketplace == marketplace)
     )

@@ -12,7 +12,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from crosslist.marketplaces.rest import checked_product, listed_on, parsed, sku_of
+from crosslist.marketplaces.rest import checked_product, parsed, sku_of
 from crosslist.marketplaces.rest import failure as rest_failure
 from crosslist.marketplaces.seller import EBAY_SITES
 from crosslist.workflows.base import HttpCall, JobContext, JsonDict, ProductSnapshot, Reply, StepFailed
@@ -77,10 +77,6 @@ def product_input(product: ProductSnapshot | None, action: str) -> JsonDict:
         "condition": attributes.condition,
         "aspects": aspects,
     }
-
-
-def listed(product: ProductSnapshot | None, action: str) -> JsonDict:
-    return listed_on(product, "ebay", action)
 
 
 def headers(context: JobContext) -> dict[str, str]:

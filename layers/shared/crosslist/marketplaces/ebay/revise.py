@@ -21,14 +21,13 @@ from crosslist.marketplaces.ebay.common import (
     find_offer,
     found_offer,
     headers,
-    listed,
     listing_url,
     offer,
     parse,
     product_input,
     put_inventory_item,
 )
-from crosslist.marketplaces.rest import ApiWorkflow, sku_of
+from crosslist.marketplaces.rest import ApiWorkflow, listed_on, sku_of
 from crosslist.workflows.base import (
     Completion,
     Done,
@@ -76,7 +75,7 @@ class EbayUpdate(ApiWorkflow):
     action = "update"
 
     def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
-        listing = listed(product, "update")
+        listing = listed_on(product, "ebay", "update")
         return {**product_input(product, "update"), "external_id": listing["external_id"]}
 
     def steps(self, job_input: JsonDict) -> list[Step]:
@@ -148,7 +147,7 @@ class EbayDelete(ApiWorkflow):
     action = "delete"
 
     def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
-        listing = listed(product, "delete")
+        listing = listed_on(product, "ebay", "delete")
         assert product is not None
         return {"product_id": product.id, "sku": sku_of(product.id), "external_id": listing["external_id"]}
 

@@ -9,6 +9,7 @@ page; each line item is one order record, stored once.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from urllib.parse import quote
@@ -114,13 +115,7 @@ class EbaySync(ApiWorkflow):
 
 
 def _for_sku(context: JobContext, sku: str) -> JobContext:
-    return JobContext(
-        job_id=context.job_id,
-        user_id=context.user_id,
-        input={**context.input, "sku": sku},
-        accumulated=context.accumulated,
-        step_timeout_ms=context.step_timeout_ms,
-    )
+    return replace(context, input={**context.input, "sku": sku})
 
 
 def _summary(found: Offer | None) -> JsonDict:

@@ -8,7 +8,7 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from crosslist.marketplaces.rest import checked_product, listed_on, parsed
+from crosslist.marketplaces.rest import checked_product, parsed
 from crosslist.marketplaces.rest import failure as rest_failure
 from crosslist.workflows.base import JobContext, JsonDict, ProductSnapshot, Reply, StepFailed
 
@@ -59,10 +59,6 @@ def product_input(product: ProductSnapshot | None, action: str) -> JsonDict:
         "currency": product.currency,
         **attributes.model_dump(),
     }
-
-
-def listed(product: ProductSnapshot | None, action: str) -> JsonDict:
-    return listed_on(product, "etsy", action)
 
 
 def listing_fields(item: JsonDict) -> JsonDict:

@@ -8,8 +8,8 @@ so it can be renewed. Each call sets values, so one whose reply was lost is sent
 from __future__ import annotations
 
 from crosslist.marketplaces import Marketplace
-from crosslist.marketplaces.etsy.common import failure, listed, listing_fields, listing_url, price, product_input, shop
-from crosslist.marketplaces.rest import ApiWorkflow
+from crosslist.marketplaces.etsy.common import failure, listing_fields, listing_url, price, product_input, shop
+from crosslist.marketplaces.rest import ApiWorkflow, listed_on
 from crosslist.workflows.base import (
     Completion,
     HttpCall,
@@ -27,7 +27,7 @@ class EtsyUpdate(ApiWorkflow):
     action = "update"
 
     def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
-        listing = listed(product, "update")
+        listing = listed_on(product, "etsy", "update")
         return {**product_input(product, "update"), "external_id": listing["external_id"]}
 
     def steps(self, job_input: JsonDict) -> list[Step]:
@@ -64,7 +64,7 @@ class EtsyDelete(ApiWorkflow):
     action = "delete"
 
     def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
-        listing = listed(product, "delete")
+        listing = listed_on(product, "etsy", "delete")
         assert product is not None
         return {"product_id": product.id, "external_id": listing["external_id"]}
 
