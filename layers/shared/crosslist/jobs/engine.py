@@ -247,8 +247,9 @@ class LaneEngine:
                 self._collect(tx, turn, now)
             if tx.lane.in_flight is None and turn.outcome is None:
                 # A reply applied (or a call given up): the next call goes in the same transaction, and
-                # the step's progress can travel with it.
-                self._advance(tx, turn, now)
+                # the step's progress can travel with it. The clock is read again: a job applied above ended
+                # then, and the lane's next job must not look as if it started before that.
+                self._advance(tx, turn, self._clock())
             self._beyond_lane(tx, turn)
         return turn
 
