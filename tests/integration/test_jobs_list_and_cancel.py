@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 import pytest
@@ -43,9 +45,43 @@ def test_jobs_can_be_filtered(backend: Backend) -> None:
     assert backend.http("GET", "/jobs", query={"marketplace": "ebay"}).body["items"] == []
 
 
+def _cursor(value: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+ROW = "5b0e4c77-3d6c-4c4e-9a53-1f4c7c2a9e10"
+
+
+@pytest.mark.parametrize("path", ["/jobs", "/orders"])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "not-a-cursor",
+        _cursor(["0001-01-01T00:00:00+14:00", ROW]),  # overflowed the driver while it wrote the query
+        _cursor(["9999-12-31T23:59:59-14:00", ROW]),
+        _cursor(["2026-12-01T10:00:00+02:00", ROW]),  # a real time, but not as the server writes it
+        _cursor(["2026-12-01T10:00:00+00:00", 7]),
+        _cursor(["2026-12-01T10:00:00+00:00", [ROW]]),
+        _cursor(["2026-12-01T10:00:00+00:00", {"id": ROW}]),
+        _cursor({"2026-12-01T10:00:00+00:00": 1, ROW: 2}),
+        _cursor(["2026-12-01T10:00:00+00:00", ROW, "more"]),
+        _cursor("2026-12-01T10:00:00+00:00"),
+    ],
+)
+def test_a_cursor_the_server_did_not_issue_is_a_400_and_hurts_no_later_request(
+    backend: Backend, path: str, cursor: str
+) -> None:
+    backend.create_product()
+    refused = backend.http("GET", path, query={"cursor": cursor})
+    assert (refused.status, refused.body["code"]) == (400, "invalid_cursor"), refused.body
+    # The same instance then answers the next request (another user's) correctly.
+    assert backend.http("GET", "/products", user="bob").body["items"] == []
+    assert len(backend.http("GET", "/products").body["items"]) == 1
+
+
 @pytest.mark.parametrize(
     "query",
-    [{"cursor": "not-a-cursor"}, {"status": "sleeping"}, {"limit": "0"}, {"limit": "101"}, {"batch_id": "x"}],
+    [{"status": "sleeping"}, {"limit": "0"}, {"limit": "101"}, {"batch_id": "x"}],
 )
 def test_bad_list_queries_are_422_with_a_reason(backend: Backend, query: dict[str, str]) -> None:
     reply = backend.http("GET", "/jobs", query=query)

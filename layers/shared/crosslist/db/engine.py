@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -13,7 +15,29 @@ from sqlalchemy.orm import Session, sessionmaker
 def make_engine(url: str) -> Engine:
     # A Lambda instance serves one invocation at a time: a pool of one connection (plus one spare)
     # is enough, pre-ping survives connections the server closed while the instance was frozen.
-    return create_engine(url, pool_size=1, max_overflow=1, pool_pre_ping=True, pool_recycle=300)
+    engine = create_engine(url, pool_size=1, max_overflow=1, pool_pre_ping=True, pool_recycle=300)
+    event.listen(engine, "handle_error", _discard_unless_server_error)
+    return engine
+
+
+def _discard_unless_server_error(context: ExceptionContext) -> None:
+    """A statement failed: keep its connection only when PostgreSQL itself reported the error.
+
+    The server answers an error it reports in step with the protocol, so the connection is usable. Any
+    other error (the driver failing to convert a parameter half-way through writing a statement, a bug,
+    a timeout) can leave replies unread on the socket, and the next statement on that connection would
+    read them as its own: another user's request could get wrong rows. Such a connection is closed, never
+    returned to the pool; only it, not the rest of the pool.
+    """
+    if server_error_fields(context.original_exception) is None:
+        context.is_disconnect = True
+        context.invalidate_pool_on_disconnect = False
+
+
+def server_error_fields(error: BaseException | None) -> dict[str, Any] | None:
+    """The fields of an error PostgreSQL reported (pg8000 passes them as a dict with the SQLSTATE in "C")."""
+    fields = error.args[0] if error is not None and error.args else None
+    return fields if isinstance(fields, dict) and "C" in fields else None
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -28,6 +52,6 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 def violated_constraint(error: DBAPIError) -> str | None:
-    """The name of the constraint or unique index PostgreSQL reported (pg8000 passes its error fields as a dict)."""
-    fields = error.orig.args[0] if error.orig is not None and error.orig.args else None
-    return str(fields["n"]) if isinstance(fields, dict) and "n" in fields else None
+    """The name of the constraint or unique index PostgreSQL reported."""
+    fields = server_error_fields(error.orig)
+    return str(fields["n"]) if fields is not None and "n" in fields else None
