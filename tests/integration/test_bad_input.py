@@ -114,3 +114,63 @@ def test_websocket_messages_no_store_can_hold_get_invalid_message(backend: Backe
     [error] = backend.gateway.of_type(tab, "error")
     assert error["code"] == "invalid_message"
     assert reason in error["message"]
+
+
+# Every route that takes a body: (method, path) with {id} for an existing product or job.
+BODY_ROUTES = [
+    ("POST", "/products"),
+    ("PATCH", "/products/{product}"),
+    ("POST", "/jobs"),
+    ("POST", "/jobs/batch"),
+    ("PUT", "/sync-rules"),
+    ("PUT", "/settings"),
+    ("PUT", "/marketplaces/ebay/settings"),
+    ("POST", "/marketplaces/ebay/connect"),
+]
+
+
+def _multipart(fields: dict[str, str], boundary: str = "crosslist") -> str:
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in fields.items()]
+    return "".join(parts) + f"--{boundary}--\r\n"
+
+
+@pytest.mark.parametrize(("method", "path"), BODY_ROUTES)
+@pytest.mark.parametrize(
+    "sent",
+    [
+        ("multipart/form-data", _multipart({"title": "Levi's 501", "price": "27.90"})),  # no boundary
+        ("multipart/form-data; boundary=crosslist", _multipart({"title": "Levi's 501", "price": "27.90"})),
+        ("multipart/form-data; boundary=crosslist", _multipart({"title": f"a{NUL}b", "price": "1.00"})),
+        ("multipart/form-data; boundary=crosslist", _multipart({"title": "Łódź ☃", "price": "1.00"})),
+        ("application/x-www-form-urlencoded", "title=Levi%27s&price=27.90&marketplace=vinted"),
+        ("text/plain", '{"title": "Levi\'s 501", "price": "27.90"}'),
+    ],
+)
+def test_a_body_that_is_not_json_is_a_415_on_every_route_and_stores_nothing(
+    backend: Backend, sql: Any, method: str, path: str, sent: tuple[str, str]
+) -> None:
+    content_type, body = sent
+    before = count(sql, "SELECT count(*) FROM products")
+    target = path.format(product=backend.create_product()["id"]) if "{" in path else path
+    reply = backend.http(method, target, body=body, headers={"content-type": content_type})
+    assert (reply.status, reply.body["code"]) == (415, "unsupported_media_type"), reply.body
+    assert "must be JSON" in reply.body["message"]
+    assert count(sql, "SELECT count(*) FROM products") == before + ("{" in path)
+    assert count(sql, "SELECT count(*) FROM marketplace_jobs") == 0
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "Application/JSON", ""])
+def test_json_with_parameters_or_no_content_type_is_taken(backend: Backend, content_type: str) -> None:
+    reply = backend.http("POST", "/products", body=json.dumps(product()), headers={"content-type": content_type})
+    assert reply.status == 201, reply.body
+
+
+@pytest.mark.parametrize(("method", "path"), [*BODY_ROUTES, ("GET", "/jobs"), ("GET", "/orders")])
+def test_a_request_without_a_token_is_a_401_whatever_its_body_or_query(
+    backend: Backend, sql: Any, method: str, path: str
+) -> None:
+    target = path.format(product="not-a-uuid")
+    for body, query in ((None, {"limit": "0", "status": "sleeping"}), ("{not json", None), (json.dumps([1]), None)):
+        reply = backend.http(method, target, user=None, body=body, query=query)
+        assert (reply.status, reply.body["code"]) == (401, "unauthorized"), (body, query, reply.body)
+    assert nothing_stored(backend, sql)

@@ -52,3 +52,13 @@ class InvalidRequest(CrosslistError):
 class ServiceUnavailable(CrosslistError):
     code = "service_unavailable"
     http_status = 503
+
+
+class PayloadTooLarge(CrosslistError):
+    code = "body_too_large"
+    http_status = 413
+
+
+class UnsupportedMediaType(CrosslistError):
+    code = "unsupported_media_type"
+    http_status = 415
