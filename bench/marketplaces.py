@@ -40,6 +40,7 @@ from bench.loop import devstack, prestart, token
 from bench.stats import fmt, number, percentile, section, table
 from crosslist.sync_rules.rules import DEFAULT_INTERVAL_MINUTES
 from devstack import fake_ebay, fake_etsy
+from devstack.accounts import connect_account
 from devstack.fake_http import Call, FakeServer
 from devstack.instances import Invocation
 from devstack.stack import DevStack
@@ -290,14 +291,10 @@ class Seller:
 
     async def connect(self, marketplace: str) -> None:
         """Connect the account, then choose the first of each seller setting (policies, location, profile)."""
-        started = await self.call("GET", f"/marketplaces/{marketplace}/connect")
-        # The browser at the fake's consent page, as `curl -L`: no crosslist token; `account` makes this user
-        # a seller of their own there.
-        landed = await self._http.get(
-            f"{started['authorization_url']}&account={self.user}", follow_redirects=True, headers={}
-        )
-        if landed.status_code != 200 or landed.json().get("status") != "connected":
-            raise RuntimeError(f"{self.user}: connecting {marketplace} ended {landed.status_code}: {landed.text[:300]}")
+        # The browser at the fake's consent page, then the web app completing it (`account` makes this user a
+        # seller of their own there).
+        token = self._headers["Authorization"].removeprefix("Bearer ")
+        await asyncio.to_thread(connect_account, self._stack.http_url, token, marketplace, account=self.user)
         choices = (await self.call("GET", f"/marketplaces/{marketplace}/settings"))["choices"]
         chosen = {name: options[0]["id"] for name, options in choices.items() if options}
         await self.call("PUT", f"/marketplaces/{marketplace}/settings", chosen)
@@ -307,6 +304,7 @@ class Seller:
         body = {
             "title": f"Levi's 501 jeans #{number}",
             "price": "27.90",
+            "currency": "GBP",  # what the fake eBay's UK site and the fake Etsy shop sell in
             "image_urls": images,
             "marketplace_attributes": MARKETPLACE_ATTRIBUTES,
         }

@@ -119,6 +119,7 @@ def demo_products(api: str) -> list[dict[str, Any]]:
             "title": "Levi's 501 jeans",
             "description": "Straight fit, barely worn.",
             "price": "27.90",
+            "currency": "GBP",
             "brand": "Levi's",
             "size": "W32 L32",
             "condition": "very good",
@@ -131,6 +132,7 @@ def demo_products(api: str) -> list[dict[str, Any]]:
             "title": "Wool winter coat",
             "description": "Warm, one button replaced.",
             "price": "45.00",
+            "currency": "GBP",
             "brand": "Zara",
             "size": "M",
             "condition": "good",
@@ -145,6 +147,7 @@ def demo_products(api: str) -> list[dict[str, Any]]:
             "title": "Leather ankle boots",
             "description": "Size 39, resoled last year.",
             "price": "35.50",
+            "currency": "GBP",
             "image_urls": [f"{api}/__devstack/images/6.png"],
             "marketplace_attributes": {
                 "vinted": {**vinted, "brand_id": 304, "catalog_id": 1242, "size_id": 58},
@@ -312,6 +315,24 @@ def _demo_products_of(api: str, user_token: str) -> dict[str, dict[str, Any]]:
             return found
 
 
+def connect(args: argparse.Namespace) -> int:
+    """Connect the user's account on the devstack's fake eBay or Etsy, as the browser and web app would."""
+    from devstack.accounts import ConnectFailed, connect_account
+
+    api = _api(args)
+    try:
+        _check_devstack(api)
+        connect_account(api, mint_token(args.user), args.marketplace, account=args.account)
+    except (DevstackUnavailable, ConnectFailed) as failed:
+        print(failed, file=sys.stderr)
+        return 1
+    print(
+        f"{args.marketplace} connected for {args.user}. Choose the seller settings:\n"
+        f"  curl -s {api}/marketplaces/{args.marketplace}/settings -H 'Authorization: Bearer <token>'"
+    )
+    return 0
+
+
 def plugin(args: argparse.Namespace) -> int:
     from devstack.plugin import main_loop
 
@@ -369,6 +390,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--user", default="demo")
     p.add_argument("--api", help=f"the HTTP API ({running} {DEFAULT_API})")
     p.set_defaults(run=seed)
+
+    p = dev.add_parser("connect", help="connect a user's account on the fake eBay or Etsy (the OAuth steps)")
+    p.add_argument("marketplace", choices=["ebay", "etsy"])
+    p.add_argument("--user", default="demo")
+    p.add_argument("--account", help="the seller on the fake marketplace (default: its demo seller)")
+    p.add_argument("--api", help=f"the HTTP API ({running} {DEFAULT_API})")
+    p.set_defaults(run=connect)
 
     p = dev.add_parser("plugin", help="connect like the web app + extension and execute commands on a fake Vinted")
     p.add_argument("--user", required=True)

@@ -223,6 +223,7 @@ class FakeEtsy(FakeServer):
             route("GET", AUTHORIZE_PATH, self._authorize),
             route("POST", TOKEN_PATH, self._token),
             route("GET", f"{API}/users/me", self._me),
+            route("GET", shop, self._get_shop),
             route("GET", f"{shop}/shipping-profiles", self._shipping_profiles),
             route("GET", f"{shop}/readiness-state-definitions", self._readiness_states),
             route("POST", f"{shop}/listings", self._create_draft_listing),
@@ -394,6 +395,22 @@ class FakeEtsy(FakeServer):
     def _me(self, request: Request) -> Reply:
         shop = self._caller(request, None)
         return Reply(200, {"user_id": shop.user_id, "shop_id": shop.shop_id})
+
+    def _get_shop(self, request: Request, shop_id: str) -> Reply:
+        # getShop is public: any app key reads any shop (which is why a shop id proves nothing).
+        for shop in self._shops.values():
+            if str(shop.shop_id) == shop_id:
+                name = f"{shop.account.title()}Shop"
+                return Reply(
+                    200,
+                    {
+                        "shop_id": shop.shop_id,
+                        "user_id": shop.user_id,
+                        "shop_name": name,
+                        "currency_code": self.currency,
+                    },
+                )
+        raise _refusal(404, f"Shop {shop_id} not found")
 
     def _shipping_profiles(self, request: Request, shop_id: str) -> Reply:
         shop = self._own_shop(request, shop_id, "shops_r")

@@ -290,6 +290,8 @@ class DevStack:
         references.update(self.provisioned.keys)
         references["EbayOAuthSecretArn"] = self._app_secrets["ebay"]
         references["EtsyOAuthSecretArn"] = self._app_secrets["etsy"]
+        # Connecting an account ends on this HTTP API's own page (`/`), or on a web app given in the shell.
+        references["WebAppOrigins"] = ",".join(filter(None, [*self._own_origins(), os.environ.get("WEB_APP_ORIGINS")]))
         overrides = {
             "WEBSOCKET_ENDPOINT": self._management_url(),
             "DATABASE_URL": self.database_url,
@@ -395,6 +397,23 @@ class DevStack:
             except ValueError as unknown:
                 return web.json_response({"message": str(unknown)}, status=404)
             return web.json_response({"schedule": name, "result": result})
+
+        @routes.get("/")
+        async def web_app(request: web.Request) -> web.Response:
+            # Where connecting an eBay or Etsy account ends locally (a web app's page would complete it).
+            query = dict(request.query)
+            if "state" in query and "marketplace" in query:
+                marketplace = query["marketplace"]
+                return web.json_response(
+                    {
+                        **query,
+                        "next": f"POST /marketplaces/{marketplace}/connect with this code and state as JSON and"
+                        " your token (or run `crosslist dev connect`)"
+                        if "code" in query
+                        else f"connecting {marketplace} did not finish: {query.get('error')}",
+                    }
+                )
+            return web.json_response({"devstack": {"http": self.http_url, "websocket": self.ws_url}})
 
         @routes.get("/__devstack/health")
         async def health(_: web.Request) -> web.Response:

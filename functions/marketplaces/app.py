@@ -6,19 +6,26 @@ The only HTTP function allowed to use the credentials' KMS key and the marketpla
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from crosslist import runtime
 from crosslist.api import current_user, make_resolver
-from crosslist.auth.schemas import AuthorizationStarted, Connected, MarketplaceStatus, OAuthMarketplace
-from crosslist.errors import BadRequest, NotFound
+from crosslist.auth.schemas import (
+    AuthorizationStarted,
+    CompleteConnection,
+    Connected,
+    MarketplaceStatus,
+    OAuthMarketplace,
+)
+from crosslist.errors import NotFound
 from crosslist.marketplaces.seller import SellerSettingsView
 
 logger = Logger()
-app = make_resolver()
+# The marketplace sends the user's browser to the callback: it carries no crosslist token.
+app = make_resolver(public_paths=[r"/marketplaces/[^/]+/callback"])
 
 
 @app.get("/marketplaces")
@@ -28,9 +35,23 @@ def list_marketplaces() -> list[MarketplaceStatus]:
 
 
 @app.get("/marketplaces/<marketplace>/connect")
-def connect(marketplace: OAuthMarketplace) -> AuthorizationStarted:
-    """Where to send the user to authorize crosslist (valid 10 minutes, once)."""
-    return AuthorizationStarted(authorization_url=runtime.connector().authorization_url(current_user(app), marketplace))
+def connect(
+    marketplace: OAuthMarketplace, return_to: Annotated[str | None, Query(max_length=2000)] = None
+) -> AuthorizationStarted:
+    """Where to send the user to authorize crosslist (valid 10 minutes, once). The marketplace then sends
+    them to the callback, which sends them back to `return_to` (a page of the web app; by default its
+    first origin) with `code` and `state`: the web app completes the connection with
+    POST /marketplaces/{marketplace}/connect."""
+    url = runtime.connector().authorization_url(current_user(app), marketplace, return_to)
+    return AuthorizationStarted(authorization_url=url)
+
+
+@app.post("/marketplaces/<marketplace>/connect")
+def complete_connection(marketplace: OAuthMarketplace, completion: CompleteConnection) -> Connected:
+    """Complete an authorization the caller started: the `code` and `state` the web app page got back.
+    Only the crosslist user who started it can complete it."""
+    runtime.connector().complete(current_user(app), marketplace, completion.code, completion.state)
+    return Connected(marketplace=marketplace, status="connected")
 
 
 @app.get("/marketplaces/<marketplace>/callback")
@@ -39,14 +60,11 @@ def callback(
     state: Annotated[str, Query(min_length=1, max_length=200)],
     code: Annotated[str | None, Query(max_length=2000)] = None,
     error: Annotated[str | None, Query(max_length=200)] = None,
-) -> Connected:
-    """The marketplace sends the user back here: no crosslist token, the state says whose account it is."""
-    if error is not None or code is None:
-        raise BadRequest(
-            f"{marketplace} did not authorize crosslist ({error or 'no code'})", code="authorization_denied"
-        )
-    runtime.connector().complete(marketplace, code, state)
-    return Connected(marketplace=marketplace, status="connected")
+) -> Response[None]:
+    """The marketplace sends the user here (no crosslist token): a redirect (302) back to the web app page
+    the authorization was started from, with `marketplace`, `state` and `code` (or `error`)."""
+    back_to = runtime.connector().returning(marketplace, state, code, error)
+    return Response(status_code=302, content_type=content_types.TEXT_PLAIN, headers={"Location": back_to})
 
 
 @app.delete("/marketplaces/<marketplace>")

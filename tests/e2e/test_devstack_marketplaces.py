@@ -1,13 +1,16 @@
 """Connecting eBay and Etsy accounts through the devstack, at its fake eBay and Etsy: the authorization URL
-points at the fake, which sends the browser back to the devstack's callback, which stores the credential."""
+points at the fake, which sends the browser to the devstack's callback, which sends it on to the web app
+page (the devstack's own `/`); the web app completes the connection with the user's token."""
 
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from devstack.accounts import connect_account
 from devstack.stack import DevStack
 from tests.e2e.conftest import token
 
@@ -24,13 +27,28 @@ def test_an_account_connects_by_following_the_authorization_url(devstack: DevSta
         authorization_url = started.json()["authorization_url"]
         assert authorization_url.startswith(fake.base_url)
 
-        # What `curl -L` does: the fake consents at once and redirects to the callback (no crosslist token).
+        # What a browser does: the fake consents at once, then the callback (no crosslist token) sends the
+        # browser back to the web app, here the devstack's own page, with the code and the state.
         landed = httpx.get(f"{authorization_url}&account=seller-{marketplace}", follow_redirects=True, timeout=30)
+        assert landed.status_code == 200, landed.text
+        assert [hop.url.path for hop in landed.history] == [
+            urlsplit(authorization_url).path,
+            f"/marketplaces/{marketplace}/callback",
+        ]
+        back = landed.json()
+        assert (back["marketplace"], set(back)) == (marketplace, {"marketplace", "code", "state", "next"})
+        assert client.get("/marketplaces").json()[["ebay", "etsy"].index(marketplace)]["status"] == "not_connected"
+
+        # The web app page completes it with the user's token: someone else's token cannot.
+        completion = {"code": back["code"], "state": back["state"]}
+        other = {"Authorization": f"Bearer {token(devstack, 'e2e-someone-else')}"}
+        stolen = client.post(f"/marketplaces/{marketplace}/connect", json=completion, headers=other)
+        assert (stolen.status_code, stolen.json()["code"]) == (400, "invalid_state")
+        done = client.post(f"/marketplaces/{marketplace}/connect", json=completion)
         statuses = {one["marketplace"]: one["status"] for one in client.get("/marketplaces").json()}
 
-    assert landed.status_code == 200, landed.text
-    assert landed.url.path == f"/marketplaces/{marketplace}/callback"
-    assert landed.json() == {"marketplace": marketplace, "status": "connected"}
+    assert done.status_code == 200, done.text
+    assert done.json() == {"marketplace": marketplace, "status": "connected"}
     assert statuses[marketplace] == "connected"
     assert fake.token_calls["authorization_code"] == 1
     assert [call.status for call in fake.calls_to("/oauth")] == [302, 200]
@@ -41,8 +59,7 @@ def test_a_product_is_published_on_the_fake_ebay_and_etsy_through_the_devstack(d
     headers = {"Authorization": f"Bearer {token(devstack, 'e2e-crosslister')}"}
     with httpx.Client(base_url=devstack.http_url, headers=headers, timeout=30) as client:
         for marketplace in ("ebay", "etsy"):
-            authorization_url = client.get(f"/marketplaces/{marketplace}/connect").json()["authorization_url"]
-            assert httpx.get(authorization_url, follow_redirects=True, timeout=30).status_code == 200
+            connect_account(devstack.http_url, headers["Authorization"].split()[1], marketplace)
             choices = client.get(f"/marketplaces/{marketplace}/settings").json()["choices"]
             chosen = client.put(
                 f"/marketplaces/{marketplace}/settings",
@@ -54,6 +71,7 @@ def test_a_product_is_published_on_the_fake_ebay_and_etsy_through_the_devstack(d
             json={
                 "title": "Levi's 501 jeans",
                 "price": "27.90",
+                "currency": "GBP",
                 "image_urls": [f"{devstack.http_url}/__devstack/images/{n}.png" for n in (1, 2)],
                 "marketplace_attributes": {
                     "ebay": {"category_id": "11483", "condition": "USED_GOOD"},

@@ -142,14 +142,22 @@ def connector() -> Connector:
         credential_store,
         oauth_app,
         lambda app: HttpTokenEndpoint(app, _http_client()),
-        on_connected=resume_lane,
+        web_app_origins=settings().web_app_origins,
+        on_connected=account_connected,
     )
 
 
-def resume_lane(user_id: str, marketplace: str) -> None:
-    """The user connected the account (again): jobs waiting for it carry on."""
+def account_connected(user_id: str, marketplace: str) -> None:
+    """The user connected the account (again): what identifies it is recorded (Etsy's shop), then the jobs
+    waiting for it carry on."""
     from crosslist.jobs.lanes import PostgresLaneStore
 
+    try:
+        seller_settings().account_connected(user_id, marketplace)
+    except Exception:  # the credential is stored: the settings read the account again when next opened
+        from aws_lambda_powertools import Logger
+
+        Logger(child=True).exception("the account's shop was not recorded", extra={"marketplace": marketplace})
     if PostgresLaneStore(sessions()).resume_after_reauth(user_id, marketplace):
         job_queue().wake(user_id, marketplace, cause="reconnected")
 

@@ -97,6 +97,10 @@ class Settings(BaseModel):
     # How long a job waits for the user's browser extension before failing (plugin_never_connected).
     plugin_wait_seconds: float = Field(24 * 3600, ge=0, validation_alias=AliasChoices("CROSSLIST_PLUGIN_WAIT"))
 
+    # The web app's origins (scheme://host[:port], comma-separated): connecting an eBay or Etsy account ends
+    # on a page of one of them (the first by default), which completes it with the user's token.
+    web_app_origins: tuple[str, ...] = ()
+
     # Development only, never set in AWS: origins (scheme://host:port, comma-separated) whose image URLs
     # are stored and fetched although they are not public https, e.g. the devstack's image server.
     dev_image_origins: tuple[str, ...] = Field((), validation_alias=AliasChoices("CROSSLIST_DEV_IMAGE_ORIGINS"))
@@ -152,7 +156,7 @@ class Settings(BaseModel):
             return value.strip().lower() == "on"
         return value
 
-    @field_validator("dev_image_origins", mode="before")
+    @field_validator("dev_image_origins", "web_app_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if value is None:

@@ -38,6 +38,13 @@ class AuthorizationStarted(BaseModel):
     authorization_url: str = Field(description="Send the user here; the marketplace sends them back to the callback")
 
 
+class CompleteConnection(BaseModel):
+    """What the callback handed the web app page: completed with the user's token."""
+
+    code: str = Field(min_length=1, max_length=2000, description="The authorization code the marketplace gave")
+    state: str = Field(min_length=1, max_length=200, description="The state of the authorization the user started")
+
+
 class Connected(BaseModel):
     marketplace: str
     status: Literal["connected"]

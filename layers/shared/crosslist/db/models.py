@@ -283,8 +283,8 @@ class Order(Base):
 
 
 class OAuthState(Base):
-    """An authorization a user started (GET /marketplaces/{m}/connect): its callback is accepted once,
-    for that user, before it expires."""
+    """An authorization a user started (GET /marketplaces/{m}/connect): completed once, by that user,
+    before it expires (POST /marketplaces/{m}/connect)."""
 
     __tablename__ = "oauth_states"
 
@@ -292,6 +292,8 @@ class OAuthState(Base):
     user_id: Mapped[str] = mapped_column(String(128))
     marketplace: Mapped[str] = mapped_column(String(20))
     code_verifier: Mapped[str | None] = mapped_column(String(128))  # PKCE (Etsy)
+    # The web app page the callback sends the browser back to (an allowed origin, checked when stored).
+    return_to: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

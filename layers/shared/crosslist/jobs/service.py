@@ -39,7 +39,7 @@ from crosslist.jobs.schemas import (
     UnlinkedItems,
 )
 from crosslist.marketplaces import EXTENSION_MARKETPLACES, Marketplace
-from crosslist.marketplaces.seller import seller_for_job
+from crosslist.marketplaces.seller import check_currency, seller_for_job
 from crosslist.products.service import snapshot
 from crosslist.workflows.base import Workflow
 from crosslist.workflows.registry import WORKFLOWS, find_workflow
@@ -387,6 +387,8 @@ class JobService:
         )
         job_input = workflow.prepare(snapshot(product, listings) if product is not None else None, request.params or {})
         if seller is not None:
+            if "price" in job_input:  # the job lists a price: in the currency the seller sells in there
+                check_currency(request.marketplace, seller, str(job_input["currency"]))
             job_input["seller"] = seller
         job = MarketplaceJob(
             id=uuid.uuid4(),

@@ -1,12 +1,17 @@
 """A seller's settings on eBay and Etsy: what their listings need beyond the product (eBay's business
 policies and merchant location, Etsy's shop, shipping profile and readiness state). Stored per user and
 marketplace (seller_settings); a job that needs them carries a copy in its input, checked when it is
-created so a missing one is a 422 naming it, not a failed job."""
+created so a missing one is a 422 naming it, not a failed job.
+
+What identifies the account (Etsy's shop and its currency) is read from the marketplace with the user's
+own token, never taken from the client: a shop id is public, and another seller's would let the user's
+syncs read (and jobs act on) a shop that is not theirs. Each setting a client chooses must be one of the
+account's own, checked with the marketplace before it is stored."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
@@ -15,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crosslist.db.engine import transaction
 from crosslist.db.models import OAuthCredential, SellerSettings
-from crosslist.errors import InvalidRequest
+from crosslist.errors import InvalidRequest, ServiceUnavailable
 from crosslist.marketplaces import DISPLAY_NAMES, ReadFailed
 
 JsonDict = dict[str, Any]
@@ -42,15 +47,31 @@ class EbaySettings(BaseModel):
     merchant_location_key: str | None = Field(default=None, max_length=36)
 
 
-class EtsySettings(BaseModel):
+# Etsy's ids are 64-bit; a web app in JavaScript reads numbers exactly only up to 2^53 - 1.
+MAX_ETSY_ID = 2**53 - 1
+EtsyId = Annotated[int, Field(gt=0, le=MAX_ETSY_ID)]
+
+
+class EtsyChoices(BaseModel):
+    """What a seller chooses on Etsy (PUT /marketplaces/etsy/settings)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    shop_id: int | None = Field(default=None, gt=0, description="Found when the account is connected")
-    shipping_profile_id: int | None = Field(default=None, gt=0)
-    readiness_state_id: int | None = Field(default=None, gt=0)
+    shipping_profile_id: EtsyId | None = None
+    readiness_state_id: EtsyId | None = None
+
+
+class EtsySettings(EtsyChoices):
+    """Stored: the seller's choices and the shop they belong to."""
+
+    shop_id: EtsyId | None = Field(default=None, description="The connected account's shop, read from Etsy")
+    currency: str | None = Field(default=None, description="The shop's currency, read from Etsy: prices are in it")
 
 
 SETTINGS_MODELS: dict[str, type[EbaySettings] | type[EtsySettings]] = {"ebay": EbaySettings, "etsy": EtsySettings}
+# What a client may set, per marketplace; the rest is read from the account.
+CHOSEN_MODELS: dict[str, type[EbaySettings] | type[EtsyChoices]] = {"ebay": EbaySettings, "etsy": EtsyChoices}
+ACCOUNT_FACTS: dict[str, tuple[str, ...]] = {"ebay": (), "etsy": ("shop_id", "currency")}
 
 # The settings each action needs (the others need none).
 REQUIRED: dict[tuple[str, str], tuple[str, ...]] = {
@@ -84,6 +105,34 @@ def seller_for_job(session: Session, user_id: str, marketplace: str, action: str
             missing=missing,
         )
     return settings
+
+
+def selling_currency(marketplace: str, settings: JsonDict) -> str | None:
+    """The currency the seller's listings on the marketplace are priced in (eBay: the site's; Etsy: the
+    shop's), None when not known yet."""
+    if marketplace == "ebay":
+        return EBAY_SITES[settings["marketplace_id"]][2]
+    currency = settings.get("currency")
+    return str(currency) if currency else None
+
+
+def check_currency(marketplace: str, settings: JsonDict, currency: str) -> None:
+    """InvalidRequest (`currency_mismatch`) when a price in `currency` cannot be listed there as it is."""
+    selling = selling_currency(marketplace, settings)
+    name = DISPLAY_NAMES[marketplace]
+    if selling is None:
+        raise InvalidRequest(
+            f"the currency of your {name} shop is not known yet: open GET /marketplaces/{marketplace}/settings",
+            code="seller_settings_missing",
+            missing=["currency"],
+        )
+    if currency != selling:
+        where = f"your eBay site {settings['marketplace_id']}" if marketplace == "ebay" else "your Etsy shop"
+        raise InvalidRequest(
+            f"this product is priced in {currency}, and {where} sells in {selling}: set the product's price in"
+            f" {selling} to list it on {name}",
+            code="currency_mismatch",
+        )
 
 
 # ---------------------------------------------------------------- GET/PUT /marketplaces/{m}/settings
@@ -144,6 +193,7 @@ CHOICE_SOURCES: dict[str, dict[str, tuple[str, str, str, str]]] = {
     },
 }
 ETSY_ME = "/application/users/me"
+ETSY_SHOP = "/application/shops/{shop_id}"
 
 # Reads a marketplace path as the user: its JSON object; ReadFailed when it cannot.
 MarketplaceRead = Callable[[str, str, str], JsonDict]
@@ -156,24 +206,38 @@ class SellerSettingsService:
 
     def get(self, user_id: str, marketplace: str) -> SellerSettingsView:
         with transaction(self._sessions) as session:
-            _connected(session, user_id, marketplace)
+            _require_credential(session, user_id, marketplace)
             settings = stored_settings(session, user_id, marketplace)
-        settings, choices, error = self._with_choices(user_id, marketplace, settings)
-        return _view(marketplace, settings, choices, error)
+        try:
+            settings, choices = self._with_choices(user_id, marketplace, settings)
+        except ReadFailed as unavailable:
+            return _view(marketplace, settings, {}, str(unavailable))
+        return _view(marketplace, settings, choices, None)
 
     def put(self, user_id: str, marketplace: str, changes: JsonDict) -> SellerSettingsView:
-        """Change the given settings (the others stay); each must be one of the marketplace's choices when
-        they can be read."""
-        model = SETTINGS_MODELS[marketplace]
+        """Change the given settings (the others stay); each must be one of the account's own, as the
+        marketplace says now (ServiceUnavailable when it cannot be asked)."""
+        read_only = [name for name in ACCOUNT_FACTS[marketplace] if name in changes]
+        if read_only:
+            raise InvalidRequest(
+                f"{', '.join(read_only)}: read from your {DISPLAY_NAMES[marketplace]} account, never set here",
+                code="invalid_settings",
+            )
         try:
-            model.model_validate(changes)
+            CHOSEN_MODELS[marketplace].model_validate(changes)
         except ValidationError as invalid:
             reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in invalid.errors())
             raise InvalidRequest(f"invalid {marketplace} settings: {reasons}", code="invalid_settings") from None
         with transaction(self._sessions) as session:
-            _connected(session, user_id, marketplace)
+            _require_credential(session, user_id, marketplace)
             settings = {**stored_settings(session, user_id, marketplace), **changes}
-        settings, choices, error = self._with_choices(user_id, marketplace, settings)
+        try:
+            settings, choices = self._with_choices(user_id, marketplace, settings)
+        except ReadFailed as unavailable:
+            raise ServiceUnavailable(
+                f"your {DISPLAY_NAMES[marketplace]} settings cannot be checked right now ({unavailable}): try again",
+                code="marketplace_unavailable",
+            ) from None
         wrong = [
             f"{name}: {settings[name]!r} is not one of yours ({', '.join(c.id for c in choices[name]) or 'none'})"
             for name in changes
@@ -183,7 +247,54 @@ class SellerSettingsService:
         ]
         if wrong:
             raise InvalidRequest(f"unknown {marketplace} settings: {'; '.join(wrong)}", code="invalid_settings")
-        stored = model.model_validate(settings).model_dump()
+        stored = self._store(user_id, marketplace, settings)
+        return _view(marketplace, stored, choices, None)
+
+    def account_connected(self, user_id: str, marketplace: str) -> None:
+        """An account was (re)connected: record what identifies it (Etsy: its shop and currency), dropping
+        choices made for another shop. When the marketplace cannot be read now, the next GET or PUT of the
+        settings reads it."""
+        if not ACCOUNT_FACTS[marketplace]:
+            return
+        with transaction(self._sessions) as session:
+            settings = stored_settings(session, user_id, marketplace)
+        try:
+            settings, _ = self._with_choices(user_id, marketplace, settings, choices=False)
+        except ReadFailed:
+            return
+        self._store(user_id, marketplace, settings)
+
+    def _with_choices(
+        self, user_id: str, marketplace: str, settings: JsonDict, *, choices: bool = True
+    ) -> tuple[JsonDict, dict[str, list[Choice]]]:
+        """The settings with the account's facts as the marketplace says them now, and each setting's
+        choices; ReadFailed when the marketplace cannot be read."""
+        if marketplace == "etsy":
+            settings = self._etsy_shop(user_id, settings)
+        found: dict[str, list[Choice]] = {}
+        for name, (path, key, id_key, name_key) in CHOICE_SOURCES[marketplace].items() if choices else ():
+            entries = self._read(user_id, marketplace, path.format(**settings)).get(key) or []
+            found[name] = [
+                Choice(id=str(entry[id_key]), name=str(entry.get(name_key) or entry[id_key]))
+                for entry in entries
+                if isinstance(entry, dict) and entry.get(id_key) is not None
+            ]
+        return settings, found
+
+    def _etsy_shop(self, user_id: str, settings: JsonDict) -> JsonDict:
+        """The settings on the connected account's own shop: its id and currency, read from Etsy."""
+        me = self._read(user_id, "etsy", ETSY_ME)
+        shop_id = me.get("shop_id")
+        if not isinstance(shop_id, int) or not 0 < shop_id <= MAX_ETSY_ID:
+            raise ReadFailed("this Etsy account has no shop: open one on Etsy first")
+        shop = self._read(user_id, "etsy", ETSY_SHOP.format(shop_id=shop_id))
+        currency = shop.get("currency_code")
+        if shop_id != settings.get("shop_id"):  # another shop: what was chosen for the old one means nothing
+            settings = {**settings, "shipping_profile_id": None, "readiness_state_id": None}
+        return {**settings, "shop_id": shop_id, "currency": currency if isinstance(currency, str) else None}
+
+    def _store(self, user_id: str, marketplace: str, settings: JsonDict) -> JsonDict:
+        stored = SETTINGS_MODELS[marketplace].model_validate(settings).model_dump()
         with transaction(self._sessions) as session:
             session.execute(
                 insert(SellerSettings)
@@ -192,34 +303,7 @@ class SellerSettingsService:
                     index_elements=["user_id", "marketplace"], set_={"settings": stored, "updated_at": func.now()}
                 )
             )
-        return _view(marketplace, stored, choices, error)
-
-    def _with_choices(
-        self, user_id: str, marketplace: str, settings: JsonDict
-    ) -> tuple[JsonDict, dict[str, list[Choice]], str | None]:
-        """The settings (an Etsy shop id found when unset) and each setting's choices."""
-        choices: dict[str, list[Choice]] = {}
-        try:
-            if marketplace == "etsy" and settings.get("shop_id") is None:
-                shop_id = self._read(user_id, marketplace, ETSY_ME).get("shop_id")
-                settings = {**settings, "shop_id": int(shop_id) if shop_id else None}
-            for name, (path, key, id_key, name_key) in CHOICE_SOURCES[marketplace].items():
-                if "{shop_id}" in path and settings.get("shop_id") is None:
-                    continue
-                found = self._read(user_id, marketplace, path.format(**settings)).get(key) or []
-                choices[name] = [
-                    Choice(id=str(entry[id_key]), name=str(entry.get(name_key) or entry[id_key]))
-                    for entry in found
-                    if isinstance(entry, dict) and entry.get(id_key) is not None
-                ]
-        except ReadFailed as unavailable:
-            return settings, choices, str(unavailable)
-        return settings, choices, None
-
-
-def _connected(session: Session, user_id: str, marketplace: str) -> None:
-    if session.get(SellerSettings, (user_id, marketplace)) is None:
-        _require_credential(session, user_id, marketplace)
+        return stored
 
 
 def _require_credential(session: Session, user_id: str, marketplace: str) -> None:
