@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 from crosslist import runtime
 from crosslist.marketplaces import image_fetch
-from crosslist.marketplaces.image_fetch import FetchedImage
+from crosslist.marketplaces.image_fetch import FetchedImage, ImageFetchFailed
 from devstack.fake_ebay import EBAY_SCOPES, FakeEbay
 from devstack.fake_etsy import ETSY_SCOPES, FakeEtsy
 from devstack.images import demo_png
@@ -41,16 +41,21 @@ class Marketplaces:
     ebay: FakeEbay
     etsy: FakeEtsy
     photos: list[str]  # the product photo URLs downloaded for an upload, in order
+    probed: list[str]  # the photo URLs checked before eBay downloads them itself
+    broken_photos: dict[str, ImageFetchFailed]  # URL -> how its host fails
 
     def connect(self, marketplace: str, user: str = "alice") -> None:
-        """The user authorizes crosslist in the marketplace's consent page and comes back to the callback."""
+        """The user authorizes crosslist in the marketplace's consent page, comes back through the callback to
+        the web app, which completes the connection with the user's token."""
         started = self.backend.http("GET", f"/marketplaces/{marketplace}/connect", user=user)
         assert started.status == 200, started.body
         consent = httpx.get(started.body["authorization_url"] + f"&account={user}", follow_redirects=False)
         assert consent.status_code == 302, consent.text
         back = parse_qs(urlsplit(consent.headers["location"]).query)
         query = {"code": back["code"][0], "state": back["state"][0]}
-        done = self.backend.http("GET", f"/marketplaces/{marketplace}/callback", user=None, query=query)
+        returned = self.backend.http("GET", f"/marketplaces/{marketplace}/callback", user=None, query=query)
+        assert returned.status == 302, returned.body  # to the web app page, which completes it as the user
+        done = self.backend.http("POST", f"/marketplaces/{marketplace}/connect", user=user, body=query)
         assert done.status == 200, done.body
 
     def ready(self, marketplace: str, user: str = "alice") -> None:
@@ -68,6 +73,7 @@ class Marketplaces:
             "ebay": {"category_id": "11483", "condition": "USED_VERY_GOOD", "aspects": {"Size": ["W32"]}},
             "etsy": {"taxonomy_id": 429, "who_made": "someone_else", "when_made": "2010_2019"},
         }
+        fields.setdefault("currency", "GBP")  # what the fake eBay's UK site and the fake Etsy shop sell in
         return str(
             self.backend.create_product(user=user, images=images, marketplace_attributes=attributes, **fields)["id"]
         )
@@ -125,18 +131,30 @@ def marketplaces(
         "CROSSLIST_ETSY_API_BASE": fake_etsy.base_url + "/v3",
         "CROSSLIST_ETSY_OAUTH_TOKEN_URL": fake_etsy.base_url + "/v3/public/oauth/token",
         "CROSSLIST_ETSY_AUTHORIZE_URL": fake_etsy.base_url + "/oauth/connect",
+        "WEB_APP_ORIGINS": "https://app.example.com",
     }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     photos: list[str] = []
 
+    broken: dict[str, ImageFetchFailed] = {}
+
     def fetch(url: str, **_: Any) -> FetchedImage:  # the product photos' hosts, without the internet
         photos.append(url)
+        if url in broken:
+            raise broken[url]
         return FetchedImage(demo_png(len(photos)), "image/png")
 
+    def probe(url: str, **_: Any) -> None:  # eBay's photos: checked, not downloaded
+        probed.append(url)
+        if url in broken:
+            raise broken[url]
+
+    probed: list[str] = []
     monkeypatch.setattr(image_fetch, "fetch_image", fetch)
+    monkeypatch.setattr(image_fetch, "probe_image", probe)
     _forget_adapters()
-    yield Marketplaces(backend, fake_ebay, fake_etsy, photos)
+    yield Marketplaces(backend, fake_ebay, fake_etsy, photos, probed, broken)
     _forget_adapters()
 
 
@@ -220,6 +238,96 @@ def test_a_publish_without_settings_or_attributes_is_refused_naming_each(marketp
     assert "marketplace_attributes.ebay" in reply.body["message"]
     assert "category_id" in reply.body["message"]
     assert count(sql, "SELECT count(*) FROM marketplace_jobs") == 0
+
+
+def test_the_etsy_shop_is_the_connected_accounts_own_never_the_clients(marketplaces: Marketplaces, sql: Any) -> None:
+    """bob cannot point his settings (and so his syncs and jobs) at alice's shop: the shop is read from Etsy
+    with bob's own token, and a shop_id in the request is refused."""
+    backend, etsy = marketplaces.backend, marketplaces.etsy
+    marketplaces.ready("etsy", user="alice")
+    marketplaces.ready("etsy", user="bob")
+    alices_shop = etsy.shop_id("alice")
+    for smuggled in ({"shop_id": alices_shop}, {"currency": "USD"}, {"shop_id": int("9" * 4001)}):
+        reply = backend.http("PUT", "/marketplaces/etsy/settings", user="bob", body=smuggled)
+        assert (reply.status, reply.body["code"]) == (422, "invalid_settings"), reply.body
+    too_large = backend.http("PUT", "/marketplaces/etsy/settings", user="bob", body={"shipping_profile_id": 2**60})
+    assert (too_large.status, too_large.body["code"]) == (422, "invalid_settings")
+    alices_profile = str(etsy.shipping_profile_id("alice"))
+    foreign = backend.http(
+        "PUT", "/marketplaces/etsy/settings", user="bob", body={"shipping_profile_id": alices_profile}
+    )
+    assert foreign.status == 422
+
+    settings = backend.http("GET", "/marketplaces/etsy/settings", user="bob").body["settings"]
+    assert (settings["shop_id"], settings["currency"]) == (etsy.shop_id("bob"), "GBP")
+    synced = marketplaces.run(marketplaces.job("etsy", "sync", user="bob"), user="bob")
+    assert synced["status"] == "completed", synced
+    bobs_calls = [call.path for call in etsy.calls_to("/v3/application/shops/") if call.account == "bob"]
+    assert bobs_calls
+    assert not [path for path in bobs_calls if f"/shops/{alices_shop}" in path]
+
+
+def test_settings_of_a_disconnected_marketplace_are_refused_and_forgotten(marketplaces: Marketplaces) -> None:
+    backend = marketplaces.backend
+    marketplaces.ready("ebay")
+    assert backend.http("DELETE", "/marketplaces/ebay").status == 204
+    for method, body in (("GET", None), ("PUT", {"marketplace_id": "EBAY_GB"})):
+        reply = backend.http(method, "/marketplaces/ebay/settings", body=body)
+        assert (reply.status, reply.body["code"]) == (422, "marketplace_not_connected"), reply.body
+    product_id = marketplaces.product()
+    job = backend.http("POST", "/jobs", body={"marketplace": "ebay", "action": "publish", "product_id": product_id})
+    assert (job.status, job.body["code"]) == (422, "marketplace_not_connected")
+    marketplaces.connect("ebay")  # connected again: nothing chosen for the old connection is used
+    shown = backend.http("GET", "/marketplaces/ebay/settings").body
+    assert shown["settings"]["payment_policy_id"] is None
+
+
+@pytest.mark.parametrize("marketplace", ["ebay", "etsy"])
+def test_a_price_in_another_currency_than_the_marketplace_sells_in_is_refused(
+    marketplaces: Marketplaces, sql: Any, marketplace: str
+) -> None:
+    marketplaces.ready(marketplace)
+    for currency in ("XXX", "EUR"):
+        product_id = marketplaces.product(currency=currency)
+        body = {"marketplace": marketplace, "action": "publish", "product_id": product_id}
+        reply = marketplaces.backend.http("POST", "/jobs", body=body)
+        assert (reply.status, reply.body["code"]) == (422, "currency_mismatch"), reply.body
+        assert "GBP" in reply.body["message"]
+        assert currency in reply.body["message"]
+    assert count(sql, "SELECT count(*) FROM marketplace_jobs") == 0
+    _, listing_id = marketplaces.published(marketplace, currency="GBP")
+    assert listing_id
+
+
+@pytest.mark.parametrize("marketplace", ["ebay", "etsy"])
+def test_a_photo_that_cannot_be_fetched_fails_the_job_at_once_naming_it(
+    marketplaces: Marketplaces, sql: Any, marketplace: str
+) -> None:
+    marketplaces.ready(marketplace)
+    product_id = marketplaces.product(images=2)
+    [_, missing] = marketplaces.backend.http("GET", f"/products/{product_id}").body["image_urls"]
+    marketplaces.broken_photos[missing] = ImageFetchFailed(f"{missing} answered HTTP 404")
+    job = marketplaces.run(marketplaces.job(marketplace, "publish", product_id))
+    assert job["status"] == "failed", job
+    assert job["error"]["code"] == "image_unavailable"
+    assert missing in job["error"]["message"]
+    assert job["attempts"] == 1  # not retried: a 404 stays a 404
+    if marketplace == "ebay":
+        assert marketplaces.ebay.offers("alice") == []
+    else:  # the draft exists, no photo was sent and nothing was activated (no listing fee)
+        assert [listing["state"] for listing in marketplaces.etsy.listings("alice")] == ["draft"]
+
+
+def test_a_photo_host_that_fails_for_now_is_tried_again_with_its_own_message(marketplaces: Marketplaces) -> None:
+    marketplaces.ready("etsy")
+    product_id = marketplaces.product(images=1)
+    [photo] = marketplaces.backend.http("GET", f"/products/{product_id}").body["image_urls"]
+    marketplaces.broken_photos[photo] = ImageFetchFailed(f"{photo} answered HTTP 503", retryable=True)
+    job = marketplaces.run(marketplaces.job("etsy", "publish", product_id))
+    assert (job["status"], job["attempts"]) == ("failed", 3), job  # tried again after each backoff
+    assert job["error"]["code"] == "image_host_unavailable"
+    assert photo in job["error"]["message"]
+    assert marketplaces.photos.count(photo) == 3
 
 
 # ---------------------------------------------------------------- eBay

@@ -152,6 +152,7 @@ INVALID_FIELDS = [
     ({"image_urls": ["https://2852039166/latest/meta-data/iam"]}, "not a public internet address"),
     ({"image_urls": ["https://[::ffff:10.0.0.5]/a.jpg"]}, "not a public internet address"),
     ({"image_urls": ["https://metadata.google.internal/a.jpg"]}, "not a public internet host name"),
+    ({"image_urls": ["https://images.example.com/logo.SVG"]}, "not an SVG drawing"),
     ({"marketplace_attributes": {"shopify": {}}}, "marketplace_attributes"),
     ({"marketplace_attributes": attributes_of_json_size(16 * 1024 + 1)}, "16385 bytes as JSON; the limit is 16384"),
     ({"marketplace_attributes": nested(7)}, "marketplace_attributes: JSON nested deeper than 6 levels"),

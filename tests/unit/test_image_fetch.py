@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator
@@ -25,10 +26,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from crosslist.marketplaces import image_fetch
-from crosslist.marketplaces.image_fetch import ImageFetchFailed, fetch_image
+from crosslist.marketplaces.image_fetch import ImageFetchFailed, fetch_image, photo_format, probe_image
 from crosslist.products.image_urls import UnsafeImageUrl
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
 
 
 @dataclass
@@ -56,8 +58,17 @@ def serve(tls: ssl.SSLContext | None = None) -> tuple[ImageServer, Callable[[], 
                 self.send_response(200)
                 self.send_header("Content-Type", "image/png")
                 self.end_headers()
+                self.wfile.write(PNG)
                 for _ in range(64):
                     self.wfile.write(b"\0" * 65536)
+            elif route == "/drawing.svg":
+                self._reply(200, "image/svg+xml", SVG)
+            elif route == "/disguised.png":  # an SVG that says it is a PNG
+                self._reply(200, "image/png", SVG)
+            elif route == "/busy.png":
+                self._reply(503, "text/plain", b"try later")
+            elif route == "/gone.png":
+                self._reply(410, "text/plain", b"gone")
             elif route == "/redirect":
                 self.send_response(302)
                 self.send_header("Location", argument)
@@ -199,7 +210,7 @@ def test_redirects_within_allowed_origins_are_followed_up_to_three(images: Image
 
 def test_what_is_not_an_image_or_too_large_is_not_downloaded(images: ImageServer) -> None:
     allowed = [images.origin]
-    with pytest.raises(ImageFetchFailed, match="not an image"):
+    with pytest.raises(ImageFetchFailed, match="not a photo"):
         fetch_image(f"{images.origin}/page.html", dev_origins=allowed)
     with pytest.raises(ImageFetchFailed, match="HTTP 404"):
         fetch_image(f"{images.origin}/missing.png", dev_origins=allowed)
@@ -282,3 +293,54 @@ def test_tls_is_verified_for_the_host_name_on_the_address_that_was_checked(
             assert served.paths == []
     finally:
         stop()
+
+
+def test_a_drawing_is_not_a_photo_whatever_its_content_type_says(images: ImageServer) -> None:
+    allowed = [images.origin]
+    for path in ("/drawing.svg", "/disguised.png"):
+        with pytest.raises(ImageFetchFailed, match="not a photo") as refused:
+            fetch_image(f"{images.origin}{path}", dev_origins=allowed)
+        assert not refused.value.retryable
+        with pytest.raises(ImageFetchFailed, match="not a photo"):
+            probe_image(f"{images.origin}{path}", dev_origins=allowed)
+
+
+def test_what_waiting_may_fix_is_retryable_and_what_it_cannot_is_not(
+    images: ImageServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    allowed = [images.origin]
+    outcomes = {}
+    for path in ("/busy.png", "/gone.png", "/missing.png", "/page.html"):
+        with pytest.raises(ImageFetchFailed) as failed:
+            fetch_image(f"{images.origin}{path}", dev_origins=allowed)
+        outcomes[path] = failed.value.retryable
+    assert outcomes == {"/busy.png": True, "/gone.png": False, "/missing.png": False, "/page.html": False}
+
+    def unknown_host(host: str, *_: Any, **__: Any) -> Any:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(image_fetch, "getaddrinfo", unknown_host)
+    with pytest.raises(ImageFetchFailed, match="cannot resolve") as unknown:
+        fetch_image("https://no-such-host.example/photo.png", dev_origins=[])
+    assert not unknown.value.retryable
+
+
+def test_a_probe_reads_the_start_of_a_photo_only(images: ImageServer) -> None:
+    probe_image(f"{images.origin}/huge.png", dev_origins=[images.origin])  # 4 MB: not too large to check
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF", "jpeg"),
+        (PNG, "png"),
+        (b"GIF89a\x01\x00", "gif"),
+        (b"RIFF\x24\x00\x00\x00WEBPVP8 ", "webp"),
+        (b"\x00\x00\x00\x18ftypheic\x00\x00", "heif"),
+        (SVG, None),
+        (b"<!DOCTYPE html>", None),
+        (b"", None),
+    ],
+)
+def test_the_format_is_read_from_the_first_bytes(head: bytes, expected: str | None) -> None:
+    assert photo_format(head) == expected

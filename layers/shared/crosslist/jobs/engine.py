@@ -858,6 +858,8 @@ class LaneEngine:
             )
         except NotAvailable as missing:
             failure = StepFailed("marketplace_not_available", str(missing), retryable=False)
+        except StepFailed as refused:  # e.g. a photo that cannot be downloaded: nothing reached the marketplace
+            failure = refused
         turn = _Turn()
         with self._store.locked(user_id, marketplace) as tx:
             flight = tx.lane.in_flight

@@ -9,14 +9,14 @@ needs the user to connect again is NeedsReauth for the caller (the engine parks 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
 from crosslist.auth.credentials import CredentialStore, NeedsReauth, NotConnected, TokenEndpoint
 from crosslist.auth.oauth_clients import OAuthApp, TokenEndpointUnavailable
 from crosslist.marketplaces import DISPLAY_NAMES, NotAvailable, ReadFailed
-from crosslist.workflows.base import HttpCall, JsonDict, Reply
+from crosslist.workflows.base import HttpCall, JsonDict, Reply, StepFailed
 
 if TYPE_CHECKING:
     from crosslist.marketplaces.image_fetch import FetchedImage
@@ -50,7 +50,8 @@ class MarketplaceApi:
         self._clients = {marketplace: httpx.Client(timeout=TIMEOUT) for marketplace in base_urls}
 
     def __call__(self, user_id: str, marketplace: str, call: HttpCall, timeout_seconds: float) -> Reply:
-        """The call's reply; NeedsReauth when the account must be connected again (or never was)."""
+        """The call's reply; NeedsReauth when the account must be connected again (or never was); StepFailed
+        when a photo it needs cannot be downloaded (nothing was sent to the marketplace)."""
         app = self._apps(marketplace)
         if app is None:
             raise NotAvailable(f"{marketplace} is not available here (no app registered)")
@@ -87,11 +88,10 @@ class MarketplaceApi:
         url = self._base_urls[app.marketplace].rstrip("/") + call.path
         files: dict[str, Any] | None = None
         data: dict[str, str] | None = None
+        for photo in call.photos:
+            _photo(photo, _probe_image)
         if call.upload is not None:
-            try:
-                image = self._image(call.upload.image_url)
-            except Exception as failed:  # the photo's host, not the marketplace: the step can be tried again
-                return Reply(False, None, f"the photo {call.upload.image_url} could not be downloaded: {failed}"[:500])
+            image = _photo(call.upload.image_url, self._image)
             files = {call.upload.part: ("photo", image.content, image.content_type)}
             data = call.upload.form
         try:
@@ -105,9 +105,47 @@ class MarketplaceApi:
     def _image(self, url: str) -> FetchedImage:
         if self._fetch_image is not None:
             return self._fetch_image(url)
-        from crosslist.marketplaces.image_fetch import fetch_image
+        # Imported when a photo is handled (with httpcore's pinned transport), not with every call.
+        from crosslist.marketplaces import image_fetch
 
-        return fetch_image(url)
+        return image_fetch.fetch_image(url)
+
+
+def _probe_image(url: str) -> None:
+    from crosslist.marketplaces import image_fetch
+
+    image_fetch.probe_image(url)
+
+
+Photo = TypeVar("Photo")
+
+
+def _photo(url: str, download: Callable[[str], Photo]) -> Photo:
+    """What `download` gets of the product photo at `url`; StepFailed naming the URL when it cannot: at once
+    when waiting will not help (404, 410, an unknown host, not a photo, an address crosslist never calls),
+    after a backoff when the image host may answer later (a server error, a timeout)."""
+    from crosslist.marketplaces.image_fetch import ImageFetchFailed
+    from crosslist.products.image_urls import UnsafeImageUrl
+
+    try:
+        return download(url)
+    except UnsafeImageUrl as unsafe:
+        failure: tuple[str, bool] = (str(unsafe), False)
+    except ImageFetchFailed as failed:
+        failure = (str(failed), failed.retryable)
+    reason, retryable = failure
+    if retryable:
+        raise StepFailed(
+            "image_host_unavailable",
+            f"the photo {url} could not be downloaded now ({reason[:300]}): crosslist tries again later",
+            detail={"url": url},
+        )
+    raise StepFailed(
+        "image_unavailable",
+        f"the photo {url} cannot be used ({reason[:300]}): fix or remove it, then run the job again",
+        retryable=False,
+        detail={"url": url},
+    )
 
 
 def _reply(response: httpx.Response) -> Reply:

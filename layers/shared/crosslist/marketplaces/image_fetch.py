@@ -42,8 +42,25 @@ class FetchedImage:
     content_type: str
 
 
+# Enough of a photo to see what it is: a probe reads this much and stops.
+PROBE_BYTES = 64 * 1024
+
+
 class ImageFetchFailed(Exception):
-    """The image could not be downloaded (HTTP error, not an image, too large, too slow, unreachable)."""
+    """The image could not be downloaded (HTTP error, not a photo, too large, too slow, unreachable).
+
+    `retryable`: the image host may serve it later (a server error, a timeout, a refused connection);
+    otherwise the URL will not become a photo by waiting (404, 410, an unknown host, not a photo)."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+def probe_image(url: str, *, dev_origins: Sequence[str] | None = None) -> None:
+    """Check that `url` serves a photo a marketplace can download (its first bytes only), for the
+    marketplaces that fetch photos themselves (eBay). Raises as fetch_image does."""
+    fetch_image(url, dev_origins=dev_origins, max_bytes=PROBE_BYTES, whole=False)
 
 
 def fetch_image(
@@ -52,8 +69,9 @@ def fetch_image(
     dev_origins: Sequence[str] | None = None,
     max_bytes: int = MAX_IMAGE_BYTES,
     timeout: float = FETCH_TIMEOUT_SECONDS,
+    whole: bool = True,
 ) -> FetchedImage:
-    """The image at `url`, fetched from public addresses only.
+    """The image at `url`, fetched from public addresses only (its first `max_bytes` when not `whole`).
 
     Raises UnsafeImageUrl when the URL, a redirect or a DNS answer leads off the public internet (other
     than to `dev_origins`, by default the CROSSLIST_DEV_IMAGE_ORIGINS setting), ImageFetchFailed otherwise.
@@ -78,22 +96,28 @@ def fetch_image(
         trust_env=False,
         event_hooks={"request": [check_hop]},
     )
+    headers = {"Accept": "image/*", "Accept-Encoding": "identity"}
     try:
-        with client, client.stream("GET", url, headers={"Accept": "image/*", "Accept-Encoding": "identity"}) as reply:
-            return _read_image(reply, max_bytes, deadline)
+        with client, client.stream("GET", url, headers=headers) as reply:
+            return _read_image(reply, max_bytes, deadline, whole)
     except httpx.TooManyRedirects:
         raise ImageFetchFailed(f"{url} redirects more than {MAX_REDIRECTS} times") from None
     except _TRANSPORT_ERRORS as error:
-        raise ImageFetchFailed(f"could not download {url}: {error or type(error).__name__}") from error
+        # An unknown host stays unknown; a refused or slow connection may work later.
+        unresolved = "cannot resolve" in str(error) or "has no address" in str(error)
+        raise ImageFetchFailed(
+            f"could not download {url}: {error or type(error).__name__}", retryable=not unresolved
+        ) from error
 
 
-def _read_image(reply: httpx.Response, max_bytes: int, deadline: float) -> FetchedImage:
+def _read_image(reply: httpx.Response, max_bytes: int, deadline: float, whole: bool) -> FetchedImage:
     url = reply.request.url
     if reply.status_code != 200:
-        raise ImageFetchFailed(f"{url} answered HTTP {reply.status_code}")
+        retryable = reply.status_code >= 500 or reply.status_code in (408, 429)
+        raise ImageFetchFailed(f"{url} answered HTTP {reply.status_code}", retryable=retryable)
     content_type = reply.headers.get("content-type", "").split(";")[0].strip().lower()
-    if not content_type.startswith("image/"):
-        raise ImageFetchFailed(f"{url} is not an image (content type {content_type or 'missing'})")
+    if not content_type.startswith("image/") or content_type in VECTOR_TYPES:
+        raise ImageFetchFailed(f"{url} is not a photo (content type {content_type or 'missing'})")
     # A compressed body could expand past max_bytes in one chunk: only identity bodies are read.
     if reply.headers.get("content-encoding", "identity").lower() != "identity":
         raise ImageFetchFailed(f"{url} sent a compressed body ({reply.headers['content-encoding']})")
@@ -104,11 +128,44 @@ def _read_image(reply: httpx.Response, max_bytes: int, deadline: float) -> Fetch
     body = bytearray()
     for chunk in reply.iter_raw():
         body += chunk
+        if len(body) >= SNIFF_BYTES and photo_format(body) is None:
+            break
         if len(body) > max_bytes:
+            if not whole:
+                break
             raise too_large
         if time.monotonic() > deadline:
-            raise ImageFetchFailed(f"{url} took longer than the download's time limit")
-    return FetchedImage(bytes(body), content_type)
+            raise ImageFetchFailed(f"{url} took longer than the download's time limit", retryable=True)
+    if photo_format(body) is None:
+        raise ImageFetchFailed(f"{url} is not a photo in a format marketplaces take (JPEG, PNG, GIF, WebP, HEIC…)")
+    return FetchedImage(bytes(body[:max_bytes]) if not whole else bytes(body), content_type)
+
+
+# Drawings (SVG) are text that marketplaces refuse and that can carry scripts: never a product photo.
+VECTOR_TYPES = frozenset({"image/svg+xml", "image/svg"})
+SNIFF_BYTES = 12
+# ISO base media files (HEIC, AVIF): "ftyp" at byte 4, then the brand.
+_FTYP_BRANDS = (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis")
+
+
+def photo_format(head: bytes | bytearray) -> str | None:
+    """The raster format the first bytes of a file announce, None for anything else (SVG, HTML, text)."""
+    head = bytes(head[:SNIFF_BYTES])
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "gif"
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "webp"
+    if head.startswith(b"BM"):
+        return "bmp"
+    if head.startswith((b"II*\x00", b"MM\x00*")):
+        return "tiff"
+    if head[4:8] == b"ftyp" and head[8:12] in _FTYP_BRANDS:
+        return "heif"
+    return None
 
 
 def _host(url: httpx.URL) -> str:

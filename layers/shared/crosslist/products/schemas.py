@@ -46,6 +46,9 @@ def _safe_image_url(url: HttpUrl) -> HttpUrl:
     if len(encoded) > MAX_IMAGE_URL_LENGTH:
         raise ValueError(f"an image URL is at most {MAX_IMAGE_URL_LENGTH} characters once encoded, not {len(encoded)}")
     check_image_url(encoded, runtime.settings().dev_image_origins)
+    if (url.path or "").lower().endswith((".svg", ".svgz")):
+        # Marketplaces take photos (JPEG, PNG, WebP…), not drawings; a URL that hides one is refused when used.
+        raise ValueError("an image URL must be a photo (JPEG, PNG, GIF, WebP, HEIC), not an SVG drawing")
     return url
 
 

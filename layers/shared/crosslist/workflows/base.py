@@ -260,6 +260,9 @@ class HttpCall:
     json: JsonDict | None = None
     upload: ImageUpload | None = None
     repeatable: bool = False
+    # Photos the marketplace downloads itself from these URLs (eBay): each is checked first, so a broken
+    # one fails the job with its URL instead of a listing without it or a vague refusal.
+    photos: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -97,10 +97,19 @@ def inventory_item(item: JsonDict) -> JsonDict:
 
 
 def put_inventory_item(context: JobContext) -> HttpCall:
-    """Create or replace the inventory item: the whole object each time, so sending it again is harmless."""
+    """Create or replace the inventory item: the whole object each time, so sending it again is harmless.
+    eBay downloads the photos from their URLs: each is checked first."""
     item = context.input
     path = f"{INVENTORY}/inventory_item/{quote(item['sku'], safe='')}"
-    return HttpCall("PUT", path, "write", headers=headers(context), json=inventory_item(item), repeatable=True)
+    return HttpCall(
+        "PUT",
+        path,
+        "write",
+        headers=headers(context),
+        json=inventory_item(item),
+        repeatable=True,
+        photos=tuple(item["image_urls"]),
+    )
 
 
 def offer(context: JobContext) -> JsonDict:
