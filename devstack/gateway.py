@@ -31,6 +31,8 @@ MAX_WEBSOCKET_MESSAGE_BYTES = 128 * 1024  # API Gateway's limit per message
 MAX_QUEUED_MESSAGES_PER_CONNECTION = 128
 # A closing tab's last messages (a result sent just before closing) still run, for this long at most.
 CLOSING_DRAIN_SECONDS = 5.0
+# Routes API Gateway runs when a socket opens and closes: never for a message, whatever its body says.
+CONNECTION_ROUTES = frozenset({"$connect", "$disconnect"})
 Invoke = Callable[[FunctionPool, dict[str, Any]], Awaitable[Invocation]]
 
 
@@ -246,6 +248,9 @@ class WebSocketApi:
         self.sockets: dict[str, Socket] = {}
         self._default_bucket, self._route_buckets = (throttling or StageThrottling(None, {})).buckets()
         self._in_flight: set[asyncio.Task[None]] = set()  # one reader task per connection with messages
+        # "route: why" of every handler invocation that failed (raised, timed out, its instance died): what
+        # AWS would show as a Lambda error; the devstack only logs them, tests look here.
+        self.failed_invocations: list[str] = []
 
     def application(self) -> web.Application:
         app = web.Application(client_max_size=MAX_WEBSOCKET_MESSAGE_BYTES * 2)
@@ -288,19 +293,26 @@ class WebSocketApi:
         return event
 
     def select_route(self, body: str) -> str | None:
+        """The route a message goes to, as API Gateway picks it: the selection expression's value when a
+        route has that key, else `$default` (also when the expression cannot be evaluated: not JSON, nested
+        too deep to parse, no such field). A message never selects `$connect` or `$disconnect`."""
         try:
             value: Any = json.loads(body)
             for key in self.selection_path:
                 value = value[key]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             value = None
-        if isinstance(value, str) and value in self.routes:
+        if isinstance(value, str) and value in self.routes and value not in CONNECTION_ROUTES:
             return value
         return "$default" if "$default" in self.routes else None
 
     async def _run(self, route_key: str, socket: Socket, request: web.Request | None, body: str | None) -> Any:
         pool = self.routes[route_key]
-        invocation = await self.invoke(pool, self._event(route_key, socket, request, body))
+        try:
+            invocation = await self.invoke(pool, self._event(route_key, socket, request, body))
+        except InvocationError as failed:
+            self.failed_invocations.append(f"{route_key}: {failed.summary}")
+            raise
         status = invocation.result.get("statusCode") if isinstance(invocation.result, dict) else None
         logger.info(
             "%-13s ws %s %s → %s (%.0f ms)",
@@ -313,7 +325,8 @@ class WebSocketApi:
         return invocation.result
 
     async def _connect(self, request: web.Request) -> web.StreamResponse:
-        websocket = web.WebSocketResponse(max_msg_size=MAX_WEBSOCKET_MESSAGE_BYTES, autoping=True)
+        # aiohttp refuses a message of max_msg_size bytes or more; API Gateway takes one of 128 KB exactly.
+        websocket = web.WebSocketResponse(max_msg_size=MAX_WEBSOCKET_MESSAGE_BYTES + 1, autoping=True)
         if not websocket.can_prepare(request).ok:
             return web.Response(status=426, text="this endpoint speaks WebSocket")
         socket = Socket(

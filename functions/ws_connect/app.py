@@ -24,7 +24,15 @@ def lambda_handler(event: APIGatewayWebSocketEvent, context: LambdaContext) -> d
         return {"statusCode": 200}
     token = (event.query_string_parameters or {}).get("token")
     try:
-        user_id = open_connection(connection_id, token, runtime.token_verifier(), runtime.connections())
+        user_id = open_connection(
+            connection_id,
+            token,
+            runtime.token_verifier(),
+            runtime.connections(),
+            commands=runtime.commands(),
+            wake=runtime.wake_lane,
+            gateway=runtime.gateway,  # its client is made only to close a user's extra connections
+        )
     except Unauthorized as refused:
         logger.info("connection refused", extra={"reason": refused.message})
         return {"statusCode": 401, "body": refused.message}

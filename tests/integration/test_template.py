@@ -364,8 +364,21 @@ def test_manage_connections_is_scoped_to_this_api(template: dict[str, Any]) -> N
                     arn = resource["Fn::Sub"]
                     assert arn.startswith("arn:${AWS::Partition}:execute-api:"), arn
                     assert ":${WebSocketApi}/${StageName}/" in arn, arn
-    # oauth_refresh tells the user's tabs when an account must be connected again.
-    assert sorted(granted) == ["OAuthRefreshFunction", "ProcessJobFunction", "WsMessageFunction"]
+    # oauth_refresh tells the user's tabs when an account must be connected again; ws_connect closes a
+    # user's oldest connections past the cap.
+    assert sorted(granted) == ["OAuthRefreshFunction", "ProcessJobFunction", "WsConnectFunction", "WsMessageFunction"]
+
+
+def test_ws_connect_may_tell_and_close_connections_and_nothing_else_at_api_gateway(template: dict[str, Any]) -> None:
+    resources = [
+        resource["Fn::Sub"]
+        for policy in _policy_documents(template, "WsConnectFunction")
+        if isinstance(policy, dict)
+        for statement in policy.get("Statement", [])
+        if "execute-api:ManageConnections" in _as_list(statement["Action"])
+        for resource in _as_list(statement["Resource"])
+    ]
+    assert sorted(arn.rpartition("}/")[2] for arn in resources) == ["DELETE/@connections/*", "POST/@connections/*"]
 
 
 def _sent_queues(template: dict[str, Any], function_id: str) -> set[str]:

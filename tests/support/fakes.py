@@ -15,11 +15,13 @@ VINTED_USER_ID = "31337"  # the Vinted account a FakeVinted tab is logged in as,
 
 
 class FakeGateway:
-    """Records every message posted to a connection; a closed connection answers 410 Gone."""
+    """Records every message posted to a connection, and the connections the backend closed; a closed
+    connection answers 410 Gone."""
 
     def __init__(self) -> None:
         self.messages: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.gone: set[str] = set()
+        self.deleted: list[str] = []  # DeleteConnection calls that closed a connection, in order
         self.listeners: dict[str, Callable[[dict[str, Any]], None]] = {}
 
     def post(self, connection_id: str, data: bytes) -> None:
@@ -30,6 +32,12 @@ class FakeGateway:
         listener = self.listeners.get(connection_id)
         if listener is not None:
             listener(message)
+
+    def delete(self, connection_id: str) -> None:
+        if connection_id in self.gone:
+            raise ConnectionGone(connection_id)
+        self.gone.add(connection_id)
+        self.deleted.append(connection_id)
 
     def of_type(self, connection_id: str, message_type: str) -> list[dict[str, Any]]:
         """The messages of a type the tab was shown, in order: a command's `progress` is a job.progress."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import enum
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
@@ -20,6 +21,31 @@ CLOSED_CONNECTION_GRACE_SECONDS = 5 * 60
 # extension runs one command at a time, paced like a person) plus a rare plugin_status: far below this.
 MESSAGE_WINDOW_SECONDS = 10
 MESSAGES_PER_WINDOW = 50
+# Messages all of one user's connections may send per window, together: without it a user multiplies the
+# budget above by opening tabs (MAX_CONNECTIONS_PER_USER x 50). A user's tabs send a plugin_status and maybe
+# a resume when they connect and when the extension's state changes: even 20 tabs reconnecting at once
+# (a network blip) send about 40, so 100 never holds back a person, and caps a flood spread over many tabs
+# at twice one tab's budget.
+MESSAGES_PER_USER_WINDOW = 100
+# Open connections one user may have: a person has a few tabs on a few devices. Past this, connecting
+# closes the oldest ones (each connection is an API Gateway connection and a record to keep and query).
+MAX_CONNECTIONS_PER_USER = 20
+# A user's message count for one window is an item of this table keyed by this prefix (a connection id
+# API Gateway makes is base64 and never holds '#'). It has no user_id nor connected_at, so the by_user
+# index never holds it and the scan of live users skips it; it expires by TTL after its window.
+USER_BUDGET_KEY_PREFIX = "user-budget#"
+# How many connections (and spent budgets) one Lambda instance remembers; past it, it starts over.
+REMEMBERED_CONNECTIONS = 10_000
+
+
+_Remembered = TypeVar("_Remembered")
+
+
+class Budget(enum.StrEnum):
+    """Which message budget refused a message."""
+
+    CONNECTION = "connection"
+    USER = "user"
 
 
 @dataclass(frozen=True)
@@ -47,16 +73,27 @@ class Connection:
 
 @dataclass(frozen=True)
 class CountedMessage:
-    """A message counted against its connection's budget: who sent it, and whether it is over budget."""
+    """A message counted against its connection's and its user's budgets: who sent it, and whether it is
+    over one of them (then it is dropped)."""
 
     sender: Connection
-    over_limit: bool
-    first_over_limit: bool  # the first refused message of its window: the one the sender is told about
+    refused_by: Budget | None = None
+    first_refused: bool = False  # the first message that budget refused in its window: the sender is told
+
+    @property
+    def over_limit(self) -> bool:
+        return self.refused_by is not None
 
 
 class ConnectionStore:
     def __init__(self, table: Any) -> None:
         self._table = table
+        # What this instance learnt from its counting writes, so that a flood's excess costs no request at
+        # all: a connection's user never changes, and a budget spent in a window stays spent until the
+        # window ends (counts only grow). Nothing is counted here: DynamoDB holds the counts.
+        self._senders: dict[str, Connection] = {}  # connection id -> its record, as last counted
+        self._spent_by_connection: dict[str, int] = {}  # connection id -> the window its budget is spent in
+        self._spent_by_user: dict[str, int] = {}  # user id -> the window their budget is spent in
 
     def add(self, connection_id: str, user_id: str, now: float | None = None) -> Connection:
         now = time.time() if now is None else now
@@ -133,8 +170,48 @@ class ConnectionStore:
 
     def count_message(self, connection_id: str, now: float | None = None) -> CountedMessage | None:
         """Count one incoming message against its connection's window (one write, which also tells whose
-        connection it is). None when the connection is unknown or expired."""
+        connection it is), then, unless that refused it, against its user's window (one more write). A
+        message to a budget this instance already saw spent in this window is refused with no request.
+        None when the connection is unknown or expired."""
         now = time.time() if now is None else now
+        window = int(now) // MESSAGE_WINDOW_SECONDS
+        known = self._senders.get(connection_id)
+        if known is not None:
+            if self._spent_by_connection.get(connection_id) == window:
+                return CountedMessage(known, Budget.CONNECTION)
+            if self._spent_by_user.get(known.user_id) == window:
+                return CountedMessage(known, Budget.USER)
+        counted = self._count_for_connection(connection_id, now)
+        if counted is None:
+            return None
+        self._remember(self._senders, connection_id, counted.sender)
+        if counted.over_limit:
+            self._remember(self._spent_by_connection, connection_id, window)
+            return counted
+        user_count = self._count_for_user(counted.sender.user_id, window)
+        if user_count <= MESSAGES_PER_USER_WINDOW:
+            return counted
+        self._remember(self._spent_by_user, counted.sender.user_id, window)
+        return CountedMessage(counted.sender, Budget.USER, user_count == MESSAGES_PER_USER_WINDOW + 1)
+
+    @staticmethod
+    def _remember(memory: dict[str, _Remembered], key: str, value: _Remembered) -> None:
+        if len(memory) >= REMEMBERED_CONNECTIONS:  # bounded: an instance can live for hours
+            memory.clear()
+        memory[key] = value
+
+    def _count_for_user(self, user_id: str, window: int) -> int:
+        """The user's messages in the window, this one included. One unconditional write: the window is
+        part of the item's key, so a new window is a new item (no read, no reset, no race)."""
+        item = self._table.update_item(
+            Key={"connection_id": f"{USER_BUDGET_KEY_PREFIX}{window}#{user_id}"},
+            UpdateExpression="ADD msg_count :one SET expires_at = :window_end",
+            ExpressionAttributeValues={":one": 1, ":window_end": (window + 1) * MESSAGE_WINDOW_SECONDS},
+            ReturnValues="UPDATED_NEW",
+        )["Attributes"]
+        return int(item["msg_count"])
+
+    def _count_for_connection(self, connection_id: str, now: float) -> CountedMessage | None:
         window = int(now) // MESSAGE_WINDOW_SECONDS
         for _ in range(2):
             try:  # the usual case: a message in the current window
@@ -159,7 +236,9 @@ class ConnectionStore:
             if not connection.is_live(now):
                 return None
             count = int(item["msg_count"])
-            return CountedMessage(connection, count > MESSAGES_PER_WINDOW, count == MESSAGES_PER_WINDOW + 1)
+            if count <= MESSAGES_PER_WINDOW:
+                return CountedMessage(connection)
+            return CountedMessage(connection, Budget.CONNECTION, count == MESSAGES_PER_WINDOW + 1)
         return None
 
     def _start_window(self, connection_id: str, window: int) -> dict[str, Any] | None:
@@ -184,7 +263,8 @@ class ConnectionStore:
             users.update(
                 str(item["user_id"])
                 for item in page.get("Items", [])
-                if int(item.get("expires_at", 0)) > now and "closed_at" not in item
+                # A user's message counter has no user_id: it is not a connection.
+                if "user_id" in item and int(item.get("expires_at", 0)) > now and "closed_at" not in item
             )
             if "LastEvaluatedKey" not in page:
                 return users

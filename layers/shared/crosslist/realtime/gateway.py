@@ -21,6 +21,10 @@ class ConnectionGateway(Protocol):
     def post(self, connection_id: str, data: bytes) -> None:
         """Send one message; raises ConnectionGone when the connection no longer exists."""
 
+    def delete(self, connection_id: str) -> None:
+        """Close the connection (API Gateway then runs its $disconnect, at best); raises ConnectionGone when
+        it no longer exists."""
+
 
 def encode(message: dict[str, Any]) -> bytes:
     data = json.dumps(message, separators=(",", ":"), default=str).encode()
@@ -36,5 +40,11 @@ class ApiGatewayManagementGateway:
     def post(self, connection_id: str, data: bytes) -> None:
         try:
             self._client.post_to_connection(ConnectionId=connection_id, Data=data)
+        except self._client.exceptions.GoneException as gone:
+            raise ConnectionGone(connection_id) from gone
+
+    def delete(self, connection_id: str) -> None:
+        try:
+            self._client.delete_connection(ConnectionId=connection_id)
         except self._client.exceptions.GoneException as gone:
             raise ConnectionGone(connection_id) from gone

@@ -18,13 +18,16 @@ class PluginCommand(BaseModel):
     payload: dict[str, Any] | None = None
 
 
+MAX_REQUEST_ID_LENGTH = 100
+
+
 class PluginResultMessage(BaseModel):
     """{"action": "plugin_result", "request_id": ..., "success": true, "result": {...}} (or "error")."""
 
     model_config = ConfigDict(extra="ignore")
 
     action: Literal["plugin_result"]
-    request_id: str = Field(min_length=1, max_length=100)
+    request_id: str = Field(min_length=1, max_length=MAX_REQUEST_ID_LENGTH)
     success: bool
     result: dict[str, Any] | None = None
     error: str | None = Field(default=None, max_length=2000)

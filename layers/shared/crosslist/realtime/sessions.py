@@ -12,8 +12,17 @@ from pydantic import ValidationError
 from crosslist import untrusted_json
 from crosslist.jobs.queue import PLUGIN_MARKETPLACES, CarriedReply
 from crosslist.realtime.commands import CommandStatus, PendingCommandStore
-from crosslist.realtime.connections import MESSAGE_WINDOW_SECONDS, MESSAGES_PER_WINDOW, ConnectionStore
+from crosslist.realtime.connections import (
+    MAX_CONNECTIONS_PER_USER,
+    MESSAGE_WINDOW_SECONDS,
+    MESSAGES_PER_USER_WINDOW,
+    MESSAGES_PER_WINDOW,
+    Budget,
+    ConnectionStore,
+)
+from crosslist.realtime.gateway import ConnectionGateway, ConnectionGone, encode
 from crosslist.realtime.messages import (
+    MAX_REQUEST_ID_LENGTH,
     PluginResultMessage,
     PluginStatusMessage,
     ResumeMessage,
@@ -28,19 +37,55 @@ if TYPE_CHECKING:  # ws_message never verifies a token: loading PyJWT would only
     from crosslist.auth.tokens import TokenVerifier
 
 
-def open_connection(
-    connection_id: str, token: str | None, verifier: TokenVerifier, connections: ConnectionStore
-) -> str:
-    """Register a connection for the user its token names; raises Unauthorized."""
-    user_id = verifier.user_id(token)
-    connections.add(connection_id, user_id)
-    return user_id
-
-
 class Waker(Protocol):
     """Wake a lane of the job engine (crosslist.jobs.queue.JobQueue.wake)."""
 
     def __call__(self, user_id: str, marketplace: str, cause: str, reply: CarriedReply | None = None) -> None: ...
+
+
+def open_connection(
+    connection_id: str,
+    token: str | None,
+    verifier: TokenVerifier,
+    connections: ConnectionStore,
+    *,
+    commands: PendingCommandStore,
+    wake: Waker,
+    gateway: Callable[[], ConnectionGateway],
+) -> str:
+    """Register a connection for the user its token names; raises Unauthorized. A user with
+    MAX_CONNECTIONS_PER_USER open already loses the oldest: each is closed at API Gateway and handled as if
+    it had closed itself. `gateway` is called only then (most connections never need its client)."""
+    user_id = verifier.user_id(token)
+    connections.add(connection_id, user_id)
+    others = [c for c in connections.for_user(user_id) if c.connection_id != connection_id]  # newest first
+    for oldest in others[MAX_CONNECTIONS_PER_USER - 1 :]:
+        _close_at_api_gateway(gateway(), oldest.connection_id)
+        # API Gateway runs its $disconnect too, but only at best: close it here (closing twice is harmless).
+        close_connection(oldest.connection_id, connections, commands, wake)
+    return user_id
+
+
+def _close_at_api_gateway(gateway: ConnectionGateway, connection_id: str) -> None:
+    """Tell the tab why (a web app that reconnects whatever closed it would close another tab), then close
+    it. A connection API Gateway no longer has is closed already."""
+    why = error_message(
+        "too_many_connections",
+        f"more than {MAX_CONNECTIONS_PER_USER} connections of this user are open: the oldest are closed;"
+        " do not reconnect this tab by itself",
+    )
+    try:
+        gateway.post(connection_id, encode(why))
+    except ConnectionGone:
+        return  # gone already: its $disconnect may not have run yet, so it is closed all the same
+    except Exception:  # closed all the same, without a reason
+        logger.exception("an extra connection not told why it is closed", extra={"connection_id": connection_id})
+    try:
+        gateway.delete(connection_id)
+    except ConnectionGone:
+        pass
+    except Exception:  # recorded as closed all the same: no command goes to it, and it no longer counts
+        logger.exception("an extra connection not closed at API Gateway", extra={"connection_id": connection_id})
 
 
 class LaterWaker(Protocol):
@@ -105,7 +150,9 @@ class PluginResults:
             return error_message("invalid_message", f"the message is not usable JSON: {invalid.reason}")
         if not isinstance(raw, dict):
             return error_message("invalid_message", "the message must be a JSON object")
-        request_id = raw.get("request_id") if isinstance(raw.get("request_id"), str) else None
+        request_id = raw.get("request_id")
+        if not isinstance(request_id, str) or len(request_id) > MAX_REQUEST_ID_LENGTH:
+            request_id = None  # echoed in the error only if it can be one: a 128 KB one would not fit in it
         action = raw.get("action")
         model = _MESSAGES.get(action) if isinstance(action, str) else None
         if model is None:
@@ -127,14 +174,9 @@ class PluginResults:
         counted = self._connections.count_message(connection_id)
         if counted is None:
             return error_message("forbidden", "this connection is not registered", request_id)
-        if counted.over_limit:
-            limited = error_message(
-                "rate_limited",
-                f"more than {MESSAGES_PER_WINDOW} messages in {MESSAGE_WINDOW_SECONDS} s from this connection;"
-                " messages are dropped until the window ends",
-                request_id,
-            )
-            if counted.first_over_limit:
+        if counted.refused_by is not None:
+            limited = error_message("rate_limited", _OVER_BUDGET[counted.refused_by], request_id)
+            if counted.first_refused:
                 return limited
             raise _Silenced(limited)
         if isinstance(message, PluginResultMessage):  # refused: explained once counted (a flood is not)
@@ -220,6 +262,13 @@ class _Silenced(Exception):
         super().__init__(error["code"])
         self.error = error
 
+
+_OVER_BUDGET = {
+    Budget.CONNECTION: f"more than {MESSAGES_PER_WINDOW} messages in {MESSAGE_WINDOW_SECONDS} s from this"
+    " connection; messages are dropped until the window ends",
+    Budget.USER: f"more than {MESSAGES_PER_USER_WINDOW} messages in {MESSAGE_WINDOW_SECONDS} s from this user's"
+    " connections together (the per-user budget); messages are dropped until the window ends",
+}
 
 _MESSAGES: dict[str, type[PluginResultMessage] | type[PluginStatusMessage] | type[ResumeMessage]] = {
     "plugin_result": PluginResultMessage,
