@@ -6,7 +6,7 @@ SAM_VENV := .venv-sam
 SAM_CLI_VERSION := 1.170.0
 BIN := $(VENV)/bin
 
-.PHONY: test dev openapi lint typecheck pytest unit integration e2e postgres-binaries sam-build bench clean
+.PHONY: test dev openapi lint typecheck pytest unit integration e2e schemathesis postgres-binaries sam-build bench clean
 
 test: lint typecheck pytest ## everything CI runs
 
@@ -53,6 +53,10 @@ integration: $(BIN)/.installed $(SAM_VENV)/bin/sam postgres-binaries
 
 e2e: $(BIN)/.installed postgres-binaries
 	$(BIN)/python -m pytest tests/e2e
+
+# Part of `make test` (it is under tests/): schemathesis against the devstack's HTTP API, no 5xx allowed.
+schemathesis: $(BIN)/.installed postgres-binaries
+	$(BIN)/python -m pytest tests/e2e/test_api_schemathesis.py
 
 sam-build: $(SAM_VENV)/bin/sam
 	$(SAM_VENV)/bin/sam build --template template.yaml

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -36,29 +37,59 @@ def devstack(
         connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE}"))
         connection.execute(text(f"CREATE DATABASE {DATABASE}"))
     admin.dispose()
-    config = StackConfig(
-        root=REPO,
-        http_port=free_port(),
-        ws_port=free_port(),
-        database_url=make_url(database_url).set(database=DATABASE).render_as_string(hide_password=False),
-        data_dir=tmp_path_factory.mktemp("devstack"),
-        concurrency=2,
-        schedules=False,
-        extra_environment=dict(getattr(request.module, "DEVSTACK_ENVIRONMENT", {})),
+    stack = _started_devstack(
+        make_url(database_url).set(database=DATABASE).render_as_string(hide_password=False),
+        tmp_path_factory,
+        dict(getattr(request.module, "DEVSTACK_ENVIRONMENT", {})),
     )
-    stack = DevStack(config)
-    stack.start()
     yield stack
     stack.stop()
-    # moto's state lives in this process: the next module's devstack (or a mock_aws test) starts clean.
+    _forget_moto_state()
+
+
+STARTS = 3
+
+
+def _started_devstack(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory, environment: dict[str, str]
+) -> DevStack:
+    """A devstack on free ports. A free port can be taken by another listener before the stack binds it: the
+    stack is then stopped, moto's state forgotten, and started again on other ports."""
+    for attempt in range(1, STARTS + 1):
+        config = StackConfig(
+            root=REPO,
+            http_port=free_port(),
+            ws_port=free_port(),
+            database_url=database_url,
+            data_dir=tmp_path_factory.mktemp("devstack"),
+            concurrency=2,
+            schedules=False,
+            extra_environment=environment,
+        )
+        stack = DevStack(config)
+        try:
+            stack.start()
+        except OSError:
+            if attempt == STARTS:
+                raise
+            with contextlib.suppress(Exception):
+                stack.stop()
+            _forget_moto_state()
+            continue
+        return stack
+    raise AssertionError("unreachable")
+
+
+def _forget_moto_state() -> None:
+    """moto's state lives in this process: the next module's devstack (or a mock_aws test) starts clean."""
     cleaner = mock_aws()
     cleaner.start(reset=True)
     cleaner.stop()
 
 
-def token(stack: DevStack, user: str) -> str:
+def token(stack: DevStack, user: str, expires_in: int = 600) -> str:
     now = int(time.time())
-    return jwt.encode({"sub": user, "iat": now, "exp": now + 600}, stack.jwt_secret, algorithm="HS256")
+    return jwt.encode({"sub": user, "iat": now, "exp": now + expires_in}, stack.jwt_secret, algorithm="HS256")
 
 
 @dataclass

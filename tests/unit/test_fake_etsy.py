@@ -97,7 +97,8 @@ def test_concurrent_refreshes_of_one_token_overlap_and_only_the_first_wins(fake_
 
     assert statuses == [200] + [400] * 9
     assert fake_etsy.token_calls["refresh_token"] == 10
-    assert fake_etsy.peak_concurrent_refreshes == 10
+    # They overlapped (how many at once depends on how busy the machine is: 10 when idle).
+    assert fake_etsy.peak_concurrent_refreshes >= 2
 
 
 def test_the_app_key_needs_its_shared_secret_and_answers_carry_rate_limits(fake_etsy: FakeEtsy) -> None:
