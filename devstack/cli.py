@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -13,17 +14,25 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 
+from devstack.fake_http import SELL_PATH
 from devstack.stack import REPO, DevStack, StackConfig, dev_jwt_secret
+
+if TYPE_CHECKING:
+    from devstack.plugin import VintedSimulator
 
 DEFAULT_API = "http://127.0.0.1:8000"
 DEFAULT_WS = "ws://127.0.0.1:8001"
 STATE_DIR = REPO / ".devstack"
-ENDPOINTS_FILE = "endpoints.json"  # in STATE_DIR while a devstack runs: where `seed`, `plugin`, `fire` go
+ENDPOINTS_FILE = "endpoints.json"  # in STATE_DIR while a devstack runs: where `seed`, `plugin`, `fire`, `sell` go
+# In STATE_DIR while a plugin simulator runs: plugins/<user>.json, where `sell vinted` reaches its fake Vinted.
+PLUGINS_DIR = "plugins"
 
 
 class DevstackUnavailable(Exception):
@@ -58,6 +67,34 @@ def read_endpoints(state_dir: Path) -> dict[str, str]:
     if not isinstance(pid, int) or not _alive(pid):
         return {}
     return {key: value for key in ("http_url", "ws_url") if isinstance(value := endpoints.get(key), str)}
+
+
+def write_plugin_endpoint(state_dir: Path, user: str, control_url: str) -> Path:
+    """Tell `crosslist dev sell vinted` where this process's fake Vinted (the user's plugin simulator) listens."""
+    path = _plugin_endpoint_file(state_dir, user)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".tmp")
+    partial.write_text(json.dumps({"control_url": control_url, "user": user, "pid": os.getpid()}) + "\n")
+    partial.replace(path)
+    return path
+
+
+def remove_plugin_endpoint(state_dir: Path, user: str) -> None:
+    """Forget the endpoint this process wrote (not that of a plugin simulator started since)."""
+    path = _plugin_endpoint_file(state_dir, user)
+    if _read_json(path).get("pid") == os.getpid():
+        path.unlink(missing_ok=True)
+
+
+def read_plugin_endpoint(state_dir: Path, user: str) -> str | None:
+    """The control URL of the user's running plugin simulator; None when none runs."""
+    endpoint = _read_json(_plugin_endpoint_file(state_dir, user))
+    pid, url = endpoint.get("pid"), endpoint.get("control_url")
+    return url if isinstance(pid, int) and _alive(pid) and isinstance(url, str) else None
+
+
+def _plugin_endpoint_file(state_dir: Path, user: str) -> Path:
+    return state_dir / PLUGINS_DIR / f"{urllib.parse.quote(user, safe='')}.json"
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -102,6 +139,7 @@ def mint_token(user: str, expires_in: int = 12 * 3600) -> str:
 
 
 DEMO_SKU_PREFIX = "devstack-demo-"  # how `seed` recognises the demo products it created before
+DEMO_IMAGES_PATH = "/__devstack/images/"  # the devstack's demo photos
 
 
 def demo_products(api: str) -> list[dict[str, Any]]:
@@ -124,7 +162,7 @@ def demo_products(api: str) -> list[dict[str, Any]]:
             "size": "W32 L32",
             "condition": "very good",
             "color": "blue",
-            "image_urls": [f"{api}/__devstack/images/{n}.png" for n in (1, 2, 3)],
+            "image_urls": [f"{api}{DEMO_IMAGES_PATH}{n}.png" for n in (1, 2, 3)],
             "marketplace_attributes": {"vinted": vinted, **_rest_attributes(11483, 429)},
         },
         {
@@ -136,7 +174,7 @@ def demo_products(api: str) -> list[dict[str, Any]]:
             "brand": "Zara",
             "size": "M",
             "condition": "good",
-            "image_urls": [f"{api}/__devstack/images/{n}.png" for n in (4, 5)],
+            "image_urls": [f"{api}{DEMO_IMAGES_PATH}{n}.png" for n in (4, 5)],
             "marketplace_attributes": {
                 "vinted": {**vinted, "brand_id": 12, "catalog_id": 1907, "size_id": 4},
                 **_rest_attributes(63862, 448),
@@ -148,7 +186,7 @@ def demo_products(api: str) -> list[dict[str, Any]]:
             "description": "Size 39, resoled last year.",
             "price": "35.50",
             "currency": "GBP",
-            "image_urls": [f"{api}/__devstack/images/6.png"],
+            "image_urls": [f"{api}{DEMO_IMAGES_PATH}6.png"],
             "marketplace_attributes": {
                 "vinted": {**vinted, "brand_id": 304, "catalog_id": 1242, "size_id": 58},
                 **_rest_attributes(53557, 1176),
@@ -191,14 +229,16 @@ def _not_running(url: str) -> str:
     return f"the devstack is not running at {base.scheme}://{base.netloc}: start it with `make dev`"
 
 
-def _check_devstack(api: str) -> None:
-    """Raise DevstackUnavailable unless a devstack answers at `api`."""
+def _check_devstack(api: str) -> dict[str, Any]:
+    """What the devstack at `api` says of itself (its functions, schedules and fakes); raise
+    DevstackUnavailable unless a devstack answers there."""
     status, body = _request("GET", f"{api}/__devstack/health")
     if status != 200 or not isinstance(body, dict) or "functions" not in body:
         raise DevstackUnavailable(
             f"{api} answers, but it is not the devstack ({status} from /__devstack/health): "
             "start it with `make dev`, or give its URL with --api"
         )
+    return body
 
 
 def up(args: argparse.Namespace) -> int:
@@ -280,14 +320,13 @@ def seed(args: argparse.Namespace) -> int:
 def _ensure(
     api: str, user_token: str, wanted: dict[str, Any], current: dict[str, Any] | None
 ) -> tuple[dict[str, Any] | None, str]:
-    """The demo product as `wanted`, and what was done: created, updated or already there."""
+    """The demo product, and what was done: created, updated (only its demo photos' URLs, when the devstack
+    now runs elsewhere) or already there. What the user changed in it stays as they left it."""
     if current is None:
         status, body = _request("POST", f"{api}/products", user_token, wanted)
         done, expected = "created", 201
-    elif any(current.get(key) != value for key, value in wanted.items()):
-        # e.g. seeded while the devstack ran on other ports: its image URLs name the old port
-        changes = {key: value for key, value in wanted.items() if key != "sku"}
-        status, body = _request("PATCH", f"{api}/products/{current['id']}", user_token, changes)
+    elif (moved := _demo_photos_here(api, current["image_urls"])) != current["image_urls"]:
+        status, body = _request("PATCH", f"{api}/products/{current['id']}", user_token, {"image_urls": moved})
         done, expected = "updated", 200
     else:
         return current, "already there"
@@ -295,6 +334,14 @@ def _ensure(
         print(f"could not {done[:-1]} {wanted['title']!r}: {status} {body}", file=sys.stderr)
         return None, done
     return body, done
+
+
+def _demo_photos_here(api: str, image_urls: list[str]) -> list[str]:
+    """The image URLs, the devstack's demo photos pointing at this devstack (seeded while it ran elsewhere)."""
+    return [
+        f"{api}{DEMO_IMAGES_PATH}{url.split(DEMO_IMAGES_PATH, 1)[1]}" if DEMO_IMAGES_PATH in url else url
+        for url in image_urls
+    ]
 
 
 def _demo_products_of(api: str, user_token: str) -> dict[str, dict[str, Any]]:
@@ -335,9 +382,136 @@ def connect(args: argparse.Namespace) -> int:
 
 def plugin(args: argparse.Namespace) -> int:
     from devstack.plugin import main_loop
+    from devstack.plugin_control import control_server
 
     mint_token(args.user)  # a key that cannot be read fails here, not at each (re)connection
-    return main_loop(_ws(args), lambda: mint_token(args.user), args.latency_ms, args.failure_rate)
+
+    @contextlib.asynccontextmanager
+    async def control(vinted: VintedSimulator) -> AsyncIterator[None]:
+        async with control_server(vinted) as url:
+            write_plugin_endpoint(STATE_DIR, args.user, url)
+            selling = f"crosslist dev sell vinted <item id> --user {args.user}"
+            print(f"plugin simulator: a buyer buys one of the account's items with `{selling}`", flush=True)
+            try:
+                yield
+            finally:
+                remove_plugin_endpoint(STATE_DIR, args.user)
+
+    return main_loop(
+        _ws(args),
+        lambda: mint_token(args.user),
+        args.latency_ms,
+        args.failure_rate,
+        account_file=vinted_account_file(STATE_DIR, args.user),
+        control=control,
+    )
+
+
+def vinted_account_file(state_dir: Path, user: str) -> Path:
+    """Where the user's plugin simulator keeps its fake Vinted account between runs."""
+    return StackConfig(data_dir=state_dir).fakes_dir / f"vinted-{urllib.parse.quote(user, safe='')}.json"
+
+
+# Selling on a fake marketplace ---------------------------------------------------------------------
+
+MARKETPLACE_NAMES = {"vinted": "Vinted", "ebay": "eBay", "etsy": "Etsy"}
+LIVE_LISTING_STATUSES = ("active", "hidden", "reserved")  # a buyer can still buy these
+ORDERS_ACTIONS = {"vinted": "orders", "ebay": "sync_orders", "etsy": "sync_orders"}
+
+
+class SaleRefused(Exception):
+    """The sale could not be made; the message says why, in one line."""
+
+
+def sell(args: argparse.Namespace) -> int:
+    """A buyer buys a listing on a fake marketplace, as on the site: the next orders import finds the sale."""
+    api = _api(args)
+    user_token = mint_token(args.user)
+    marketplace, name = args.marketplace, MARKETPLACE_NAMES[args.marketplace]
+    try:
+        if marketplace == "vinted" and args.quantity != 1:
+            raise SaleRefused("a Vinted item is one of a kind: --quantity must be 1")
+        product_id = _product_id(args.listing)
+        health = _check_devstack(api) if product_id is not None or marketplace != "vinted" else {}
+        listing_id = (
+            args.listing if product_id is None else listing_of_product(api, user_token, product_id, marketplace)
+        )
+        control = _control_url(marketplace, health, args.user)
+        body = {"listing_id": listing_id, "quantity": args.quantity, "buyer": args.buyer}
+        try:
+            status, answer = _request("POST", control + SELL_PATH, body=body)
+        except DevstackUnavailable:
+            hint = _start_hint(marketplace, args.user)
+            raise SaleRefused(f"the fake {name} does not answer at {control}: {hint}") from None
+    except (DevstackUnavailable, SaleRefused) as refused:
+        print(refused, file=sys.stderr)
+        return 1
+    if status != 200 or not isinstance(answer, dict):
+        message = answer.get("message") if isinstance(answer, dict) else answer
+        print(f"the fake {name} did not sell {listing_id}: {message}", file=sys.stderr)
+        return 1
+    quantity = f"{args.quantity} of " if args.quantity != 1 else ""
+    job = json.dumps({"marketplace": marketplace, "action": ORDERS_ACTIONS[marketplace]})
+    print(
+        f"sold {quantity}{name} listing {listing_id} to {args.buyer}: order {answer['order_id']}\n"
+        f"The next orders import finds it (the user's orders rule, every 15 minutes), or import it now:\n"
+        f"  curl -s -X POST {api}/jobs -H 'Authorization: Bearer {user_token}' \\\n"
+        f"       -H 'Content-Type: application/json' -d '{job}'\n"
+        f"Then see the sale and what auto-delist did on the other marketplaces:\n"
+        f"  curl -s {api}/products/{product_id or '<product id>'}/sales -H 'Authorization: Bearer {user_token}'"
+    )
+    return 0
+
+
+def _product_id(given: str) -> str | None:
+    """The crosslist product id `given` is, or None when it is a marketplace's listing id (digits)."""
+    if given.isascii() and given.isdigit():
+        return None
+    try:
+        return str(uuid.UUID(given))
+    except ValueError:
+        raise SaleRefused(
+            f"{given!r} is neither a listing id (digits) nor a product id (a UUID, as GET /products shows it)"
+        ) from None
+
+
+def listing_of_product(api: str, user_token: str, product_id: str, marketplace: str) -> str:
+    """The id of the product's live listing on `marketplace`, from the product's `listings`."""
+    name = MARKETPLACE_NAMES[marketplace]
+    status, product = _request("GET", f"{api}/products/{product_id}", user_token)
+    if status == 404:
+        raise SaleRefused(f"the user has no product {product_id}")
+    if status != 200 or not isinstance(product, dict):
+        raise DevstackUnavailable(f"could not read product {product_id} at {api}: {status} {product}")
+    for listing in product["listings"]:
+        if listing["marketplace"] == marketplace and listing["status"] in LIVE_LISTING_STATUSES:
+            return str(listing["external_id"])
+    raise SaleRefused(f"product {product_id} has no live listing on {name}: publish it there first")
+
+
+def _control_url(marketplace: str, health: dict[str, Any], user: str) -> str:
+    """Where the fake marketplace takes sales: the devstack's fake eBay or Etsy, or the user's plugin simulator."""
+    if marketplace == "vinted":
+        url = read_plugin_endpoint(STATE_DIR, user)
+        if url is None:
+            raise SaleRefused(
+                f"no plugin simulator runs for user {user}, and the fake Vinted lives in it: "
+                + _start_hint(marketplace, user)
+            )
+        return url
+    url = health.get("fakes", {}).get(marketplace)
+    if not isinstance(url, str):
+        raise SaleRefused(
+            f"the devstack does not say where its fake {MARKETPLACE_NAMES[marketplace]} is: "
+            + _start_hint(marketplace, user)
+        )
+    return url
+
+
+def _start_hint(marketplace: str, user: str) -> str:
+    if marketplace == "vinted":
+        return f"start it with `crosslist dev plugin --user {user}`"
+    return "restart the devstack (`make dev`)"
 
 
 def fire(args: argparse.Namespace) -> int:
@@ -359,7 +533,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = dev.add_parser("up", help="run the whole system (what `make dev` does)")
     p.add_argument("--host", default="127.0.0.1")
-    where = f"seed, plugin and fire find it in .devstack/{ENDPOINTS_FILE}"
+    where = f"seed, plugin, fire and sell find it in .devstack/{ENDPOINTS_FILE}"
     p.add_argument("--http-port", type=int, default=8000, help=f"the HTTP API's (default: 8000; {where})")
     p.add_argument("--ws-port", type=int, default=8001, help=f"the WebSocket API's (default: 8001; {where})")
     p.add_argument("--aws-port", type=int, default=0, help="moto's port (default: any free one)")
@@ -404,6 +578,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-ms", type=int, default=300)
     p.add_argument("--failure-rate", type=float, default=0.0)
     p.set_defaults(run=plugin)
+
+    p = dev.add_parser(
+        "sell",
+        help="a buyer buys a listing on the fake eBay, Etsy or Vinted (the next orders import finds the sale)",
+    )
+    p.add_argument("marketplace", choices=sorted(MARKETPLACE_NAMES))
+    p.add_argument(
+        "listing",
+        help="the marketplace's listing id (Vinted: the item id), or the crosslist product id listed there",
+    )
+    p.add_argument("--quantity", type=int, default=1, help="how many the buyer buys (eBay, Etsy; default: 1)")
+    p.add_argument("--buyer", default="buyer1", help="the buyer's name on the marketplace")
+    p.add_argument("--user", default="demo", help="whose product it is, and whose plugin simulator has the Vinted item")
+    p.add_argument("--api", help=f"the HTTP API ({running} {DEFAULT_API})")
+    p.set_defaults(run=sell)
 
     p = dev.add_parser("fire", help="fire a schedule now (e.g. OAuthRefreshFunction.RefreshSchedule)")
     p.add_argument("schedule")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import hashlib
 import secrets
 from collections import Counter
@@ -32,6 +33,7 @@ from urllib.parse import urlencode, urlsplit
 from werkzeug.wrappers import Request
 
 from devstack.fake_http import (
+    SELL_PATH,
     Clock,
     Consent,
     FakeServer,
@@ -47,6 +49,7 @@ from devstack.fake_http import (
     route,
     utc_now,
 )
+from devstack.fake_state import IdSequence
 
 TOKEN_PATH = "/identity/v1/oauth2/token"
 AUTHORIZE_PATH = "/oauth2/authorize"
@@ -131,7 +134,7 @@ class FakeEbay(FakeServer):
         self._tokens = TokenBook(self.clock, ACCESS_TOKEN_SECONDS)
         self._sellers: dict[str, _Seller] = {}
         self._listings: dict[str, _Listing] = {}
-        self._next_id = 1
+        self._ids = IdSequence(unique=True)  # never an id of an earlier run: crosslist's database outlives the fake
         self.revisions: Counter[str] = Counter()  # listingId -> revisions today
         self._revision_day: date | None = None
         self.max_revisions_per_day = MAX_REVISIONS_PER_DAY
@@ -235,6 +238,25 @@ class FakeEbay(FakeServer):
             self._follow_stock(seller, offer)
             return self._new_order(seller, listing, offer, quantity, buyer)
 
+    def state(self) -> dict[str, Any]:
+        """What `restore` brings back in another run: sellers (inventory, offers, orders), listings and the
+        last id handed out. Not the tokens: the devstack asks its users to connect again after a restart."""
+        with self._lock:
+            return {
+                "sellers": [dataclasses.asdict(seller) for seller in self._sellers.values()],
+                "listings": [dataclasses.asdict(listing) for listing in self._listings.values()],
+                "last_id": self._ids.last,
+            }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back what `state` gave (on a fake that has not been used yet)."""
+        with self._lock:
+            for seller in state.get("sellers", []):
+                self._sellers[seller["account"]] = _Seller(**seller)
+            for listing in state.get("listings", []):
+                self._listings[listing["listing_id"]] = _Listing(**listing)
+            self._ids.resume_after(int(state.get("last_id", 0)))
+
     # plumbing ---------------------------------------------------------------------------------------
 
     def routes(self) -> list[Route]:
@@ -260,6 +282,7 @@ class FakeEbay(FakeServer):
             route("GET", f"{account}/return_policy", self._policies("return")),
             route("GET", f"{fulfillment}/order", self._get_orders),
             route("GET", f"{fulfillment}/order/{{order_id}}", self._get_order),
+            route("POST", SELL_PATH, self._sell_request),
         ]
 
     def error_body(self, path: str, status: int, message: str) -> Any:
@@ -286,6 +309,10 @@ class FakeEbay(FakeServer):
                 "Contact eBay developer support for assistance",
             )
         return _errors(2004, "Invalid request", domain="ACCESS", long_message=message)
+
+    def listing_status(self, listing_id: str) -> str | None:
+        listing = self._listings.get(listing_id)
+        return None if listing is None else listing.status
 
     # OAuth ------------------------------------------------------------------------------------------
 
@@ -666,8 +693,7 @@ class FakeEbay(FakeServer):
         return seller
 
     def _new_number(self) -> int:
-        self._next_id += 1
-        return self._next_id
+        return next(self._ids)
 
     def _item(self, seller: _Seller, sku: str) -> dict[str, Any]:
         item = seller.inventory.get(sku)
@@ -778,7 +804,8 @@ class FakeEbay(FakeServer):
 
     def _new_order(self, seller: _Seller, listing: _Listing, offer: dict[str, Any], quantity: int, buyer: str) -> str:
         number = self._new_number()
-        order_id = f"{number % 100:02d}-{10000 + number % 90000:05d}-{20000 + number % 80000:05d}"
+        # eBay's shape (12-34567-89012, the first group as long as the number needs): one order id per number
+        order_id = f"{number // 10**10:02d}-{number // 10**5 % 10**5:05d}-{number % 10**5:05d}"
         price = _dig(offer, "pricingSummary", "price") or {"value": "0.00", "currency": self.currency}
         total = {"value": f"{Decimal(str(price['value'])) * quantity:.2f}", "currency": price["currency"]}
         now = _iso(self.clock())

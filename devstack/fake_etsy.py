@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import hashlib
 import re
 import secrets
@@ -33,6 +34,7 @@ from urllib.parse import urlsplit
 from werkzeug.wrappers import Request
 
 from devstack.fake_http import (
+    SELL_PATH,
     Clock,
     Consent,
     FakeServer,
@@ -48,6 +50,7 @@ from devstack.fake_http import (
     route,
     utc_now,
 )
+from devstack.fake_state import IdSequence
 
 TOKEN_PATH = "/v3/public/oauth/token"
 AUTHORIZE_PATH = "/oauth/connect"
@@ -124,7 +127,7 @@ class FakeEtsy(FakeServer):
         self._image_bytes: dict[int, bytes] = {}
         self._receipts: dict[int, dict[str, Any]] = {}  # receipt_id -> receipt (with its shop_id)
         self._windows: dict[str, _Window] = {}
-        self._next_id = 1
+        self._ids = IdSequence(unique=True)  # never an id of an earlier run: crosslist's database outlives the fake
         self.activation_fees: Counter[int] = Counter()  # listing_id -> listing fees charged by activations
         self.rate_limit_per_second = 10
         self.rate_limit_per_day = 10_000
@@ -215,6 +218,37 @@ class FakeEtsy(FakeServer):
                 listing["state"], listing["state_timestamp"] = "sold_out", now
             return str(self._new_receipt(listing, offering, quantity, buyer))
 
+    def state(self) -> dict[str, Any]:
+        """What `restore` brings back in another run: shops, listings with their inventories and images,
+        receipts, listing fees and the last id handed out. Not the tokens: the devstack asks its users to
+        connect again after a restart."""
+        with self._lock:
+            return {
+                "shops": [dataclasses.asdict(shop) for shop in self._shops.values()],
+                "listings": list(self._listings.values()),
+                "inventories": _by_text_key(self._inventories),
+                "images": _by_text_key(self._images),
+                "image_bytes": {str(key): base64.b64encode(data).decode() for key, data in self._image_bytes.items()},
+                "receipts": list(self._receipts.values()),
+                "activation_fees": _by_text_key(dict(self.activation_fees)),
+                "last_id": self._ids.last,
+            }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back what `state` gave (on a fake that has not been used yet)."""
+        with self._lock:
+            for shop in state.get("shops", []):
+                self._shops[shop["account"]] = _Shop(**shop)
+            self._listings.update({int(listing["listing_id"]): listing for listing in state.get("listings", [])})
+            self._inventories.update(_by_number_key(state.get("inventories", {})))
+            self._images.update(_by_number_key(state.get("images", {})))
+            self._image_bytes.update(
+                {int(key): base64.b64decode(data) for key, data in state.get("image_bytes", {}).items()}
+            )
+            self._receipts.update({int(receipt["receipt_id"]): receipt for receipt in state.get("receipts", [])})
+            self.activation_fees.update(_by_number_key(state.get("activation_fees", {})))
+            self._ids.resume_after(int(state.get("last_id", 0)))
+
     # plumbing ---------------------------------------------------------------------------------------
 
     def routes(self) -> list[Route]:
@@ -238,6 +272,7 @@ class FakeEtsy(FakeServer):
             route("GET", f"{listing}/images", self._get_images),
             route("GET", f"{listing}/inventory", self._get_inventory),
             route("PUT", f"{listing}/inventory", self._update_inventory),
+            route("POST", SELL_PATH, self._sell_request),
         ]
 
     def error_body(self, path: str, status: int, message: str) -> Any:
@@ -308,6 +343,10 @@ class FakeEtsy(FakeServer):
             wait = 1 if len(window.second) >= self.rate_limit_per_second else int(window.day[0] + 86_400 - now) + 1
             return Reply(429, self.error_body(request.path, 429, ""), {"retry-after": str(wait)})
         return None
+
+    def listing_status(self, listing_id: str) -> str | None:
+        listing = self._listings.get(int(listing_id)) if listing_id.isdigit() else None
+        return None if listing is None else str(listing["state"])
 
     # OAuth ------------------------------------------------------------------------------------------
 
@@ -799,8 +838,7 @@ class FakeEtsy(FakeServer):
         return {"amount": int(price * 100), "divisor": 100, "currency_code": self.currency}
 
     def _new_number(self) -> int:
-        self._next_id += 1
-        return self._next_id
+        return next(self._ids)
 
     def _now(self) -> int:
         return int(self.clock().timestamp())
@@ -848,6 +886,15 @@ class FakeEtsy(FakeServer):
 
 
 # helpers --------------------------------------------------------------------------------------------
+
+
+def _by_text_key(table: dict[int, _T]) -> dict[str, _T]:
+    """A table keyed by numeric ids as JSON keeps it."""
+    return {str(key): value for key, value in table.items()}
+
+
+def _by_number_key(table: dict[str, _T]) -> dict[int, _T]:
+    return {int(key): value for key, value in table.items()}
 
 
 def _refusal(status: int, message: str, **extra: str) -> Refusal:

@@ -32,6 +32,9 @@ RECORDED_HEADERS = ("content-type", "content-language", "accept-language", "x-eb
 # Form fields a recorded call shows masked: they are credentials.
 SECRET_FIELDS = frozenset({"code", "code_verifier", "refresh_token", "client_secret", "access_token"})
 _ACCOUNT = "fake.account"  # where a handler notes whose token a request carried (request.environ)
+# The devstack's control route on each fake (what a buyer does on the marketplace's site), outside every
+# path of the marketplace's API: `crosslist dev sell` posts {"listing_id", "quantity"?, "buyer"?} to it.
+SELL_PATH = "/__fake/sell"
 
 
 def utc_now() -> datetime:
@@ -130,6 +133,31 @@ def json_body(request: Request) -> Any:
     return request.get_json(silent=True, force=True) if request.get_data(cache=True) else None
 
 
+@dataclass(frozen=True)
+class SaleRequest:
+    """What POST SELL_PATH asks: a buyer buys `quantity` of the listing."""
+
+    listing_id: str
+    quantity: int
+    buyer: str
+
+
+def sale_request(request: Request) -> SaleRequest:
+    """The sale a POST to SELL_PATH asks for; a 400 Refusal, saying what is wrong, when it is not one."""
+    body = json_body(request)
+    if not isinstance(body, dict):
+        raise Refusal(Reply(400, {"message": 'send {"listing_id": "...", "quantity": 1, "buyer": "..."} as JSON'}))
+    listing_id, quantity, buyer = body.get("listing_id"), body.get("quantity", 1), body.get("buyer", "buyer1")
+    digits = isinstance(listing_id, str | int) and not isinstance(listing_id, bool) and str(listing_id).isascii()
+    if not (digits and str(listing_id).isdigit()):
+        raise Refusal(Reply(400, {"message": f"listing_id must be the listing's id (digits), not {listing_id!r}"}))
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+        raise Refusal(Reply(400, {"message": f"quantity must be a whole number of at least 1, not {quantity!r}"}))
+    if not isinstance(buyer, str) or not buyer.strip():
+        raise Refusal(Reply(400, {"message": "buyer must be a name"}))
+    return SaleRequest(str(listing_id), quantity, buyer.strip())
+
+
 class _QuietRequestHandler(WSGIRequestHandler):
     """No access log line per request: the fakes record their calls instead."""
 
@@ -183,6 +211,28 @@ class FakeServer:
     def finish(self, request: Request, reply: Reply) -> Reply:
         """The reply as sent: a fake may add headers every answer carries."""
         return reply
+
+    def sell(self, listing_id: str, quantity: int = 1, buyer: str = "buyer1") -> str:
+        """A buyer buys `quantity` of the listing, as on the site; the order's id. ValueError when it cannot be
+        sold (sold out, ended)."""
+        raise NotImplementedError
+
+    def listing_status(self, listing_id: str) -> str | None:
+        """The listing's state as the marketplace says it; None when the fake has no such listing."""
+        raise NotImplementedError
+
+    def _sell_request(self, request: Request) -> Reply:
+        """The devstack's `crosslist dev sell` (POST SELL_PATH): a buyer buys on the site, and the order waits
+        for an import."""
+        sale = sale_request(request)
+        if self.listing_status(sale.listing_id) is None:
+            return Reply(404, {"message": f"the fake {type(self).__name__} has no listing {sale.listing_id}"})
+        try:
+            order_id = self.sell(sale.listing_id, sale.quantity, sale.buyer)
+        except ValueError as refused:
+            return Reply(409, {"message": str(refused)})
+        status = self.listing_status(sale.listing_id)
+        return Reply(200, {"order_id": order_id, "listing_id": sale.listing_id, "listing_status": status})
 
     # control ----------------------------------------------------------------------------------------
 

@@ -110,10 +110,43 @@ def http_response(result: Any) -> web.Response:
     return response
 
 
+@dataclass(frozen=True)
+class Cors:
+    """The HTTP API's CorsConfiguration, as template.yaml declares it (API Gateway answers preflights itself)."""
+
+    allow_origins: tuple[str, ...]
+    allow_headers: tuple[str, ...]
+    allow_methods: tuple[str, ...]
+    max_age: int | None = None
+
+    @classmethod
+    def of(cls, configuration: dict[str, Any]) -> Cors:
+        max_age = configuration.get("MaxAge")
+        return cls(
+            tuple(configuration.get("AllowOrigins", ())),
+            tuple(configuration.get("AllowHeaders", ())),
+            tuple(configuration.get("AllowMethods", ())),
+            int(max_age) if max_age is not None else None,
+        )
+
+    def headers(self, origin: str | None) -> dict[str, str]:
+        allowed = "*" if "*" in self.allow_origins else (origin if origin in self.allow_origins else None)
+        if allowed is None:
+            return {}
+        headers = {
+            "Access-Control-Allow-Origin": allowed,
+            "Access-Control-Allow-Headers": ", ".join(self.allow_headers),
+            "Access-Control-Allow-Methods": ", ".join(self.allow_methods),
+        }
+        if self.max_age is not None:
+            headers["Access-Control-Max-Age"] = str(self.max_age)
+        return headers
+
+
 def http_api(
-    routes: list[HttpRoute], invoke: Invoke, cors: bool, extra: web.RouteTableDef | None = None
+    routes: list[HttpRoute], invoke: Invoke, cors: Cors | None, extra: web.RouteTableDef | None = None
 ) -> web.Application:
-    app = web.Application(middlewares=[_cors_middleware] if cors else [])
+    app = web.Application(middlewares=[_cors_middleware(cors)] if cors is not None else [])
     for route in routes:
 
         async def handle(request: web.Request, route: HttpRoute = route) -> web.StreamResponse:
@@ -143,21 +176,22 @@ def http_api(
     return app
 
 
-@web.middleware
-async def _cors_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    if request.method == "OPTIONS":
-        response: web.StreamResponse = web.Response(status=204)
-    else:
-        try:
-            response = await handler(request)
-        except web.HTTPException as error:
-            response = web.json_response({"message": error.reason}, status=error.status)
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, Idempotency-Key"
-    response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
-    return response
+def _cors_middleware(cors: Cors) -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def answer_with_cors(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.method == "OPTIONS":
+            response: web.StreamResponse = web.Response(status=204)
+        else:
+            try:
+                response = await handler(request)
+            except web.HTTPException as error:
+                response = web.json_response({"message": error.reason}, status=error.status)
+        response.headers.update(cors.headers(request.headers.get("Origin")))
+        return response
+
+    return answer_with_cors
 
 
 # WebSocket API -------------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import itertools
 import json
 import signal
 import sys
@@ -25,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from random import Random
 from typing import Any, Literal
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -32,9 +32,13 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 import aiohttp
 from yarl import URL
 
+from devstack.fake_state import IdSequence, load_state, save_state
+
 JsonDict = dict[str, Any]
 ImageFetcher = Callable[[str], Awaitable[bytes]]
 TokenSource = str | Callable[[], str]  # a token, or what mints a fresh one for each connection
+# What runs beside the simulator's connection with its fake Vinted (devstack.plugin_control's endpoint).
+ControlServer = Callable[["VintedSimulator"], contextlib.AbstractAsyncContextManager[object]]
 
 PHOTOS_PATH = "/api/v2/photos"
 ITEMS_PATH = "/api/v2/item_upload/items"
@@ -95,6 +99,9 @@ class VintedReply:
     status: int | None = None  # Vinted's HTTP status; None when Vinted was never reached
     retry_after: float | None = None  # Vinted's Retry-After (seconds)
     answered: bool = True  # False: the backend never hears of it (no plugin_result is sent)
+    # The photo the extension could not download (Vinted was not called), and how its download failed.
+    image_url: str | None = None
+    image_failure: ImageFailure | None = None
 
     def message(self, request_id: str) -> JsonDict:
         """The `plugin_result` message."""
@@ -107,7 +114,27 @@ class VintedReply:
             message["status"] = self.status
         if self.retry_after is not None:
             message["retry_after"] = self.retry_after
+        if self.image_url is not None and self.image_failure is not None:
+            message |= {"error_kind": "image", "image_url": self.image_url}
+            if self.image_failure.status is not None:
+                message["image_status"] = self.image_failure.status
+            if self.image_failure.error is not None:
+                message["image_error"] = self.image_failure.error
         return message
+
+
+@dataclass(frozen=True)
+class ImageFailure:
+    """How downloading a photo failed, as the extension reports it (docs/websocket-protocol.md)."""
+
+    status: int | None = None  # the image host's HTTP status, when it answered
+    error: str | None = None  # why, when the status does not say: unknown_host, timeout, not_an_image…
+
+    def reply(self, image_url: str, detail: str = "") -> VintedReply:
+        """The extension's failed result for a photo it could not download: Vinted was not called (no status)."""
+        said = ", ".join(part for part in (f"HTTP {self.status}" if self.status else "", self.error or "") if part)
+        error = f"could not download image {image_url}: {detail or said or 'failed'}"
+        return VintedReply(False, error=error, image_url=image_url, image_failure=self)
 
 
 def _ok(result: JsonDict) -> VintedReply:
@@ -119,7 +146,11 @@ def _refused(status: int | None, error: str) -> VintedReply:
 
 
 class ImageDownloadError(Exception):
-    """An image of a photo command could not be downloaded."""
+    """An image of a photo command could not be downloaded: `failure` says how, as the extension reports it."""
+
+    def __init__(self, message: str, failure: ImageFailure) -> None:
+        super().__init__(message)
+        self.failure = failure
 
 
 class PluginConnectionError(Exception):
@@ -157,7 +188,12 @@ class VintedSimulator:
     vinted_user_id: str = VINTED_USER_ID  # the account whose wardrobe this is
     retry_after: float | None = 60.0  # the Retry-After a 429 carries (None: no header)
     relogin_ms: int = 1000  # after the backend says the tab is logged out, how long the 'user' takes to log in
+    # False: ids from FIRST_ITEM_ID etc., the same in every run (tests pin them). True: never an id that an
+    # earlier run handed out (see devstack.fake_state), as `crosslist dev plugin` needs: the database outlives it.
+    unique_ids: bool = False
     faults: dict[str, list[Fault]] = field(default_factory=dict)  # step name -> failures to inject, in order
+    # image URL -> how downloading it fails (without any download: tests say which photos are broken)
+    broken_images: dict[str, ImageFailure] = field(default_factory=dict)
     photos: dict[int, str] = field(default_factory=dict)  # photo id -> image url
     # item id -> the item as uploaded (colours as color_ids), plus id, url, photo_ids, upload_session_id
     # and its state (ITEM_STATE's keys: is_closed, item_closing_action, is_hidden, … favourite_count)
@@ -166,18 +202,49 @@ class VintedSimulator:
     orders: dict[int, JsonDict] = field(default_factory=dict)
     # conversation id (digits) -> the replies posted to it, oldest first: {"id", "body", "conversation_id"}
     conversations: dict[str, list[JsonDict]] = field(default_factory=dict)
-    _photo_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(FIRST_PHOTO_ID), repr=False)
-    _item_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(FIRST_ITEM_ID), repr=False)
-    _transaction_ids: itertools.count[int] = field(
-        default_factory=lambda: itertools.count(FIRST_TRANSACTION_ID), repr=False
-    )
-    _reply_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(FIRST_REPLY_ID), repr=False)
+    _photo_ids: IdSequence = field(init=False, repr=False)
+    _item_ids: IdSequence = field(init=False, repr=False)
+    _transaction_ids: IdSequence = field(init=False, repr=False)
+    _reply_ids: IdSequence = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.latency_ms < 0:
             raise ValueError(f"latency_ms must be >= 0, not {self.latency_ms}")
         if not 0.0 <= self.failure_rate <= 1.0:
             raise ValueError(f"failure_rate must be between 0 and 1, not {self.failure_rate}")
+        self._photo_ids = IdSequence(FIRST_PHOTO_ID, unique=self.unique_ids)
+        self._item_ids = IdSequence(FIRST_ITEM_ID, unique=self.unique_ids)
+        self._transaction_ids = IdSequence(FIRST_TRANSACTION_ID, unique=self.unique_ids)
+        self._reply_ids = IdSequence(FIRST_REPLY_ID, unique=self.unique_ids)
+
+    # --- the account across runs (`crosslist dev plugin` saves it on exit, loads it on start) ---
+
+    def state(self) -> JsonDict:
+        """The account as JSON: photos, items, sales, conversations and the last id of each kind."""
+        return {
+            "photos": {str(photo_id): url for photo_id, url in self.photos.items()},
+            "items": list(self.items.values()),
+            "orders": list(self.orders.values()),
+            "conversations": self.conversations,
+            "last_ids": {
+                "photo": self._photo_ids.last,
+                "item": self._item_ids.last,
+                "transaction": self._transaction_ids.last,
+                "reply": self._reply_ids.last,
+            },
+        }
+
+    def restore(self, state: JsonDict) -> None:
+        """Take back the account `state` gave (on a simulator that has not been used yet)."""
+        self.photos.update({int(photo_id): url for photo_id, url in state.get("photos", {}).items()})
+        self.items.update({int(item["id"]): item for item in state.get("items", [])})
+        self.orders.update({int(order["transaction_id"]): order for order in state.get("orders", [])})
+        self.conversations.update(state.get("conversations", {}))
+        last = state.get("last_ids", {})
+        self._photo_ids.resume_after(int(last.get("photo", 0)))
+        self._item_ids.resume_after(int(last.get("item", 0)))
+        self._transaction_ids.resume_after(int(last.get("transaction", 0)))
+        self._reply_ids.resume_after(int(last.get("reply", 0)))
 
     # --- seeding and changing the account, for tests (what the user or a buyer does on the site) ---
 
@@ -257,14 +324,27 @@ class VintedSimulator:
             await asyncio.sleep(self.latency_ms / 1000)
         fault = self._fault(command, fault)
         if fault in (None, "lost_reply") and _is_photo_upload(command):
-            failed = await _download_failure(command.get("payload"), fetch_image)
+            failed = self._broken_image(command) or await _download_failure(command.get("payload"), fetch_image)
             if failed is not None:
                 return failed
         return self._receive(command, fault)
 
     def perform(self, command: JsonDict, *, fault: Fault | None = None) -> VintedReply:
-        """The same at once and without downloading images: for tests that answer synchronously."""
-        return self._receive(command, self._fault(command, fault))
+        """The same at once and without downloading images (only `broken_images` fail): for tests that answer
+        synchronously."""
+        fault = self._fault(command, fault)
+        broken = self._broken_image(command) if fault in (None, "lost_reply") else None
+        return broken or self._receive(command, fault)
+
+    def _broken_image(self, command: JsonDict) -> VintedReply | None:
+        """The failed result of a photo upload whose image is one of `broken_images`."""
+        payload = command.get("payload")
+        image_url = payload.get("image_url") if isinstance(payload, dict) else None
+        failure = self.broken_images.get(image_url) if isinstance(image_url, str) else None
+        if failure is None or not _is_photo_upload(command):
+            return None
+        assert isinstance(image_url, str)
+        return failure.reply(image_url)
 
     def _fault(self, command: JsonDict, fault: Fault | None) -> Fault | None:
         if fault is not None:
@@ -527,10 +607,23 @@ async def _download_failure(payload: Any, fetch_image: ImageFetcher) -> VintedRe
     try:
         image = await fetch_image(image_url)
     except Exception as exc:  # any download problem is the command's failure, not the simulator's
-        return _refused(None, f"could not download image {image_url}: {exc or type(exc).__name__}")
+        return _image_failure(exc).reply(image_url, str(exc) or type(exc).__name__)
     if not image:
-        return _refused(None, f"could not download image {image_url}: the image is empty")
+        return ImageFailure(error="not_an_image").reply(image_url, "the image is empty")
     return None
+
+
+def _image_failure(error: Exception) -> ImageFailure:
+    """How a download failed, in the protocol's terms (none known: the backend tries it again later)."""
+    if isinstance(error, ImageDownloadError):
+        return error.failure
+    if isinstance(error, aiohttp.ClientConnectorDNSError):
+        return ImageFailure(error="unknown_host")
+    if isinstance(error, TimeoutError):
+        return ImageFailure(error="timeout")
+    if isinstance(error, aiohttp.ClientError | OSError):
+        return ImageFailure(error="connection_failed")
+    return ImageFailure()
 
 
 def _query_int(query: dict[str, list[str]], name: str) -> int | None:
@@ -856,16 +949,17 @@ def status_message(vinted: VintedSimulator) -> JsonDict:
 
 async def _download(session: aiohttp.ClientSession, url: str) -> bytes:
     if URL(url).scheme not in ("http", "https"):
-        raise ImageDownloadError("only http(s) image URLs are supported")
+        raise ImageDownloadError("only http(s) image URLs are supported", ImageFailure(error="unsupported_url"))
     timeout = aiohttp.ClientTimeout(total=IMAGE_TIMEOUT_SECONDS)
+    too_large = ImageDownloadError(f"the image is larger than {MAX_IMAGE_BYTES} bytes", ImageFailure(error="too_large"))
     async with session.get(url, timeout=timeout) as response:
         if response.status != 200:
-            raise ImageDownloadError(f"HTTP {response.status}")
+            raise ImageDownloadError(f"HTTP {response.status}", ImageFailure(status=response.status))
         if response.content_length is not None and response.content_length > MAX_IMAGE_BYTES:
-            raise ImageDownloadError(f"the image is larger than {MAX_IMAGE_BYTES} bytes")
+            raise too_large
         data = await response.content.read(MAX_IMAGE_BYTES + 1)
         if len(data) > MAX_IMAGE_BYTES:
-            raise ImageDownloadError(f"the image is larger than {MAX_IMAGE_BYTES} bytes")
+            raise too_large
         return data
 
 
@@ -881,23 +975,52 @@ def seed_demo_account(vinted: VintedSimulator) -> str:
     return conversation
 
 
+def _fake_vinted(latency_ms: int, failure_rate: float, account_file: Path | None) -> tuple[VintedSimulator, str]:
+    """The plugin simulator's fake Vinted: the account `account_file` holds, else the demo account; and a
+    line saying which."""
+    vinted = VintedSimulator(latency_ms=latency_ms, failure_rate=failure_rate, unique_ids=True)
+    saved = load_state(account_file) if account_file is not None else None
+    if saved is not None:
+        try:
+            vinted.restore(saved)
+        except (KeyError, TypeError, ValueError) as unreadable:  # a file of another shape: a new demo account
+            print(f"plugin simulator: {account_file} cannot be restored ({unreadable!r})", file=sys.stderr)
+            return _fake_vinted(latency_ms, failure_rate, None)
+        sold = sum(1 for item in vinted.items.values() if item["item_closing_action"] == "sold")
+        return vinted, (
+            f"the fake Vinted account is back from {account_file}: {len(vinted.items)} listings ({sold} sold), "
+            f"{len(vinted.orders)} sale(s)"
+        )
+    conversation = seed_demo_account(vinted)
+    return vinted, (
+        f"the fake Vinted account has {len(vinted.items)} listings of its own (one sold) and conversation "
+        f"{conversation} with a buyer: try the sync, orders and message actions"
+    )
+
+
 def main_loop(
-    ws_url: str, token: TokenSource, latency_ms: int, failure_rate: float, *, reconnect: Backoff = RECONNECT
+    ws_url: str,
+    token: TokenSource,
+    latency_ms: int,
+    failure_rate: float,
+    *,
+    reconnect: Backoff = RECONNECT,
+    account_file: Path | None = None,
+    control: ControlServer | None = None,
 ) -> int:
     """Blocking entry for `crosslist dev plugin`: 0 when stopped with Ctrl-C (or SIGTERM), 1 when the
     first connection could not be opened or the token was refused. A connection lost later (the
-    devstack restarted) is opened again with `reconnect`'s backoff, as the web app does."""
+    devstack restarted) is opened again with `reconnect`'s backoff, as the web app does.
+
+    The fake Vinted account is loaded from `account_file` when there is one (else seeded with the demo
+    account) and saved there on exit; its ids are never those of an earlier run. `control(vinted)` runs
+    beside the connection (the local endpoint of `crosslist dev sell vinted`)."""
     try:
-        vinted = VintedSimulator(latency_ms=latency_ms, failure_rate=failure_rate)
-    except ValueError as exc:
+        vinted, account = _fake_vinted(latency_ms, failure_rate, account_file)
+    except ValueError as exc:  # a latency or a failure rate out of range
         print(f"plugin simulator: {exc}", file=sys.stderr)
         return 1
-    conversation = seed_demo_account(vinted)
-    print(
-        f"plugin simulator: the fake Vinted account has {len(vinted.items)} listings of its own (one sold) and "
-        f"conversation {conversation} with a buyer: try the sync, orders and message actions",
-        flush=True,
-    )
+    print(f"plugin simulator: {account}", flush=True)
     print(
         f"plugin simulator: connecting to {_public_url(ws_url)} "
         f"(latency {latency_ms} ms, failure rate {failure_rate:.0%}); Ctrl-C to stop",
@@ -911,7 +1034,10 @@ def main_loop(
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows, or not the main thread
                 loop.add_signal_handler(sig, stop.set)
-        await run_plugin(ws_url, token, vinted, stop=stop, reconnect=reconnect)
+        async with contextlib.AsyncExitStack() as beside:
+            if control is not None:
+                await beside.enter_async_context(control(vinted))
+            await run_plugin(ws_url, token, vinted, stop=stop, reconnect=reconnect)
 
     try:
         asyncio.run(serve())
@@ -923,7 +1049,10 @@ def main_loop(
     except PluginConnectionError as exc:
         print(f"plugin simulator: {exc}", file=sys.stderr)
         return 1
-    summary = f"{len(vinted.photos)} photo(s) and {len(vinted.items)} item(s) created"
+    finally:
+        if account_file is not None:
+            save_state(account_file, vinted.state())
+    summary = f"the account has {len(vinted.photos)} photo(s) and {len(vinted.items)} item(s)"
     if stop.is_set():
         print(f"plugin simulator: stopped after {time.monotonic() - started:.0f} s, {summary}", flush=True)
         return 0

@@ -24,18 +24,21 @@ from devstack.aws import Provisioned, provision
 from devstack.database import migrate
 from devstack.fake_ebay import EBAY_SCOPES, FakeEbay
 from devstack.fake_etsy import ETSY_SCOPES, FakeEtsy
+from devstack.fake_state import load_state, save_state
 from devstack.functions import FunctionSpec, functions_from_template
-from devstack.gateway import HttpRoute, WebSocketApi, http_api, stage_throttling
+from devstack.gateway import Cors, HttpRoute, WebSocketApi, http_api, stage_throttling
 from devstack.images import demo_png
 from devstack.instances import FunctionPool, Invocation
 from devstack.moto_server import MotoServer
 from devstack.postgres import Cluster, free_port, start_cluster
+from devstack.queue_state import QUEUED_MESSAGES_FILE, restore_queued_messages, save_queued_messages
 from devstack.schedules import Schedule, Scheduler, scheduler_event, schedules_from_template
 from devstack.sqs_trigger import SqsTrigger
 from devstack.template import load_template
 
 logger = logging.getLogger("devstack")
 REPO = Path(__file__).resolve().parent.parent
+MAX_URL_BYTES = 64 * 1024
 LOCAL_STAGE = "local"
 EBAY_RUNAME = "crosslist-devstack"  # the devstack app's RuName at the fake eBay (eBay's redirect_uri is a name)
 
@@ -62,6 +65,11 @@ class StackConfig:
     @property
     def state_dir(self) -> Path:
         return self.data_dir or self.root / ".devstack"
+
+    @property
+    def fakes_dir(self) -> Path:
+        """Where the fake marketplaces' state is kept between runs (the plugin simulator's Vinted accounts too)."""
+        return self.state_dir / "fakes"
 
 
 def dev_jwt_secret(state_dir: Path) -> str:
@@ -96,6 +104,10 @@ class DevStack:
         self.ebay = FakeEbay(client_id="crosslist-devstack")
         self.etsy = FakeEtsy(keystring="crosslistdevstackkeystr1")
         self._app_secrets: dict[str, str] = {}  # marketplace -> its OAuth app's secret ARN in moto
+        # Set once the previous run's queued messages and fakes are back: only then may stop() save them over
+        # the files (a start that failed earlier must not overwrite them with nothing).
+        self._queues_restored = False
+        self._fakes_restored = False
         self.jwt_secret = ""
         self.database_url = ""
         self.aws_endpoint = ""
@@ -123,6 +135,7 @@ class DevStack:
     def start(self) -> None:
         self._start_database()
         self._start_aws()
+        self._restore_queued_messages()
         self._start_marketplaces()
         self.jwt_secret = dev_jwt_secret(self.config.state_dir)
         specs = self._function_specs()
@@ -152,6 +165,9 @@ class DevStack:
             asyncio.run_coroutine_threadsafe(self._stop_gateways(), self._loop).result(timeout=30)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._loop_thread.join(timeout=10)
+        # Nothing sends or takes messages, nor calls the fakes, any more: what they hold is kept for the next run.
+        self._save_queued_messages()
+        self._save_marketplaces()
         for pool in self.pools.values():
             pool.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -184,8 +200,19 @@ class DevStack:
 
     def _start_marketplaces(self) -> None:
         """The fake eBay and Etsy, and crosslist's app at each (a moto secret, as in AWS) whose redirect URI
-        is this HTTP API's callback. The fakes start empty: credentials a previous run stored are no longer
-        good (nor is the KMS key that sealed them), so their users are asked to connect again."""
+        is this HTTP API's callback. The fakes get back the listings and orders of the previous run, but not
+        its tokens: credentials a previous run stored are no longer good (nor is the KMS key that sealed
+        them), so their users are asked to connect again."""
+        for name, fake in self._fakes().items():
+            saved = load_state(self._fake_state_file(name))
+            if saved is None:
+                continue
+            try:
+                fake.restore(saved)
+            except (KeyError, TypeError, ValueError) as unreadable:  # a file of another shape: start empty
+                logger.warning("the fake %s's saved state cannot be restored (%r): it starts empty", name, unreadable)
+                fake.reset()
+        self._fakes_restored = True
         self.ebay.start(self.config.host, self.config.ebay_port)
         self.etsy.start(self.config.host, self.config.etsy_port)
         callback = f"{self._own_origins()[0]}/marketplaces/{{}}/callback"
@@ -207,6 +234,41 @@ class DevStack:
             )
             self._app_secrets[marketplace] = secret["ARN"]
         self._ask_to_reconnect()
+
+    def _fakes(self) -> dict[str, FakeEbay | FakeEtsy]:
+        return {"ebay": self.ebay, "etsy": self.etsy}
+
+    def _fake_state_file(self, name: str) -> Path:
+        return self.config.fakes_dir / f"{name}.json"
+
+    def _save_marketplaces(self) -> None:
+        if not self._fakes_restored:
+            return
+        for name, fake in self._fakes().items():
+            try:
+                save_state(self._fake_state_file(name), fake.state())
+            except Exception:  # stopping goes on: the next run's fake starts empty, its ids still unique
+                logger.exception("could not save the fake %s's state", name)
+
+    def _save_queued_messages(self) -> None:
+        if not self._queues_restored or self.provisioned is None:
+            return
+        try:
+            kept = save_queued_messages(self.config.state_dir / QUEUED_MESSAGES_FILE, self.provisioned.queues)
+        except Exception:  # stopping goes on: the sweeper still finds the lanes whose timers are lost
+            logger.exception("could not save the queued messages")
+            return
+        if kept:
+            logger.info("kept %d queued message(s) (timers, wake-ups) for the next run", kept)
+
+    def _restore_queued_messages(self) -> None:
+        """The messages the previous run left in its queues, with what is left of their delays."""
+        assert self.provisioned is not None
+        path = self.config.state_dir / QUEUED_MESSAGES_FILE
+        sent = restore_queued_messages(path, self.sqs, self.provisioned.queues)
+        self._queues_restored = True
+        if sent:
+            logger.info("queued again %d message(s) (timers, wake-ups) the previous run left", sent)
 
     def _ask_to_reconnect(self) -> None:
         from sqlalchemy import create_engine, text
@@ -339,10 +401,12 @@ class DevStack:
             for logical_id, spec in specs.items()
             for properties in spec.events_of_type("HttpApi").values()
         ]
-        cors = any(
-            r["Type"] == "AWS::Serverless::HttpApi" and r.get("Properties", {}).get("CorsConfiguration")
+        configurations = [
+            r["Properties"]["CorsConfiguration"]
             for r in self.template["Resources"].values()
-        )
+            if r["Type"] == "AWS::Serverless::HttpApi" and r.get("Properties", {}).get("CorsConfiguration")
+        ]
+        cors = Cors.of(configurations[0]) if configurations else None
         await self._serve(http_api(routes, self.invoke, cors, self._devstack_routes()), self.config.http_port)
 
         api = next(r for r in self.template["Resources"].values() if _is_websocket_api(r))
@@ -357,7 +421,9 @@ class DevStack:
         await self._serve(self.websocket_api.application(), self.config.ws_port)
 
     async def _serve(self, app: web.Application, port: int) -> None:
-        runner = web.AppRunner(app, access_log=None)
+        # Long URLs reach the handlers, which answer them as any request (aiohttp's own 8 KB limit would answer
+        # a text/plain 400 no route documents).
+        runner = web.AppRunner(app, access_log=None, max_line_size=MAX_URL_BYTES, max_field_size=MAX_URL_BYTES)
         await runner.setup()
         await web.TCPSite(runner, self.config.host, port).start()
         self._runners.append(runner)
@@ -417,7 +483,14 @@ class DevStack:
 
         @routes.get("/__devstack/health")
         async def health(_: web.Request) -> web.Response:
-            return web.json_response({"functions": sorted(self.pools), "schedules": self._schedule_names()})
+            return web.json_response(
+                {
+                    "functions": sorted(self.pools),
+                    "schedules": self._schedule_names(),
+                    # Where `crosslist dev sell` finds the fakes' control route (devstack.fake_http.SELL_PATH).
+                    "fakes": {name: fake.base_url for name, fake in self._fakes().items()},
+                }
+            )
 
         return routes
 

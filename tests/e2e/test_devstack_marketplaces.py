@@ -5,11 +5,13 @@ page (the devstack's own `/`); the web app completes the connection with the use
 from __future__ import annotations
 
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from devstack import cli
 from devstack.accounts import connect_account
 from devstack.stack import DevStack
 from tests.e2e.conftest import token
@@ -58,35 +60,7 @@ def test_a_product_is_published_on_the_fake_ebay_and_etsy_through_the_devstack(d
     """What `make dev` offers: connect, pick the seller settings among the account's own, publish."""
     headers = {"Authorization": f"Bearer {token(devstack, 'e2e-crosslister')}"}
     with httpx.Client(base_url=devstack.http_url, headers=headers, timeout=30) as client:
-        for marketplace in ("ebay", "etsy"):
-            connect_account(devstack.http_url, headers["Authorization"].split()[1], marketplace)
-            choices = client.get(f"/marketplaces/{marketplace}/settings").json()["choices"]
-            chosen = client.put(
-                f"/marketplaces/{marketplace}/settings",
-                json={name: options[0]["id"] for name, options in choices.items()},
-            )
-            assert chosen.status_code == 200, chosen.text
-        product = client.post(
-            "/products",
-            json={
-                "title": "Levi's 501 jeans",
-                "price": "27.90",
-                "currency": "GBP",
-                "image_urls": [f"{devstack.http_url}/__devstack/images/{n}.png" for n in (1, 2)],
-                "marketplace_attributes": {
-                    "ebay": {"category_id": "11483", "condition": "USED_GOOD"},
-                    "etsy": {"taxonomy_id": 429, "who_made": "someone_else", "when_made": "2010_2019"},
-                },
-            },
-        ).json()
-        jobs = {}
-        for marketplace in ("ebay", "etsy"):
-            created = client.post(
-                "/jobs", json={"marketplace": marketplace, "action": "publish", "product_id": product["id"]}
-            )
-            assert created.status_code == 202, created.text
-            jobs[marketplace] = created.json()["id"]
-        ended = {marketplace: _ended(client, job_id) for marketplace, job_id in jobs.items()}
+        ended = published_on_ebay_and_etsy(client)
 
     assert {m: job["status"] for m, job in ended.items()} == {"ebay": "completed", "etsy": "completed"}, ended
     assert [o["status"] for o in devstack.ebay.offers("dev")] == ["PUBLISHED"]
@@ -95,12 +69,109 @@ def test_a_product_is_published_on_the_fake_ebay_and_etsy_through_the_devstack(d
     assert len(devstack.etsy.images(listing["listing_id"])) == 2
 
 
-def _ended(client: httpx.Client, job_id: str, timeout: float = 30) -> dict[str, object]:
+def test_a_sale_made_with_crosslist_dev_sell_is_imported_and_delists_the_product_on_etsy(
+    devstack: DevStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's walkthrough of auto-delist: sell on the fake eBay, import the orders, see the sale."""
+    user, seller = "e2e-reseller", "e2e-reseller-shop"  # a seller of their own at the fakes: their orders only
+    monkeypatch.setattr(cli, "STATE_DIR", devstack.config.state_dir)  # `crosslist dev` signs with its key
+    headers = {"Authorization": f"Bearer {token(devstack, user)}"}
+    with httpx.Client(base_url=devstack.http_url, headers=headers, timeout=30) as client:
+        ended = published_on_ebay_and_etsy(client, account=seller)
+        product_id = str(ended["ebay"]["product_id"])
+        assert {job["status"] for job in ended.values()} == {"completed"}, ended
+
+        selling = ["dev", "sell", "ebay", product_id, "--user", user, "--buyer", "jane", "--api", devstack.http_url]
+        assert cli.main(selling) == 0, capsys.readouterr().err
+        imported = client.post("/jobs", json={"marketplace": "ebay", "action": "sync_orders"})
+        assert imported.status_code == 202, imported.text
+        imported_job = _ended(client, imported.json()["id"])
+        sales = _sales_once_delisted(client, product_id)
+
+    assert imported_job["status"] == "completed", imported_job
+    [sale] = sales
+    assert (sale["marketplace"], sale["quantity"]) == ("ebay", 1)
+    assert [(a["marketplace"], a["action"], a["status"]) for a in sale["actions"]] == [("etsy", "delete", "completed")]
+    [order] = devstack.ebay.orders(seller)
+    assert (sale["external_order_id"], order["buyer"]["username"]) == (order["orderId"], "jane")
+    assert [listing["state"] for listing in devstack.etsy.listings(seller)] == ["inactive"]  # crosslist's delist
+
+
+def _sales_once_delisted(client: httpx.Client, product_id: str, timeout: float = 30) -> list[dict[str, Any]]:
+    """GET /products/{id}/sales once every action of its sales has ended."""
     deadline = time.monotonic() + timeout
-    job: dict[str, object] = {}
+    sales: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        sales = client.get(f"/products/{product_id}/sales").json()["items"]
+        actions = [action for sale in sales for action in sale["actions"]]
+        if actions and all(action["status"] in ("completed", "failed", "skipped") for action in actions):
+            return sales
+        time.sleep(0.1)
+    raise AssertionError(f"the sale's delists did not end in {timeout} s: {sales}")
+
+
+def published_on_ebay_and_etsy(client: httpx.Client, account: str | None = None) -> dict[str, dict[str, Any]]:
+    """Connect the client's user to the fake eBay and Etsy (as `account`, else the fakes' own seller), choose
+    the first seller settings, and publish a new product on both: each marketplace's publish job, ended."""
+    api, user_token = str(client.base_url).rstrip("/"), str(client.headers["Authorization"]).split()[1]
+    for marketplace in ("ebay", "etsy"):
+        connect_account(api, user_token, marketplace, account=account)
+        choices = client.get(f"/marketplaces/{marketplace}/settings").json()["choices"]
+        chosen = client.put(
+            f"/marketplaces/{marketplace}/settings",
+            json={name: options[0]["id"] for name, options in choices.items()},
+        )
+        assert chosen.status_code == 200, chosen.text
+    product = client.post(
+        "/products",
+        json={
+            "title": "Levi's 501 jeans",
+            "price": "27.90",
+            "currency": "GBP",
+            "image_urls": [f"{api}/__devstack/images/{n}.png" for n in (1, 2)],
+            "marketplace_attributes": {
+                "ebay": {"category_id": "11483", "condition": "USED_GOOD"},
+                "etsy": {"taxonomy_id": 429, "who_made": "someone_else", "when_made": "2010_2019"},
+            },
+        },
+    ).json()
+    jobs = {}
+    for marketplace in ("ebay", "etsy"):
+        created = client.post(
+            "/jobs", json={"marketplace": marketplace, "action": "publish", "product_id": product["id"]}
+        )
+        assert created.status_code == 202, created.text
+        jobs[marketplace] = created.json()["id"]
+    return {marketplace: _ended(client, job_id) for marketplace, job_id in jobs.items()}
+
+
+def _ended(client: httpx.Client, job_id: str, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    job: dict[str, Any] = {}
     while time.monotonic() < deadline:
         job = client.get(f"/jobs/{job_id}").json()
         if job["status"] in ("completed", "failed"):
             return job
         time.sleep(0.1)
     raise AssertionError(f"job still {job.get('status')} after {timeout} s: {job}")
+
+
+def test_the_devstack_answers_preflights_as_the_templates_cors_configuration_says(devstack: DevStack) -> None:
+    """A web app that works against `make dev` works against AWS: the same CORS, read from template.yaml,
+    which allows every request header the API reads."""
+    cors = devstack.template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]
+    assert {"Authorization", "Content-Type"} <= set(cors["AllowHeaders"])
+    preflight = httpx.options(
+        f"{devstack.http_url}/jobs",
+        headers={
+            "Origin": "https://app.example.com",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+        timeout=30,
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert preflight.headers["access-control-allow-headers"] == ", ".join(cors["AllowHeaders"])
+    assert preflight.headers["access-control-allow-methods"] == ", ".join(cors["AllowMethods"])
+    assert preflight.headers["access-control-max-age"] == str(cors["MaxAge"])

@@ -1,7 +1,9 @@
-"""`crosslist dev seed|plugin|fire|up` for a newcomer: other ports, a devstack not running, seeding twice."""
+"""`crosslist dev seed|plugin|fire|up|sell` for a newcomer: other ports, a devstack not running, seeding twice,
+selling on the fakes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -16,9 +18,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
 from devstack import cli
+from devstack.fake_ebay import FakeEbay
+from devstack.plugin import VintedSimulator
+from devstack.plugin_control import control_server
+from tests.unit import test_fake_ebay as ebay_api
 
 
 class FakeApi:
@@ -26,6 +33,7 @@ class FakeApi:
 
     def __init__(self) -> None:
         self.products: list[dict[str, Any]] = []
+        self.fakes: dict[str, str] = {}  # the devstack's fake marketplaces: name -> base URL
         self.calls: list[str] = []
         self.lock = threading.Lock()
 
@@ -33,7 +41,10 @@ class FakeApi:
         with self.lock:
             self.calls.append(f"{method} {path}")
             if method == "GET" and path == "/__devstack/health":
-                return 200, {"functions": ["ProductsFunction"], "schedules": []}
+                return 200, {"functions": ["ProductsFunction"], "schedules": [], "fakes": self.fakes}
+            if method == "GET" and path.startswith("/products/"):
+                found = [p for p in self.products if p["id"] == path.rsplit("/", 1)[1]]
+                return (200, found[0]) if found else (404, {"message": "Not Found"})
             if method == "GET" and path == "/products":
                 limit, offset = int(query["limit"][0]), int(query["offset"][0])
                 page = self.products[offset : offset + limit]
@@ -114,6 +125,23 @@ def test_seeding_twice_leaves_the_three_demo_products(
         assert product["id"] in first
         assert product["id"] in second
     assert f"curl -s -X POST {url}/jobs" in second
+
+
+def test_seeding_again_keeps_what_the_user_changed_in_the_demo_products(
+    api: tuple[str, FakeApi], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, fake = api
+    assert cli.main(["dev", "seed", "--api", url]) == 0
+    fake.products[0].update(title="My own title", price="12.00", quantity=0)
+
+    assert cli.main(["dev", "seed", "--api", url]) == 0
+
+    assert capsys.readouterr().out.count(", already there)") == 3
+    assert (fake.products[0]["title"], fake.products[0]["price"], fake.products[0]["quantity"]) == (
+        "My own title",
+        "12.00",
+        0,
+    )
 
 
 def test_seeding_through_another_url_updates_the_demo_products_image_urls(
@@ -241,3 +269,104 @@ def test_up_publishes_its_endpoints_while_running_and_removes_them_on_stop(
 
     assert FakeStack.seen == {"http_url": "http://127.0.0.1:9000", "ws_url": "ws://127.0.0.1:9001", "pid": os.getpid()}
     assert FakeStack.stopped_with_file is False
+
+
+# `crosslist dev sell`: a buyer buys on a fake marketplace, by the listing's id or the product's.
+
+
+@pytest.fixture
+def ebay_listing(fake_ebay: FakeEbay) -> str:
+    """A listing of 2 on the fake eBay: its id."""
+    token = fake_ebay.issue_tokens("dev")["access_token"]
+    headers = {"Authorization": f"Bearer {token}", "Content-Language": "en-GB"}
+    with httpx.Client(base_url=fake_ebay.base_url, headers=headers) as seller:
+        _, listing_id = ebay_api.published(fake_ebay, seller)
+    return listing_id
+
+
+def a_product(api: FakeApi, **fields: Any) -> str:
+    product_id = str(uuid.uuid4())
+    api.products.append({"id": product_id, "title": "Levi's 501 jeans", **fields})
+    return product_id
+
+
+def test_sell_ebay_sells_the_products_live_listing_and_says_how_to_import_the_order(
+    api: tuple[str, FakeApi], fake_ebay: FakeEbay, ebay_listing: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, fake = api
+    fake.fakes = {"ebay": fake_ebay.base_url}
+    listings = [
+        {"marketplace": "vinted", "status": "active", "external_id": "4242"},
+        {"marketplace": "ebay", "status": "active", "external_id": ebay_listing},
+    ]
+    product_id = a_product(fake, listings=listings)
+
+    assert cli.main(["dev", "sell", "ebay", product_id, "--quantity", "2", "--buyer", "jane", "--api", url]) == 0
+
+    [order] = fake_ebay.orders("dev")
+    assert (order["lineItems"][0]["legacyItemId"], order["lineItems"][0]["quantity"]) == (ebay_listing, 2)
+    assert order["buyer"]["username"] == "jane"
+    out = capsys.readouterr().out
+    assert out.startswith(f"sold 2 of eBay listing {ebay_listing} to jane: order {order['orderId']}\n")
+    assert '{"marketplace": "ebay", "action": "sync_orders"}' in out
+    assert f"{url}/products/{product_id}/sales" in out
+
+
+@pytest.mark.parametrize(
+    "listings",
+    [
+        [{"marketplace": "ebay", "status": "deleted", "external_id": "110"}],
+        [{"marketplace": "etsy", "status": "active", "external_id": "111"}],
+        [],
+    ],
+)
+def test_sell_refuses_a_product_no_longer_listed_there(
+    api: tuple[str, FakeApi], listings: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, fake = api
+    fake.fakes = {"ebay": "http://127.0.0.1:9"}  # never reached
+    product_id = a_product(fake, listings=listings)
+
+    assert cli.main(["dev", "sell", "ebay", product_id, "--api", url]) == 1
+
+    assert capsys.readouterr().err == f"product {product_id} has no live listing on eBay: publish it there first\n"
+
+
+def test_sell_vinted_reaches_the_users_plugin_simulator(state_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    vinted = VintedSimulator(latency_ms=0)
+    item = vinted.add_item("Levi's 501", "27.90")
+
+    async def sell_while_the_plugin_runs() -> list[int]:
+        async with control_server(vinted) as control_url:
+            cli.write_plugin_endpoint(state_dir, "demo", control_url)
+            loop = asyncio.get_running_loop()
+            selling = ["dev", "sell", "vinted", str(item), "--buyer", "jane"]
+            return [await loop.run_in_executor(None, cli.main, selling) for _ in range(2)]
+
+    first, again = asyncio.run(sell_while_the_plugin_runs())
+
+    assert (first, again) == (0, 1)  # one of a kind: sold once
+    [order] = vinted.orders.values()
+    assert (order["item_id"], order["buyer"]) == (item, {"login": "jane"})
+    assert vinted.items[item]["item_closing_action"] == "sold"
+    out, err = capsys.readouterr()
+    assert out.startswith(f"sold Vinted listing {item} to jane: order {order['transaction_id']}\n")
+    assert '{"marketplace": "vinted", "action": "orders"}' in out
+    assert err == f"the fake Vinted did not sell {item}: item {item} is already closed (sold)\n"
+
+
+def test_sell_vinted_without_a_plugin_simulator_says_how_to_start_one(
+    state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    cli.write_plugin_endpoint(state_dir, "demo", f"http://127.0.0.1:{free_port()}")
+    endpoint = state_dir / cli.PLUGINS_DIR / "demo.json"
+    endpoint.write_text(json.dumps({**json.loads(endpoint.read_text()), "pid": ended.pid}))  # a plugin that died
+
+    assert cli.main(["dev", "sell", "vinted", "4242"]) == 1
+
+    assert capsys.readouterr().err == (
+        "no plugin simulator runs for user demo, and the fake Vinted lives in it: "
+        "start it with `crosslist dev plugin --user demo`\n"
+    )

@@ -3,6 +3,7 @@ and the controls tests rely on (faults, expiry, revocation, counters)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ import httpx
 import pytest
 
 from devstack.fake_ebay import AUTHORIZE_PATH, EBAY_SCOPES, TOKEN_PATH, FakeEbay
+from devstack.fake_http import SELL_PATH
 
 INVENTORY = "/sell/inventory/v1"
 RUNAME = "crosslist-test-RuName"
@@ -209,3 +211,68 @@ def test_a_write_failed_after_landing_was_made(fake_ebay: FakeEbay, seller: http
     assert (lost.status_code, error_ids(lost)) == (504, [2003])
     assert [one["sku"] for one in fake_ebay.offers("dev")] == ["sku-1"]
     assert seller.get(f"{INVENTORY}/offer", params={"sku": "sku-1"}).json()["total"] == 1
+
+
+def handed_out_ids(fake: FakeEbay) -> set[tuple[str, str]]:
+    """Publish two listings on `fake` and sell one: the ids it handed out, by kind."""
+    token = fake.issue_tokens("dev")["access_token"]
+    headers = {"Authorization": f"Bearer {token}", "Content-Language": "en-GB"}
+    ids: set[tuple[str, str]] = set()
+    with httpx.Client(base_url=fake.base_url, headers=headers) as seller:
+        for sku in ("sku-1", "sku-2"):
+            offer_id, listing_id = published(fake, seller, sku)
+            ids |= {("offer", offer_id), ("listing", listing_id)}
+    return ids | {("order", fake.sell(listing_id))}
+
+
+def test_a_fake_started_after_another_never_hands_out_an_id_the_other_did() -> None:
+    # The devstack's database outlives its fake eBay: a listing id handed out again would be an old listing's.
+    with FakeEbay() as earlier:
+        first = handed_out_ids(earlier)
+    with FakeEbay() as later:
+        second = handed_out_ids(later)
+
+    assert len(first) == len(second) == 5
+    assert first.isdisjoint(second)
+
+
+def test_a_restored_fake_has_the_saved_listings_and_orders_and_goes_on_selling() -> None:
+    with FakeEbay() as earlier:
+        token = earlier.issue_tokens("dev")["access_token"]
+        with httpx.Client(
+            base_url=earlier.base_url, headers={"Authorization": f"Bearer {token}", "Content-Language": "en-GB"}
+        ) as seller:
+            _, listing_id = published(earlier, seller)  # 2 available
+        first_order = earlier.sell(listing_id)
+        saved = json.loads(json.dumps(earlier.state()))  # as the devstack writes it to its state dir
+        listings, orders = earlier.listings("dev"), earlier.orders("dev")
+
+    with FakeEbay() as later:
+        later.restore(saved)
+        restored_listings, restored_orders = later.listings("dev"), later.orders("dev")
+        second_order = later.sell(listing_id)
+
+    assert (restored_listings, restored_orders) == (listings, orders)
+    assert second_order != first_order
+    assert [order["orderId"] for order in later.orders("dev")] == [first_order, second_order]
+    assert later.listings("dev")[0]["listingStatus"] == "OUT_OF_STOCK"
+
+
+def test_the_devstack_sells_a_listing_through_the_control_route(fake_ebay: FakeEbay, seller: httpx.Client) -> None:
+    _, listing_id = published(fake_ebay, seller)  # 2 available
+    with httpx.Client(base_url=fake_ebay.base_url) as devstack:
+        sold = devstack.post(SELL_PATH, json={"listing_id": listing_id, "quantity": 2, "buyer": "jane"})
+        again = devstack.post(SELL_PATH, json={"listing_id": listing_id})
+        unknown = devstack.post(SELL_PATH, json={"listing_id": "110"})
+        nothing = devstack.post(SELL_PATH, json={"listing_id": listing_id, "quantity": 0})
+
+    assert sold.status_code == 200, sold.text
+    assert sold.json()["listing_status"] == "OUT_OF_STOCK"
+    [order] = fake_ebay.orders("dev")
+    assert (order["orderId"], order["buyer"]["username"], order["lineItems"][0]["quantity"]) == (
+        sold.json()["order_id"],
+        "jane",
+        2,
+    )
+    assert (again.status_code, unknown.status_code, nothing.status_code) == (409, 404, 400)
+    assert "OUT_OF_STOCK" in again.json()["message"]

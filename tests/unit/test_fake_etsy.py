@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from devstack.fake_etsy import AUTHORIZE_PATH, ETSY_SCOPES, TOKEN_PATH, FakeEtsy
+from devstack.fake_http import SELL_PATH
 from devstack.images import demo_png
 
 API = "/v3/application"
@@ -191,3 +193,76 @@ def test_rate_limits_are_enforced_when_asked(fake_etsy: FakeEtsy, seller: httpx.
     statuses = [seller.get(f"{API}/users/me").status_code for _ in range(3)]
 
     assert statuses == [200, 200, 429]
+
+
+def active_listing(fake: FakeEtsy, seller: httpx.Client, quantity: int = 2) -> int:
+    """A listing of the "dev" shop, activated with one image: its id."""
+    shop = f"{API}/shops/{fake.shop_id('dev')}"
+    listing_id: int = seller.post(f"{shop}/listings", json=draft(fake, quantity=quantity)).json()["listing_id"]
+    image = {"image": ("1.png", demo_png(1), "image/png")}
+    assert seller.post(f"{shop}/listings/{listing_id}/images", files=image).status_code == 201
+    assert seller.patch(f"{shop}/listings/{listing_id}", json={"state": "active"}).status_code == 200
+    return listing_id
+
+
+def handed_out_ids(fake: FakeEtsy) -> set[tuple[str, int]]:
+    """Two active listings with an image each, one of them sold: the ids `fake` handed out, by kind."""
+    ids: set[tuple[str, int]] = set()
+    with httpx.Client(base_url=fake.base_url, headers=headers(fake, "dev")) as seller:
+        for _ in range(2):
+            listing_id = active_listing(fake, seller)
+            ids |= {("listing", listing_id), *(("image", i["listing_image_id"]) for i in fake.images(listing_id))}
+    ids.add(("receipt", int(fake.sell(listing_id))))
+    return ids | {("transaction", t["transaction_id"]) for r in fake.receipts("dev") for t in r["transactions"]}
+
+
+def test_a_fake_started_after_another_never_hands_out_an_id_the_other_did() -> None:
+    # The devstack's database outlives its fake Etsy: a listing id handed out again would be an old listing's.
+    with FakeEtsy() as earlier:
+        first = handed_out_ids(earlier)
+    with FakeEtsy() as later:
+        second = handed_out_ids(later)
+
+    assert len(first) == len(second) == 6
+    assert first.isdisjoint(second)
+
+
+def test_a_restored_fake_has_the_saved_listings_images_and_receipts_and_goes_on_selling() -> None:
+    with FakeEtsy() as earlier, httpx.Client(base_url=earlier.base_url, headers=headers(earlier, "dev")) as seller:
+        listing_id = active_listing(earlier, seller)  # 2 in stock
+        first_receipt = earlier.sell(listing_id)
+        saved = json.loads(json.dumps(earlier.state()))  # as the devstack writes it to its state dir
+        listings, receipts, images = earlier.listings("dev"), earlier.receipts("dev"), earlier.images(listing_id)
+
+    with FakeEtsy() as later:
+        later.restore(saved)
+        restored = (later.listings("dev"), later.receipts("dev"), later.images(listing_id))
+        second_receipt = later.sell(listing_id)
+        image_bytes = later.image_bytes(images[0]["listing_image_id"])
+
+    assert restored == (listings, receipts, images)
+    assert image_bytes == demo_png(1)
+    assert second_receipt != first_receipt
+    assert [str(r["receipt_id"]) for r in later.receipts("dev")] == [first_receipt, second_receipt]
+    assert later.listings("dev")[0]["state"] == "sold_out"
+    assert later.activation_fees[listing_id] == 1
+
+
+def test_the_devstack_sells_a_listing_through_the_control_route(fake_etsy: FakeEtsy, seller: httpx.Client) -> None:
+    listing_id = active_listing(fake_etsy, seller)  # 2 in stock
+    with httpx.Client(base_url=fake_etsy.base_url) as devstack:  # no app key: it is not Etsy's API
+        sold = devstack.post(SELL_PATH, json={"listing_id": str(listing_id), "quantity": 2, "buyer": "jane"})
+        again = devstack.post(SELL_PATH, json={"listing_id": listing_id})
+        unknown = devstack.post(SELL_PATH, json={"listing_id": "1"})
+        unnamed = devstack.post(SELL_PATH, json={"listing_id": listing_id, "buyer": " "})
+
+    assert sold.status_code == 200, sold.text
+    assert sold.json()["listing_status"] == "sold_out"
+    [receipt] = fake_etsy.receipts("dev")
+    assert (str(receipt["receipt_id"]), receipt["name"], receipt["transactions"][0]["quantity"]) == (
+        sold.json()["order_id"],
+        "jane",
+        2,
+    )
+    assert (again.status_code, unknown.status_code, unnamed.status_code) == (409, 404, 400)
+    assert "sold_out" in again.json()["message"]

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from random import Random
 from typing import Any, TypeVar
 
@@ -17,8 +21,10 @@ from yarl import URL
 
 from devstack.plugin import (
     EXTENSION_VERSION,
+    FIRST_ITEM_ID,
     VINTED_USER_ID,
     Backoff,
+    ImageFailure,
     PluginConnectionRefused,
     PluginUnreachable,
     VintedReply,
@@ -28,6 +34,7 @@ from devstack.plugin import (
     main_loop,
     run_plugin,
 )
+from tests.conftest import REPO
 from tests.support.fakes import FakeVinted
 
 TOKEN = "token-for-user-42"
@@ -271,10 +278,46 @@ def test_image_download_failures_fail_the_photo() -> None:
     assert missing["success"] is False
     assert missing["error"].startswith(f"could not download image {backend.base}/images/missing.jpg")
     assert "404" in missing["error"]
+    # The photo failed, not Vinted: said so, with the URL and what the image host answered.
+    assert (missing["error_kind"], missing["image_url"], missing["image_status"]) == (
+        "image",
+        f"{backend.base}/images/missing.jpg",
+        404,
+    )
+    assert "status" not in missing  # Vinted was never called
     assert local["success"] is False
     assert "could not download image file:///etc/passwd" in local["error"]
+    assert (local["error_kind"], local["image_url"], local["image_error"]) == (
+        "image",
+        "file:///etc/passwd",
+        "unsupported_url",
+    )
     assert backend.image_requests == ["missing.jpg"]
     assert vinted.photos == {}
+
+
+@pytest.mark.parametrize("answer", ["perform", "execute"])
+def test_photos_a_test_says_are_broken_fail_without_being_downloaded(answer: str) -> None:
+    broken, fine = "https://img.example/gone.jpg", "https://img.example/fine.jpg"
+    vinted = VintedSimulator(latency_ms=0, broken_images={broken: ImageFailure(status=410)})
+
+    async def image(url: str) -> bytes:
+        assert url == fine, "a broken photo is not downloaded"
+        return IMAGE
+
+    def upload(url: str) -> VintedReply:
+        photo = command("r", "upload_photo_1", "POST", "/api/v2/photos", {"image_url": url})
+        return vinted.perform(photo) if answer == "perform" else asyncio.run(vinted.execute(photo, image))
+
+    failed = upload(broken).message("r")
+    assert (failed["success"], failed["error_kind"], failed["image_url"], failed["image_status"]) == (
+        False,
+        "image",
+        broken,
+        410,
+    )
+    assert upload(fine).success
+    assert list(vinted.photos.values()) == [fine]
 
 
 def test_unknown_photo_id_fails_the_item() -> None:
@@ -986,3 +1029,90 @@ def test_fake_vinted_shows_the_sales_and_replies_of_its_simulator() -> None:
 
     assert [order["transaction_id"] for order in vinted.orders] == [sold]
     assert vinted.conversations == {"77": [answers[0]["result"]["reply"]]}
+
+
+# The fake Vinted of `crosslist dev plugin` across runs: never an id of an earlier run, the account kept.
+
+
+def account_ids(vinted: VintedSimulator) -> set[tuple[str, int]]:
+    """A photo, an item, its sale and a reply to a buyer on `vinted`: the ids it handed out, by kind."""
+    photo = ok(call(vinted, "POST", "/api/v2/photos", {"image_url": "https://img.example/1.jpg"}))["id"]
+    item = ok(call(vinted, "POST", "/api/v2/item_upload/items", item_payload(photo)))["item"]["id"]
+    vinted.open_conversation("1001")
+    reply = ok(call(vinted, "POST", "/api/v2/conversations/1001/replies", {"reply": {"body": "Still there"}}))
+    return {("photo", photo), ("item", item), ("transaction", vinted.sell(item)), ("reply", reply["reply"]["id"])}
+
+
+def test_a_devstack_simulator_started_after_another_never_hands_out_an_id_the_other_did() -> None:
+    first = account_ids(VintedSimulator(latency_ms=0, unique_ids=True))
+    second = account_ids(VintedSimulator(latency_ms=0, unique_ids=True))
+
+    assert first.isdisjoint(second)
+    # Tests keep their pinned ids.
+    assert ("item", FIRST_ITEM_ID) in account_ids(VintedSimulator(latency_ms=0))
+
+
+def test_crosslist_dev_plugin_started_again_without_its_saved_account_never_reuses_an_id(tmp_path: Path) -> None:
+    # What restarting `crosslist dev plugin` does when its account file is gone (e.g. it was killed): a new
+    # process seeds the demo account again. Its ids must not be those of the earlier run, which the database
+    # may still hold as listings.
+    accounts = [tmp_path / "first.json", tmp_path / "second.json"]
+    for account in accounts:
+        started = subprocess.run(
+            [sys.executable, "-c", PLUGIN_RUN, f"ws://127.0.0.1:{free_port()}", str(account)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert started.returncode == 1, started.stderr  # nothing listens: it stops after seeding and saving
+    first, second = (json.loads(account.read_text()) for account in accounts)
+
+    for kind in ("items", "orders"):
+        assert len(first[kind]) == len(second[kind]) > 0
+    assert {item["id"] for item in first["items"]}.isdisjoint(item["id"] for item in second["items"])
+    assert set(first["photos"]).isdisjoint(second["photos"])
+    assert {o["transaction_id"] for o in first["orders"]}.isdisjoint(o["transaction_id"] for o in second["orders"])
+
+
+PLUGIN_RUN = """
+import sys
+from pathlib import Path
+from devstack.plugin import main_loop
+sys.exit(main_loop(sys.argv[1], "token", 0, 0.0, account_file=Path(sys.argv[2])))
+"""
+
+
+def test_crosslist_dev_plugin_gets_its_fake_vinted_account_back_on_its_next_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    account = tmp_path / "fakes" / "vinted-demo.json"
+    unreachable = f"ws://127.0.0.1:{free_port()}"
+
+    assert main_loop(unreachable, "token", 0, 0.0, account_file=account) == 1
+    seeded = json.loads(account.read_text())
+    assert main_loop(unreachable, "token", 0, 0.0, account_file=account) == 1
+
+    assert "is back from" in capsys.readouterr().out
+    assert json.loads(account.read_text()) == seeded  # loaded, not seeded again
+    assert len(seeded["items"]) == 3
+
+
+def test_a_saved_account_comes_back_whole_and_its_ids_go_on_above_the_saved_ones() -> None:
+    earlier = VintedSimulator(latency_ms=0)
+    handed_out = account_ids(earlier)
+    jeans = seeded_jeans(earlier)
+    saved = json.loads(json.dumps(earlier.state()))  # as `crosslist dev plugin` writes it
+
+    later = VintedSimulator(latency_ms=0)  # ids from FIRST_ITEM_ID etc. but for what it takes back
+    later.restore(saved)
+
+    assert (later.photos, later.items, later.orders, later.conversations) == (
+        earlier.photos,
+        earlier.items,
+        earlier.orders,
+        earlier.conversations,
+    )
+    assert ok(call(later, "GET", ITEM.format(id=jeans)))["item"]["title"] == "Levi's 501"
+    assert account_ids(later).isdisjoint(handed_out | {("item", jeans)})
