@@ -574,7 +574,7 @@ def _seconds(value: Any) -> float | None:
 
 async def _etsy_sale(seller: Seller, product_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """The product's newest sale and its Etsy action, from GET /products/{id}/sales."""
-    for sale in await seller.call("GET", f"/products/{product_id}/sales"):
+    for sale in (await seller.call("GET", f"/products/{product_id}/sales"))["items"]:
         for action in sale.get("actions", []):
             if action.get("marketplace") == "etsy":
                 return dict(sale), dict(action)

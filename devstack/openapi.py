@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,16 +30,25 @@ def http_functions(root: Path = REPO) -> list[Path]:
     return sorted(folder.resolve() for folder in folders)
 
 
+DESCRIPTION = (
+    "Products and marketplace jobs on Vinted, eBay and Etsy. Every route but the OAuth callback needs"
+    " `Authorization: Bearer <JWT>`; bodies are JSON. Every refusal is an `ApiError`: `code` to act on, `message`"
+    " to show."
+)
+BEARER = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+
+
 def openapi_document(root: Path = REPO) -> dict[str, Any]:
     document: dict[str, Any] = {}
     for folder in http_functions(root):
+        app = load_module(folder).app
         schema = json.loads(
-            load_module(folder).app.get_openapi_json_schema(
-                title="crosslist HTTP API",
-                version="1",
-                description="Products and marketplace jobs. Every route needs `Authorization: Bearer <JWT>`.",
-            )
+            app.get_openapi_json_schema(title="crosslist HTTP API", version="1", description=DESCRIPTION)
         )
+        for path, operations in schema["paths"].items():
+            if app.is_public(re.sub(r"\{[^}]+\}", "x", path)):  # reached without a token
+                for operation in operations.values():
+                    operation["security"] = []
         if not document:
             document = schema
             continue
@@ -47,8 +57,28 @@ def openapi_document(root: Path = REPO) -> dict[str, Any]:
             schema.get("components", {}).get("schemas", {})
         )
     document["paths"] = dict(sorted(document["paths"].items()))
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            # Powertools gives every success the return annotation's body; a 204 has none.
+            operation["responses"].get("204", {}).pop("content", None)
+    _drop_unreferenced_schemas(document)
+    document.setdefault("components", {})["securitySchemes"] = {"bearer": BEARER}
+    document["security"] = [{"bearer": []}]
     document.get("components", {})["schemas"] = dict(sorted(document.get("components", {}).get("schemas", {}).items()))
     return document
+
+
+def _drop_unreferenced_schemas(document: dict[str, Any]) -> None:
+    """Powertools adds its own validation-error schemas; every answer here is an ApiError instead."""
+    schemas = document.get("components", {}).get("schemas", {})
+    while True:
+        text = json.dumps({**document, "components": {**document["components"], "schemas": {}}})
+        text += json.dumps(schemas)
+        unused = [name for name in schemas if f'"#/components/schemas/{name}"' not in text]
+        if not unused:
+            return
+        for name in unused:
+            del schemas[name]
 
 
 def render(document: dict[str, Any]) -> str:

@@ -6,24 +6,24 @@ from uuid import UUID
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from crosslist import runtime
-from crosslist.api import current_user, make_resolver
+from crosslist.api import current_user, documented, make_resolver
 from crosslist.db.models import JobStatus
 from crosslist.jobs.schemas import (
     BatchCreated,
+    BatchRequest,
     BatchView,
-    CreateBatchRequest,
-    CreateJobRequest,
     JobPage,
+    JobRequest,
     JobView,
     UnlinkedItems,
 )
-from crosslist.marketplaces import Marketplace
+from crosslist.marketplaces import ActionCode, Marketplace
 from crosslist.orders.service import OrderPage
 from crosslist.sync_rules.schemas import ChangeSyncRulesRequest, SyncRules
 
@@ -32,8 +32,28 @@ metrics = Metrics()
 app = make_resolver()
 
 
-@app.post("/jobs")
-def create_job(request: CreateJobRequest) -> Response[JobView]:
+@app.post(
+    "/jobs",
+    responses={
+        **documented(
+            202,
+            "Stored and queued; `Location` names it",
+            JobView,
+            refusals=(404, 409, 503),
+            body=True,
+        ),
+        200: {
+            "description": "This idempotency_key already created a job: that job, unchanged",
+            "content": {"application/json": {"model": JobView}},
+        },
+    },
+)
+def create_job(request: Annotated[JobRequest, Body()]) -> Response[JobView]:
+    """Run one action on one marketplace: 404 an unknown product; 409 a job of this product already active
+    (`job_in_progress`, with `job_id`), already listed (`already_listed`), being deleted; 422 the product
+    cannot be listed there as it is (`not_publishable`, `currency_mismatch`), settings or account missing
+    (`seller_settings_missing` with `missing`, `marketplace_not_connected`), bad `params`; 503 stored but not
+    queued (retry with the same `idempotency_key`)."""
     job, created = runtime.job_service().create(current_user(app), request)
     if created:
         metrics.add_metric(name="JobsCreated", unit=MetricUnit.Count, value=1)
@@ -45,9 +65,13 @@ def create_job(request: CreateJobRequest) -> Response[JobView]:
     )
 
 
-@app.post("/jobs/batch")
-def create_batch(request: CreateBatchRequest) -> Response[BatchCreated]:
-    """One job per product (≤ 500); products that cannot get a job are listed in `refused` with the reason."""
+@app.post(
+    "/jobs/batch",
+    responses=documented(202, "The batch; `Location` names it", BatchCreated, refusals=(503,), body=True),
+)
+def create_batch(request: Annotated[BatchRequest, Body()]) -> Response[BatchCreated]:
+    """One job per product (≤ 500); products that cannot get a job are listed in `refused` with the reason
+    (422 when none can)."""
     batch = runtime.job_service().create_batch(current_user(app), request)
     metrics.add_metric(name="JobsCreated", unit=MetricUnit.Count, value=batch.total_jobs)
     return Response(
@@ -58,44 +82,57 @@ def create_batch(request: CreateBatchRequest) -> Response[BatchCreated]:
     )
 
 
-@app.get("/batches/<batch_id>")
+@app.get("/batches/<batch_id>", responses=documented(200, "The batch", BatchView, refusals=(404,)))
 def get_batch(batch_id: UUID) -> BatchView:
     """The batch's jobs and how many are in each status."""
     return runtime.job_service().batch(current_user(app), batch_id)
 
 
-@app.get("/jobs/<job_id>")
+@app.get("/jobs/<job_id>", responses=documented(200, "The job", JobView, refusals=(404,)))
 def get_job(job_id: UUID) -> JobView:
     return runtime.job_service().get(current_user(app), job_id)
 
 
-@app.get("/jobs")
-def list_jobs(
+@app.get("/jobs", responses=documented(200, "A page of the caller's jobs", JobPage))
+def list_jobs(  # keyword-only: each is a query parameter
+    *,
     status: JobStatus | None = None,
     marketplace: Marketplace | None = None,
+    action: ActionCode | None = None,
+    product_id: UUID | None = None,
     batch_id: UUID | None = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> JobPage:
-    """The caller's jobs, newest first; page on with `next_cursor`."""
+    """The caller's jobs, newest first, narrowed by each filter given; page on with `next_cursor`."""
     return runtime.job_service().list(
-        current_user(app), status=status, marketplace=marketplace, batch_id=batch_id, cursor=cursor, limit=limit
+        current_user(app),
+        status=status,
+        marketplace=marketplace,
+        action=action,
+        product_id=product_id,
+        batch_id=batch_id,
+        cursor=cursor,
+        limit=limit,
     )
 
 
-@app.post("/jobs/<job_id>/cancel")
+@app.post(
+    "/jobs/<job_id>/cancel", responses=documented(200, "The job, cancelled or stopping", JobView, refusals=(404, 409))
+)
 def cancel_job(job_id: UUID) -> JobView:
-    """Cancel at once if the job has not started; a running job stops at its next step (`cancel_requested`)."""
+    """Cancel at once if the job has not started; a running job stops at its next step (`cancel_requested`).
+    409 `job_ended`: it has already ended."""
     return runtime.job_service().cancel(current_user(app), job_id)
 
 
-@app.get("/marketplaces/<marketplace>/unlinked")
+@app.get("/marketplaces/<marketplace>/unlinked", responses=documented(200, "The unlinked listings", UnlinkedItems))
 def list_unlinked(marketplace: Marketplace) -> UnlinkedItems:
     """Listings on the marketplace no product knows (as the latest sync found them): linkable."""
     return runtime.job_service().unlinked(current_user(app), marketplace)
 
 
-@app.get("/orders")
+@app.get("/orders", responses=documented(200, "A page of the caller's sales", OrderPage))
 def list_orders(
     marketplace: Marketplace | None = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -105,14 +142,14 @@ def list_orders(
     return runtime.order_service().list(current_user(app), marketplace=marketplace, cursor=cursor, limit=limit)
 
 
-@app.get("/sync-rules")
+@app.get("/sync-rules", responses=documented(200, "Every rule", SyncRules))
 def list_sync_rules() -> SyncRules:
     """When a sync (`listings`) or an orders import (`orders`) is queued on each marketplace: every rule,
     the defaults included (orders every 15 minutes, listings every 60), with its last run and outcome."""
     return runtime.sync_rule_service().rules(current_user(app))
 
 
-@app.put("/sync-rules")
+@app.put("/sync-rules", responses=documented(200, "Every rule, as changed", SyncRules, body=True))
 def change_sync_rules(request: ChangeSyncRulesRequest) -> SyncRules:
     """Enable, disable or change the interval (≥ 5 minutes) of some rules; answers with every rule."""
     return runtime.sync_rule_service().change(current_user(app), request)

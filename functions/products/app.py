@@ -11,15 +11,16 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from crosslist import runtime
-from crosslist.api import current_user, make_resolver
-from crosslist.orders.schemas import SaleView, UserSettingsUpdate, UserSettingsView
+from crosslist.api import current_user, documented, make_resolver
+from crosslist.orders.schemas import SalePage, UserSettingsUpdate, UserSettingsView
+from crosslist.products.removal import Delisting
 from crosslist.products.schemas import MAX_LIST_OFFSET, ProductCreate, ProductPage, ProductUpdate, ProductView
 
 logger = Logger()
 app = make_resolver()
 
 
-@app.post("/products")
+@app.post("/products", responses=documented(201, "The product; `Location` names it", ProductView, body=True))
 def create_product(product: ProductCreate) -> Response[ProductView]:
     created = runtime.product_service().create(current_user(app), product)
     return Response(
@@ -30,7 +31,7 @@ def create_product(product: ProductCreate) -> Response[ProductView]:
     )
 
 
-@app.get("/products")
+@app.get("/products", responses=documented(200, "A page of the caller's products", ProductPage))
 def list_products(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET)] = 0,
@@ -39,35 +40,55 @@ def list_products(
     return runtime.product_service().list(current_user(app), limit, offset)
 
 
-@app.get("/products/<product_id>")
+@app.get("/products/<product_id>", responses=documented(200, "The product", ProductView, refusals=(404,)))
 def get_product(product_id: UUID) -> ProductView:
     return runtime.product_service().get(current_user(app), product_id)
 
 
-@app.patch("/products/<product_id>")
+@app.patch(
+    "/products/<product_id>", responses=documented(200, "The product, changed", ProductView, refusals=(404,), body=True)
+)
 def update_product(product_id: UUID, changes: ProductUpdate) -> ProductView:
     return runtime.product_service().update(current_user(app), product_id, changes)
 
 
-@app.delete("/products/<product_id>")
-def delete_product(product_id: UUID) -> Response[None]:
-    runtime.product_service().delete(current_user(app), product_id)
-    return Response(status_code=204)
+@app.delete(
+    "/products/<product_id>",
+    responses={
+        **documented(204, "Deleted", refusals=(404, 409)),
+        202: {
+            "description": "Live somewhere, and `delist=true`: deleted once these jobs have delisted it",
+            "content": {"application/json": {"model": Delisting}},
+        },
+    },
+)
+def delete_product(product_id: UUID, delist: bool = False) -> Response[Delisting | None]:
+    """Delete the product (204). A product live on a marketplace is refused (409 `product_listed`, naming the
+    listings) unless `delist=true`: its listings are then delisted first (202, the delete jobs) and the
+    product is deleted once they are."""
+    delisting = runtime.product_removal().delete(current_user(app), product_id, delist=delist)
+    if delisting is None:
+        return Response(status_code=204)
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=delisting)
 
 
-@app.get("/products/<product_id>/sales")
-def list_product_sales(product_id: UUID, limit: Annotated[int, Query(ge=1, le=100)] = 50) -> list[SaleView]:
+@app.get("/products/<product_id>/sales", responses=documented(200, "A page of its sales", SalePage, refusals=(404,)))
+def list_product_sales(
+    product_id: UUID,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> SalePage:
     """The product's sales, newest first: where and when it sold, when crosslist found out, and what was done
-    on its other marketplaces (each action's job status, read live)."""
-    return runtime.order_service().sales(current_user(app), product_id, limit=limit)
+    on its other marketplaces (each action's job status, read live); page on with `next_cursor`."""
+    return runtime.order_service().sales(current_user(app), product_id, cursor=cursor, limit=limit)
 
 
-@app.get("/settings")
+@app.get("/settings", responses=documented(200, "The caller's settings", UserSettingsView))
 def get_settings() -> UserSettingsView:
     return runtime.user_settings_service().get(current_user(app))
 
 
-@app.put("/settings")
+@app.put("/settings", responses=documented(200, "The caller's settings, changed", UserSettingsView, body=True))
 def update_settings(settings: UserSettingsUpdate) -> UserSettingsView:
     """`auto_delist: false` stops sales from delisting elsewhere (they are still logged)."""
     return runtime.user_settings_service().update(current_user(app), settings)

@@ -216,6 +216,11 @@ class Backend:
             time.sleep(0.05)
         return batches
 
+    def run_job(self, job_id: str, user: str = "alice", wait_timers: float = 30.0) -> dict[str, Any]:
+        """Run the queues until nothing is active (timers waited for up to `wait_timers` s): the job then."""
+        self.run_queue(wait_timers=wait_timers)
+        return self.job(job_id, user=user)
+
     def active_jobs(self) -> int:
         """Jobs not ended yet: while there are none, no timer can matter (a deadline timer of a command
         that got its reply is still delayed in the queue)."""

@@ -54,7 +54,6 @@ class InstantListingAction:
 
     marketplace: Marketplace
     action: str
-    needs_product: bool = True
 
     def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
         assert product is not None
@@ -90,7 +89,6 @@ class OrdersImport:
     orders: list[OrderRecord] = field(default_factory=list)
     calls: int = 0  # made to the API
     action: str = "sync_orders"
-    needs_product: bool = False
 
     def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
         return {}
@@ -239,7 +237,7 @@ def products_api(method: str, path: str, user: str = "alice", body: Any = None) 
 def sales(product_id: str) -> list[dict[str, Any]]:
     reply = products_api("GET", f"/products/{product_id}/sales")
     assert reply.status == 200, reply.body
-    return list(reply.body)
+    return list(reply.body["items"])
 
 
 def drop_wake_ups(backend: Backend) -> None:

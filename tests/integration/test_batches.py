@@ -31,7 +31,7 @@ def test_a_batch_queues_a_job_per_product_and_says_why_the_others_got_none(backe
     assert reply.body["total_jobs"] == 3
     assert sorted(job["product_id"] for job in reply.body["jobs"]) == sorted(publishable)
     refused = {r["product_id"]: r["code"] for r in reply.body["refused"]}
-    assert refused == {without_photos: "product_not_publishable", busy: "job_in_progress", unknown: "not_found"}
+    assert refused == {without_photos: "not_publishable", busy: "job_in_progress", unknown: "not_found"}
     assert reply.body["counts"]["pending"] == 3
     assert backend.queued() == 2  # one wake-up of the lane per request: the earlier single job's and the batch's
     assert count(sql, "SELECT count(*) FROM marketplace_jobs WHERE batch_id IS NOT NULL") == 3
@@ -62,7 +62,7 @@ def test_a_batch_runs_to_the_end_and_a_cancelled_job_leaves_the_others_untouched
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        ({"action": "teleport"}, "unknown action"),
+        ({"action": "teleport"}, "'publish', 'update', 'delete' or 'relist'"),
         ({"product_ids": []}, "product_ids"),
         ({"product_ids": [str(uuid.uuid4()) for _ in range(501)]}, "product_ids"),
         ({"product_ids": ["4f1c2b9e-8d4a-4c7e-9b2f-5a6d7e8f9a01"] * 2}, "only once"),
@@ -83,7 +83,7 @@ def test_a_batch_where_no_product_can_get_a_job_is_a_422_listing_each_reason(bac
     unknown = str(uuid.uuid4())
     reply = batch(backend, [unknown, backend.create_product(images=0)["id"]])
     assert (reply.status, reply.body["code"]) == (422, "batch_refused")
-    assert {r["code"] for r in reply.body["refused"]} == {"not_found", "product_not_publishable"}
+    assert {r["code"] for r in reply.body["refused"]} == {"not_found", "not_publishable"}
     assert count(sql, "SELECT count(*) FROM marketplace_batches") == 0
 
 

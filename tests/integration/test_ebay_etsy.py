@@ -214,7 +214,9 @@ def test_etsy_settings_find_the_shop_by_themselves(marketplaces: Marketplaces) -
     shown = marketplaces.backend.http("GET", "/marketplaces/etsy/settings").body
     assert shown["settings"]["shop_id"] == marketplaces.etsy.shop_id("alice")
     ids = [c["id"] for c in shown["choices"]["shipping_profile_id"]]
-    assert str(marketplaces.etsy.shipping_profile_id("alice")) in ids
+    assert marketplaces.etsy.shipping_profile_id("alice") in ids  # an integer, as the setting stores it
+    chosen = marketplaces.backend.http("PUT", "/marketplaces/etsy/settings", body={"shipping_profile_id": ids[0]})
+    assert chosen.body["settings"]["shipping_profile_id"] == ids[0]
 
 
 def test_a_publish_without_settings_or_attributes_is_refused_naming_each(marketplaces: Marketplaces, sql: Any) -> None:
@@ -249,9 +251,10 @@ def test_the_etsy_shop_is_the_connected_accounts_own_never_the_clients(marketpla
     alices_shop = etsy.shop_id("alice")
     for smuggled in ({"shop_id": alices_shop}, {"currency": "USD"}, {"shop_id": int("9" * 4001)}):
         reply = backend.http("PUT", "/marketplaces/etsy/settings", user="bob", body=smuggled)
-        assert (reply.status, reply.body["code"]) == (422, "invalid_settings"), reply.body
+        assert (reply.status, reply.body["code"]) == (422, "invalid_request"), reply.body
+        assert "read from your Etsy account" in reply.body["message"]
     too_large = backend.http("PUT", "/marketplaces/etsy/settings", user="bob", body={"shipping_profile_id": 2**60})
-    assert (too_large.status, too_large.body["code"]) == (422, "invalid_settings")
+    assert (too_large.status, too_large.body["code"]) == (422, "invalid_request")
     alices_profile = str(etsy.shipping_profile_id("alice"))
     foreign = backend.http(
         "PUT", "/marketplaces/etsy/settings", user="bob", body={"shipping_profile_id": alices_profile}
@@ -600,7 +603,8 @@ def test_a_sale_on_ebay_delists_the_product_on_vinted_and_etsy_first_and_logs_it
     imported = marketplaces.job("ebay", "sync_orders")
     backend.run_queue()
     delists = {
-        row["marketplace"]: row for row in backend.http("GET", f"/products/{product_id}/sales").body[0]["actions"]
+        row["marketplace"]: row
+        for row in backend.http("GET", f"/products/{product_id}/sales").body["items"][0]["actions"]
     }
     assert set(delists) == {"vinted", "etsy"}
     assert {m: (a["action"], job_row(sql, a["job_id"])["priority"]) for m, a in delists.items()} == {
@@ -613,7 +617,7 @@ def test_a_sale_on_ebay_delists_the_product_on_vinted_and_etsy_first_and_logs_it
     backend.run_queue(wait_timers=30)
 
     assert backend.job(imported)["status"] == "completed"
-    [sale] = backend.http("GET", f"/products/{product_id}/sales").body
+    [sale] = backend.http("GET", f"/products/{product_id}/sales").body["items"]
     assert sale["marketplace"] == "ebay"
     assert sale["detection_delay_seconds"] >= 0
     done = {a["marketplace"]: a for a in sale["actions"]}

@@ -205,6 +205,65 @@ def test_jobs_of_a_lane_run_by_priority_then_age_and_two_users_lanes_interleave(
     assert commands.index("alice") < len(commands) - 1 - commands[::-1].index("bob")
 
 
+def test_a_publish_waiting_out_a_backoff_lets_a_priority_1_delete_complete_first(
+    backend: Backend, settings: Callable[..., None]
+) -> None:
+    settings(backoff="4,4,4")  # room for the delete to be queued and run while the publish backs off
+    tab, vinted = backend.open_tab()
+    sold = backend.create_product(images=1)["id"]
+    backend.publish(sold)
+    backend.run_queue()
+    vinted.fail_once.add("upload_photo_2")  # Vinted answers 503 once: the publish retries after its backoff
+    publish_id = backend.publish(backend.create_product(images=2)["id"]).body["id"]
+    backend.run_queue()
+    assert backend.job(publish_id)["wait_reason"] == "backoff"
+
+    # What auto-delist queues when the product sells elsewhere: a delete at priority 1.
+    delete = backend.http(
+        "POST", "/jobs", body={"marketplace": "vinted", "action": "delete", "product_id": sold, "priority": 1}
+    )
+    backend.run_queue()
+
+    assert backend.job(delete.body["id"])["status"] == "completed"
+    assert backend.job(publish_id)["status"] == "waiting"  # still in its backoff
+    backend.run_queue(wait_timers=30)
+    publish = backend.job(publish_id)
+    assert (publish["status"], publish["attempts"]) == ("completed", 2)
+    assert [m["job_id"] for m in backend.gateway.of_type(tab, "job.completed")][-2:] == [delete.body["id"], publish_id]
+    publish_steps = [c["step"] for c in vinted.commands if c["job_id"] == publish_id]
+    # It resumed where it stopped: photo 1 went up once.
+    assert publish_steps == ["upload_photo_1", "upload_photo_2", "upload_photo_2", "create_item"]
+
+
+def test_a_job_queued_behind_another_says_which_until_it_runs(backend: Backend, settings: Callable[..., None]) -> None:
+    settings(backoff="4,4,4")
+    backend.open_tab(fail_once={"upload_photo_1"})
+    publish_id = backend.publish(backend.create_product(images=1)["id"]).body["id"]
+    backend.run_queue()
+    sync = backend.http("POST", "/jobs", body={"marketplace": "vinted", "action": "sync"})
+    assert sync.status == 202, sync.body
+    backend.run_queue()
+
+    waiting = backend.job(sync.body["id"])
+    assert (waiting["status"], waiting["wait_reason"], waiting["waiting_for_job_id"]) == (
+        "pending",
+        "queued",
+        publish_id,
+    )
+    ahead = backend.job(publish_id)
+    assert (ahead["wait_reason"], ahead["waiting_for_job_id"]) == ("backoff", None)  # its own wait, not a queue
+    [listed] = [job for job in backend.http("GET", "/jobs").body["items"] if job["id"] == sync.body["id"]]
+    assert (listed["wait_reason"], listed["waiting_for_job_id"]) == ("queued", publish_id)
+    reloaded, _ = backend.open_tab(ready=False)
+    [active] = backend.gateway.of_type(reloaded, "jobs.active")
+    shown = {job["job_id"]: (job["wait_reason"], job["waiting_for_job_id"]) for job in active["jobs"]}
+    assert shown[sync.body["id"]] == ("queued", publish_id)
+
+    backend.run_queue(wait_timers=30)
+    done = backend.job(sync.body["id"])
+    assert (done["status"], done["wait_reason"], done["waiting_for_job_id"]) == ("completed", None, None)
+
+
 def test_cancelling_a_job_mid_batch_leaves_the_others_running(backend: Backend) -> None:
     tab, vinted = backend.open_tab()
     products = [backend.create_product(images=1)["id"] for _ in range(3)]

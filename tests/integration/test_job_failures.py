@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from devstack.plugin import ImageFailure
 from tests.integration.conftest import Backend, count
 
 pytestmark = pytest.mark.integration
@@ -62,6 +63,56 @@ def test_after_the_last_attempt_the_job_fails_with_vinteds_error(backend: Backen
     assert failed["error"] == job["error"]
     assert backend.gateway.of_type(connection_id, "job.completed") == []
     assert count(sql, "SELECT count(*) FROM marketplace_listings") == 0
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        ImageFailure(status=404),
+        ImageFailure(status=410),
+        ImageFailure(error="unknown_host"),
+        ImageFailure(200, "not_an_image"),
+    ],
+    ids=["404", "410", "unknown_host", "not_an_image"],
+)
+def test_a_vinted_photo_that_cannot_be_downloaded_fails_the_job_at_once_naming_it(
+    backend: Backend, sql: Any, broken: ImageFailure
+) -> None:
+    tab, vinted = backend.open_tab()
+    product = backend.create_product(images=2)
+    photo = product["image_urls"][1]
+    vinted.simulator.broken_images[photo] = broken  # the extension cannot download it
+    job_id = backend.publish(product["id"]).body["id"]
+
+    backend.run_queue(wait_timers=30)
+
+    job = backend.job(job_id)
+    assert (job["status"], job["attempts"]) == ("failed", 1)
+    assert (job["error"]["code"], job["error"]["detail"]) == ("image_unavailable", {"url": photo})
+    assert photo in job["error"]["message"]
+    assert backend.gateway.of_type(tab, "job.retrying") == []  # not a Vinted failure to retry
+    [failed] = backend.gateway.of_type(tab, "job.failed")
+    assert failed["error"] == job["error"]
+    assert [c["step"] for c in vinted.commands] == ["upload_photo_1", "upload_photo_2"]
+    assert count(sql, "SELECT count(*) FROM marketplace_listings") == 0
+
+
+def test_a_vinted_photo_whose_image_host_fails_is_retried_and_says_so(backend: Backend) -> None:
+    tab, vinted = backend.open_tab()
+    product = backend.create_product(images=1)
+    [photo] = product["image_urls"]
+    vinted.simulator.broken_images[photo] = ImageFailure(status=503)
+    job_id = backend.publish(product["id"]).body["id"]
+
+    backend.run_queue(wait_timers=30)
+
+    retrying = backend.gateway.of_type(tab, "job.retrying")
+    assert [m["attempt"] for m in retrying] == [2, 3]
+    assert {m["error"]["code"] for m in retrying} == {"image_host_unavailable"}
+    assert all(photo in m["error"]["message"] and "503" in m["error"]["message"] for m in retrying)
+    job = backend.job(job_id)
+    assert (job["status"], job["attempts"], job["error"]["code"]) == ("failed", 3, "image_host_unavailable")
+    assert [c["step"] for c in vinted.commands] == ["upload_photo_1"] * 3
 
 
 def test_jobs_of_a_user_without_a_tab_wait_and_all_complete_once_a_tab_connects(

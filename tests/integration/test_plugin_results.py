@@ -80,6 +80,10 @@ def test_a_message_from_an_unregistered_connection_is_refused(backend: Backend) 
             "success: Input should be a valid boolean",
         ),
         ({"action": "plugin_result", "request_id": "r1", "success": True, "result": [1]}, "result: Input should be"),
+        (
+            {"action": "plugin_result", "request_id": "r1", "success": False, "error": "404", "error_kind": "image"},
+            "naming the photo in 'image_url'",
+        ),
     ],
 )
 def test_malformed_messages_get_invalid_message_with_the_reason(

@@ -43,7 +43,7 @@ WEBSOCKET_FUNCTIONS = ("WsConnectFunction", "WsMessageFunction")
 # from every side; only the engine (process_job) sets timers, and ws_message holds a paced reply in one.
 EXPECTED_QUEUE_SENDERS = {
     "CreateJobFunction": {"JobsQueue"},
-    "ProductsFunction": set(),
+    "ProductsFunction": {"JobsQueue"},  # deleting a listed product queues its delists
     "ProcessJobFunction": {"JobsQueue", "TimersQueue"},
     "WsConnectFunction": {"JobsQueue"},
     "WsMessageFunction": {"JobsQueue", "TimersQueue"},

@@ -371,6 +371,21 @@ def test_a_relist_whose_create_reply_was_lost_still_ends_with_exactly_one_live_l
     assert listing(sql, product_id)["external_id"] == str(new_item)
 
 
+def test_a_sold_out_product_cannot_be_relisted(backend: Backend) -> None:
+    _, vinted = backend.open_tab()
+    product_id, item_id = published(backend, vinted, images=1)
+    assert backend.http("PATCH", f"/products/{product_id}", body={"quantity": 0}).status == 200
+    before = len(vinted.commands)
+
+    reply = backend.http("POST", "/jobs", body={"marketplace": "vinted", "action": "relist", "product_id": product_id})
+    backend.run_queue()
+
+    assert (reply.status, reply.body["code"]) == (422, "not_publishable")
+    assert "quantity: nothing left to sell" in reply.body["message"]
+    assert vinted.commands[before:] == []
+    assert list(vinted.simulator.items) == [item_id]  # the listing stays as it was
+
+
 def test_a_sold_listing_cannot_be_relisted(backend: Backend) -> None:
     _, vinted = backend.open_tab()
     product_id, item_id = published(backend, vinted, images=1)

@@ -140,8 +140,8 @@ class _Transaction:
             return None
         return copy.deepcopy(job)
 
-    def next_job(self) -> Job | None:
-        queued = self.queued_jobs()
+    def next_job(self, *, outranking: int | None = None) -> Job | None:
+        queued = [job for job in self.queued_jobs() if outranking is None or job.priority < outranking]
         return queued[0] if queued else None
 
     def save(self, job: Job) -> None:
@@ -160,6 +160,15 @@ class _Transaction:
             job.status = JobStatus.PENDING
             job.wait_reason = job.wait_until = job.waiting_since = None
         return len(parked)
+
+    @contextmanager
+    def all_or_nothing(self) -> Iterator[None]:
+        kept = copy.deepcopy(self._state)
+        try:
+            yield
+        except BaseException:
+            self._state.__dict__.update(kept.__dict__)
+            raise
 
     def complete(self, job: Job, completion: Completion) -> None:
         if completion.listing is not None and job.product_id is not None:

@@ -185,7 +185,6 @@ class ScriptedWorkflow:
 
     marketplace: Marketplace = "ebay"
     action = "publish"
-    needs_product = False
 
     def __init__(
         self, plans: dict[str, list[StepAction | StepFailed]], checks: dict[str, HttpCall] | None = None
@@ -705,6 +704,90 @@ def test_a_started_job_keeps_the_lane_when_a_higher_priority_job_arrives(world: 
     world.wake_until_idle()
     job_ids = [command["job_id"] for command in vinted.commands]
     assert job_ids == [str(started.id)] * 3 + [str(urgent.id)] * 2
+
+
+def job_steps(vinted: FakeVinted, *jobs: Job) -> list[tuple[int, str]]:
+    """Each command as (which of `jobs` it was for, its method and step), in the order sent."""
+    index = {str(job.id): n for n, job in enumerate(jobs)}
+    return [(index[c["job_id"]], f"{c['method']} {c['step']}") for c in vinted.commands]
+
+
+def test_a_job_in_backoff_lets_a_higher_priority_job_go_first_then_resumes_at_its_step(world: World) -> None:
+    tab, vinted = world.open_tab(fail_once={"upload_photo_2"})
+    backing_off = publish(world, photos=2)
+    assert world.wake() is SENT
+    assert world.wake() is SENT
+    assert world.wake() is TIMER  # photo 2 got a 503: retried after the backoff
+    [retrying] = world.sent(tab, "job.retrying")
+    urgent = publish(world, photos=1, priority=1, title="Urgent")
+
+    assert world.wake() is SENT  # the urgent job, at once: the backed-off one has no call to make
+    assert world.wake() is SENT
+    assert world.wake() is TIMER  # the urgent job is done; the other's backoff is not over yet
+    assert world.store.completed == [urgent.id]
+    assert world.clock.now < at(retrying, "next_attempt_at")
+    world.clock.now = at(retrying, "next_attempt_at")
+    world.wake_until_idle()
+
+    assert job_steps(vinted, backing_off, urgent) == [
+        (0, "POST upload_photo_1"),
+        (0, "POST upload_photo_2"),
+        (1, "POST upload_photo_1"),
+        (1, "POST create_item"),
+        (0, "POST upload_photo_2"),  # where it stopped: photo 1 is not uploaded again
+        (0, "POST create_item"),
+    ]
+    assert world.store.completed == [urgent.id, backing_off.id]
+    resumed = world.store.job(backing_off.id)
+    assert (resumed.attempts, resumed.result and resumed.result["photo_ids"]) == (2, [9001, 9003])
+
+
+def test_jobs_of_equal_or_lower_priority_still_wait_for_a_job_in_backoff(world: World) -> None:
+    _, vinted = world.open_tab(fail_once={"upload_photo_1"})
+    backing_off = publish(world, photos=1)
+    assert world.wake() is SENT
+    assert world.wake() is TIMER
+    same = publish(world, photos=1, title="Same priority")
+    lower = publish(world, photos=1, title="Lower priority", priority=9)
+
+    assert world.wake() is TIMER
+    assert len(vinted.commands) == 1
+    world.clock.advance(600)
+    world.wake_until_idle()
+
+    assert first_commands(vinted) == [str(backing_off.id), str(same.id), str(lower.id)]
+    assert world.store.completed == [backing_off.id, same.id, lower.id]
+
+
+def test_a_write_in_doubt_that_gave_way_is_looked_for_not_sent_again_when_it_resumes(world: World) -> None:
+    _, vinted = world.open_tab()
+    vinted.simulator.faults["create_item"] = ["lost_reply"]  # created on Vinted, never answered
+    backing_off = publish(world, photos=1)
+    assert world.wake() is SENT
+    assert world.wake() is SENT
+    world.clock.advance(TIMEOUT + 1)
+    assert world.wake() is TIMER  # timed out: retried after the backoff, the create in doubt
+    urgent = publish(world, photos=1, priority=1, title="Urgent")
+    assert world.wake() is SENT
+    assert world.wake() is SENT
+    assert world.wake() is TIMER
+    world.clock.advance(600)
+    world.wake_until_idle()
+
+    assert job_steps(vinted, backing_off, urgent) == [
+        (0, "POST upload_photo_1"),
+        (0, "POST create_item"),
+        (1, "POST upload_photo_1"),
+        (1, "POST create_item"),
+        (0, "GET create_item"),  # the wardrobe, where the lost create is found
+    ]
+    first, _ = vinted.items
+    assert world.store.completed == [urgent.id, backing_off.id]
+    assert world.store.job(backing_off.id).result == {
+        "item_id": str(first["id"]),
+        "url": first["url"],
+        "photo_ids": first["photo_ids"],
+    }
 
 
 # ---------------------------------------------------------------------- pacing, throttling

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crosslist.marketplaces.vinted.replies import check
+from crosslist.realtime.messages import PhotoDownloadFailure
 from crosslist.workflows.base import Reply, StepFailed
 
 DATADOME = '{"url":"https://geo.captcha-delivery.com/captcha/?initialCid=AHrlqAAAAAMA&cid=x"}'
@@ -87,3 +88,34 @@ def test_a_failure_with_a_success_status_is_the_extension_s_and_retried() -> Non
     failed = failure(200, "could not parse Vinted's JSON")
     assert (failed.code, failed.kind) == ("plugin_error", "retryable")
     assert "HTTP 200" in failed.message
+
+
+PHOTO = "https://images.example.com/levis-1.jpg"
+
+
+@pytest.mark.parametrize(
+    ("status", "why"),
+    [(404, None), (410, None), (403, None), (None, "unknown_host"), (200, "not_an_image"), (200, "too_large")],
+)
+def test_a_photo_the_extension_cannot_download_for_good_fails_the_step_at_once_naming_it(
+    status: int | None, why: str | None
+) -> None:
+    photo = PhotoDownloadFailure(url=PHOTO, status=status, error=why)
+    with pytest.raises(StepFailed) as failed:
+        check(Reply(False, None, "could not download the image", photo_failure=photo))
+    assert (failed.value.code, failed.value.kind) == ("image_unavailable", "permanent")
+    assert PHOTO in failed.value.message
+    assert failed.value.detail == {"url": PHOTO}
+
+
+@pytest.mark.parametrize(
+    ("status", "why"),
+    [(503, None), (500, None), (429, None), (408, None), (None, "timeout"), (None, "connection_failed"), (None, None)],
+)
+def test_a_photo_whose_host_may_answer_later_is_retried_naming_it(status: int | None, why: str | None) -> None:
+    photo = PhotoDownloadFailure(url=PHOTO, status=status, error=why)
+    with pytest.raises(StepFailed) as failed:
+        # A status beside it changes nothing (alone, a 400 would be Vinted's final refusal): Vinted was never called.
+        check(Reply(False, None, "could not download the image", status=400, photo_failure=photo))
+    assert (failed.value.code, failed.value.kind) == ("image_host_unavailable", "retryable")
+    assert PHOTO in failed.value.message

@@ -6,13 +6,16 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field
 
 from crosslist import runtime, untrusted_json
 from crosslist.auth.tokens import bearer_token
@@ -22,6 +25,57 @@ logger = Logger(child=True)
 
 # Far above the largest product we accept, far below API Gateway's 10 MB and Lambda's 6 MB.
 MAX_BODY_BYTES = 256 * 1024
+
+
+class ApiError(BaseModel):
+    """Every refusal, whatever its status: the status again, a `code` to act on, a `message` to show. Some
+    codes carry more (e.g. `missing`, `listings`, `job_id`), named in their route's description."""
+
+    model_config = ConfigDict(extra="allow")
+
+    statusCode: int  # noqa: N815 - the name clients already read
+    code: str = Field(description="Stable, e.g. invalid_request, unauthorized, not_found, job_in_progress")
+    message: str = Field(description="Why, in words a user can act on")
+    detail: list[dict[str, Any]] | None = Field(
+        default=None, description="A validation error's every problem: where (loc), what (msg) and its type"
+    )
+
+
+REFUSALS: dict[int, str] = {
+    400: "The URL cannot be used: an unknown query parameter, a NUL character, a cursor this API did not issue",
+    401: "No valid bearer token",
+    404: "Not found among the caller's own, or no route has this path",
+    409: "Refused as things stand: see `code`",
+    413: f"The body is larger than {MAX_BODY_BYTES} bytes",
+    415: "The body is not JSON (Content-Type: application/json)",
+    422: "The request is not valid: `message` names every problem (`detail` lists them for a malformed request)",
+    503: "A service crosslist depends on did not answer: try again",
+}
+
+
+def documented(
+    status: int,
+    description: str,
+    model: Any = None,
+    *,
+    refusals: Iterable[int] = (),
+    body: bool = False,
+    public: bool = False,
+) -> dict[int, OpenAPIResponse]:
+    """A route's responses for the OpenAPI document: its success, and every refusal it can answer (those of
+    every route: 400, 401 unless `public`, 422; with a body: 413 and 415; and `refusals`), each an ApiError."""
+    success: OpenAPIResponse = {"description": description}
+    if model is not None:
+        success["content"] = {"application/json": {"model": model}}
+    responses = {status: success}
+    # 404 too: a path parameter no route takes (e.g. /marketplaces/shopify/connect) finds no route.
+    standard = {400, 404, 422} if public else {400, 401, 404, 422}
+    for refusal in sorted({*standard, *((413, 415) if body else ()), *refusals}):
+        responses[refusal] = {
+            "description": REFUSALS[refusal],
+            "content": {"application/json": {"model": ApiError}},
+        }
+    return responses
 
 
 class CrosslistResolver(APIGatewayHttpResolver):
@@ -39,10 +93,14 @@ class CrosslistResolver(APIGatewayHttpResolver):
         # Routes a marketplace or the user's browser reaches without a crosslist token (the OAuth callback).
         self._public_paths = tuple(re.compile(pattern) for pattern in public_paths)
 
+    def is_public(self, path: str) -> bool:
+        """Whether `path` is reached without a crosslist token."""
+        return any(public.fullmatch(path) for public in self._public_paths)
+
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         path = str(event.get("rawPath") or "")
         try:
-            if not any(public.fullmatch(path) for public in self._public_paths):
+            if not self.is_public(path):
                 self.append_context(user_id=_authenticated(event))  # type: ignore[no-untyped-call]
             event = _readable(event)
         except CrosslistError as refused:
@@ -104,6 +162,15 @@ def make_resolver(*, public_paths: Collection[str] = ()) -> APIGatewayHttpResolv
             logger.exception("request failed")
         return _json_error(error.http_status, error.to_dict())
 
+    app.use([_refuse_unknown_query_parameters])
+
+    @app.not_found
+    def _no_route(_: Exception) -> Response[dict[str, object]]:
+        # e.g. a path parameter a route's pattern does not match (a control character): answered as any refusal.
+        return _json_error(
+            404, {"code": "not_found", "message": f"no route has the path {app.current_event.path!r}"[:300]}
+        )
+
     @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
     def _invalid_request(error: RequestValidationError) -> Response[dict[str, object]]:
         details = [_detail(e) for e in error.errors()]
@@ -111,6 +178,24 @@ def make_resolver(*, public_paths: Collection[str] = ()) -> APIGatewayHttpResolv
         return _json_error(422, {"code": "invalid_request", "message": summary, "detail": details})
 
     return app
+
+
+def _refuse_unknown_query_parameters(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """A query parameter the route does not take is refused (400 naming it), never silently ignored: a
+    misspelt filter would otherwise answer with everything. Not on the routes a marketplace calls, which add
+    parameters of their own (eBay's `expires_in`)."""
+    route = app.context.get("_route")
+    if route is not None and not (isinstance(app, CrosslistResolver) and app.is_public(app.current_event.path)):
+        known = {str(parameter.alias) for parameter in route.dependant.query_params}
+        unknown = sorted(set(app.current_event.query_string_parameters or {}) - known)
+        if unknown:
+            takes = ", ".join(sorted(known)) or "no query parameters"
+            raise BadRequest(
+                f"unknown query parameters: {', '.join(unknown)[:200]} (this route takes {takes})",
+                code="unknown_parameters",
+                unknown=unknown[:20],
+            )
+    return next_middleware(app)
 
 
 def current_user(app: APIGatewayHttpResolver) -> str:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from crosslist.marketplaces.api import MarketplaceApi
     from crosslist.marketplaces.seller import SellerSettingsService
     from crosslist.orders.service import OrderService, UserSettingsService
+    from crosslist.products.removal import ProductRemoval
     from crosslist.products.service import ProductService
     from crosslist.realtime.commands import PendingCommandStore
     from crosslist.realtime.connections import ConnectionStore
@@ -250,6 +251,12 @@ def product_service() -> ProductService:
     from crosslist.products.service import ProductService
 
     return ProductService(sessions())
+
+
+def product_removal() -> ProductRemoval:
+    from crosslist.products.removal import ProductRemoval
+
+    return ProductRemoval(sessions(), job_queue())
 
 
 def order_service() -> OrderService:

@@ -95,6 +95,8 @@ class Product(Timestamps, Base):
     sku: Mapped[str | None] = mapped_column(String(100))
     # Per-marketplace attributes, e.g. {"vinted": {"brand_id": 53, "catalog_id": 1839, ...}}.
     marketplace_attributes: Mapped[JsonDict] = mapped_column(default=dict)
+    # DELETE /products/{id}?delist=true: the product is deleted once its listings are delisted.
+    delete_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class MarketplaceActionType(Base):
@@ -216,9 +218,24 @@ class JobLane(Base):
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
 
+# A listing the marketplace shows (a buyer can find it, or it is on hold for one): what may be sold twice.
+LIVE_LISTING_STATUSES = ("active", "hidden", "reserved")
+
+
 class MarketplaceListing(Timestamps, Base):
     __tablename__ = "marketplace_listings"
-    __table_args__ = (UniqueConstraint("user_id", "product_id", "marketplace"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "product_id", "marketplace"),
+        # One marketplace item is live on one product at most: two would overwrite each other's listing.
+        Index(
+            "uq_marketplace_listings_live_item",
+            "user_id",
+            "marketplace",
+            "external_id",
+            unique=True,
+            postgresql_where=text("status IN ('active', 'hidden', 'reserved')"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     user_id: Mapped[str] = mapped_column(String(128))

@@ -302,7 +302,12 @@ class LaneEngine:
         carried, self._carried = self._carried, None
         if carried is not None and carried.request_id == flight["request_id"]:
             return Reply(
-                carried.success, carried.result, carried.error, status=carried.status, retry_after=carried.retry_after
+                carried.success,
+                carried.result,
+                carried.error,
+                status=carried.status,
+                retry_after=carried.retry_after,
+                photo_failure=carried.photo_failure,
             )
         look_at = min(float(flight["deadline"]), float(flight.get("grace_until", flight["deadline"])))
         if now < look_at and not self._look and not redelivered:
@@ -323,6 +328,7 @@ class LaneEngine:
                 record.error,
                 status=record.http_status,
                 retry_after=record.retry_after,
+                photo_failure=record.photo_failure,
             )
         if record.status is CommandStatus.TIMED_OUT:
             return "timed_out"
@@ -415,11 +421,20 @@ class LaneEngine:
         completion = workflow.complete(self._context(job, None))
         job.status = JobStatus.COMPLETED
         job.result = completion.result
-        if completion.effects is not None:  # a sync, an import: recorded in this same transaction
-            job.result = {**completion.result, **completion.effects(_Records(tx, turn))}
         job.completed_at = _at(self._clock())
         _clear_wait(job)
-        tx.complete(job, completion)
+        announced = len(turn.messages)
+        try:
+            with tx.all_or_nothing():  # a sync, an import: recorded in this same transaction, whole or not at all
+                if completion.effects is not None:
+                    job.result = {**completion.result, **completion.effects(_Records(tx, turn))}
+                tx.complete(job, completion)
+        except StepFailed as refused:  # what it would record cannot be (an item already another product's)
+            del turn.messages[announced:]
+            job.result = None
+            job.completed_at = None
+            self._fail(tx, turn, job, refused)
+            return
         tx.lane.active_job_id = None
         turn.messages.append(completed_message(str(job.id), job.result))
         self._batch_progress(tx, turn, job)
@@ -437,14 +452,23 @@ class LaneEngine:
             lane.wake_at = None
             lane.active_job_id = None
             turn.outcome = WakeOutcome.IDLE
-        elif job.cancel_requested:  # between two steps: never in the middle of a marketplace call
+        else:
+            self._advance_job(tx, turn, job, now)
+
+    def _advance_job(self, tx: LaneTransaction, turn: _Turn, job: Job, now: float) -> None:
+        """Start the job's next call, or say why not yet."""
+        lane = tx.lane
+        if job.cancel_requested:  # between two steps: never in the middle of a marketplace call
             self._end(tx, turn, job, JobStatus.CANCELLED)
             turn.messages.append(cancelled_message(str(job.id)))
         elif lane.paused_until is not None and lane.paused_until.timestamp() > now:
             self._wait(turn, tx, job, lane.pause_reason or "rate_limited", lane.paused_until.timestamp())
         elif job.next_attempt_at is not None and job.next_attempt_at.timestamp() > now:
-            # A backoff, or a workflow's own Wait: its reason stays.
-            self._wait(turn, tx, job, job.wait_reason or "backoff", job.next_attempt_at.timestamp())
+            ahead = self._ahead_of_backoff(tx, job)
+            if ahead is not None:  # it goes first while this one waits out its backoff
+                self._advance_job(tx, turn, ahead, now)
+            else:  # a backoff, or a workflow's own Wait: its reason stays
+                self._wait(turn, tx, job, job.wait_reason or "backoff", job.next_attempt_at.timestamp())
         else:
             if lane.pause_reason == REAUTH_REQUIRED:  # connected again: the jobs that waited queue again
                 for waiting in tx.queued_jobs():
@@ -593,7 +617,25 @@ class LaneEngine:
             if job is not None and not job.ended:
                 return job
             lane.active_job_id = None
-        return tx.next_job()
+        job = tx.next_job()
+        if job is not None and job.started_at is not None:  # a job that gave way holds the lane again
+            lane.active_job_id = job.id
+        return job
+
+    @staticmethod
+    def _ahead_of_backoff(tx: LaneTransaction, job: Job) -> Job | None:
+        """A started job waiting out the backoff before retrying a failed step has no call to make: the lane's
+        best queued job of strictly higher priority (an auto-delist delete) goes first. The backed-off job gives
+        the lane up and keeps its step, attempts and any write to verify; it is the oldest of its priority, so it
+        is the lane's next job again once no higher one is left: jobs of equal or lower priority still wait for
+        it. A workflow's own Wait (no failure) keeps the lane."""
+        if job.error is None:
+            return None
+        ahead = tx.next_job(outranking=job.priority)
+        if ahead is not None:
+            logger.info("a job in backoff gives way", extra={"job_id": str(job.id), "to_job_id": str(ahead.id)})
+            tx.lane.active_job_id = ahead.id if ahead.started_at is not None else None
+        return ahead
 
     def _ready_tab(self, tx: LaneTransaction, turn: _Turn, job: Job, now: float) -> Connection | None:
         """The tab to send the command to (the most recently ready one); None after parking the lane's jobs."""

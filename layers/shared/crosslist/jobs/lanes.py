@@ -15,14 +15,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from crosslist.db.engine import transaction
 from crosslist.db.models import (
     ACTIVE_JOB_STATUSES,
     IDLE_JOB_STATUSES,
+    LIVE_LISTING_STATUSES,
     JobLane,
     JobStatus,
     ListingStatus,
@@ -31,10 +32,21 @@ from crosslist.db.models import (
     Order,
     Product,
 )
+from crosslist.marketplaces import DISPLAY_NAMES
 from crosslist.orders import delist
-from crosslist.workflows.base import Completion, Listed, ListingChange, ListingRef, NewProduct, OrderRecord
+from crosslist.products.service import remove_if_delisted
+from crosslist.workflows.base import (
+    Completion,
+    Listed,
+    ListingChange,
+    ListingRef,
+    NewProduct,
+    OrderRecord,
+    StepFailed,
+)
 
 JsonDict = dict[str, Any]
+_LIVE = [ListingStatus(status) for status in LIVE_LISTING_STATUSES]
 
 
 @dataclass
@@ -100,8 +112,9 @@ class LaneTransaction(Protocol):
     def job(self, job_id: uuid.UUID) -> Job | None:
         """One of the lane's jobs, locked (a cancel request waits for this transaction)."""
 
-    def next_job(self) -> Job | None:
-        """The job that runs next: highest priority (1), then oldest, among those not started."""
+    def next_job(self, *, outranking: int | None = None) -> Job | None:
+        """The job that runs next among those not running: highest priority (1), then oldest. `outranking`: only
+        of a priority strictly higher (a lower number) than that."""
 
     def save(self, job: Job) -> None: ...
 
@@ -135,6 +148,9 @@ class LaneTransaction(Protocol):
         (None: as recorded). The product must be the lane's user's."""
 
     def batch_counts(self, batch_id: uuid.UUID) -> dict[str, int]: ...
+
+    def all_or_nothing(self) -> AbstractContextManager[None]:
+        """What is written inside is kept whole, or undone whole when it raises (a savepoint)."""
 
     def after_commit(self) -> delist.AfterCommit:
         """What this transaction did beyond its lane (a sale's delete jobs, a cancel requested: auto-delist),
@@ -250,9 +266,12 @@ class _PostgresLaneTransaction:
         ).one_or_none()
         return None if row is None else self._job(row)
 
-    def next_job(self) -> Job | None:
+    def next_job(self, *, outranking: int | None = None) -> Job | None:
+        queued = self._queued()
+        if outranking is not None:
+            queued = queued.where(MarketplaceJob.priority < outranking)
         row = self._session.scalars(
-            self._queued().order_by(MarketplaceJob.priority, MarketplaceJob.created_at, MarketplaceJob.id).limit(1)
+            queued.order_by(MarketplaceJob.priority, MarketplaceJob.created_at, MarketplaceJob.id).limit(1)
         ).one_or_none()
         return None if row is None else self._job(row)
 
@@ -307,9 +326,16 @@ class _PostgresLaneTransaction:
         row.updated_at = func.now()
         if ending:  # a sale may wait for this job to end before deleting its listing
             delist.after_job_ended(self._session, row, self._after_commit)
+            if row.product_id is not None:  # a product to delete once delisted goes with its last delist
+                remove_if_delisted(self._session, row.user_id, row.product_id)
 
     def after_commit(self) -> delist.AfterCommit:
         return self._after_commit
+
+    @contextmanager
+    def all_or_nothing(self) -> Iterator[None]:
+        with self._session.begin_nested():
+            yield
 
     def complete(self, job: Job, completion: Completion) -> None:
         if completion.listing is not None and job.product_id is not None:
@@ -353,7 +379,28 @@ class _PostgresLaneTransaction:
 
     def _upsert_listing(self, user_id: str, product_id: uuid.UUID, marketplace: str, listing: Listed) -> None:
         """The product's one listing on `marketplace` (created, or replacing what it had); its photos stay as
-        recorded when `listing.image_urls` is None, and so does its URL when `listing.url` is (for the same item)."""
+        recorded when `listing.image_urls` is None, and so does its URL when `listing.url` is (for the same item).
+        StepFailed (`listing_taken`) when the item is live on another product: one item, one product."""
+        if listing.status in LIVE_LISTING_STATUSES:
+            # Under the lane's lock every listing write of this marketplace is serialised: a look is enough
+            # (the partial unique index stands behind it).
+            holder = self._session.scalar(
+                select(MarketplaceListing.product_id).where(
+                    MarketplaceListing.user_id == user_id,
+                    MarketplaceListing.marketplace == marketplace,
+                    MarketplaceListing.external_id == listing.external_id,
+                    MarketplaceListing.product_id != product_id,
+                    MarketplaceListing.status.in_(_LIVE),
+                )
+            )
+            if holder is not None:
+                raise StepFailed(
+                    "listing_taken",
+                    f"{DISPLAY_NAMES.get(marketplace, marketplace)} item {listing.external_id} is already the listing"
+                    f" of product {holder}: one item is listed for one product",
+                    retryable=False,
+                    detail={"external_id": listing.external_id, "product_id": str(holder)},
+                )
         upsert = insert(MarketplaceListing).values(
             id=uuid.uuid4(),
             user_id=user_id,
@@ -436,8 +483,9 @@ class _PostgresLaneTransaction:
         return [order for _, order in added]
 
     def update_listings(self, changes: list[ListingChange]) -> None:
+        other = aliased(MarketplaceListing)
         for change in changes:
-            self._session.execute(
+            changed = (
                 update(MarketplaceListing)
                 .where(
                     MarketplaceListing.user_id == self.lane.user_id,
@@ -446,6 +494,17 @@ class _PostgresLaneTransaction:
                 )
                 .values(status=ListingStatus(change.status), last_synced_at=func.now())
             )
+            if change.status in LIVE_LISTING_STATUSES:  # never live on two products: the other keeps it
+                changed = changed.where(
+                    ~exists().where(
+                        other.user_id == MarketplaceListing.user_id,
+                        other.marketplace == MarketplaceListing.marketplace,
+                        other.external_id == MarketplaceListing.external_id,
+                        other.id != MarketplaceListing.id,
+                        other.status.in_(_LIVE),
+                    )
+                )
+            self._session.execute(changed)
 
     def batch_counts(self, batch_id: uuid.UUID) -> dict[str, int]:
         self._session.flush()

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field, TypeAdapter
 
 from crosslist.marketplaces import EXTENSION_MARKETPLACES
+from crosslist.realtime.messages import PhotoDownloadFailure
 
 SQS_BATCH_SIZE = 10  # SendMessageBatch's limit
 MAX_DELAY_SECONDS = 900  # SQS's DelaySeconds limit: a longer timer is delayed again on arrival
@@ -38,6 +39,7 @@ class CarriedReply(BaseModel):
     error: str | None = None
     status: int | None = None
     retry_after: float | None = None
+    photo_failure: PhotoDownloadFailure | None = None
 
 
 class LaneWake(BaseModel):

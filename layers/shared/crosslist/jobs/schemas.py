@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 
 from crosslist.db.models import JobStatus, MarketplaceJob
-from crosslist.marketplaces import Marketplace
+from crosslist.marketplaces import Marketplace, RestAction, VintedAction
 
 
 class CreateJobRequest(BaseModel):
@@ -25,6 +25,25 @@ class CreateJobRequest(BaseModel):
         description="What the action needs beyond a product: message {conversation_id, body};"
         " link_product {vinted_item_id, create_product?}",
     )
+
+
+# What POST /jobs takes, by marketplace: each offers its own actions (the document lists them).
+class VintedJobRequest(CreateJobRequest):
+    marketplace: Literal["vinted"]
+    action: VintedAction = Field(description="Vinted runs in the user's browser extension")
+
+
+class EbayJobRequest(CreateJobRequest):
+    marketplace: Literal["ebay"]
+    action: RestAction
+
+
+class EtsyJobRequest(CreateJobRequest):
+    marketplace: Literal["etsy"]
+    action: RestAction
+
+
+JobRequest = Annotated[VintedJobRequest | EbayJobRequest | EtsyJobRequest, Field(discriminator="marketplace")]
 
 
 MAX_BATCH_PRODUCTS = 500
@@ -46,6 +65,25 @@ class CreateBatchRequest(BaseModel):
         if len(set(product_ids)) != len(product_ids):
             raise ValueError("a product may appear only once in a batch")
         return product_ids
+
+
+# A batch runs one product action: by marketplace, the actions that take a product.
+class VintedBatchRequest(CreateBatchRequest):
+    marketplace: Literal["vinted"]
+    action: Literal["publish", "update", "delete", "relist"]
+
+
+class EbayBatchRequest(CreateBatchRequest):
+    marketplace: Literal["ebay"]
+    action: Literal["publish", "update", "delete"]
+
+
+class EtsyBatchRequest(CreateBatchRequest):
+    marketplace: Literal["etsy"]
+    action: Literal["publish", "update", "delete"]
+
+
+BatchRequest = Annotated[VintedBatchRequest | EbayBatchRequest | EtsyBatchRequest, Field(discriminator="marketplace")]
 
 
 class JobError(BaseModel):
@@ -72,7 +110,10 @@ class JobView(BaseModel):
     status: JobStatus
     wait_reason: str | None = Field(
         description="Why a waiting job waits: pacing, backoff, no_plugin, plugin_not_ready, plugin_logged_out,"
-        " challenge or rate_limited"
+        " challenge, rate_limited, reauth_required, or queued (behind the job `waiting_for_job_id`)"
+    )
+    waiting_for_job_id: uuid.UUID | None = Field(
+        default=None, description="The started job holding the lane this one is queued behind (wait_reason queued)"
     )
     wait_until: datetime | None = Field(description="When the wait ends, if known")
     priority: int

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aws_lambda_powertools import Logger
 from sqlalchemy import func, select, update
@@ -17,6 +17,7 @@ from crosslist.db.models import (
     ACTIVE_JOB_STATUSES,
     ACTIVE_PRODUCT_JOB_INDEX,
     IDLE_JOB_STATUSES,
+    LIVE_LISTING_STATUSES,
     JobStatus,
     ListingStatus,
     MarketplaceActionType,
@@ -27,6 +28,7 @@ from crosslist.db.models import (
 )
 from crosslist.errors import Conflict, CrosslistError, InvalidRequest, NotFound, ServiceUnavailable
 from crosslist.jobs.queue import JobQueue
+from crosslist.jobs.queued import QUEUED, lane_holders, queued_behind
 from crosslist.jobs.schemas import (
     BatchCreated,
     BatchView,
@@ -38,7 +40,7 @@ from crosslist.jobs.schemas import (
     UnlinkedItem,
     UnlinkedItems,
 )
-from crosslist.marketplaces import EXTENSION_MARKETPLACES, Marketplace
+from crosslist.marketplaces import DISPLAY_NAMES, EXTENSION_MARKETPLACES, PRODUCT_USE, Marketplace
 from crosslist.marketplaces.seller import check_currency, seller_for_job
 from crosslist.products.service import snapshot
 from crosslist.workflows.base import Workflow
@@ -47,6 +49,19 @@ from crosslist.workflows.registry import WORKFLOWS, find_workflow
 logger = Logger(child=True)
 DEFAULT_PAGE_SIZE = 50
 SCHEDULED_PRIORITY = 8  # a periodic sync gives way to what the user asked for
+
+
+_last_created: datetime | None = None
+
+
+def _job_clock() -> datetime:
+    """Now, strictly after the last job this instance created: jobs created in one go keep their order."""
+    global _last_created  # noqa: PLW0603 - one clock per Lambda instance
+    now = datetime.now(UTC)
+    if _last_created is not None and now <= _last_created:
+        now = _last_created + timedelta(microseconds=1)
+    _last_created = now
+    return now
 
 
 @dataclass(frozen=True)
@@ -80,7 +95,7 @@ class JobService:
                 raise
             created = False
         if job.enqueued_at is None:  # first time, or a replay of a request whose queueing failed
-            self._enqueue(job)
+            self.enqueue(job)
         return JobView.of(job), created
 
     def schedule(self, user_id: str, marketplace: Marketplace, action: str, *, idempotency_key: str) -> ScheduledJob:
@@ -122,7 +137,7 @@ class JobService:
             )
             if job is None:
                 raise NotFound(f"job {job_id} not found")
-            return JobView.of(job)
+            return _view(job, lane_holders(session, user_id))
 
     def create_batch(self, user_id: str, request: CreateBatchRequest) -> BatchCreated:
         """One job per product. A product that cannot get a job (not found, not publishable, already in
@@ -153,7 +168,7 @@ class JobService:
                 except IntegrityError as conflict:
                     if violated_constraint(conflict) != ACTIVE_PRODUCT_JOB_INDEX:
                         raise
-                    message = f"a job for this product on {request.marketplace} is already in progress"
+                    message = f"a job for this product on {DISPLAY_NAMES[request.marketplace]} is already in progress"
                     refused.append(RefusedProduct(product_id=product_id, code="job_in_progress", message=message))
                 else:
                     jobs.append(job)
@@ -185,13 +200,14 @@ class JobService:
             counts = dict.fromkeys((status.value for status in JobStatus), 0)
             for job in jobs:
                 counts[job.status.value] += 1
+            holders = lane_holders(session, user_id)
             return BatchView(
                 id=batch.id,
                 marketplace=batch.marketplace,
                 action=batch.action_code,
                 total_jobs=batch.total_jobs,
                 counts=counts,
-                jobs=[JobView.of(job) for job in jobs],
+                jobs=[_view(job, holders) for job in jobs],
                 created_at=batch.created_at,
             )
 
@@ -224,23 +240,31 @@ class JobService:
         *,
         status: JobStatus | None = None,
         marketplace: str | None = None,
+        action: str | None = None,
+        product_id: uuid.UUID | None = None,
         batch_id: uuid.UUID | None = None,
         cursor: str | None = None,
         limit: int = DEFAULT_PAGE_SIZE,
     ) -> JobPage:
-        """The user's jobs, newest first, `limit` at a time; `cursor` continues where a page ended."""
+        """The user's jobs, newest first, `limit` at a time; `cursor` continues where a page ended. Each filter
+        given narrows the list."""
         query = select(MarketplaceJob).where(MarketplaceJob.user_id == user_id)
         if status is not None:
             query = query.where(MarketplaceJob.status == status)
         if marketplace is not None:
             query = query.where(MarketplaceJob.marketplace == marketplace)
+        if action is not None:
+            query = query.where(MarketplaceJob.action_code == action)
+        if product_id is not None:
+            query = query.where(MarketplaceJob.product_id == product_id)
         if batch_id is not None:
             query = query.where(MarketplaceJob.batch_id == batch_id)
         with transaction(self._sessions) as session:
             page, next_cursor = cursors.newest_first_page(
                 session, query, at=MarketplaceJob.created_at, row_id=MarketplaceJob.id, cursor=cursor, limit=limit
             )
-        return JobPage(items=[JobView.of(job) for job in page], next_cursor=next_cursor)
+            holders = lane_holders(session, user_id)
+        return JobPage(items=[_view(job, holders) for job in page], next_cursor=next_cursor)
 
     def unlinked(self, user_id: str, marketplace: str) -> UnlinkedItems:
         """The marketplace's listings no product knows, as the user's latest completed sync found them."""
@@ -256,14 +280,25 @@ class JobService:
                 .order_by(MarketplaceJob.completed_at.desc())
                 .limit(1)
             )
+            # Items linked since that sync (link_product) are known now.
+            linked = set(
+                session.scalars(
+                    select(MarketplaceListing.external_id).where(
+                        MarketplaceListing.user_id == user_id,
+                        MarketplaceListing.marketplace == marketplace,
+                        MarketplaceListing.status.in_([ListingStatus(status) for status in LIVE_LISTING_STATUSES]),
+                    )
+                )
+            )
         result = (job.result or {}) if job is not None else {}
-        items = [UnlinkedItem.model_validate(item) for item in result.get("unlinked", [])]
+        found = [UnlinkedItem.model_validate(item) for item in result.get("unlinked", [])]
+        items = [item for item in found if item.item_id not in linked]
         return UnlinkedItems(
             marketplace=marketplace,
             synced_at=job.completed_at if job is not None else None,
             sync_job_id=job.id if job is not None else None,
             items=items,
-            total=int(result.get("unlinked_total", len(items))),
+            total=int(result.get("unlinked_total", len(found))) - (len(found) - len(items)),
         )
 
     def cancel(self, user_id: str, job_id: uuid.UUID) -> JobView:
@@ -362,8 +397,14 @@ class JobService:
         until the transaction ends."""
         action_type, workflow = JobService._action(session, request.marketplace, request.action)
         product = None
-        if workflow.needs_product and request.product_id is None:
-            raise InvalidRequest(f"{request.action} on {request.marketplace} needs a product_id")
+        product_use = PRODUCT_USE[request.action]
+        if product_use == "required" and request.product_id is None:
+            raise InvalidRequest(f"{request.action} on {DISPLAY_NAMES[request.marketplace]} needs a product_id")
+        if product_use == "none" and request.product_id is not None:
+            raise InvalidRequest(
+                f"{request.action} acts on the whole {DISPLAY_NAMES[request.marketplace]} account: it takes no"
+                " product_id"
+            )
         if request.product_id is not None:
             # Locked until this job is stored: a job of this product completing meanwhile (and writing its
             # listing) waits for us, or we see its listing.
@@ -372,6 +413,11 @@ class JobService:
             )
             if product is None:
                 raise NotFound(f"product {request.product_id} not found")
+            if product.delete_requested_at is not None and request.action != "delete":
+                raise Conflict(
+                    "this product is being deleted once its listings are delisted: it takes no other job",
+                    code="product_being_deleted",
+                )
             JobService._refuse_duplicate(session, user_id, request)
 
         listings = (
@@ -404,8 +450,10 @@ class JobService:
             accumulated_data={},
             idempotency_key=request.idempotency_key,
             batch_id=batch_id,
-            # The time of this statement, not of the transaction: a batch's jobs keep their order in the lane.
-            created_at=func.clock_timestamp(),
+            # Each job its own moment, not the transaction's: a batch's jobs keep their order in the lane. Its
+            # last change is its creation (the table's default would be the transaction's start, earlier).
+            created_at=(created := _job_clock()),
+            updated_at=created,
         )
         session.add(job)
         return job
@@ -423,8 +471,8 @@ class JobService:
         ).first()
         if running is not None:
             raise Conflict(
-                f"a {running.action_code} job for this product on {request.marketplace} is already in progress;"
-                " wait for it to finish",
+                f"a {running.action_code} job for this product on {DISPLAY_NAMES[request.marketplace]} is already in"
+                " progress; wait for it to finish",
                 code="job_in_progress",
                 job_id=str(running.id),
                 action=running.action_code,
@@ -440,13 +488,15 @@ class JobService:
             )
             if listing is not None:
                 raise Conflict(
-                    f"this product is already listed on {request.marketplace}",
+                    f"this product is already listed on {DISPLAY_NAMES[request.marketplace]}",
                     code="already_listed",
                     external_id=listing.external_id,
                     url=listing.url,
                 )
 
-    def _enqueue(self, job: MarketplaceJob) -> None:
+    def enqueue(self, job: MarketplaceJob) -> None:
+        """Wake the stored job's lane and record it queued; ServiceUnavailable when the queue refuses (the
+        sweeper queues it later)."""
         try:
             # The job id deduplicates: a replayed request within SQS's window cannot wake the lane twice.
             self._queue.wake(job.user_id, job.marketplace, cause=f"created:{job.id}")
@@ -459,3 +509,13 @@ class JobService:
         with transaction(self._sessions) as session:
             session.execute(update(MarketplaceJob).where(MarketplaceJob.id == job.id).values(enqueued_at=enqueued_at))
         job.enqueued_at = enqueued_at
+
+
+def _view(job: MarketplaceJob, holders: dict[str, uuid.UUID]) -> JobView:
+    """The job as the API shows it, saying which job it is queued behind if it waits for its lane."""
+    view = JobView.of(job)
+    ahead = queued_behind(job, holders.get(job.marketplace), datetime.now(UTC))
+    if ahead is None:
+        return view
+    # Until the job ahead ends: a time its own earlier wait left would mislead.
+    return view.model_copy(update={"wait_reason": QUEUED, "wait_until": None, "waiting_for_job_id": ahead})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -9,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crosslist.db.engine import transaction
 from crosslist.db.models import ACTIVE_JOB_STATUSES, MarketplaceJob
+from crosslist.jobs.queued import QUEUED, lane_holders, queued_behind
 from crosslist.realtime.messages import active_jobs_message
 from crosslist.realtime.notifier import Notifier
 from crosslist.workflows.registry import find_workflow
@@ -34,7 +37,9 @@ class SessionState:
                     .limit(MAX_JOBS_SHOWN + 1)
                 )
             )
-        shown = [_state(job) for job in jobs[:MAX_JOBS_SHOWN]]
+            holders = lane_holders(session, user_id)
+        now = datetime.now(UTC)
+        shown = [_state(job, queued_behind(job, holders.get(job.marketplace), now)) for job in jobs[:MAX_JOBS_SHOWN]]
         self._notifier.to_connection(connection_id, active_jobs_message(shown, truncated=len(jobs) > MAX_JOBS_SHOWN))
         return len(shown)
 
@@ -48,7 +53,8 @@ def _step_name(job: MarketplaceJob) -> str | None:
     return steps[job.current_step].name if job.current_step < len(steps) else None
 
 
-def _state(job: MarketplaceJob) -> dict[str, Any]:
+def _state(job: MarketplaceJob, waiting_for: uuid.UUID | None) -> dict[str, Any]:
+    """`waiting_for`: the job it is queued behind, if it waits for its lane."""
     error = job.error
     return {
         "job_id": str(job.id),
@@ -58,9 +64,10 @@ def _state(job: MarketplaceJob) -> dict[str, Any]:
         "batch_id": str(job.batch_id) if job.batch_id else None,
         "status": job.status.value,
         # What it waits for (pacing, backoff, no_plugin, plugin_not_ready, plugin_logged_out, challenge,
-        # rate_limited) and until when, if it waits.
-        "wait_reason": job.wait_reason,
-        "wait_until": job.wait_until.isoformat() if job.wait_until else None,
+        # rate_limited, reauth_required; queued: behind the job waiting_for_job_id) and until when, if it waits.
+        "wait_reason": QUEUED if waiting_for is not None else job.wait_reason,
+        "wait_until": None if waiting_for is not None or job.wait_until is None else job.wait_until.isoformat(),
+        "waiting_for_job_id": str(waiting_for) if waiting_for is not None else None,
         "step": _step_name(job),
         "current_step": job.current_step,
         "total_steps": job.total_steps,

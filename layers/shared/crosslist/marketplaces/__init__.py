@@ -2,12 +2,45 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Literal, get_args
 
 Marketplace = Literal["vinted", "ebay", "etsy"]
 MARKETPLACES: tuple[Marketplace, ...] = get_args(Marketplace)
 DISPLAY_NAMES: dict[str, str] = {"vinted": "Vinted", "ebay": "eBay", "etsy": "Etsy"}  # as users write them
+# The actions a job can run, per marketplace (ACTION_TYPES below names and tunes each; a test keeps them equal).
+VintedAction = Literal["publish", "update", "delete", "sync", "orders", "message", "link_product", "relist"]
+RestAction = Literal["publish", "update", "delete", "sync", "sync_orders"]
+
+
+# Whether a job of the action acts on one product: it must name it, may name it (link_product: an existing
+# product, or one it creates), or acts on the whole account and names none.
+PRODUCT_USE: dict[str, Literal["required", "optional", "none"]] = {
+    "publish": "required",
+    "update": "required",
+    "delete": "required",
+    "relist": "required",
+    "link_product": "optional",
+    "sync": "none",
+    "orders": "none",
+    "sync_orders": "none",
+    "message": "none",
+}
+
+
+class ActionCode(enum.StrEnum):
+    """Every action a job can run, on one marketplace or another."""
+
+    PUBLISH = "publish"
+    UPDATE = "update"
+    DELETE = "delete"
+    RELIST = "relist"
+    SYNC = "sync"
+    ORDERS = "orders"
+    SYNC_ORDERS = "sync_orders"
+    MESSAGE = "message"
+    LINK_PRODUCT = "link_product"
 
 
 class NotAvailable(Exception):

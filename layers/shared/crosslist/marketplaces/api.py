@@ -16,7 +16,8 @@ import httpx
 from crosslist.auth.credentials import CredentialStore, NeedsReauth, NotConnected, TokenEndpoint
 from crosslist.auth.oauth_clients import OAuthApp, TokenEndpointUnavailable
 from crosslist.marketplaces import DISPLAY_NAMES, NotAvailable, ReadFailed
-from crosslist.workflows.base import HttpCall, JsonDict, Reply, StepFailed
+from crosslist.marketplaces.photos import photo_failed
+from crosslist.workflows.base import HttpCall, JsonDict, Reply
 
 if TYPE_CHECKING:
     from crosslist.marketplaces.image_fetch import FetchedImage
@@ -121,31 +122,17 @@ Photo = TypeVar("Photo")
 
 
 def _photo(url: str, download: Callable[[str], Photo]) -> Photo:
-    """What `download` gets of the product photo at `url`; StepFailed naming the URL when it cannot: at once
-    when waiting will not help (404, 410, an unknown host, not a photo, an address crosslist never calls),
-    after a backoff when the image host may answer later (a server error, a timeout)."""
+    """What `download` gets of the product photo at `url`; StepFailed naming the URL when it cannot (see
+    crosslist.marketplaces.photos: an address crosslist never calls is as final as a 404)."""
     from crosslist.marketplaces.image_fetch import ImageFetchFailed
     from crosslist.products.image_urls import UnsafeImageUrl
 
     try:
         return download(url)
     except UnsafeImageUrl as unsafe:
-        failure: tuple[str, bool] = (str(unsafe), False)
+        raise photo_failed(url, str(unsafe), retryable=False) from None
     except ImageFetchFailed as failed:
-        failure = (str(failed), failed.retryable)
-    reason, retryable = failure
-    if retryable:
-        raise StepFailed(
-            "image_host_unavailable",
-            f"the photo {url} could not be downloaded now ({reason[:300]}): crosslist tries again later",
-            detail={"url": url},
-        )
-    raise StepFailed(
-        "image_unavailable",
-        f"the photo {url} cannot be used ({reason[:300]}): fix or remove it, then run the job again",
-        retryable=False,
-        detail={"url": url},
-    )
+        raise photo_failed(url, str(failed), retryable=failed.retryable) from None
 
 
 def _reply(response: httpx.Response) -> Reply:

@@ -17,6 +17,7 @@ from socket import SOCK_STREAM, getaddrinfo
 import httpcore
 import httpx
 
+from crosslist.marketplaces.photos import host_may_recover
 from crosslist.products.image_urls import (
     IpAddress,
     Origin,
@@ -113,8 +114,9 @@ def fetch_image(
 def _read_image(reply: httpx.Response, max_bytes: int, deadline: float, whole: bool) -> FetchedImage:
     url = reply.request.url
     if reply.status_code != 200:
-        retryable = reply.status_code >= 500 or reply.status_code in (408, 429)
-        raise ImageFetchFailed(f"{url} answered HTTP {reply.status_code}", retryable=retryable)
+        raise ImageFetchFailed(
+            f"{url} answered HTTP {reply.status_code}", retryable=host_may_recover(reply.status_code)
+        )
     content_type = reply.headers.get("content-type", "").split(";")[0].strip().lower()
     if not content_type.startswith("image/") or content_type in VECTOR_TYPES:
         raise ImageFetchFailed(f"{url} is not a photo (content type {content_type or 'missing'})")

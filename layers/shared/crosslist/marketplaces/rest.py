@@ -38,43 +38,6 @@ def sku_of(product_id: str) -> str:
     return f"{SKU_PREFIX}{product_id}"
 
 
-def checked_product(
-    product: ProductSnapshot | None,
-    marketplace: str,
-    action: str,
-    attributes: type[Attributes],
-    *,
-    max_title: int,
-    max_photos: int,
-    more: list[str] | None = None,
-) -> tuple[ProductSnapshot, Attributes]:
-    """The product and its marketplace_attributes.{marketplace} when the marketplace can take them;
-    InvalidRequest naming every problem (with `more` of the marketplace's own) otherwise."""
-    name = DISPLAY_NAMES[marketplace]
-    if product is None:
-        raise InvalidRequest(f"{action} on {name} needs a product_id")
-    problems = list(more or [])
-    if len(product.title) > max_title:
-        problems.append(f"title: {name} takes at most {max_title} characters, this one has {len(product.title)}")
-    if not product.image_urls:
-        problems.append(f"image_urls: a {name} listing needs at least one photo")
-    if len(product.image_urls) > max_photos:
-        problems.append(
-            f"image_urls: {name} takes at most {max_photos} photos, the product has {len(product.image_urls)}"
-        )
-    if product.quantity < 1:
-        problems.append("quantity: nothing left to sell")
-    found: Attributes | None = None
-    try:
-        found = attributes.model_validate(product.marketplace_attributes.get(marketplace) or {})
-    except ValidationError as invalid:
-        fields = sorted({".".join(str(p) for p in error["loc"]) for error in invalid.errors()})
-        problems.append(f"marketplace_attributes.{marketplace} is missing or invalid: {', '.join(fields)}")
-    if problems or found is None:
-        raise InvalidRequest("; ".join(problems), code="not_publishable")
-    return product, found
-
-
 def listed_on(product: ProductSnapshot | None, marketplace: str, action: str) -> JsonDict:
     """The product's live listing on the marketplace; InvalidRequest when it has none to act on."""
     name = DISPLAY_NAMES[marketplace]
@@ -91,7 +54,8 @@ def reconcile(records: Records, state_of: Callable[[ListingRef], ListingState]) 
     changes = [
         ListingChange(listing.product_id, state)
         for listing in records.listings()
-        if (state := state_of(listing)) != listing.status
+        # A deleted listing is final: what the marketplace shows under its id now is not it.
+        if listing.status != "deleted" and (state := state_of(listing)) != listing.status
     ]
     records.update_listings(changes)
     return {"changed": dict(sorted(Counter(change.status for change in changes).items()))}
@@ -133,8 +97,6 @@ def failure(marketplace: str, reply: Reply, doing: str, message: str | None, det
 
 class ApiWorkflow:
     """Defaults for a workflow whose writes are safe to send again, or that verifies none."""
-
-    needs_product = True
 
     def verify(self, step: Step, context: JobContext) -> StepAction | None:
         return None

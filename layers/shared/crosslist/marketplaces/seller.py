@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -52,16 +52,27 @@ MAX_ETSY_ID = 2**53 - 1
 EtsyId = Annotated[int, Field(gt=0, le=MAX_ETSY_ID)]
 
 
-class EtsyChoices(BaseModel):
-    """What a seller chooses on Etsy (PUT /marketplaces/etsy/settings)."""
-
+class _EtsyChosen(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     shipping_profile_id: EtsyId | None = None
     readiness_state_id: EtsyId | None = None
 
 
-class EtsySettings(EtsyChoices):
+class EtsyChoices(_EtsyChosen):
+    """What a seller chooses on Etsy (PUT /marketplaces/etsy/settings); the shop and its currency are read
+    from the connected account."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _account_facts_are_not_chosen(cls, data: Any) -> Any:
+        given = [name for name in ("shop_id", "currency") if isinstance(data, dict) and name in data]
+        if given:
+            raise ValueError(f"{', '.join(given)}: read from your Etsy account, never set here")
+        return data
+
+
+class EtsySettings(_EtsyChosen):
     """Stored: the seller's choices and the shop they belong to."""
 
     shop_id: EtsyId | None = Field(default=None, description="The connected account's shop, read from Etsy")
@@ -69,9 +80,8 @@ class EtsySettings(EtsyChoices):
 
 
 SETTINGS_MODELS: dict[str, type[EbaySettings] | type[EtsySettings]] = {"ebay": EbaySettings, "etsy": EtsySettings}
-# What a client may set, per marketplace; the rest is read from the account.
+# What a client may set, per marketplace (Etsy's shop and currency are read from the account).
 CHOSEN_MODELS: dict[str, type[EbaySettings] | type[EtsyChoices]] = {"ebay": EbaySettings, "etsy": EtsyChoices}
-ACCOUNT_FACTS: dict[str, tuple[str, ...]] = {"ebay": (), "etsy": ("shop_id", "currency")}
 
 # The settings each action needs (the others need none).
 REQUIRED: dict[tuple[str, str], tuple[str, ...]] = {
@@ -137,13 +147,11 @@ def check_currency(marketplace: str, settings: JsonDict, currency: str) -> None:
 
 # ---------------------------------------------------------------- GET/PUT /marketplaces/{m}/settings
 class Choice(BaseModel):
-    id: str
+    id: str | int = Field(description="As the setting stores it: eBay's ids are strings, Etsy's integers")
     name: str
 
 
-class SellerSettingsView(BaseModel):
-    marketplace: Literal["ebay", "etsy"]
-    settings: JsonDict = Field(description="What the seller's jobs use (unset: null)")
+class _SettingsView(BaseModel):
     missing_for_publish: list[str] = Field(description="Settings a publish still needs")
     choices: dict[str, list[Choice]] = Field(
         description="The values each setting can take, read from the marketplace (policies, locations, profiles)"
@@ -151,6 +159,19 @@ class SellerSettingsView(BaseModel):
     choices_error: str | None = Field(
         default=None, description="Why the choices could not be read (the settings are shown anyway)"
     )
+
+
+class EbaySettingsView(_SettingsView):
+    marketplace: Literal["ebay"]
+    settings: EbaySettings = Field(description="What the seller's eBay jobs use (unset: null)")
+
+
+class EtsySettingsView(_SettingsView):
+    marketplace: Literal["etsy"]
+    settings: EtsySettings = Field(description="What the seller's Etsy jobs use (unset: null)")
+
+
+SellerSettingsView = EbaySettingsView | EtsySettingsView
 
 
 # Where each setting's choices come from: (path, list key, id key, name key); {marketplace_id} / {shop_id}
@@ -217,12 +238,6 @@ class SellerSettingsService:
     def put(self, user_id: str, marketplace: str, changes: JsonDict) -> SellerSettingsView:
         """Change the given settings (the others stay); each must be one of the account's own, as the
         marketplace says now (ServiceUnavailable when it cannot be asked)."""
-        read_only = [name for name in ACCOUNT_FACTS[marketplace] if name in changes]
-        if read_only:
-            raise InvalidRequest(
-                f"{', '.join(read_only)}: read from your {DISPLAY_NAMES[marketplace]} account, never set here",
-                code="invalid_settings",
-            )
         try:
             CHOSEN_MODELS[marketplace].model_validate(changes)
         except ValidationError as invalid:
@@ -239,11 +254,11 @@ class SellerSettingsService:
                 code="marketplace_unavailable",
             ) from None
         wrong = [
-            f"{name}: {settings[name]!r} is not one of yours ({', '.join(c.id for c in choices[name]) or 'none'})"
+            f"{name}: {settings[name]!r} is not one of yours ({', '.join(str(c.id) for c in choices[name]) or 'none'})"
             for name in changes
             if name in choices
             and settings.get(name) is not None
-            and str(settings[name]) not in {c.id for c in choices[name]}
+            and str(settings[name]) not in {str(c.id) for c in choices[name]}
         ]
         if wrong:
             raise InvalidRequest(f"unknown {marketplace} settings: {'; '.join(wrong)}", code="invalid_settings")
@@ -254,7 +269,7 @@ class SellerSettingsService:
         """An account was (re)connected: record what identifies it (Etsy: its shop and currency), dropping
         choices made for another shop. When the marketplace cannot be read now, the next GET or PUT of the
         settings reads it."""
-        if not ACCOUNT_FACTS[marketplace]:
+        if marketplace != "etsy":  # an eBay account's settings are its policies: nothing to read at connection
             return
         with transaction(self._sessions) as session:
             settings = stored_settings(session, user_id, marketplace)
@@ -275,7 +290,7 @@ class SellerSettingsService:
         for name, (path, key, id_key, name_key) in CHOICE_SOURCES[marketplace].items() if choices else ():
             entries = self._read(user_id, marketplace, path.format(**settings)).get(key) or []
             found[name] = [
-                Choice(id=str(entry[id_key]), name=str(entry.get(name_key) or entry[id_key]))
+                Choice(id=_as_stored(marketplace, entry[id_key]), name=str(entry.get(name_key) or entry[id_key]))
                 for entry in entries
                 if isinstance(entry, dict) and entry.get(id_key) is not None
             ]
@@ -306,6 +321,13 @@ class SellerSettingsService:
         return stored
 
 
+def _as_stored(marketplace: str, value: Any) -> str | int:
+    """A choice's id as its setting stores it (Etsy's ids are integers; eBay's strings, even when digits)."""
+    if marketplace == "etsy" and isinstance(value, int | str) and str(value).isdigit():
+        return int(value)
+    return str(value)
+
+
 def _require_credential(session: Session, user_id: str, marketplace: str) -> None:
     """InvalidRequest unless the user has a credential for the marketplace (active or to be renewed)."""
     connected = session.scalar(
@@ -322,7 +344,8 @@ def _view(
     marketplace: str, settings: JsonDict, choices: dict[str, list[Choice]], error: str | None
 ) -> SellerSettingsView:
     missing = [name for name in REQUIRED[(marketplace, "publish")] if settings.get(name) is None]
-    return SellerSettingsView.model_validate(
+    view = EbaySettingsView if marketplace == "ebay" else EtsySettingsView
+    return view.model_validate(
         {
             "marketplace": marketplace,
             "settings": settings,

@@ -64,3 +64,8 @@ class UserSettingsUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     auto_delist: StrictBool
+
+
+class SalePage(BaseModel):
+    items: list[SaleView] = Field(description="Newest sale first")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")

@@ -17,7 +17,14 @@ from crosslist.db.engine import transaction
 from crosslist.db.models import JobStatus, MarketplaceJob, Order, Sale, SaleAction, UserSettings
 from crosslist.errors import NotFound
 from crosslist.jobs.schemas import JobError
-from crosslist.orders.schemas import SaleActionKind, SaleActionView, SaleView, UserSettingsUpdate, UserSettingsView
+from crosslist.orders.schemas import (
+    SaleActionKind,
+    SaleActionView,
+    SalePage,
+    SaleView,
+    UserSettingsUpdate,
+    UserSettingsView,
+)
 from crosslist.products.service import find_product
 
 
@@ -48,19 +55,19 @@ class OrderService:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def sales(self, user_id: str, product_id: uuid.UUID, *, limit: int) -> list[SaleView]:
+    def sales(self, user_id: str, product_id: uuid.UUID, *, cursor: str | None, limit: int) -> SalePage:
         """The product's sales, newest first, each with what was done on its other marketplaces: the outcome
         is read from the jobs as they are now."""
         with transaction(self._sessions) as session:
             if find_product(session, user_id, product_id) is None:
                 raise NotFound(f"product {product_id} not found")
-            sales = list(
-                session.scalars(
-                    select(Sale)
-                    .where(Sale.user_id == user_id, Sale.product_id == product_id)
-                    .order_by(Sale.sold_at.desc(), Sale.id.desc())
-                    .limit(limit)
-                )
+            sales, next_cursor = cursors.newest_first_page(
+                session,
+                select(Sale).where(Sale.user_id == user_id, Sale.product_id == product_id),
+                at=Sale.sold_at,
+                row_id=Sale.id,
+                cursor=cursor,
+                limit=limit,
             )
             rows = session.execute(
                 select(SaleAction, MarketplaceJob)
@@ -72,7 +79,7 @@ class OrderService:
         actions: dict[uuid.UUID, list[SaleActionView]] = {}
         for action, job in rows:
             actions.setdefault(action.sale_id, []).append(_action_view(action, job, sold_at[action.sale_id]))
-        return [
+        views = [
             SaleView(
                 sale_id=sale.id,
                 marketplace=sale.marketplace,
@@ -85,6 +92,7 @@ class OrderService:
             )
             for sale in sales
         ]
+        return SalePage(items=views, next_cursor=next_cursor)
 
     def list(self, user_id: str, *, marketplace: str | None, cursor: str | None, limit: int) -> OrderPage:
         query = select(Order).where(Order.user_id == user_id)

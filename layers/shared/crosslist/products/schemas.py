@@ -24,7 +24,8 @@ from pydantic import (
 )
 
 from crosslist import runtime, untrusted_json
-from crosslist.db.models import Product
+from crosslist.db.models import ListingStatus, MarketplaceListing, Product
+from crosslist.marketplaces import MARKETPLACES, Marketplace
 from crosslist.marketplaces.vinted import MAX_PHOTOS
 from crosslist.products.image_urls import MAX_IMAGE_URL_LENGTH, check_image_url
 
@@ -135,6 +136,28 @@ _REQUIRED_FIELDS = frozenset(
 )
 
 
+class ListingView(BaseModel):
+    """Where the product is listed, as crosslist last saw it (a job's result or a sync)."""
+
+    marketplace: Marketplace
+    status: ListingStatus = Field(
+        description="active, hidden and reserved listings are live: the item can still be bought"
+    )
+    external_id: str = Field(description="The marketplace's id: the Vinted item, the eBay or Etsy listing")
+    url: str | None
+    last_synced_at: datetime | None = Field(description="When a job or a sync last saw it on the marketplace")
+
+    @classmethod
+    def of(cls, listing: MarketplaceListing) -> ListingView:
+        return cls(
+            marketplace=listing.marketplace,
+            status=listing.status,
+            external_id=listing.external_id,
+            url=listing.url,
+            last_synced_at=listing.last_synced_at,
+        )
+
+
 class ProductView(BaseModel):
     id: uuid.UUID
     title: str
@@ -149,12 +172,18 @@ class ProductView(BaseModel):
     quantity: int
     sku: str | None
     marketplace_attributes: dict[str, Any]
+    listings: list[ListingView] = Field(description="Where it is listed, one listing per marketplace at most")
+    delete_requested_at: datetime | None = Field(
+        description="DELETE ?delist=true was asked: the product is deleted once its listings are delisted"
+    )
     created_at: datetime
     updated_at: datetime
 
     @classmethod
-    def of(cls, product: Product) -> ProductView:
-        return cls.model_validate(product, from_attributes=True)
+    def of(cls, product: Product, listings: list[MarketplaceListing]) -> ProductView:
+        fields = {name: getattr(product, name) for name in cls.model_fields if name != "listings"}
+        ordered = sorted(listings, key=lambda listing: MARKETPLACES.index(listing.marketplace))
+        return cls.model_validate({**fields, "listings": [ListingView.of(listing) for listing in ordered]})
 
 
 class ProductPage(BaseModel):

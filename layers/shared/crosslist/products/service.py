@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crosslist.db.engine import transaction
-from crosslist.db.models import ACTIVE_JOB_STATUSES, MarketplaceJob, MarketplaceListing, Product
-from crosslist.errors import Conflict, NotFound
+from crosslist.db.models import (
+    ACTIVE_JOB_STATUSES,
+    LIVE_LISTING_STATUSES,
+    ListingStatus,
+    MarketplaceJob,
+    MarketplaceListing,
+    Product,
+)
+from crosslist.errors import NotFound
 from crosslist.products.schemas import ProductCreate, ProductPage, ProductUpdate, ProductView
 from crosslist.workflows.base import ProductSnapshot
 
@@ -21,6 +29,57 @@ MAX_PAGE_JSON_BYTES = 1024 * 1024
 
 def find_product(session: Session, user_id: str, product_id: uuid.UUID) -> Product | None:
     return session.scalar(select(Product).where(Product.id == product_id, Product.user_id == user_id))
+
+
+def listings_of(session: Session, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[MarketplaceListing]]:
+    """The listings of each product (one query for a page of products)."""
+    found: dict[uuid.UUID, list[MarketplaceListing]] = {product_id: [] for product_id in product_ids}
+    if product_ids:
+        rows = session.scalars(select(MarketplaceListing).where(MarketplaceListing.product_id.in_(product_ids)))
+        for listing in rows:
+            found[listing.product_id].append(listing)
+    return found
+
+
+def live_listings(session: Session, product_id: uuid.UUID) -> list[MarketplaceListing]:
+    """The product's listings a buyer can still buy from."""
+    return list(
+        session.scalars(
+            select(MarketplaceListing)
+            .where(
+                MarketplaceListing.product_id == product_id,
+                MarketplaceListing.status.in_([ListingStatus(status) for status in LIVE_LISTING_STATUSES]),
+            )
+            .order_by(MarketplaceListing.marketplace)
+        )
+    )
+
+
+def active_job_of(session: Session, user_id: str, product_id: uuid.UUID) -> MarketplaceJob | None:
+    return session.scalar(
+        select(MarketplaceJob)
+        .where(
+            MarketplaceJob.user_id == user_id,
+            MarketplaceJob.product_id == product_id,
+            MarketplaceJob.status.in_(ACTIVE_JOB_STATUSES),
+        )
+        .limit(1)
+    )
+
+
+def remove_if_delisted(session: Session, user_id: str, product_id: uuid.UUID) -> bool:
+    """A job of the product ended (in the caller's transaction): a product whose deletion was asked once its
+    listings are delisted is deleted when none is live and no job of it is active. Returns whether it was."""
+    requested = session.scalar(
+        select(Product.delete_requested_at).where(Product.id == product_id, Product.user_id == user_id)
+    )
+    if requested is None:
+        return False
+    session.flush()  # the job that just ended no longer counts as active
+    if active_job_of(session, user_id, product_id) is not None or live_listings(session, product_id):
+        return False
+    session.execute(delete(Product).where(Product.id == product_id, Product.user_id == user_id))
+    return True
 
 
 def snapshot(product: Product, listings: list[MarketplaceListing] | None = None) -> ProductSnapshot:
@@ -63,7 +122,7 @@ class ProductService:
             session.add(product)
             session.flush()
             session.refresh(product)
-            return ProductView.of(product)
+            return ProductView.of(product, [])
 
     def list(self, user_id: str, limit: int, offset: int) -> ProductPage:
         """Up to `limit` products from `offset`, newest first, as many as fit in MAX_PAGE_JSON_BYTES (at least one)."""
@@ -79,8 +138,9 @@ class ProductService:
             ).all()
             items: list[ProductView] = []
             page_bytes = 0
+            listings = listings_of(session, [product.id for product in products[:limit]])
             for product in products[:limit]:
-                view = ProductView.of(product)
+                view = ProductView.of(product, listings[product.id])
                 view_bytes = _json_bytes(view)
                 if items and page_bytes + view_bytes > MAX_PAGE_JSON_BYTES:
                     break
@@ -91,7 +151,8 @@ class ProductService:
 
     def get(self, user_id: str, product_id: uuid.UUID) -> ProductView:
         with transaction(self._sessions) as session:
-            return ProductView.of(self._owned(session, user_id, product_id))
+            product = self._owned(session, user_id, product_id)
+            return ProductView.of(product, listings_of(session, [product.id])[product.id])
 
     def update(self, user_id: str, product_id: uuid.UUID, changes: ProductUpdate) -> ProductView:
         values = changes.model_dump(mode="json", exclude_unset=True)
@@ -103,32 +164,20 @@ class ProductService:
                 setattr(product, name, value)
             session.flush()
             session.refresh(product)
-            return ProductView.of(product)
-
-    def delete(self, user_id: str, product_id: uuid.UUID) -> None:
-        with transaction(self._sessions) as session:
-            product = self._owned(session, user_id, product_id)
-            active_job = session.scalar(
-                select(MarketplaceJob.id).where(
-                    MarketplaceJob.user_id == user_id,
-                    MarketplaceJob.product_id == product_id,
-                    MarketplaceJob.status.in_(ACTIVE_JOB_STATUSES),
-                )
-            )
-            if active_job is not None:
-                raise Conflict(
-                    "this product has a job in progress; wait for it to finish",
-                    code="job_in_progress",
-                    job_id=str(active_job),
-                )
-            session.delete(product)
+            return ProductView.of(product, listings_of(session, [product.id])[product.id])
 
     @staticmethod
     def _owned(session: Session, user_id: str, product_id: uuid.UUID) -> Product:
-        product = find_product(session, user_id, product_id)
-        if product is None:
-            raise NotFound(f"product {product_id} not found")
-        return product
+        return owned_product(session, user_id, product_id)
+
+
+def owned_product(session: Session, user_id: str, product_id: uuid.UUID, *, lock: bool = False) -> Product:
+    """The user's product; NotFound otherwise."""
+    query = select(Product).where(Product.id == product_id, Product.user_id == user_id)
+    product = session.scalar(query.with_for_update() if lock else query)
+    if product is None:
+        raise NotFound(f"product {product_id} not found")
+    return product
 
 
 def _json_bytes(view: ProductView) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 
 from crosslist.realtime.conditional import update_if
+from crosslist.realtime.messages import PhotoDownloadFailure
 
 # Correlation records outlive their deadline a little so a late result can still be told "expired".
 RECORD_RETENTION_SECONDS = 24 * 60 * 60
@@ -59,6 +60,7 @@ class PendingCommand:
     lost_at: float | None = None  # when its tab closed without answering
     connection_id: str | None = None  # the tab it was sent to: the only one whose answer counts
     hold_until: float | None = None  # a successful answer may wait until then to continue its job (pacing)
+    photo_failure: PhotoDownloadFailure | None = None  # the extension could not download the command's photo
 
 
 class PendingCommandStore:
@@ -144,6 +146,7 @@ class PendingCommandStore:
         error: str | None,
         http_status: int | None = None,
         retry_after: float | None = None,
+        photo_failure: PhotoDownloadFailure | None = None,
         now: float | None = None,
     ) -> PendingCommand | None:
         """Record a plugin result sent by `connection_id` (returns the command, to wake its lane); None when
@@ -154,7 +157,7 @@ class PendingCommandStore:
             self._table,
             Key={"request_id": request_id},
             UpdateExpression="SET #status = :status, result_json = :result, #error = :error, resolved_at = :now,"
-            " http_status = :http_status, retry_after_ms = :retry_after",
+            " http_status = :http_status, retry_after_ms = :retry_after, photo_failure_json = :photo_failure",
             # A tab that answered and closed at once: its $disconnect may be handled first.
             ConditionExpression=(
                 "attribute_exists(request_id) AND #status IN (:pending, :lost) AND connection_id = :connection"
@@ -172,6 +175,7 @@ class PendingCommandStore:
                 ":connection": connection_id,
                 ":http_status": http_status,
                 ":retry_after": None if retry_after is None else int(retry_after * 1000),
+                ":photo_failure": None if photo_failure is None else photo_failure.model_dump_json(),
             },
             ReturnValues="ALL_NEW",
         )
@@ -226,4 +230,7 @@ def _from_item(item: dict[str, Any]) -> PendingCommand:
         lost_at=int(item["lost_at"]) / 1000 if "lost_at" in item else None,
         connection_id=item.get("connection_id"),
         hold_until=int(item["hold_until_ms"]) / 1000 if "hold_until_ms" in item else None,
+        photo_failure=PhotoDownloadFailure.model_validate_json(item["photo_failure_json"])
+        if item.get("photo_failure_json")
+        else None,
     )

@@ -19,6 +19,22 @@ class PluginCommand(BaseModel):
 
 
 MAX_REQUEST_ID_LENGTH = 100
+MAX_IMAGE_URL_LENGTH = 2000
+# A failed result's `error_kind` when the extension could not download the command's photo: Vinted was
+# never called. Without it (or with a kind this backend does not know) a failure is Vinted's.
+IMAGE_ERROR_KIND = "image"
+
+
+class PhotoDownloadFailure(BaseModel):
+    """The browser extension could not download the photo a command uploads (nothing was sent to Vinted)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    url: str = Field(min_length=1, max_length=MAX_IMAGE_URL_LENGTH)
+    status: int | None = Field(default=None, ge=100, le=599)  # the image host's HTTP status, if it answered
+    # Why, when the status does not say: unknown_host, timeout, connection_failed, not_an_image, too_large,
+    # unsupported_url (docs/websocket-protocol.md).
+    error: str | None = Field(default=None, max_length=40)
 
 
 class PluginResultMessage(BaseModel):
@@ -34,12 +50,27 @@ class PluginResultMessage(BaseModel):
     # What Vinted answered, when it answered: its HTTP status and Retry-After (seconds).
     status: int | None = Field(default=None, ge=100, le=599)
     retry_after: float | None = Field(default=None, ge=0, le=86_400)
+    # What failed when it was not Vinted: "image" (the photo could not be downloaded), with the photo's URL,
+    # the image host's HTTP status if it answered, and why if that does not say.
+    error_kind: str | None = Field(default=None, max_length=40)
+    image_url: str | None = Field(default=None, min_length=1, max_length=MAX_IMAGE_URL_LENGTH)
+    image_status: int | None = Field(default=None, ge=100, le=599)
+    image_error: str | None = Field(default=None, max_length=40)
 
     @model_validator(mode="after")
     def _error_explains_failure(self) -> PluginResultMessage:
         if not self.success and not self.error:
             raise ValueError("a failed result must say why in 'error'")
+        if self.error_kind == IMAGE_ERROR_KIND and (self.success or self.image_url is None):
+            raise ValueError("an 'image' failure is a failed result naming the photo in 'image_url'")
         return self
+
+    @property
+    def photo_failure(self) -> PhotoDownloadFailure | None:
+        """The photo the extension could not download, when that is why the command failed."""
+        if self.error_kind != IMAGE_ERROR_KIND or self.image_url is None:
+            return None
+        return PhotoDownloadFailure(url=self.image_url, status=self.image_status, error=self.image_error)
 
 
 class PluginStatusMessage(BaseModel):

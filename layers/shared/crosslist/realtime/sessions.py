@@ -223,6 +223,7 @@ class PluginResults:
             error=message.error,
             http_status=message.status,
             retry_after=message.retry_after,
+            photo_failure=message.photo_failure,
         )
         if command is None:
             return False
@@ -235,6 +236,7 @@ class PluginResults:
             error=command.error,
             status=command.http_status,
             retry_after=command.retry_after,
+            photo_failure=command.photo_failure,
         )
         cause = f"result:{command.request_id}"
         if carried.success and command.hold_until is not None and command.hold_until > self._clock():

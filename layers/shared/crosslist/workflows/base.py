@@ -22,7 +22,7 @@ from crosslist.errors import InvalidRequest
 from crosslist.marketplaces import Marketplace
 
 if TYPE_CHECKING:
-    from crosslist.realtime.messages import PluginCommand
+    from crosslist.realtime.messages import PhotoDownloadFailure, PluginCommand
 
 JsonDict = dict[str, Any]
 Params = TypeVar("Params", bound=BaseModel)
@@ -290,7 +290,8 @@ class Reply:
 
     `status` is the marketplace's HTTP status when known (the extension reports Vinted's), and
     `retry_after` its Retry-After in seconds (on a success: when its rate-limit headers let the next call
-    go, if they say the budget is spent); both None when the call never got an answer.
+    go, if they say the budget is spent); both None when the call never got an answer. `photo_failure`:
+    the extension could not download the photo the call uploads, so the marketplace was never called.
     """
 
     success: bool
@@ -298,12 +299,12 @@ class Reply:
     error: str | None
     status: int | None = None
     retry_after: float | None = None
+    photo_failure: PhotoDownloadFailure | None = None
 
 
 class Workflow(Protocol):
     marketplace: Marketplace
     action: str
-    needs_product: bool
 
     def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
         """Check the job can run and build its input from the product and the request's action-specific

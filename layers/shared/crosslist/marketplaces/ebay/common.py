@@ -12,8 +12,9 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from crosslist.marketplaces.rest import checked_product, parsed, sku_of
+from crosslist.marketplaces.product_check import checked_product
 from crosslist.marketplaces.rest import failure as rest_failure
+from crosslist.marketplaces.rest import parsed, sku_of
 from crosslist.marketplaces.seller import EBAY_SITES
 from crosslist.workflows.base import HttpCall, JobContext, JsonDict, ProductSnapshot, Reply, StepFailed
 

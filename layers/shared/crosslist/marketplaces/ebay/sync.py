@@ -61,7 +61,6 @@ class _Items(EbayModel):
 class EbaySync(ApiWorkflow):
     marketplace: Marketplace = "ebay"
     action = "sync"
-    needs_product = False
 
     def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
         return {}
@@ -173,7 +172,6 @@ class _OrdersParams(BaseModel):
 class EbayOrders(ApiWorkflow):
     marketplace: Marketplace = "ebay"
     action = "sync_orders"
-    needs_product = False
 
     def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
         days = parse_params(_OrdersParams, params, "an eBay orders import takes {days}").days

@@ -8,8 +8,9 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from crosslist.marketplaces.rest import checked_product, parsed
+from crosslist.marketplaces.product_check import checked_product
 from crosslist.marketplaces.rest import failure as rest_failure
+from crosslist.marketplaces.rest import parsed
 from crosslist.workflows.base import JobContext, JsonDict, ProductSnapshot, Reply, StepFailed
 
 MAX_TITLE = 140

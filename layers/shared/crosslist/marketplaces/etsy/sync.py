@@ -38,7 +38,6 @@ STATES = ("active", "inactive", "sold_out")
 class EtsySync(ApiWorkflow):
     marketplace: Marketplace = "etsy"
     action = "sync"
-    needs_product = False
 
     def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
         return {}
@@ -113,7 +112,6 @@ class _OrdersParams(BaseModel):
 class EtsyOrders(ApiWorkflow):
     marketplace: Marketplace = "etsy"
     action = "sync_orders"
-    needs_product = False
 
     def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
         days = parse_params(_OrdersParams, params, "an Etsy orders import takes {days}").days

@@ -38,7 +38,6 @@ def listed_item(product: ProductSnapshot | None, action: str) -> str:
 class VintedDelete:
     marketplace: Marketplace = "vinted"
     action = "delete"
-    needs_product = True
 
     def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
         return {"item_id": listed_item(product, "delete")}

@@ -132,7 +132,6 @@ class _ImportReply(BaseModel):
 class VintedLink:
     marketplace: Marketplace = "vinted"
     action = "link_product"
-    needs_product = False  # either a product_id or create_product
 
     def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
         link = parse_params(

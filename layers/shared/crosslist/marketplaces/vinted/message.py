@@ -56,7 +56,6 @@ class _SentReply(BaseModel):
 class VintedMessage:
     marketplace: Marketplace = "vinted"
     action = "message"
-    needs_product = False
 
     def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
         return parse_params(MessageParams, params, "a Vinted message needs params {conversation_id, body}").model_dump()

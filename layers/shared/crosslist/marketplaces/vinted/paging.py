@@ -29,8 +29,6 @@ def after_page(context: JobContext, data: JsonDict, pagination: Pagination) -> J
 class PagedRead:
     """A workflow that only reads: no product, and nothing to verify (a read is simply repeated)."""
 
-    needs_product = False
-
     def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
         return {}
 

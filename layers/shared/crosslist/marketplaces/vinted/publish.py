@@ -12,8 +12,8 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from crosslist.errors import InvalidRequest
 from crosslist.marketplaces import Marketplace
+from crosslist.marketplaces.product_check import NOT_PUBLISHABLE, checked_product
 from crosslist.marketplaces.vinted import MAX_PHOTOS
 from crosslist.marketplaces.vinted.replies import check, parse
 from crosslist.realtime.messages import PluginCommand
@@ -111,7 +111,7 @@ def _parse_item(reply: Reply, path: str) -> VintedItem:
 
 def _created(context: JobContext, item: VintedItem) -> JsonDict:
     """The job's data once the item exists on Vinted, whether its create reply came or it was found later."""
-    return {**context.accumulated, "item_id": item.id, "url": item.url}
+    return {**context.accumulated, "item_id": str(item.id), "url": item.url}  # ids are strings everywhere
 
 
 def account_in_path(context: JobContext, *, code: str, unable: str) -> str:
@@ -127,23 +127,14 @@ def account_in_path(context: JobContext, *, code: str, unable: str) -> str:
     return quote(context.account_id, safe="")
 
 
-def product_input(product: ProductSnapshot, *, code: str) -> JsonDict:
+def product_input(
+    product: ProductSnapshot | None, action: str, *, code: str = NOT_PUBLISHABLE, for_sale: bool = True
+) -> JsonDict:
     """What a job that writes the product to Vinted needs of it; InvalidRequest (with `code`) naming
-    everything missing."""
-    problems: list[str] = []
-    if not product.image_urls:
-        problems.append("a Vinted listing needs at least one photo (image_urls is empty)")
-    if len(product.image_urls) > MAX_PHOTOS:
-        problems.append(f"Vinted accepts at most {MAX_PHOTOS} photos, the product has {len(product.image_urls)}")
-    try:
-        attributes = VintedAttributes.model_validate(product.marketplace_attributes.get("vinted") or {})
-    except ValidationError as invalid:
-        fields = sorted({".".join(str(p) for p in error["loc"]) for error in invalid.errors()})
-        problems.append(f"marketplace_attributes.vinted is missing or invalid: {', '.join(fields)}")
-        attributes = None
-    if problems:
-        raise InvalidRequest("; ".join(problems), code=code)
-    assert attributes is not None
+    everything missing: the check eBay's and Etsy's jobs make (`for_sale`: the job puts the item on sale)."""
+    product, attributes = checked_product(
+        product, "vinted", action, VintedAttributes, max_photos=MAX_PHOTOS, code=code, for_sale=for_sale
+    )
     return {
         "id": product.id,
         "title": product.title,
@@ -210,12 +201,9 @@ def uploaded_photo(step: Step, context: JobContext, reply: Reply) -> JsonDict:
 class VintedPublish:
     marketplace: Marketplace = "vinted"
     action = "publish"
-    needs_product = True
 
     def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
-        if product is None:
-            raise InvalidRequest("publishing on Vinted needs a product_id")
-        return {"product": product_input(product, code="product_not_publishable")}
+        return {"product": product_input(product, self.action)}
 
     def steps(self, job_input: JsonDict) -> list[Step]:
         photos = photo_steps(len(job_input["product"]["image_urls"]))

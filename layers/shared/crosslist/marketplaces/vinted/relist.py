@@ -53,7 +53,7 @@ class VintedRelist(VintedPublish):
         if product.listings["vinted"]["status"] not in ("active", "hidden"):
             status = product.listings["vinted"]["status"]
             raise InvalidRequest(f"a {status} Vinted listing cannot be relisted", code="not_relistable")
-        return {"item_id": item_id, "product": product_input(product, code="product_not_publishable")}
+        return {"item_id": item_id, "product": product_input(product, self.action)}
 
     def steps(self, job_input: JsonDict) -> list[Step]:
         return [

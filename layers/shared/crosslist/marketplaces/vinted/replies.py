@@ -8,6 +8,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from crosslist.marketplaces.photos import extension_download_failed
 from crosslist.workflows.base import FailureKind, Reply, StepFailed
 
 # A 403 mentioning one of these is an anti-bot challenge (DataDome, Cloudflare), not "not your item".
@@ -21,6 +22,8 @@ def check(reply: Reply) -> None:
     """Return when the call succeeded; else raise a StepFailed saying what happened and what to do."""
     if reply.success:
         return
+    if reply.photo_failure is not None:  # the extension could not download the photo: Vinted was never called
+        raise extension_download_failed(reply.photo_failure, reply.error)
     status, text = reply.status, (reply.error or "").strip()
     if status == 429:
         raise StepFailed(

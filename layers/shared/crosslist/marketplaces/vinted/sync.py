@@ -126,11 +126,14 @@ def reconcile(seen: dict[str, JsonDict], listings: list[ListingRef]) -> Reconcil
     drift: list[JsonDict] = []
     known: set[str] = set()
     for listing in listings:
+        if listing.status == "deleted":
+            # Final: an item under its id now is not this listing (an id handed out again), so it stays
+            # deleted and the item is shown as unlinked rather than tied to a product that no longer has it.
+            continue
         known.add(listing.external_id)
         item = seen.get(listing.external_id)
-        if item is None:
-            if listing.status != "deleted":  # no longer in the wardrobe: gone from Vinted
-                changes.append(ListingChange(listing.product_id, "deleted"))
+        if item is None:  # no longer in the wardrobe: gone from Vinted
+            changes.append(ListingChange(listing.product_id, "deleted"))
             continue
         state: ListingState = item["state"]
         if state != listing.status:

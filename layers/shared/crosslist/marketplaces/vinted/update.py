@@ -78,7 +78,6 @@ class _PutReply(BaseModel):
 class VintedUpdate:
     marketplace: Marketplace = "vinted"
     action = "update"
-    needs_product = True
 
     def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
         item_id = listed_item(product, "update")
@@ -86,7 +85,9 @@ class VintedUpdate:
         shown = product.listings["vinted"].get("image_urls")
         return {
             "item_id": item_id,
-            "product": product_input(product, code="product_not_updatable"),
+            # A listing already on sale is brought up to date whatever the stock: a sold-out product's goes
+            # with a delete, which auto-delist queues.
+            "product": product_input(product, self.action, code="product_not_updatable", for_sale=False),
             # Unknown (a listing older than crosslist's record of it): uploaded again to be sure.
             "photos_changed": shown != product.image_urls,
         }
