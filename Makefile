@@ -1,33 +1,45 @@
 # crosslist — `make test` and `make dev` work on a fresh clone: they install what they need.
 SHELL := /bin/bash
-PYTHON ?= python3
+# The Lambda runtime's Python (template.yaml: python3.13): the newest pyenv install of it, else the one on PATH
+# (a pyenv shim on PATH runs only when that version is selected: the install itself is taken first).
+PYTHON_VERSION := 3.13
+PYENV_PYTHONS := $(sort $(wildcard $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions/$(PYTHON_VERSION).*/bin/python$(PYTHON_VERSION)))
+PYTHON ?= $(or $(lastword $(PYENV_PYTHONS)),$(shell command -v python$(PYTHON_VERSION) 2>/dev/null))
 VENV := .venv
 SAM_VENV := .venv-sam
 SAM_CLI_VERSION := 1.170.0
 BIN := $(VENV)/bin
 
-.PHONY: test dev openapi lint typecheck pytest unit integration e2e schemathesis postgres-binaries sam-build bench clean
+comma := ,
+.PHONY: python-check test dev openapi lint typecheck pytest unit integration e2e schemathesis postgres-binaries sam-build bench clean
 
 test: lint typecheck pytest ## everything CI runs
 
-$(BIN)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+python-check:
+	@test -n "$(PYTHON)" && "$(PYTHON)" -c 'import sys; sys.exit(sys.version_info[:2] != ($(subst .,$(comma),$(PYTHON_VERSION))))' || { \
+	  echo "crosslist needs Python $(PYTHON_VERSION) (the Lambda runtime): install it (e.g. pyenv install $(PYTHON_VERSION)," \
+	  "or your system's python$(PYTHON_VERSION) package), or give its path: make PYTHON=/path/to/python$(PYTHON_VERSION)"; exit 1; }
+
+$(BIN)/.installed: pyproject.toml | python-check
+	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
 # aws-sam-cli pins its own boto3: it lives in a virtual environment of its own.
-$(SAM_VENV)/bin/sam:
+$(SAM_VENV)/bin/sam: | python-check
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
 
-# The tests and the devstack start PostgreSQL from the installed binaries; without any, the pgserver
-# wheel's bundled binaries are installed into the venv (only the binaries are used).
+# The tests and the devstack start PostgreSQL from the installed binaries; without any, the binaries bundled
+# in the pgserver wheel are unpacked into the venv (only the binaries are used: its wheels stop at Python 3.12,
+# so the wheel of 3.12 is taken, never imported).
 PGSERVER_VERSION := 0.1.4
 postgres-binaries: $(BIN)/.installed
 	@$(BIN)/python -m devstack.postgres bin-dir >/dev/null 2>&1 || { \
-	  echo "PostgreSQL binaries not found: installing the bundled ones (pgserver $(PGSERVER_VERSION))"; \
-	  $(BIN)/pip install --quiet pgserver==$(PGSERVER_VERSION); }
+	  echo "PostgreSQL binaries not found: unpacking the bundled ones (pgserver $(PGSERVER_VERSION))"; \
+	  $(BIN)/pip install --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+	    --target $(VENV)/pgserver pgserver==$(PGSERVER_VERSION); }
 
 dev: $(BIN)/.installed postgres-binaries ## the whole system on this machine (Ctrl-C stops it)
 	$(BIN)/crosslist dev up $(DEV_ARGS)
@@ -58,8 +70,8 @@ e2e: $(BIN)/.installed postgres-binaries
 schemathesis: $(BIN)/.installed postgres-binaries
 	$(BIN)/python -m pytest tests/e2e/test_api_schemathesis.py
 
-sam-build: $(SAM_VENV)/bin/sam
-	$(SAM_VENV)/bin/sam build --template template.yaml
+sam-build: $(SAM_VENV)/bin/sam ## build for arm64 without a container (the runtime's Python must be on PATH)
+	PATH="$(dir $(PYTHON)):$$PATH" $(SAM_VENV)/bin/sam build --template template.yaml
 
 bench: $(BIN)/.installed postgres-binaries
 	$(BIN)/python -m bench

@@ -28,7 +28,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 from werkzeug.wrappers import Request
@@ -72,7 +72,6 @@ WHEN_MADE = frozenset(
     | {"1960s", "1950s", "1940s", "1930s", "1920s", "1910s", "1900s", "1800s", "1700s", "before_1700"}
 )
 LISTING_STATES = frozenset({"active", "inactive", "sold_out", "draft", "expired"})
-_T = TypeVar("_T")
 _IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
 
 
@@ -888,12 +887,12 @@ class FakeEtsy(FakeServer):
 # helpers --------------------------------------------------------------------------------------------
 
 
-def _by_text_key(table: dict[int, _T]) -> dict[str, _T]:
+def _by_text_key[T](table: dict[int, T]) -> dict[str, T]:
     """A table keyed by numeric ids as JSON keeps it."""
     return {str(key): value for key, value in table.items()}
 
 
-def _by_number_key(table: dict[str, _T]) -> dict[int, _T]:
+def _by_number_key[T](table: dict[str, T]) -> dict[int, T]:
     return {int(key): value for key, value in table.items()}
 
 
@@ -927,7 +926,7 @@ def _missing(name: str) -> Refusal:
     return _refusal(400, f"Missing required parameter: {name}")
 
 
-def _need(value: _T | None, name: str) -> _T:
+def _need[T](value: T | None, name: str) -> T:
     if value is None:
         raise _missing(name)
     return value

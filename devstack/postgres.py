@@ -129,12 +129,15 @@ def find_bin_dir() -> Path:
 
 
 def _bundled_bin_dir() -> Path | None:
-    # find_spec locates a top-level package without importing it.
+    # Where `make` unpacks the wheel (sys.prefix/pgserver), else an installed pgserver: find_spec locates a
+    # top-level package without importing it.
+    unpacked = Path(sys.prefix) / "pgserver" / "pgserver"
     spec = importlib.util.find_spec("pgserver")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
-    return path if _has_server_binaries(path) else None
+    installed = Path(next(iter(spec.submodule_search_locations))) if spec and spec.submodule_search_locations else None
+    for package in (unpacked, installed):
+        if package is not None and _has_server_binaries(package / "pginstall" / "bin"):
+            return package / "pginstall" / "bin"
+    return None
 
 
 # --------------------------------------------------------------------------------------------------

@@ -192,7 +192,8 @@ def test_functions_are_the_expected_ones(template: dict[str, Any]) -> None:
     for function_id, code_uri in code_uris.items():
         assert (REPO / code_uri).is_dir(), f"{function_id}: {code_uri} is not a folder"
         assert _function_property(template, function_id, "Handler") == "app.lambda_handler"
-        assert _function_property(template, function_id, "Runtime") == "python3.11"
+        assert _function_property(template, function_id, "Runtime") == "python3.13"
+        assert _function_property(template, function_id, "Architectures") == ["arm64"]
 
 
 def _conditions_used(node: Any) -> Iterator[str]:

@@ -235,6 +235,9 @@ class Authority:
         certificate = (
             _builder(name, name, key)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            # Python 3.13 verifies strictly (VERIFY_X509_STRICT): a CA says which key it is, and signs with it.
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .sign(key, hashes.SHA256())
         )
         return cls(key, certificate)
@@ -244,6 +247,7 @@ class Authority:
         certificate = (
             _builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)]), self.certificate.subject, key)
             .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False)
             .sign(self.key, hashes.SHA256())
         )
         (directory / "server.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from random import Random
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -48,11 +48,10 @@ READY = {
 }
 WARDROBE = f"/api/v2/wardrobe/{VINTED_USER_ID}/items?page=1&per_page=96&order=newest_first"
 
-T = TypeVar("T")
 Json = dict[str, Any]
 
 
-def run(coroutine: Coroutine[Any, Any, T]) -> T:
+def run[T](coroutine: Coroutine[Any, Any, T]) -> T:
     async def bounded() -> T:
         return await asyncio.wait_for(coroutine, timeout=5)
 

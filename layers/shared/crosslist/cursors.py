@@ -12,14 +12,11 @@ import binascii
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 
 from sqlalchemy import Select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from crosslist.errors import BadRequest
-
-Row = TypeVar("Row")
 
 
 def encode(at: datetime, row_id: uuid.UUID) -> str:
@@ -42,7 +39,7 @@ def decode(cursor: str) -> tuple[datetime, uuid.UUID]:
     return at, row_id
 
 
-def newest_first_page(
+def newest_first_page[Row](
     session: Session,
     query: Select[Row],
     *,

@@ -9,7 +9,7 @@ needs the user to connect again is NeedsReauth for the caller (the engine parks 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -118,10 +118,7 @@ def _probe_image(url: str) -> None:
     image_fetch.probe_image(url)
 
 
-Photo = TypeVar("Photo")
-
-
-def _photo(url: str, download: Callable[[str], Photo]) -> Photo:
+def _photo[Photo](url: str, download: Callable[[str], Photo]) -> Photo:
     """What `download` gets of the product photo at `url`; StepFailed naming the URL when it cannot (see
     crosslist.marketplaces.photos: an address crosslist never calls is as final as a 404)."""
     from crosslist.marketplaces.image_fetch import ImageFetchFailed

@@ -4,20 +4,17 @@ for the same reason, with the same code, on the others."""
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 from pydantic import BaseModel, ValidationError
 
 from crosslist.errors import InvalidRequest
 from crosslist.marketplaces import DISPLAY_NAMES
 from crosslist.workflows.base import ProductSnapshot
 
-Attributes = TypeVar("Attributes", bound=BaseModel)
 # "This product cannot be put on sale here": a 422 at POST /jobs naming every problem.
 NOT_PUBLISHABLE = "not_publishable"
 
 
-def checked_product(
+def checked_product[Attributes: BaseModel](
     product: ProductSnapshot | None,
     marketplace: str,
     action: str,

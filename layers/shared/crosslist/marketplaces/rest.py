@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -26,7 +25,6 @@ from crosslist.workflows.base import (
     StepFailed,
 )
 
-Attributes = TypeVar("Attributes", bound=BaseModel)
 LIVE_STATES = ("active", "hidden", "reserved")  # a listing an update or delete can act on
 
 MAX_MESSAGE = 500
@@ -61,7 +59,7 @@ def reconcile(records: Records, state_of: Callable[[ListingRef], ListingState]) 
     return {"changed": dict(sorted(Counter(change.status for change in changes).items()))}
 
 
-def parsed(marketplace: str, model: type[Attributes], reply: Reply, doing: str) -> Attributes:
+def parsed[Attributes: BaseModel](marketplace: str, model: type[Attributes], reply: Reply, doing: str) -> Attributes:
     """The marketplace's answer in the shape crosslist relies on; a permanent failure showing what came back
     if not (a changed API must be seen, not guessed around)."""
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import time
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
@@ -36,9 +36,6 @@ MAX_CONNECTIONS_PER_USER = 20
 USER_BUDGET_KEY_PREFIX = "user-budget#"
 # How many connections (and spent budgets) one Lambda instance remembers; past it, it starts over.
 REMEMBERED_CONNECTIONS = 10_000
-
-
-_Remembered = TypeVar("_Remembered")
 
 
 class Budget(enum.StrEnum):
@@ -195,7 +192,7 @@ class ConnectionStore:
         return CountedMessage(counted.sender, Budget.USER, user_count == MESSAGES_PER_USER_WINDOW + 1)
 
     @staticmethod
-    def _remember(memory: dict[str, _Remembered], key: str, value: _Remembered) -> None:
+    def _remember[Remembered](memory: dict[str, Remembered], key: str, value: Remembered) -> None:
         if len(memory) >= REMEMBERED_CONNECTIONS:  # bounded: an instance can live for hours
             memory.clear()
         memory[key] = value

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ValidationError
 
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from crosslist.realtime.messages import PhotoDownloadFailure, PluginCommand
 
 JsonDict = dict[str, Any]
-Params = TypeVar("Params", bound=BaseModel)
 # Marketplaces pace and budget calls by kind (a Vinted write is spaced more than a read).
 CallKind = Literal["read", "write", "delete"]
 # A listing's state on its marketplace (marketplace_listings.status).
@@ -332,7 +331,7 @@ class Workflow(Protocol):
         """The job's result once every step succeeded."""
 
 
-def parse_params(model: type[Params], params: JsonDict | None, needs: str) -> Params:
+def parse_params[Params: BaseModel](model: type[Params], params: JsonDict | None, needs: str) -> Params:
     """A job's action-specific `params` in the shape `model` expects; else InvalidRequest (422,
     `invalid_params`) saying `needs` and each field's problem."""
     try:

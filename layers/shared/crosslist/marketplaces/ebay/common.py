@@ -6,7 +6,7 @@ relists), and at most one offer per eBay site. The listing id is what marketplac
 
 from __future__ import annotations
 
-from typing import Literal, TypeVar
+from typing import Literal
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -23,7 +23,6 @@ MAX_TITLE = 80  # eBay's limit (crosslist's products allow 200)
 MAX_PHOTOS = 24
 OFFER_EXISTS = 25002  # createOffer on a SKU that has an offer: the error names the existing offer
 NO_OFFER = 25713  # "This Offer is not available": the SKU has no offer (or the offer id is unknown)
-Model = TypeVar("Model", bound=BaseModel)
 
 EbayCondition = Literal[
     "NEW",
@@ -173,7 +172,7 @@ def failure(reply: Reply, doing: str) -> StepFailed:
     return rest_failure("ebay", reply, doing, message, detail)
 
 
-def parse(model: type[Model], reply: Reply, doing: str) -> Model:
+def parse[Model: BaseModel](model: type[Model], reply: Reply, doing: str) -> Model:
     return parsed("ebay", model, reply, doing)
 
 

@@ -4,7 +4,7 @@ product as Etsy takes it, and Etsy's errors (`{"error": "..."}`)."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal, TypeVar
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -16,7 +16,6 @@ from crosslist.workflows.base import JobContext, JsonDict, ProductSnapshot, Repl
 MAX_TITLE = 140
 MAX_PHOTOS = 10
 MAX_SKU = 32
-Model = TypeVar("Model", bound=BaseModel)
 
 
 class EtsyAttributes(BaseModel):
@@ -97,7 +96,7 @@ def failure(reply: Reply, doing: str) -> StepFailed:
     return rest_failure("etsy", reply, doing, message, {"error": message} if message else None)
 
 
-def parse(model: type[Model], reply: Reply, doing: str) -> Model:
+def parse[Model: BaseModel](model: type[Model], reply: Reply, doing: str) -> Model:
     return parsed("etsy", model, reply, doing)
 
 

@@ -4,7 +4,6 @@ a rate limit, a bot challenge or an expired session is handled the same way what
 from __future__ import annotations
 
 import json
-from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -15,7 +14,6 @@ from crosslist.workflows.base import FailureKind, Reply, StepFailed
 CHALLENGE_MARKERS = ("captcha-delivery", "datadome", "__cf_chl")
 MAX_VINTED_TEXT = 500  # how much of Vinted's own error text a job keeps and shows
 MAX_EXTENSION_TEXT = 300  # the extension's own description of a network failure
-Model = TypeVar("Model", bound=BaseModel)
 
 
 def check(reply: Reply) -> None:
@@ -81,7 +79,7 @@ def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def parse(model: type[Model], reply: Reply, path: str, *, kind: FailureKind = "permanent") -> Model:
+def parse[Model: BaseModel](model: type[Model], reply: Reply, path: str, *, kind: FailureKind = "permanent") -> Model:
     """The reply's body in the shape `model` expects, or a loud failure: Vinted changed this payload.
     The job keeps the path and the start of the body, so the new shape can be seen and handled.
     `kind`: "retryable" where a second look may do (a write that landed is then verified, not resent)."""
