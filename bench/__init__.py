@@ -15,7 +15,9 @@ Sections:
 - marketplaces: U users connect the fake eBay and Etsy and publish P products on both at once (job time,
   calls and billed process_job time per publish), then sales on eBay one after another: from the orders
   import's start to the Etsy listing delisted, and the worst case with the default sync rules; see
-  bench/marketplaces.py.
+  bench/marketplaces.py;
+- cost: what the deployed stack costs a month while idle and per 1 000 jobs, for each database profile (an
+  estimate from AWS's list prices and the engine section's counts, printed, not measured); see bench/deploy_cost.py.
 
 Every section's figures also go to bench/results.json, one document (see bench/results.py): a run
 replaces the sections it measured there and keeps the others (`--only X` updates X alone).

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import cold, engine, flood, loop, marketplaces, results
+from bench import cold, deploy_cost, engine, flood, loop, marketplaces, results
 from bench.stats import machine
 
 COLD_RUNS = 3
@@ -45,7 +45,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--latency-ms", type=_non_negative, default=0, help="simulated Vinted latency per plugin command (default 0)"
     )
     parser.add_argument(
-        "--only", choices=("cold", "loop", "memory", "flood", "engine", "marketplaces"), help="run one section only"
+        "--only",
+        choices=("cold", "loop", "memory", "flood", "engine", "marketplaces", "cost"),
+        help="run one section only",
     )
     parser.add_argument(
         "--concurrency", type=_positive, default=2, help="instances per function, as the devstack's (default 2)"
@@ -152,6 +154,9 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None, results_path: Pat
 
     if figures:
         _write_results(figures, argv, results_path)
+    if args.only in (None, "cost"):
+        # Priced, not measured (nothing to write): after the other sections, so per 1 000 jobs uses this run's engine.
+        print(deploy_cost.report(results_path), flush=True)
     print(f"\nbenchmark finished in {time.perf_counter() - started:.0f} s", flush=True)
     return 0
 

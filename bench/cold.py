@@ -1,13 +1,23 @@
-"""Cold start: import each function's module in a fresh interpreter, as Lambda's init phase does."""
+"""Cold start: import each function's module in a fresh interpreter, as Lambda's init phase does.
+
+Twice: with the dependencies' bytecode at hand (what `make sam-build` and `make deploy` ship), and from sources
+alone (what a plain `sam build` ships: Lambda's code directories are read-only, so every cold start compiled each
+module it imported and could keep nothing).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
+import sysconfig
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +85,9 @@ class ColdStart:
     sqlalchemy_modules: int = 0
     connects: list[str] = field(default_factory=list)
     error: str | None = None
+    # The same, from sources alone (no bytecode for the dependencies and crosslist; the runtime's own has it).
+    source_import_ms: list[float] = field(default_factory=list)
+    source_first_use_ms: list[float] = field(default_factory=list)
 
 
 def probe_environment() -> dict[str, str]:
@@ -109,10 +122,15 @@ def function_names(root: Path = REPO) -> list[str]:
     return sorted(p.name for p in (root / "functions").iterdir() if (p / "app.py").is_file())
 
 
-def _probe_once(name: str, environment: dict[str, str], result: ColdStart) -> None:
+def _probe_once(name: str, environment: dict[str, str], result: ColdStart, sources: Path | None = None) -> None:
+    """One cold start of `name`; from the `sources` tree alone (see `sources_only`) when given."""
+    command = [sys.executable, "-c", _PROBE]
+    if sources is not None:  # the bare interpreter: no site-packages, only the tree (and the repo, for the probe)
+        command = [getattr(sys, "_base_executable", sys.executable), "-S", "-c", _PROBE]
+        environment = {**environment, "PYTHONPATH": str(sources)}
     started = time.perf_counter()
     completed = subprocess.run(
-        [sys.executable, "-c", _PROBE, str(Path("functions") / name), *FIRST_USE.get(name, ())],
+        [*command, str(Path("functions") / name), *FIRST_USE.get(name, ())],
         cwd=REPO,
         env=environment,
         capture_output=True,
@@ -126,6 +144,10 @@ def _probe_once(name: str, environment: dict[str, str], result: ColdStart) -> No
         result.error = lines[-1] if lines else f"exit {completed.returncode}"
         return
     measured = json.loads(completed.stdout.strip().splitlines()[-1])
+    if sources is not None:
+        result.source_import_ms.append(float(measured["ms"]))
+        result.source_first_use_ms.append(float(measured["first_use_ms"]))
+        return
     result.import_ms.append(float(measured["ms"]))
     result.first_use_ms.append(float(measured["first_use_ms"]))
     result.process_ms.append(wall_ms)
@@ -134,14 +156,38 @@ def _probe_once(name: str, environment: dict[str, str], result: ColdStart) -> No
     result.connects = [str(c) for c in measured["connects"]]
 
 
+@contextmanager
+def sources_only() -> Iterator[Path]:
+    """The installed dependencies and crosslist as a plain `sam build` ships them: sources, no bytecode. Hard
+    links where the file system allows (a copy otherwise); PYTHONDONTWRITEBYTECODE keeps it so."""
+    with tempfile.TemporaryDirectory(
+        prefix="cold-sources-", dir=REPO / "build" if (REPO / "build").is_dir() else None
+    ) as tmp:
+        tree = Path(tmp) / "site"
+        skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pth", "__editable__*")
+
+        def link(source: str, target: str) -> None:
+            try:
+                os.link(source, target)
+            except OSError:
+                shutil.copy2(source, target)
+
+        shutil.copytree(sysconfig.get_paths()["purelib"], tree, ignore=skip, copy_function=link)
+        shutil.copytree(REPO / "layers" / "shared" / "crosslist", tree / "crosslist", ignore=skip, copy_function=link)
+        yield tree
+
+
 def measure(runs: int = 3, root: Path = REPO) -> list[ColdStart]:
     names = function_names(root)
     results = {name: ColdStart(name) for name in names}
     environment = probe_environment()
-    for _ in range(runs):  # round-robin: a slow moment of the machine spreads over every function
-        for name in names:
-            if results[name].error is None:
-                _probe_once(name, environment, results[name])
+    with sources_only() as sources:
+        for _ in range(runs):  # round-robin: a slow moment of the machine spreads over every function
+            for name in names:
+                if results[name].error is None:
+                    _probe_once(name, environment, results[name])
+                if results[name].error is None:
+                    _probe_once(name, environment, results[name], sources)
     return [results[name] for name in names]
 
 
@@ -154,6 +200,8 @@ def report(results: list[ColdStart], runs: int) -> str:
         "max",
         "first use ms",
         "process ms",
+        "import, sources only",
+        "first use, sources only",
         "modules loaded",
         "sqlalchemy mods",
         "connects",
@@ -167,6 +215,8 @@ def report(results: list[ColdStart], runs: int) -> str:
             fmt(max(r.import_ms) if r.import_ms else None),
             fmt(median(r.first_use_ms)),
             fmt(median(r.process_ms)),
+            fmt(median(r.source_import_ms)),
+            fmt(median(r.source_first_use_ms)),
             fmt(r.modules),
             fmt(r.sqlalchemy_modules),
             fmt(len(r.connects)),
@@ -177,7 +227,8 @@ def report(results: list[ColdStart], runs: int) -> str:
         table([*headers, "error"] if errors else headers, rows),
         "  import ms: load_module alone; first use ms: then building what its first invocation asks crosslist.runtime"
         " for (clients, engine, services; no request sent); process ms: interpreter start + import + first use +"
-        " exit, seen from outside",
+        " exit, seen from outside; sources only: the same without any bytecode for the dependencies and crosslist,"
+        " as Lambda ran a plain `sam build` (make sam-build and make deploy compile it: compile-build)",
     ]
     by_name = {r.function: r for r in results}
     for name in NO_DATABASE:
@@ -211,6 +262,10 @@ def figures(results: list[ColdStart], runs: int) -> dict[str, Any]:
                 },
                 "first_use_ms": number(median(r.first_use_ms)),
                 "process_ms": number(median(r.process_ms)),
+                "sources_only": {
+                    "import_ms": number(median(r.source_import_ms)),
+                    "first_use_ms": number(median(r.source_first_use_ms)),
+                },
                 "modules": r.modules,
                 "sqlalchemy_modules": r.sqlalchemy_modules,
                 "connects": len(r.connects),

@@ -40,7 +40,15 @@ from pathlib import Path
 import pg8000.native
 from sqlalchemy import URL
 
-__all__ = ["Cluster", "ClusterError", "PostgresNotFoundError", "find_bin_dir", "free_port", "start_cluster"]
+__all__ = [
+    "Cluster",
+    "ClusterError",
+    "PostgresNotFoundError",
+    "ServerCertificate",
+    "find_bin_dir",
+    "free_port",
+    "start_cluster",
+]
 
 log = logging.getLogger(__name__)
 
@@ -358,6 +366,28 @@ class Cluster:
         stop_cluster(self.data_dir)
 
 
+@dataclass(frozen=True)
+class ServerCertificate:
+    """What a cluster started with it presents to clients: TLS on (``ssl=on``), this certificate (PEM, its chain
+    after it) and its private key (PEM, unencrypted). Without one the server has no TLS at all (``ssl=off``)."""
+
+    certificate_pem: bytes
+    private_key_pem: bytes
+
+
+def _install_certificate(data_dir: Path, certificate: ServerCertificate) -> dict[str, str]:
+    """Write the certificate and key into the data directory, readable by the server alone (PostgreSQL refuses a
+    key others can read); returns the server settings that turn TLS on with them."""
+    paths = {"ssl_cert_file": data_dir / "server.crt", "ssl_key_file": data_dir / "server.key"}
+    for path, content in zip(paths.values(), (certificate.certificate_pem, certificate.private_key_pem), strict=True):
+        path.unlink(missing_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(content)
+        _give_to_pg_user(path)
+    return {"ssl": "on", **{name: str(path) for name, path in paths.items()}}
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -445,9 +475,9 @@ def _prepare(bin_dir: Path, data_dir: Path) -> Path:
     return socket_dir
 
 
-def _pg_ctl_start_cmd(bin_dir: Path, cluster: Cluster) -> list[str]:
+def _pg_ctl_start_cmd(bin_dir: Path, cluster: Cluster, settings: dict[str, str] | None = None) -> list[str]:
     options = ["-p", str(cluster.port), "-k", str(cluster.socket_dir)]
-    for key, value in SERVER_SETTINGS.items():
+    for key, value in {**SERVER_SETTINGS, **(settings or {})}.items():
         options += ["-c", f"{key}={value}"]
     # pg_ctl hands -o to a shell, hence shlex.join.
     return _as_pg_user(
@@ -463,13 +493,14 @@ def _pg_ctl_start_cmd(bin_dir: Path, cluster: Cluster) -> list[str]:
     )
 
 
-def start_cluster(data_dir: Path, port: int | None = None) -> Cluster:
+def start_cluster(data_dir: Path, port: int | None = None, *, certificate: ServerCertificate | None = None) -> Cluster:
     """Start (creating it first if needed) a cluster in ``data_dir`` and wait until it accepts connections.
 
     ``initdb`` runs only when ``data_dir`` is missing or empty, so existing data is kept. The server
     listens on ``port`` (a free port when None). If a server is already running on ``data_dir`` it is
     reused as is, on whatever port it listens on. The server log is ``<data_dir>.log`` next to the
-    data directory.
+    data directory. With a ``certificate`` the server speaks TLS (clients may still connect without it, as
+    trust auth over TCP allows both).
     """
     data_dir = Path(data_dir).expanduser().resolve()
     bin_dir = find_bin_dir()
@@ -478,6 +509,7 @@ def start_cluster(data_dir: Path, port: int | None = None) -> Cluster:
         return running
 
     socket_dir = _prepare(bin_dir, data_dir)
+    settings = _install_certificate(data_dir, certificate) if certificate is not None else {}
     log_file = _log_file(data_dir)
     attempts = 5
     for attempt in range(1, attempts + 1):
@@ -486,7 +518,7 @@ def start_cluster(data_dir: Path, port: int | None = None) -> Cluster:
         offset = log_file.stat().st_size
         started = time.monotonic()
         try:
-            _run(_pg_ctl_start_cmd(bin_dir, cluster), what="pg_ctl start", timeout=START_TIMEOUT_S + 10)
+            _run(_pg_ctl_start_cmd(bin_dir, cluster, settings), what="pg_ctl start", timeout=START_TIMEOUT_S + 10)
         except ClusterError as exc:
             new_log = _log_tail(log_file, offset)
             if attempt < attempts and port is None and "Address already in use" in new_log:

@@ -365,6 +365,9 @@ class DevStack:
             "POWERTOOLS_LOG_LEVEL": self.config.function_log_level,
             **self._marketplace_environment(),
             **{k: v for k, v in os.environ.items() if k.startswith("CROSSLIST_") and k != "CROSSLIST_DEV_JWT_SECRET"},
+            # The devstack's own PostgreSQL has no certificate: the functions talk to it in clear text, which they
+            # refuse unless told (crosslist.db.tls). A database given with --database-url keeps what the shell says.
+            **({"CROSSLIST_DATABASE_SSLMODE": "disable"} if self._cluster is not None else {}),
             "CROSSLIST_PACING": "on" if self.config.pacing else os.environ.get("CROSSLIST_PACING", "off"),
             # The demo images are served by this HTTP API over plain http on loopback, which products
             # otherwise refuse as image URLs; origins given in the shell are kept.

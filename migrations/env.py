@@ -3,9 +3,9 @@
 import os
 
 from alembic import context
-from sqlalchemy import create_engine
 
 from crosslist.db.action_types import sync_action_types
+from crosslist.db.engine import make_engine
 from crosslist.db.models import Base
 
 target_metadata = Base.metadata
@@ -25,7 +25,8 @@ def run_migrations_online() -> None:
             context.run_migrations()
             sync_action_types(connection)
         return
-    engine = create_engine(os.environ["DATABASE_URL"])
+    # As the functions connect: TLS, the server verified (crosslist.db.tls), never clear text by accident.
+    engine = make_engine(os.environ["DATABASE_URL"])
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata)
         with context.begin_transaction():

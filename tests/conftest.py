@@ -36,6 +36,9 @@ os.environ.update(
 )
 os.environ.pop("AWS_PROFILE", None)
 os.environ.pop("AWS_ENDPOINT_URL", None)
+# The session's throwaway PostgreSQL has no certificate: clear text, which crosslist refuses unless told
+# (crosslist.db.tls). A TEST_DATABASE_URL with TLS can say otherwise (CROSSLIST_DATABASE_SSLMODE=verify-full).
+os.environ.setdefault("CROSSLIST_DATABASE_SSLMODE", "disable")
 
 
 @pytest.fixture(scope="session")

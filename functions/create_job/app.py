@@ -24,7 +24,7 @@ from crosslist.jobs.schemas import (
     UnlinkedItems,
 )
 from crosslist.marketplaces import ActionCode, Marketplace
-from crosslist.orders.service import OrderPage
+from crosslist.orders.schemas import OrderPage
 from crosslist.sync_rules.schemas import ChangeSyncRulesRequest, SyncRules
 
 logger = Logger()

@@ -1,5 +1,6 @@
 """Scheduled: refresh eBay and Etsy tokens that expire soon, before a job needs them."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -7,8 +8,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from crosslist import runtime
-from crosslist.auth.credentials import credentials_due_for_refresh
-from crosslist.auth.refresh import refresh_due
+from crosslist.auth.credentials import DueCredential
+from crosslist.auth.refresh import refresh_due, scheduled_refresh
 from crosslist.realtime.messages import reauth_required_message
 
 logger = Logger()
@@ -18,7 +19,11 @@ metrics = Metrics()
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    due = credentials_due_for_refresh(runtime.sessions())
+    report = scheduled_refresh(runtime.sessions(), runtime.due_times("tokens"), _refresh, datetime.now(UTC))
+    return report if report is not None else {"due_for_refresh": 0}  # none could be due: PostgreSQL left alone
+
+
+def _refresh(due: list[DueCredential]) -> dict[str, Any]:
     if not due:
         return {"due_for_refresh": 0}
     if not runtime.settings().credentials_key_id:  # the devstack without a KMS key: nothing can be opened

@@ -13,8 +13,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from crosslist import runtime
 from crosslist.api import current_user, documented, make_resolver
 from crosslist.orders.schemas import SalePage, UserSettingsUpdate, UserSettingsView
-from crosslist.products.removal import Delisting
-from crosslist.products.schemas import MAX_LIST_OFFSET, ProductCreate, ProductPage, ProductUpdate, ProductView
+from crosslist.products.schemas import (
+    MAX_LIST_OFFSET,
+    Delisting,
+    ProductCreate,
+    ProductPage,
+    ProductUpdate,
+    ProductView,
+)
 
 logger = Logger()
 app = make_resolver()

@@ -1,8 +1,10 @@
 """`sam build` on this machine (x86_64 or not, no container) builds the layer for the functions' arm64: every
-compiled module in it is an aarch64 one, for the runtime's Python."""
+compiled module in it is an aarch64 one, for the runtime's Python; `make sam-build` and `make deploy` then give
+every module its bytecode, since Lambda cannot write it and would compile each module at every cold start."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import struct
 import subprocess
@@ -56,3 +58,22 @@ def test_the_layer_is_built_for_arm64_with_only_aarch64_binaries(tmp_path: Path)
     assert tagged
     assert all("cpython-313-aarch64" in name for name in tagged), tagged
     assert (site / "crosslist" / "api.py").is_file()
+
+    # What make sam-build and make deploy run next: bytecode for every module, used without reading the source.
+    compiled = subprocess.run(
+        ["make", "-s", "compile-build", f"BUILD_DIR={tmp_path / 'build'}", f"PYTHON={sys.executable}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
+    sources = sorted(site.rglob("*.py"))
+    assert len(sources) > 500
+    for source in sources:
+        bytecode = Path(importlib.util.cache_from_source(str(source)))
+        header = bytecode.read_bytes()[:8] if bytecode.is_file() else b""
+        assert header[:4] == importlib.util.MAGIC_NUMBER, f"{source.relative_to(site)} has no bytecode for this Python"
+        flags = int.from_bytes(header[4:8], "little")
+        assert flags == 0b01, f"{source.relative_to(site)}: bytecode checked against its source (flags {flags})"

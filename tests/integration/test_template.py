@@ -29,6 +29,7 @@ EXPECTED_FUNCTIONS = {
     "MarketplacesFunction": "functions/marketplaces",
     "SweeperFunction": "functions/sweeper",
     "SchedulerFunction": "functions/scheduler",
+    "MigrationFunction": "functions/migrate",
 }
 EXPECTED_WS_ROUTES = {
     "$connect": "WsConnectFunction",
@@ -51,6 +52,7 @@ EXPECTED_QUEUE_SENDERS = {
     "MarketplacesFunction": {"JobsQueue"},  # a reconnected account wakes the jobs that waited for it
     "SweeperFunction": {"JobsQueue"},
     "SchedulerFunction": {"JobsQueue"},
+    "MigrationFunction": set(),
 }
 # A dead wake-up holds its lane's FIFO group until its visibility timeout ends: it must come back soon.
 MAX_JOBS_VISIBILITY_S = 60
@@ -73,11 +75,16 @@ def _run(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Comple
 # --------------------------------------------------------------------- linters
 
 
-def test_cfn_lint_reports_nothing() -> None:
+# Both templates of the repository: the stack, and the "All in AWS" database (deploy/database.yaml).
+TEMPLATES = ("template.yaml", "deploy/database.yaml")
+
+
+@pytest.mark.parametrize("template_file", TEMPLATES)
+def test_cfn_lint_reports_nothing(template_file: str) -> None:
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
     if not cfn_lint.is_file():
         pytest.fail(f"cfn-lint not found next to {sys.executable}; install the dev extras")
-    result = _run([str(cfn_lint), "template.yaml"])
+    result = _run([str(cfn_lint), template_file])
     output = result.stdout + result.stderr
     print(output)
     # Warnings and informational findings count too: cfn-lint must print nothing at all.
@@ -91,7 +98,8 @@ def _sam_cli() -> Path | None:
     return sam if sam.is_file() and os.access(sam, os.X_OK) else None
 
 
-def test_sam_validate_lint_passes() -> None:
+@pytest.mark.parametrize("template_file", TEMPLATES)
+def test_sam_validate_lint_passes(template_file: str) -> None:
     sam = _sam_cli()
     if sam is None:
         if os.environ.get("CI"):
@@ -104,7 +112,7 @@ def test_sam_validate_lint_passes() -> None:
         # No network here: never wait for the EC2 metadata service to look for credentials.
         "AWS_EC2_METADATA_DISABLED": "true",
     }
-    result = _run([str(sam), "validate", "--lint", "--region", "us-east-1", "--template", "template.yaml"], env=env)
+    result = _run([str(sam), "validate", "--lint", "--region", "us-east-1", "--template", template_file], env=env)
     output = result.stdout + result.stderr
     print(output)
     assert result.returncode == 0, output
@@ -433,6 +441,11 @@ def _event_sources(template: dict[str, Any], function_id: str) -> list[str]:
     for route_key, target in _websocket_routes(template).items():
         if target == function_id:
             sources.append(f"WebSocket {route_key}")
+    for resource_id, resource in template["Resources"].items():
+        if str(resource.get("Type", "")).startswith("Custom::"):
+            token = resource["Properties"]["ServiceToken"]
+            if function_id in {str(name).partition(".")[0] for name in _references(token)}:
+                sources.append(f"CustomResource {resource_id}")
     return sources
 
 
@@ -464,6 +477,13 @@ def _event_fits(event: Any, source: str) -> bool:
     if kind == "WebSocket":
         context = event.get("requestContext", {}) if isinstance(event, dict) else {}
         return bool(context.get("routeKey") == detail and context.get("connectionId"))
+    if kind == "CustomResource":
+        return (
+            isinstance(event, dict)
+            and event.get("RequestType") in {"Create", "Update", "Delete"}
+            and event.get("LogicalResourceId") == detail
+            and all(event.get(key) for key in ("ResponseURL", "StackId", "RequestId", "ResourceType"))
+        )
     raise AssertionError(f"unknown event source {source}")
 
 

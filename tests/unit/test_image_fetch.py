@@ -6,7 +6,6 @@ tripwire fails the test before any connection to an address other than loopback 
 
 from __future__ import annotations
 
-import datetime
 import ipaddress
 import socket
 import ssl
@@ -20,14 +19,11 @@ from typing import Any
 import httpcore
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from crosslist.marketplaces import image_fetch
 from crosslist.marketplaces.image_fetch import ImageFetchFailed, fetch_image, photo_format, probe_image
 from crosslist.products.image_urls import UnsafeImageUrl
+from tests.support.authority import CertificateAuthority
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
@@ -223,70 +219,29 @@ def test_what_is_not_an_image_or_too_large_is_not_downloaded(images: ImageServer
 # TLS: the connection goes to the address we checked, the certificate is still checked against the name.
 
 
-@dataclass
-class Authority:
-    key: ec.EllipticCurvePrivateKey
-    certificate: x509.Certificate
-
-    @classmethod
-    def create(cls) -> Authority:
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test authority")])
-        certificate = (
-            _builder(name, name, key)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            # Python 3.13 verifies strictly (VERIFY_X509_STRICT): a CA says which key it is, and signs with it.
-            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256())
-        )
-        return cls(key, certificate)
-
-    def server_context(self, hostname: str, directory: Path) -> ssl.SSLContext:
-        key = ec.generate_private_key(ec.SECP256R1())
-        certificate = (
-            _builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)]), self.certificate.subject, key)
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False)
-            .sign(self.key, hashes.SHA256())
-        )
-        (directory / "server.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-        (directory / "server.key").write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(directory / "server.pem", directory / "server.key")
-        return context
-
-    def client_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context()
-        context.load_verify_locations(cadata=self.certificate.public_bytes(serialization.Encoding.PEM).decode())
-        return context
+def server_context(authority: CertificateAuthority, hostname: str, directory: Path) -> ssl.SSLContext:
+    issued = authority.issue(hostname)
+    (directory / "server.pem").write_bytes(issued.certificate_pem)
+    (directory / "server.key").write_bytes(issued.private_key_pem)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(directory / "server.pem", directory / "server.key")
+    return context
 
 
-def _builder(subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePrivateKey) -> x509.CertificateBuilder:
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-    )
+def client_context(authority: CertificateAuthority) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.load_verify_locations(cadata=authority.pem)
+    return context
 
 
 @pytest.mark.parametrize(("certified_name", "verified"), [("images.test", True), ("elsewhere.test", False)])
 def test_tls_is_verified_for_the_host_name_on_the_address_that_was_checked(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, certified_name: str, verified: bool
 ) -> None:
-    authority = Authority.create()
-    served, stop = serve(tls=authority.server_context(certified_name, tmp_path))
+    authority = CertificateAuthority.create()
+    served, stop = serve(tls=server_context(authority, certified_name, tmp_path))
     try:
-        monkeypatch.setattr(httpx, "create_ssl_context", lambda **_: authority.client_context())
+        monkeypatch.setattr(httpx, "create_ssl_context", lambda **_: client_context(authority))
         resolve_as(monkeypatch, {"images.test": ["127.0.0.1"]})
         origin = f"https://images.test:{served.port}"
         if verified:

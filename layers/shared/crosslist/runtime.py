@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from crosslist.auth.credentials import CredentialStore
     from crosslist.auth.oauth_clients import HttpTokenEndpoint, OAuthApp
     from crosslist.auth.tokens import TokenVerifier
+    from crosslist.due_times import DueTimes, DynamoDueTimeStore, Watched
     from crosslist.jobs.engine import LaneEngine
     from crosslist.jobs.queue import CarriedReply, SqsJobQueue, SqsTimerQueue
     from crosslist.jobs.service import JobService
@@ -58,14 +59,50 @@ def settings() -> Settings:
 def sessions() -> sessionmaker[Session]:
     from crosslist.db.engine import make_engine, make_session_factory
 
+    factory = make_session_factory(make_engine(database_url()))
+    _announce_due_times(factory)
+    return factory
+
+
+def _announce_due_times(factory: sessionmaker[Session]) -> None:
+    """What a transaction makes due sooner is written to the DueTimes table before it commits (crosslist.due_times)."""
+    store = _due_time_store()
+    if store is not None:
+        from crosslist.due_times import announce_before_commit
+
+        announce_before_commit(factory, store)
+
+
+@cache
+def _due_time_store() -> DynamoDueTimeStore | None:
+    table = settings().due_times_table
+    if not table:
+        return None
+    from crosslist.due_times import DynamoDueTimeStore
+
+    return DynamoDueTimeStore(_dynamodb().Table(table))
+
+
+def due_times(watched: Watched) -> DueTimes | None:
+    """Whether a periodic function must look at PostgreSQL (crosslist.due_times); None: no DueTimes table, it
+    always looks."""
+    store = _due_time_store()
+    if store is None:
+        return None
+    from crosslist.due_times import DueTimes
+
+    return DueTimes(store, watched, settle_seconds=settings().due_times_settle_seconds)
+
+
+def database_url() -> str:
+    """The SQLAlchemy URL of PostgreSQL: DATABASE_URL, else the Secrets Manager secret DATABASE_SECRET_ARN
+    (the sessions and the migration function read it the same way)."""
     config = settings()
     if config.database_url is not None:
-        url = config.database_url.get_secret_value()
-    elif config.database_secret_arn is not None:
-        url = _secret(config.database_secret_arn)
-    else:
-        raise RuntimeError("set DATABASE_URL or DATABASE_SECRET_ARN")
-    return make_session_factory(make_engine(url))
+        return config.database_url.get_secret_value()
+    if config.database_secret_arn is not None:
+        return _secret(config.database_secret_arn)
+    raise RuntimeError("set DATABASE_URL or DATABASE_SECRET_ARN")
 
 
 @cache
@@ -308,18 +345,24 @@ def _call_marketplace_api(user_id: str, marketplace: str, call: HttpCall, timeou
     return marketplace_api()(user_id, marketplace, call, timeout_seconds)
 
 
-def sweeper() -> Sweeper:
+def sweeper(clock: Callable[[], datetime] | None = None) -> Sweeper:
     from crosslist.jobs.lanes import PostgresLaneStore
     from crosslist.jobs.sweeper import Sweeper
 
-    return Sweeper(PostgresLaneStore(sessions()), job_queue())
+    return Sweeper(PostgresLaneStore(sessions()), job_queue(), due_times("lanes"), clock=clock)
 
 
 def sync_scheduler(clock: Callable[[], datetime] | None = None) -> SyncScheduler:
     from crosslist.sync_rules.scheduler import SyncScheduler
     from crosslist.sync_rules.store import PostgresSyncRuleStore
 
-    return SyncScheduler(PostgresSyncRuleStore(sessions()), connections().live_users, job_service(), clock=clock)
+    return SyncScheduler(
+        PostgresSyncRuleStore(sessions()),
+        connections().live_users,
+        job_service(),
+        clock=clock,
+        due_times=due_times("sync_rules"),
+    )
 
 
 def sync_rule_service() -> SyncRuleService:
@@ -363,6 +406,7 @@ def reset() -> None:
         sessions,
         token_verifier,
         _dynamodb,
+        _due_time_store,
         connections,
         commands,
         gateway,

@@ -28,9 +28,21 @@ class Settings(BaseModel):
     # PostgreSQL: a URL in development and tests, a Secrets Manager secret in AWS.
     database_url: SecretStr | None = None
     database_secret_arn: str | None = None
+    # TLS to PostgreSQL is always on and verified (crosslist.db.tls): against the system's CAs, or against the PEM
+    # bundle in this Secrets Manager secret (a private CA: RDS's, Supabase's). Clear text only for development, by
+    # CROSSLIST_DATABASE_SSLMODE=disable: the deployed template never sets it.
+    database_ca_secret_arn: str | None = None
+    database_sslmode: Literal["verify-full", "disable"] = Field(
+        "verify-full", validation_alias=AliasChoices("CROSSLIST_DATABASE_SSLMODE")
+    )
 
     connections_table: str = "Connections"
     pending_commands_table: str = "PendingCommands"
+    # When the periodic functions may leave PostgreSQL alone (crosslist.due_times). Unset: they look every time.
+    due_times_table: str | None = None
+    # How long a transaction that announced a change may take to commit (crosslist.due_times.SETTLE_SECONDS): over
+    # every function's timeout. Shorter only where transactions are known to be short (the devstack's tests).
+    due_times_settle_seconds: float = Field(120, ge=0, validation_alias=AliasChoices("CROSSLIST_DUE_TIMES_SETTLE"))
     jobs_queue_url: str | None = None
     # API Gateway management endpoint of the WebSocket API (https://{api}.execute-api.{region}.amazonaws.com/{stage}).
     websocket_endpoint: str | None = None

@@ -31,6 +31,7 @@ from crosslist.auth.credentials import CredentialStore, InvalidGrant, TokenSet
 from crosslist.auth.oauth_clients import OAuthApp, TokenEndpointUnavailable
 from crosslist.db.engine import transaction
 from crosslist.db.models import CredentialStatus, OAuthCredential, OAuthState, SellerSettings
+from crosslist.due_times import announce
 from crosslist.errors import BadRequest, InvalidRequest, ServiceUnavailable
 from crosslist.marketplaces import DISPLAY_NAMES
 
@@ -208,6 +209,8 @@ class Connector:
                     SellerSettings.user_id == user_id, SellerSettings.marketplace == marketplace
                 )
             )
+            if deleted is not None:  # its sync rules record that they wait for a connection
+                announce(session, "sync_rules")
         return deleted is not None
 
     def _return_url(self, return_to: str | None) -> str:

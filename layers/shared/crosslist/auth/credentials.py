@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from crosslist.auth.vault import KeyService, open_sealed, seal
 from crosslist.db.engine import transaction
 from crosslist.db.models import CredentialStatus, OAuthCredential
+from crosslist.due_times import announce
 
 # The schedule runs every 15 minutes: refresh whatever would expire before the run after next.
 REFRESH_WINDOW = timedelta(minutes=30)
@@ -122,6 +123,8 @@ class CredentialStore:
                     set_={**values, "version": OAuthCredential.version + 1, "updated_at": self._clock()},
                 )
             )
+            # Its sync rules can run now, and its token is to be refreshed before it expires.
+            announce(session, "sync_rules", "tokens")
         return credential_id
 
     def access_token(self, user_id: str, marketplace: str, endpoint: TokenEndpoint) -> str:
@@ -149,10 +152,14 @@ class CredentialStore:
             credential = self._credential(session, user_id, marketplace, lock=True)
             if seen_version is not None and credential.version != seen_version:
                 return self._open(credential, "access")
+            expired_at = credential.expires_at
             token = self._refreshed(credential, endpoint)
             credential.version += 1
             if token is None:  # committed: the credential waits for the user to connect again
                 credential.status = CredentialStatus.NEEDS_REAUTH
+                announce(session, "sync_rules")  # its rules record that they wait for the user
+            elif credential.expires_at < expired_at:  # an unusually short token: refreshed sooner than planned
+                announce(session, "tokens")
         if token is None:
             raise NeedsReauth(user_id, marketplace)
         return token
@@ -188,6 +195,18 @@ class CredentialStore:
     def _open(self, credential: OAuthCredential, field: str) -> str:
         key = self._keys.key(str(credential.id), credential.data_key_encrypted or b"")
         return open_sealed(key, str(credential.id), field, credential.access_token_encrypted)
+
+
+def next_refresh_due(sessions: sessionmaker[Session]) -> datetime | None:
+    """When the soonest credential enters the refresh window (None: no credential to refresh): the schedule need
+    not open PostgreSQL before then (crosslist.due_times, `tokens`)."""
+    with transaction(sessions) as session:
+        expires_at = session.scalar(
+            select(func.min(OAuthCredential.expires_at)).where(
+                OAuthCredential.status == CredentialStatus.ACTIVE, OAuthCredential.refresh_token_encrypted.is_not(None)
+            )
+        )
+    return None if expires_at is None else expires_at - REFRESH_WINDOW
 
 
 def credentials_due_for_refresh(sessions: sessionmaker[Session], now: datetime | None = None) -> list[DueCredential]:

@@ -11,12 +11,20 @@ from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from crosslist.db.idle_sessions import end_idle_sessions
+from crosslist.db.tls import DatabaseTls, require_tls
 
-def make_engine(url: str) -> Engine:
+
+def make_engine(url: str, *, tls: DatabaseTls | None = None) -> Engine:
     # A Lambda instance serves one invocation at a time: a pool of one connection (plus one spare)
     # is enough, pre-ping survives connections the server closed while the instance was frozen.
     engine = create_engine(url, pool_size=1, max_overflow=1, pool_pre_ping=True, pool_recycle=300)
     event.listen(engine, "handle_error", _discard_unless_server_error)
+    # A connection idle for a minute is ended by the server: a frozen instance keeps no serverless database awake.
+    end_idle_sessions(engine)
+    # TLS verified against the system's CAs unless `tls` says otherwise (crosslist.db.tls): never clear text by
+    # accident.
+    require_tls(engine, tls if tls is not None else DatabaseTls.from_environment())
     return engine
 
 

@@ -32,6 +32,7 @@ from crosslist.db.models import (
     Order,
     Product,
 )
+from crosslist.due_times import announce
 from crosslist.marketplaces import DISPLAY_NAMES
 from crosslist.orders import delist
 from crosslist.products.service import remove_if_delisted
@@ -170,6 +171,28 @@ class LaneStore(Protocol):
     def mark_queued(self, job_ids: list[uuid.UUID]) -> None: ...
 
 
+@dataclass(frozen=True)
+class Earliest:
+    """What the sweeper will next find, at the earliest: the soonest `wake_at` of any lane, and the creation of the
+    oldest pending job never marked queued (None: there is none)."""
+
+    wake_at: datetime | None
+    unqueued_created_at: datetime | None
+
+
+class SweptLanes(Protocol):
+    """What the sweeper reads and writes (crosslist.jobs.sweeper)."""
+
+    def overdue_lanes(self, before: datetime, limit: int) -> list[tuple[str, str]]: ...
+
+    def unqueued_lanes(self, created_before: datetime, limit: int) -> list[tuple[str, str, uuid.UUID]]: ...
+
+    def mark_queued(self, job_ids: list[uuid.UUID]) -> None: ...
+
+    def earliest(self) -> Earliest:
+        """What the next sweep can find at the earliest, as it stands now."""
+
+
 class PostgresLaneStore:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
@@ -194,6 +217,8 @@ class PostgresLaneStore:
                 timers=list(row.timers or []),
             )
             yield _PostgresLaneTransaction(session, lane)
+            if _sooner(lane.wake_at, row.wake_at):  # the sweeper must look again (a later one it already covers)
+                announce(session, "lanes")
             for name in _LANE_FIELDS:
                 setattr(row, name, getattr(lane, name))
             row.updated_at = func.now()
@@ -207,6 +232,17 @@ class PostgresLaneStore:
                 .limit(limit)
             ).all()
         return [(user, marketplace) for user, marketplace in rows]
+
+    def earliest(self) -> Earliest:
+        soonest_wake = select(func.min(JobLane.wake_at)).scalar_subquery()
+        oldest_unqueued = (
+            select(func.min(MarketplaceJob.created_at))
+            .where(MarketplaceJob.status == JobStatus.PENDING, MarketplaceJob.enqueued_at.is_(None))
+            .scalar_subquery()
+        )
+        with transaction(self._sessions) as session:
+            wake_at, unqueued = session.execute(select(soonest_wake, oldest_unqueued)).one()
+        return Earliest(wake_at=wake_at, unqueued_created_at=unqueued)
 
     def unqueued_lanes(self, created_before: datetime, limit: int) -> list[tuple[str, str, uuid.UUID]]:
         with transaction(self._sessions) as session:
@@ -223,8 +259,8 @@ class PostgresLaneStore:
         return [(user, marketplace, job_id) for user, marketplace, job_id in rows]
 
     def resume_after_reauth(self, user_id: str, marketplace: str) -> bool:
-        """The user connected the account again: the lane's reauth pause ends (the lane must then be woken).
-        Returns whether it was paused for that."""
+        """The user connected the account again: the lane's reauth pause ends (the lane must then be woken; if
+        that wake-up is lost, the sweeper wakes it, since it is due now). Returns whether it was paused for that."""
         with transaction(self._sessions) as session:
             resumed = session.execute(
                 update(JobLane)
@@ -234,9 +270,11 @@ class PostgresLaneStore:
                     JobLane.pause_reason == "reauth_required",
                 )
                 # The reason stays: the lane's next turn sees it and queues the jobs that waited again.
-                .values(paused_until=None)
+                .values(paused_until=None, wake_at=func.least(func.coalesce(JobLane.wake_at, func.now()), func.now()))
                 .returning(JobLane.user_id)
             ).first()
+            if resumed is not None:
+                announce(session, "lanes")
         return resumed is not None
 
     def mark_queued(self, job_ids: list[uuid.UUID]) -> None:
@@ -534,3 +572,8 @@ class _PostgresLaneTransaction:
             created_at=row.created_at,
             **{name: getattr(row, name) for name in _CHANGED},
         )
+
+
+def _sooner(new: datetime | None, old: datetime | None) -> bool:
+    """Whether a lane's new `wake_at` asks for it sooner than the old one did."""
+    return new is not None and (old is None or new < old)

@@ -26,6 +26,7 @@ from crosslist.db.models import (
     MarketplaceListing,
     Product,
 )
+from crosslist.due_times import announce
 from crosslist.errors import Conflict, CrosslistError, InvalidRequest, NotFound, ServiceUnavailable
 from crosslist.jobs.queue import JobQueue
 from crosslist.jobs.queued import QUEUED, lane_holders, queued_behind
@@ -456,6 +457,8 @@ class JobService:
             updated_at=created,
         )
         session.add(job)
+        # Not queued yet: if its wake-up is never sent, the sweeper must find it (announced before the commit).
+        announce(session, "lanes")
         return job
 
     @staticmethod

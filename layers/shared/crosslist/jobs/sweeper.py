@@ -4,14 +4,20 @@ It never changes a job or a lane itself: it only wakes lanes, and the engine, ho
 decides. It finds lanes whose wake-up is overdue (a lost timer or message, a command past its deadline,
 a parked lane due for its expiry check, a pause or backoff that ended) and jobs whose creation could
 not queue their wake-up.
+
+It opens PostgreSQL only when that can find something: its due time (crosslist.due_times, `lanes`) says when
+the soonest lane's wake-up becomes overdue or the oldest unqueued job becomes due, and every change that could
+make either sooner is announced there before it commits. An idle system is swept without a query.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from crosslist.jobs.lanes import LaneStore
+from crosslist.due_times import DueTimes
+from crosslist.jobs.lanes import Earliest, SweptLanes
 from crosslist.jobs.queue import JobQueue, LaneWake
 
 # A lane's own timer normally wakes it: the sweeper steps in only once that is clearly overdue.
@@ -25,15 +31,36 @@ MAX_PER_SWEEP = 1000
 class SweepReport:
     overdue_lanes: int
     unqueued_jobs: int
+    looked: bool = True  # False: nothing could be found, PostgreSQL was left alone
 
 
 class Sweeper:
-    def __init__(self, store: LaneStore, jobs: JobQueue) -> None:
+    def __init__(
+        self,
+        store: SweptLanes,
+        jobs: JobQueue,
+        due_times: DueTimes | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        """`due_times` None: every sweep looks at PostgreSQL (no DueTimes table)."""
         self._store = store
         self._jobs = jobs
+        self._due_times = due_times
+        self._clock = clock or (lambda: datetime.now(UTC))
 
     def sweep(self) -> SweepReport:
-        now = datetime.now(UTC)
+        now = self._clock()
+        if self._due_times is None:
+            return self._sweep(now)
+        look = self._due_times.look(now)
+        if look is None:
+            return SweepReport(overdue_lanes=0, unqueued_jobs=0, looked=False)
+        report = self._sweep(now)
+        look.found(next_sweep_finds(self._store.earliest()))
+        return report
+
+    def _sweep(self, now: datetime) -> SweepReport:
         minute = int(now.timestamp() // 60)
         overdue = self._store.overdue_lanes(now - OVERDUE_AFTER, MAX_PER_SWEEP)
         self._jobs.wake_many(
@@ -46,3 +73,14 @@ class Sweeper:
         failed = self._jobs.wake_many(list(wakes.values()))
         self._store.mark_queued([job_id for job_id, wake in wakes.items() if wake.cause not in failed])
         return SweepReport(overdue_lanes=len(overdue), unqueued_jobs=len(unqueued))
+
+
+def next_sweep_finds(earliest: Earliest) -> datetime | None:
+    """The first moment a sweep can find something (a sweep at that moment may not yet): a lane's wake-up overdue,
+    or an unqueued job old enough. None: nothing, whenever it runs."""
+    finds: list[datetime] = []
+    if earliest.wake_at is not None:
+        finds.append(earliest.wake_at + OVERDUE_AFTER)
+    if earliest.unqueued_created_at is not None:
+        finds.append(earliest.unqueued_created_at + UNQUEUED_AFTER)
+    return min(finds, default=None)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
+from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from crosslist.db.models import Order
 from crosslist.jobs.schemas import JobError
 
 
@@ -68,4 +70,27 @@ class UserSettingsUpdate(BaseModel):
 
 class SalePage(BaseModel):
     items: list[SaleView] = Field(description="Newest sale first")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+
+
+class OrderView(BaseModel):
+    id: uuid.UUID
+    marketplace: str
+    external_order_id: str = Field(description="The marketplace's own id (Vinted: the transaction id)")
+    product_id: uuid.UUID | None = Field(description="The product whose listing sold, when crosslist knows it")
+    item_ids: list[str]
+    title: str
+    price: Decimal
+    currency: str
+    buyer: str | None
+    status: str
+    sold_at: datetime
+
+    @classmethod
+    def of(cls, order: Order) -> OrderView:
+        return cls.model_validate(order, from_attributes=True)
+
+
+class OrderPage(BaseModel):
+    items: list[OrderView] = Field(description="Newest sale first")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")

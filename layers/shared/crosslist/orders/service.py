@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
 
-from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,6 +16,8 @@ from crosslist.db.models import JobStatus, MarketplaceJob, Order, Sale, SaleActi
 from crosslist.errors import NotFound
 from crosslist.jobs.schemas import JobError
 from crosslist.orders.schemas import (
+    OrderPage,
+    OrderView,
     SaleActionKind,
     SaleActionView,
     SalePage,
@@ -26,29 +26,6 @@ from crosslist.orders.schemas import (
     UserSettingsView,
 )
 from crosslist.products.service import find_product
-
-
-class OrderView(BaseModel):
-    id: uuid.UUID
-    marketplace: str
-    external_order_id: str = Field(description="The marketplace's own id (Vinted: the transaction id)")
-    product_id: uuid.UUID | None = Field(description="The product whose listing sold, when crosslist knows it")
-    item_ids: list[str]
-    title: str
-    price: Decimal
-    currency: str
-    buyer: str | None
-    status: str
-    sold_at: datetime
-
-    @classmethod
-    def of(cls, order: Order) -> OrderView:
-        return cls.model_validate(order, from_attributes=True)
-
-
-class OrderPage(BaseModel):
-    items: list[OrderView] = Field(description="Newest sale first")
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
 
 
 class OrderService:

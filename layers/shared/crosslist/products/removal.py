@@ -12,7 +12,6 @@ import contextlib
 import uuid
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,17 +22,11 @@ from crosslist.jobs.queue import JobQueue
 from crosslist.jobs.schemas import CreateJobRequest, JobView
 from crosslist.jobs.service import JobService
 from crosslist.marketplaces import DISPLAY_NAMES
+from crosslist.products.schemas import Delisting
 from crosslist.products.service import live_listings, owned_product
 
 # Delisting before a deletion goes before publishing and syncs, after a sale's delists (priority 1).
 DELIST_PRIORITY = 2
-
-
-class Delisting(BaseModel):
-    """DELETE /products/{id}?delist=true on a live product: it is deleted once these jobs have delisted it."""
-
-    product_id: uuid.UUID
-    jobs: list[JobView] = Field(description="One delete job per marketplace the product is live on")
 
 
 class ProductRemoval:

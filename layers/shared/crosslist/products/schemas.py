@@ -25,6 +25,7 @@ from pydantic import (
 
 from crosslist import runtime, untrusted_json
 from crosslist.db.models import ListingStatus, MarketplaceListing, Product
+from crosslist.jobs.schemas import JobView
 from crosslist.marketplaces import MARKETPLACES, Marketplace
 from crosslist.marketplaces.vinted import MAX_PHOTOS
 from crosslist.products.image_urls import MAX_IMAGE_URL_LENGTH, check_image_url
@@ -196,3 +197,10 @@ class ProductPage(BaseModel):
     next_offset: int | None = Field(
         description="The offset of the next page; null when this page holds the last product"
     )
+
+
+class Delisting(BaseModel):
+    """DELETE /products/{id}?delist=true on a live product: it is deleted once these jobs have delisted it."""
+
+    product_id: uuid.UUID
+    jobs: list[JobView] = Field(description="One delete job per marketplace the product is live on")

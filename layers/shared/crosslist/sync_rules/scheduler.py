@@ -1,16 +1,22 @@
 """One tick of the scheduler function (EventBridge Scheduler, every minute): queue the jobs of the sync
-rules that are due, never a second while one of the same action is active, and record each outcome."""
+rules that are due, never a second while one of the same action is active, and record each outcome.
+
+A tick opens PostgreSQL only when a rule can be due: its due time (crosslist.due_times, `sync_rules`) holds when
+the soonest rule is due for the users connected then; a user connecting or leaving (the scan of live users
+differs), a rule changed, an account connected, refused or disconnected make it look again.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from aws_lambda_powertools import Logger
 
+from crosslist.due_times import DueTimes, fingerprint_of
 from crosslist.errors import CrosslistError
 from crosslist.jobs.service import ScheduledJob
 from crosslist.marketplaces import Marketplace
@@ -22,6 +28,9 @@ logger = Logger(child=True)
 # Rules handled per tick, oldest due first; the rest are due at the next tick. Each may create a job (a
 # few tens of ms): this keeps a tick well within the function's timeout.
 MAX_RULES_PER_TICK = 500
+# Far enough ahead that every rule that can run is due by then (the longest interval is a week): asking the store
+# for the one rule due first by then gives the next due time (it lists rules oldest due first).
+_HORIZON = timedelta(days=366)
 
 
 class JobScheduler(Protocol):
@@ -34,6 +43,7 @@ class JobScheduler(Protocol):
 class TickReport:
     due: int
     outcomes: dict[OutcomeCode, int]
+    looked: bool = True  # False: no rule could be due, PostgreSQL was left alone
 
     def as_dict(self) -> dict[str, int]:
         return {"due_rules": self.due, **{code: self.outcomes.get(code, 0) for code in _REPORTED}}
@@ -56,16 +66,39 @@ class SyncScheduler:
         jobs: JobScheduler,
         clock: Callable[[], datetime] | None = None,
         max_rules: int = MAX_RULES_PER_TICK,
+        *,
+        due_times: DueTimes | None = None,
     ) -> None:
+        """`due_times` None: every tick looks at PostgreSQL (no DueTimes table)."""
         self._store = store
         self._live_users = live_users
         self._jobs = jobs
         self._clock = clock or (lambda: datetime.now(UTC))
         self._max_rules = max_rules
+        self._due_times = due_times
 
     def run(self) -> TickReport:
         now = self._clock()
-        due = self._store.due(self._live_users(), now, self._max_rules)
+        live_users = self._live_users()
+        if self._due_times is None:
+            return self._tick(live_users, now)
+        # The rules that can run depend on who is connected: a look holds only for the users it saw.
+        look = self._due_times.look(now, fingerprint_of(live_users))
+        if look is None:
+            return TickReport(due=0, outcomes={}, looked=False)
+        report = self._tick(live_users, now)
+        look.found(self._next_due(live_users, now))
+        return report
+
+    def _next_due(self, live_users: Collection[str], now: datetime) -> datetime:
+        """When the soonest rule is due, as the rules stand after this tick (one never run: now)."""
+        first = self._store.due(live_users, now + _HORIZON, 1)
+        if not first:
+            return now + _HORIZON  # none before then
+        return first[0].rule.due_at() or now
+
+    def _tick(self, live_users: Collection[str], now: datetime) -> TickReport:
+        due = self._store.due(live_users, now, self._max_rules)
         outcomes: Counter[OutcomeCode] = Counter()
         for candidate in due:
             # The store narrows the rules down in one query; whether one is due is decided here.

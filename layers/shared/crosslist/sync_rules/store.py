@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from crosslist.db.engine import transaction
 from crosslist.db.models import CredentialStatus, OAuthCredential
 from crosslist.db.models import SyncRule as SyncRuleRow
+from crosslist.due_times import announce
 from crosslist.marketplaces import Marketplace
 from crosslist.sync_rules.rules import (
     DEFAULT_INTERVAL_MINUTES,
@@ -173,6 +174,7 @@ class PostgresSyncRuleStore:
     def change(self, user_id: str, changes: Iterable[RuleChange]) -> None:
         """Apply the user's changes in one transaction: each sets only what it names."""
         with transaction(self._sessions) as session:
+            announce(session, "sync_rules")  # enabled again, a shorter interval: due sooner than the scheduler knew
             for change in changes:
                 updated: dict[str, Any] = {}
                 if change.enabled is not None:
