@@ -99,7 +99,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None, results_path: Pat
 
     if args.only in (None, "cold"):
         measured = cold.measure(COLD_RUNS)
-        print(cold.report(measured, COLD_RUNS), flush=True)
+        print(cold.report(measured, COLD_RUNS, cold.before(results.read(results_path))), flush=True)
         figures["cold"] = cold.figures(measured, COLD_RUNS)
 
     if args.only in (None, "loop", "memory"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import secrets
 import shutil
 import subprocess
@@ -191,7 +192,30 @@ def measure(runs: int = 3, root: Path = REPO) -> list[ColdStart]:
     return [results[name] for name in names]
 
 
-def report(results: list[ColdStart], runs: int) -> str:
+@dataclass(frozen=True)
+class Before:
+    """An earlier run's cold section (bench/results.json), shown beside this one's."""
+
+    label: str  # its Python and date
+    figures: dict[str, Any]
+
+    def median(self, function: str, measure: str) -> float | None:
+        value = self.figures.get("functions", {}).get(function, {}).get(measure)
+        value = value.get("median") if isinstance(value, dict) else value
+        return float(value) if isinstance(value, int | float) else None
+
+
+def before(document: dict[str, Any]) -> Before | None:
+    """The cold section of a results document, if it has one."""
+    figures = document.get("sections", {}).get("cold")
+    if not isinstance(figures, dict):
+        return None
+    python = figures.get("python") or document.get("machine", {}).get("python", "?")
+    stamp = str(document.get("runs", {}).get("cold", {}).get("generated_at", "?"))[:10]
+    return Before(f"{python}, {stamp}", figures)
+
+
+def report(results: list[ColdStart], runs: int, previous: Before | None = None) -> str:
     errors = any(r.error for r in results)
     headers = [
         "function",
@@ -202,6 +226,7 @@ def report(results: list[ColdStart], runs: int) -> str:
         "process ms",
         "import, sources only",
         "first use, sources only",
+        *(["import before", "process before"] if previous else []),
         "modules loaded",
         "sqlalchemy mods",
         "connects",
@@ -217,6 +242,11 @@ def report(results: list[ColdStart], runs: int) -> str:
             fmt(median(r.process_ms)),
             fmt(median(r.source_import_ms)),
             fmt(median(r.source_first_use_ms)),
+            *(
+                [fmt(previous.median(r.function, "import_ms")), fmt(previous.median(r.function, "process_ms"))]
+                if previous
+                else []
+            ),
             fmt(r.modules),
             fmt(r.sqlalchemy_modules),
             fmt(len(r.connects)),
@@ -228,7 +258,8 @@ def report(results: list[ColdStart], runs: int) -> str:
         "  import ms: load_module alone; first use ms: then building what its first invocation asks crosslist.runtime"
         " for (clients, engine, services; no request sent); process ms: interpreter start + import + first use +"
         " exit, seen from outside; sources only: the same without any bytecode for the dependencies and crosslist,"
-        " as Lambda ran a plain `sam build` (make sam-build and make deploy compile it: compile-build)",
+        " as Lambda ran a plain `sam build` (make sam-build and make deploy compile it: compile-build)"
+        + (f"; before: the previous run's figures ({previous.label}, with bytecode)" if previous else ""),
     ]
     by_name = {r.function: r for r in results}
     for name in NO_DATABASE:
@@ -253,6 +284,7 @@ def figures(results: list[ColdStart], runs: int) -> dict[str, Any]:
     by_name = {r.function: r for r in results}
     return {
         "runs": runs,
+        "python": platform.python_version(),
         "functions": {
             r.function: {
                 "import_ms": {

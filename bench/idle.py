@@ -5,7 +5,10 @@ oauth_refresh every 15 minutes, as in AWS) and no user at all. Over the given mi
 
 - PostgreSQL transactions on the devstack's database: xact_commit + xact_rollback of pg_stat_database, read
   over a connection to the `postgres` database (so the reading is not counted), after waiting out the 10 s a
-  PostgreSQL 15 backend may keep its counts before reporting them;
+  PostgreSQL 15 backend may keep its counts before reporting them. The server's own autovacuum is turned off
+  for the count: it commits a few transactions a minute in any database (12 in 3 minutes on a cluster nobody
+  connects to), and it is no client: a serverless PostgreSQL pauses when no client is connected;
+- the sessions the functions opened on that database (pg_stat_database.sessions: client connections only);
 - the connections the functions still hold on that database at the end (pg_stat_activity);
 - the DynamoDB requests the functions made, by operation (a WSGI wrapper in front of moto's server).
 
@@ -44,6 +47,7 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 class IdleFigures:
     minutes: float
     transactions: int
+    sessions: int
     held_connections: int
     dynamodb: dict[str, int]
     ticks: int  # schedule invocations during the count
@@ -54,6 +58,7 @@ class IdleFigures:
             [
                 f"idle for {self.minutes:g} min ({self.ticks} schedule invocations):",
                 f"  PostgreSQL transactions: {self.transactions} ({self.transactions / self.minutes:.1f} per minute)",
+                f"  sessions opened: {self.sessions}",
                 f"  connections held at the end: {self.held_connections}",
                 f"  DynamoDB requests per minute: {per_minute or 'none'}",
             ]
@@ -88,6 +93,21 @@ def _count(admin_url: str, query: str, database: str) -> int:
 
 def transactions(admin_url: str, database: str) -> int:
     return _count(admin_url, "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = :d", database)
+
+
+def sessions(admin_url: str, database: str) -> int:
+    return _count(admin_url, "SELECT sessions FROM pg_stat_database WHERE datname = :d", database)
+
+
+def without_autovacuum(admin_url: str) -> None:
+    """Turn the server's autovacuum off (a reload, no restart): its transactions are not a client's."""
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("ALTER SYSTEM SET autovacuum = off"))
+            connection.execute(text("SELECT pg_reload_conf()"))
+    finally:
+        engine.dispose()
 
 
 def held_connections(admin_url: str, database: str) -> int:
@@ -127,18 +147,21 @@ def measure(minutes: float, *, warm_up: bool) -> IdleFigures:
                     stack.fire(name)
             url = make_url(stack.database_url)
             admin = url.set(database="postgres").render_as_string(hide_password=False)
+            without_autovacuum(admin)
             time.sleep(STATS_SETTLE_SECONDS)
             before = transactions(admin, str(url.database))
+            sessions_before = sessions(admin, str(url.database))
             counter.counting = True
             time.sleep(minutes * 60)
             counter.counting = False
             time.sleep(STATS_SETTLE_SECONDS)
             after = transactions(admin, str(url.database))
+            opened = sessions(admin, str(url.database)) - sessions_before
             held = held_connections(admin, str(url.database))
         finally:
             stack.stop()
             shutil.rmtree(base, ignore_errors=True)
-    return IdleFigures(minutes, after - before, held, dict(counter.counts), ticks)
+    return IdleFigures(minutes, after - before, opened, held, dict(counter.counts), ticks)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

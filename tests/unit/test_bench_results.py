@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bench import results
+from bench import cold, results
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -70,3 +70,21 @@ def test_the_engine_section_is_written_after_the_others(tmp_path: Path) -> None:
     document = _read(path)
     assert list(document["sections"]) == ["cold", "flood", "engine"]
     assert document["runs"]["engine"]["argv"] == ["--only", "engine"]
+
+
+def test_the_cold_report_shows_the_previous_runs_figures_beside_its_own(tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    results.write(
+        {"cold": {"functions": {"create_job": {"import_ms": {"median": 617.2}, "process_ms": 1099.7}}}}, [], path
+    )
+    previous = cold.before(results.read(path))
+    assert previous is not None
+    measured = cold.ColdStart("create_job", import_ms=[250.0], first_use_ms=[90.0], process_ms=[400.0])
+    measured.source_import_ms.append(900.0)
+    measured.source_first_use_ms.append(120.0)
+
+    row = next(line for line in cold.report([measured], 1, previous).splitlines() if "create_job" in line)
+
+    assert row.split()[1:] == ["250", "250", "250", "90", "400", "900", "120", "617", "1,100", "0", "0", "0"]
+    assert cold.before({}) is None  # no earlier run: no column
+    assert "before" not in cold.report([measured], 1)
