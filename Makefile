@@ -13,8 +13,9 @@ BIN := $(VENV)/bin
 comma := ,
 .PHONY: python-check test dev openapi lint typecheck pytest unit integration e2e schemathesis postgres-binaries sam-build bench clean
 .PHONY: deploy deploy-database compile-build
+.PHONY: console ts-test browser-test chromium node-check
 
-test: lint typecheck pytest ## everything CI runs
+test: lint typecheck pytest ts-test browser-test ## everything CI runs
 
 python-check:
 	@test -n "$(PYTHON)" && "$(PYTHON)" -c 'import sys; sys.exit(sys.version_info[:2] != ($(subst .,$(comma),$(PYTHON_VERSION))))' || { \
@@ -43,6 +44,8 @@ postgres-binaries: $(BIN)/.installed
 	    --target $(VENV)/pgserver pgserver==$(PGSERVER_VERSION); }
 
 dev: $(BIN)/.installed postgres-binaries ## the whole system on this machine (Ctrl-C stops it)
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory console; else \
+	  echo "npm not found: the console (/console/) is not built; install Node.js 20+ and run make console"; fi
 	$(BIN)/crosslist dev up $(DEV_ARGS)
 
 openapi: $(BIN)/.installed ## regenerate docs/openapi.json from the handlers' routes
@@ -120,3 +123,49 @@ bench: $(BIN)/.installed postgres-binaries
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(TS)/node_modules $(TS)/dist $(TS)/test-results $(BROWSER_TEST)/node_modules $(BROWSER_TEST)/dist
+
+# The TypeScript client (clients/ts: @crosslist/client), the console the devstack serves at /console/ (clients/ts/console,
+# compiled on the client's build) and the console in a real browser (clients/ts/test-browser). Node.js 20+ and npm.
+TS := clients/ts
+BROWSER_TEST := $(TS)/test-browser
+CHROMIUM ?= /usr/bin/chromium
+node-check:
+	@command -v npm >/dev/null && node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 20 ? 1 : 0)' 2>/dev/null || { \
+	  echo "clients/ts needs Node.js 20 or newer, with npm: install them (e.g. your system's nodejs package)"; exit 1; }
+
+# npm ci again whenever the lock file changes (npm ci writes node_modules/.package-lock.json).
+$(TS)/node_modules/.package-lock.json: $(TS)/package-lock.json | node-check
+	cd $(TS) && npm ci --no-audit --no-fund
+	@touch $@
+$(BROWSER_TEST)/node_modules/.package-lock.json: $(BROWSER_TEST)/package-lock.json | node-check
+	cd $(BROWSER_TEST) && npm ci --no-audit --no-fund
+	@touch $@
+
+console: $(TS)/node_modules/.package-lock.json | node-check ## build the client and the console (make dev does)
+	cd $(TS) && npm run --silent build
+	cd $(TS) && node_modules/.bin/tsc -p console/tsconfig.json
+	cp $(TS)/console/index.html $(TS)/console/console.css $(TS)/dist/console/
+
+# The client's type check, unit tests and integration tests (against a devstack they start), and the console's types.
+ts-test: console $(BIN)/.installed postgres-binaries
+	cd $(TS) && npm run --silent typecheck
+	cd $(TS) && npm test
+	cd $(TS) && npm run --silent test:integration
+
+# Debian's chromium, installed when missing and this machine allows it (root or password-less sudo, apt-get);
+# never a downloaded browser. Without it the browser test is skipped, saying why.
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then echo "chromium: no apt-get here, the browser test will be skipped"; exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else \
+	  echo "chromium: not installed, and installing it needs root or sudo: the browser test will be skipped"; exit 0; fi; \
+	echo "chromium: installing Debian's chromium package"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+	  || { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
+	  || echo "chromium: apt-get could not install it: the browser test will be skipped"
+
+# The console in Debian's chromium (playwright-core), against a devstack of its own; screenshots in clients/ts/test-results/.
+browser-test: console chromium $(BROWSER_TEST)/node_modules/.package-lock.json $(BIN)/.installed postgres-binaries
+	cd $(BROWSER_TEST) && CHROMIUM=$(CHROMIUM) npm test

@@ -10,7 +10,6 @@ import os
 import signal
 import sys
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,9 +18,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import jwt
-
+from devstack.console import CONSOLE_PREFIX, mint_dev_token
 from devstack.fake_http import SELL_PATH
+from devstack.postgres import free_port
 from devstack.stack import REPO, DevStack, StackConfig, dev_jwt_secret
 
 if TYPE_CHECKING:
@@ -134,8 +133,7 @@ def _client_host(host: str) -> str:
 
 
 def mint_token(user: str, expires_in: int = 12 * 3600) -> str:
-    now = int(time.time())
-    return jwt.encode({"sub": user, "iat": now, "exp": now + expires_in}, dev_jwt_secret(STATE_DIR), algorithm="HS256")
+    return mint_dev_token(dev_jwt_secret(STATE_DIR), user, expires_in)
 
 
 DEMO_SKU_PREFIX = "devstack-demo-"  # how `seed` recognises the demo products it created before
@@ -244,15 +242,17 @@ def _check_devstack(api: str) -> dict[str, Any]:
 def up(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("devstack").setLevel(logging.INFO)
+    # Port 0: any free one (the endpoints file says which), e.g. for a test's own devstack.
+    http_port, ws_port = args.http_port or free_port(), args.ws_port or free_port()
     config = StackConfig(
         host=args.host,
-        http_port=args.http_port,
-        ws_port=args.ws_port,
+        http_port=http_port,
+        ws_port=ws_port,
         aws_port=args.aws_port,
         ebay_port=args.ebay_port,
         etsy_port=args.etsy_port,
         database_url=args.database_url,
-        data_dir=STATE_DIR,
+        data_dir=args.data_dir or STATE_DIR,
         concurrency=args.concurrency,
         pacing=args.pacing,
         function_log_level=args.function_log_level,
@@ -261,14 +261,15 @@ def up(args: argparse.Namespace) -> int:
     stack = DevStack(config)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    http_url = f"http://{_client_host(args.host)}:{args.http_port}"
-    ws_url = f"ws://{_client_host(args.host)}:{args.ws_port}"
+    http_url = f"http://{_client_host(args.host)}:{http_port}"
+    ws_url = f"ws://{_client_host(args.host)}:{ws_port}"
     try:
         stack.start()
         write_endpoints(stack.config.state_dir, http_url, ws_url)
         print(
             f"\ncrosslist devstack is up at {http_url} and {ws_url}. "
-            "Try:  crosslist dev seed  |  crosslist dev plugin --user demo\n",
+            "Try:  crosslist dev seed  |  crosslist dev plugin --user demo\n"
+            f"The console (sign in, products, jobs, the browser extension): {http_url}{CONSOLE_PREFIX}/\n",
             flush=True,
         )
         while not stopping.wait(0.5):
@@ -531,28 +532,7 @@ def parser() -> argparse.ArgumentParser:
         dest="command", required=True
     )
 
-    p = dev.add_parser("up", help="run the whole system (what `make dev` does)")
-    p.add_argument("--host", default="127.0.0.1")
-    where = f"seed, plugin, fire and sell find it in .devstack/{ENDPOINTS_FILE}"
-    p.add_argument("--http-port", type=int, default=8000, help=f"the HTTP API's (default: 8000; {where})")
-    p.add_argument("--ws-port", type=int, default=8001, help=f"the WebSocket API's (default: 8001; {where})")
-    p.add_argument("--aws-port", type=int, default=0, help="moto's port (default: any free one)")
-    p.add_argument("--ebay-port", type=int, default=8010, help="the fake eBay's (default: 8010; 0: any free one)")
-    p.add_argument("--etsy-port", type=int, default=8011, help="the fake Etsy's (default: 8011; 0: any free one)")
-    p.add_argument(
-        "--database-url",
-        default=os.environ.get("DATABASE_URL"),
-        help="use this PostgreSQL (default: $DATABASE_URL, else a cluster kept in .devstack/postgres)",
-    )
-    p.add_argument("--concurrency", type=int, default=2, help="instances per function")
-    p.add_argument("--function-log-level", default="WARNING", help="Powertools log level inside the functions")
-    p.add_argument("--no-schedules", action="store_true", help="only fire schedules on demand")
-    p.add_argument(
-        "--pacing",
-        action="store_true",
-        help="space Vinted calls like a person (seconds apart, as in AWS); ranges from CROSSLIST_PACING_* variables",
-    )
-    p.set_defaults(run=up)
+    _up_parser(dev.add_parser("up", help="run the whole system (what `make dev` does)"))
 
     p = dev.add_parser("token", help="mint a JWT the devstack accepts")
     p.add_argument("--user", required=True)
@@ -599,6 +579,36 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--api", help=f"the HTTP API ({running} {DEFAULT_API})")
     p.set_defaults(run=fire)
     return root
+
+
+def _up_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1")
+    where = f"seed, plugin, fire and sell find it in .devstack/{ENDPOINTS_FILE}"
+    p.add_argument("--http-port", type=int, default=8000, help=f"the HTTP API's (default: 8000; 0: any free; {where})")
+    p.add_argument("--ws-port", type=int, default=8001, help=f"the WebSocket API's (default: 8001; 0: any; {where})")
+    p.add_argument("--aws-port", type=int, default=0, help="moto's port (default: any free one)")
+    p.add_argument("--ebay-port", type=int, default=8010, help="the fake eBay's (default: 8010; 0: any free one)")
+    p.add_argument("--etsy-port", type=int, default=8011, help="the fake Etsy's (default: 8011; 0: any free one)")
+    p.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL"),
+        help="use this PostgreSQL (default: $DATABASE_URL, else a cluster kept in .devstack/postgres)",
+    )
+    p.add_argument("--concurrency", type=int, default=2, help="instances per function")
+    p.add_argument("--function-log-level", default="WARNING", help="Powertools log level inside the functions")
+    p.add_argument("--no-schedules", action="store_true", help="only fire schedules on demand")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        help="keep PostgreSQL, the JWT key, the fakes' state and the endpoints file here instead of .devstack/"
+        " (a test's throwaway devstack; the other commands look in .devstack/ only)",
+    )
+    p.add_argument(
+        "--pacing",
+        action="store_true",
+        help="space Vinted calls like a person (seconds apart, as in AWS); ranges from CROSSLIST_PACING_* variables",
+    )
+    p.set_defaults(run=up)
 
 
 def main(argv: list[str] | None = None) -> int:

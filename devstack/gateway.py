@@ -13,7 +13,7 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -144,7 +144,7 @@ class Cors:
 
 
 def http_api(
-    routes: list[HttpRoute], invoke: Invoke, cors: Cors | None, extra: web.RouteTableDef | None = None
+    routes: list[HttpRoute], invoke: Invoke, cors: Cors | None, extra: Iterable[web.AbstractRouteDef] | None = None
 ) -> web.Application:
     app = web.Application(middlewares=[_cors_middleware(cors)] if cors is not None else [])
     for route in routes:

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from devstack import fake_ebay, fake_etsy
 from devstack.aws import Provisioned, provision
+from devstack.console import BrowserVinted, console_routes
 from devstack.database import migrate
 from devstack.fake_ebay import EBAY_SCOPES, FakeEbay
 from devstack.fake_etsy import ETSY_SCOPES, FakeEtsy
@@ -103,6 +104,8 @@ class DevStack:
         self.provisioned: Provisioned | None = None
         self.ebay = FakeEbay(client_id="crosslist-devstack")
         self.etsy = FakeEtsy(keystring="crosslistdevstackkeystr1")
+        # The fake Vinted the console's "browser extension" calls over HTTP (devstack.console), one per user.
+        self.browser_vinted = BrowserVinted(config.fakes_dir)
         self._app_secrets: dict[str, str] = {}  # marketplace -> its OAuth app's secret ARN in moto
         # Set once the previous run's queued messages and fakes are back: only then may stop() save them over
         # the files (a start that failed earlier must not overwrite them with nothing).
@@ -242,6 +245,7 @@ class DevStack:
         return self.config.fakes_dir / f"{name}.json"
 
     def _save_marketplaces(self) -> None:
+        self.browser_vinted.save()  # only the accounts it loaded (or created) in this run
         if not self._fakes_restored:
             return
         for name, fake in self._fakes().items():
@@ -410,7 +414,15 @@ class DevStack:
             if r["Type"] == "AWS::Serverless::HttpApi" and r.get("Properties", {}).get("CorsConfiguration")
         ]
         cors = Cors.of(configurations[0]) if configurations else None
-        await self._serve(http_api(routes, self.invoke, cors, self._devstack_routes()), self.config.http_port)
+        console = console_routes(
+            root=self.config.root,
+            jwt_secret=lambda: self.jwt_secret,
+            ws_url=lambda: self.ws_url,
+            vinted=self.browser_vinted,
+        )
+        await self._serve(
+            http_api(routes, self.invoke, cors, [*self._devstack_routes(), *console]), self.config.http_port
+        )
 
         api = next(r for r in self.template["Resources"].values() if _is_websocket_api(r))
         stages = [r for r in self.template["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Stage"]

@@ -199,6 +199,46 @@ def test_the_websocket_refuses_a_bad_token_and_http_unknown_routes(devstack: Dev
     assert asyncio.run(scenario()) == (401, 404, 200)
 
 
+def test_a_console_user_publishes_through_the_fake_vinted_over_http(devstack: DevStack) -> None:
+    """What the console does without a browser: a token from POST /dev/token, and an "extension" that turns
+    each command into a call to /dev/vinted/{user}/... and its answer into the plugin_result."""
+    user = "e2e-console"
+
+    async def extension(session: aiohttp.ClientSession, socket: aiohttp.ClientWebSocketResponse) -> None:
+        async for frame in socket:
+            command = json.loads(frame.data)
+            if command.get("type") != "plugin.command":
+                continue
+            url = f"{devstack.http_url}/dev/vinted/{user}{command['path']}"
+            async with session.request(command["method"], url, json=command["payload"]) as answer:
+                text = await answer.text()
+                result: dict[str, Any] = {"action": "plugin_result", "request_id": command["request_id"]}
+                result |= {"success": answer.ok, "status": answer.status}
+                result |= {"result": json.loads(text)} if answer.ok else {"error": text}
+            await socket.send_str(json.dumps(result))
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
+        async with aiohttp.ClientSession() as session:
+            await session.put(f"{devstack.http_url}/dev/vinted/{user}/latency", json={"latency_ms": 0})
+            async with session.post(f"{devstack.http_url}/dev/token", json={"user_id": user}) as minted:
+                dev_token = (await minted.json())["token"]
+            headers = {"Authorization": f"Bearer {dev_token}"}
+            async with session.ws_connect(f"{devstack.ws_url}/?token={dev_token}") as socket:
+                await socket.send_str(json.dumps({"action": "plugin_status", "ready": True}))
+                running = asyncio.create_task(extension(session, socket))
+                frontend = Frontend(devstack, session, user)
+                frontend.headers = headers  # the console's token, not one the test minted
+                job = await frontend.publish_and_wait((await frontend.product(images=3))["id"])
+                running.cancel()
+            async with session.get(f"{devstack.http_url}/dev/vinted/{user}") as account:
+                return job, await account.json()
+
+    job, account = asyncio.run(scenario())
+    assert job["status"] == "completed", job["error"]
+    [item] = [item for item in account["items"] if str(item["id"]) == job["result"]["item_id"]]
+    assert (item["url"], item["photos"]) == (job["result"]["url"], 3)
+
+
 def test_the_management_api_reaches_real_sockets_through_an_unchanged_boto3_client(devstack: DevStack) -> None:
     client = boto3.client(
         "apigatewaymanagementapi",

@@ -271,6 +271,25 @@ def test_up_publishes_its_endpoints_while_running_and_removes_them_on_stop(
     assert FakeStack.stopped_with_file is False
 
 
+def test_up_on_port_0_takes_free_ports_and_keeps_its_data_where_told(
+    tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test's own devstack (the TypeScript and browser tests): free ports, its own data directory."""
+    monkeypatch.setattr(cli, "DevStack", FakeStack)
+    previous = signal.getsignal(signal.SIGTERM)
+    data_dir = tmp_path / "throwaway"
+    try:
+        args = ["dev", "up", "--http-port", "0", "--ws-port", "0", "--data-dir", str(data_dir)]
+        assert cli.main([*args, "--database-url", "postgresql://unused"]) == 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+    http_port, ws_port = (int(FakeStack.seen[key].rsplit(":", 1)[1]) for key in ("http_url", "ws_url"))
+    assert min(http_port, ws_port) > 0
+    assert http_port != ws_port
+    assert not (state_dir / cli.ENDPOINTS_FILE).exists()  # the checkout's .devstack is left alone
+
+
 # `crosslist dev sell`: a buyer buys on a fake marketplace, by the listing's id or the product's.
 
 

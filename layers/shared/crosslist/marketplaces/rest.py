@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from crosslist.errors import InvalidRequest
 from crosslist.marketplaces import DISPLAY_NAMES
+from crosslist.realtime.messages import listing_sold_message
 from crosslist.workflows.base import (
     JobContext,
     JsonDict,
@@ -132,14 +133,13 @@ def record_orders(marketplace: str, orders: dict[str, JsonDict], records: Record
     for sale in added:
         if sale.product_id is not None:
             records.announce(
-                {
-                    "type": "listing.sold",
-                    "marketplace": marketplace,
-                    "product_id": sale.product_id,
-                    "external_id": sale.item_ids[0] if sale.item_ids else None,
-                    "order_id": sale.external_order_id,
-                    "price": sale.price,
-                    "currency": sale.currency,
-                }
+                listing_sold_message(
+                    marketplace,
+                    sale.product_id,
+                    external_id=sale.item_ids[0] if sale.item_ids else None,
+                    order_id=sale.external_order_id,
+                    price=sale.price,
+                    currency=sale.currency,
+                )
             )
     return {"orders_new": len(added), "products_sold": sorted({o.product_id for o in added if o.product_id})}

@@ -188,6 +188,27 @@ def plugin_status_message(status: PluginStatusMessage) -> dict[str, Any]:
     }
 
 
+def listing_sold_message(
+    marketplace: str,
+    product_id: str,
+    *,
+    external_id: str | None,
+    order_id: str,
+    price: str,
+    currency: str,
+) -> dict[str, Any]:
+    """An orders import found a new sale of a listed product: what auto-delisting elsewhere starts from."""
+    return {
+        "type": "listing.sold",
+        "marketplace": marketplace,
+        "product_id": product_id,
+        "external_id": external_id,
+        "order_id": order_id,
+        "price": price,
+        "currency": currency,
+    }
+
+
 def active_jobs_message(jobs: list[dict[str, Any]], *, truncated: bool) -> dict[str, Any]:
     """The user's active jobs, for a tab that just connected or asked with {"action": "resume"}."""
     return {"type": "jobs.active", "jobs": jobs, "truncated": truncated}
@@ -199,3 +220,17 @@ class ResumeMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     action: Literal["resume"]
+
+
+class PingMessage(BaseModel):
+    """{"action": "ping"}: traffic on a quiet connection, which API Gateway would close after 10 idle minutes.
+    Answered `pong` (to this connection only); counted against the message budgets like any message."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    action: Literal["ping"]
+
+
+def pong_message() -> dict[str, Any]:
+    """The answer to a connection's `ping`."""
+    return {"type": "pong"}

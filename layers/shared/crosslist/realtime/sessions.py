@@ -23,11 +23,13 @@ from crosslist.realtime.connections import (
 from crosslist.realtime.gateway import ConnectionGateway, ConnectionGone, encode
 from crosslist.realtime.messages import (
     MAX_REQUEST_ID_LENGTH,
+    PingMessage,
     PluginResultMessage,
     PluginStatusMessage,
     ResumeMessage,
     error_message,
     plugin_status_message,
+    pong_message,
 )
 from crosslist.realtime.notifier import Notifier
 
@@ -145,27 +147,9 @@ class PluginResults:
 
     def _apply(self, connection_id: str, body: str | None) -> dict[str, Any] | None:
         try:
-            raw = untrusted_json.parse(body or "")
-        except untrusted_json.InvalidJson as invalid:
-            return error_message("invalid_message", f"the message is not usable JSON: {invalid.reason}")
-        if not isinstance(raw, dict):
-            return error_message("invalid_message", "the message must be a JSON object")
-        request_id = raw.get("request_id")
-        if not isinstance(request_id, str) or len(request_id) > MAX_REQUEST_ID_LENGTH:
-            request_id = None  # echoed in the error only if it can be one: a 128 KB one would not fit in it
-        action = raw.get("action")
-        model = _MESSAGES.get(action) if isinstance(action, str) else None
-        if model is None:
-            expected = ", ".join(repr(known) for known in _MESSAGES)
-            shown = repr(action[:50]) if isinstance(action, str) else str(action)[:50]
-            return error_message("invalid_message", f"unknown action {shown}; expected one of {expected}", request_id)
-        try:
-            message = model.model_validate(raw)
-        except ValidationError as invalid:
-            reasons = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}" for e in invalid.errors()
-            )
-            return error_message("invalid_message", reasons, request_id)
+            message, request_id = _parse(body)
+        except _Refused as refused:
+            return refused.error
 
         # The answer to a command sent to this tab: there are only as many as there were commands, so it is
         # not counted against the tab's message rate (one write less on every step). A refused one is.
@@ -182,6 +166,9 @@ class PluginResults:
         if isinstance(message, PluginResultMessage):  # refused: explained once counted (a flood is not)
             rejected = self._commands.rejection(message.request_id, connection_id)
             return error_message(rejected.code.value, rejected.message, message.request_id)
+        if isinstance(message, PingMessage):  # counted: its only use is the traffic itself
+            self._notifier.to_connection(connection_id, pong_message())
+            return None
         sender = counted.sender
         if isinstance(message, ResumeMessage):
             try:
@@ -257,6 +244,40 @@ class PluginResults:
             logger.exception("lane not woken", extra={"cause": cause})
 
 
+def _parse(body: str | None) -> tuple[_Message, str | None]:
+    """The message, and its request_id when an error can echo it; raises _Refused (invalid_message)."""
+    try:
+        raw = untrusted_json.parse(body or "")
+    except untrusted_json.InvalidJson as invalid:
+        raise _Refused(error_message("invalid_message", f"the message is not usable JSON: {invalid.reason}")) from None
+    if not isinstance(raw, dict):
+        raise _Refused(error_message("invalid_message", "the message must be a JSON object"))
+    request_id = raw.get("request_id")
+    if not isinstance(request_id, str) or len(request_id) > MAX_REQUEST_ID_LENGTH:
+        request_id = None  # echoed in the error only if it can be one: a 128 KB one would not fit in it
+    action = raw.get("action")
+    model = _MESSAGES.get(action) if isinstance(action, str) else None
+    if model is None:
+        expected = ", ".join(repr(known) for known in _MESSAGES)
+        shown = repr(action[:50]) if isinstance(action, str) else str(action)[:50]
+        raise _Refused(
+            error_message("invalid_message", f"unknown action {shown}; expected one of {expected}", request_id)
+        )
+    try:
+        return model.model_validate(raw), request_id
+    except ValidationError as invalid:
+        reasons = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}" for e in invalid.errors())
+        raise _Refused(error_message("invalid_message", reasons, request_id)) from None
+
+
+class _Refused(Exception):
+    """A message that cannot be read: the error for its sender."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(error["code"])
+        self.error = error
+
+
 class _Silenced(Exception):
     """An error the sender is not sent again: answering every message of a flood would double it."""
 
@@ -272,8 +293,11 @@ _OVER_BUDGET = {
     " connections together (the per-user budget); messages are dropped until the window ends",
 }
 
-_MESSAGES: dict[str, type[PluginResultMessage] | type[PluginStatusMessage] | type[ResumeMessage]] = {
+type _Message = PluginResultMessage | PluginStatusMessage | ResumeMessage | PingMessage
+
+_MESSAGES: dict[str, type[_Message]] = {
     "plugin_result": PluginResultMessage,
     "plugin_status": PluginStatusMessage,
     "resume": ResumeMessage,
+    "ping": PingMessage,
 }
