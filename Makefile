@@ -54,6 +54,8 @@ openapi: $(BIN)/.installed ## regenerate docs/openapi.json from the handlers' ro
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_import_graph.py
 
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy layers/shared/crosslist devstack tests bench migrations/env.py $(wildcard functions/*/app.py)

@@ -1,4 +1,5 @@
-"""Scheduled (every minute): the sweeper moves stranded jobs on (wakes lanes whose wake-up was lost)."""
+"""Scheduled (every minute): the sweeper moves stranded jobs on (wakes lanes whose wake-up was lost) and delivers
+the events a Lambda left undispatched."""
 
 from typing import Any
 
@@ -21,4 +22,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     report = runtime.sweeper().sweep()
     metrics.add_metric(name="OverdueLanesWoken", unit=MetricUnit.Count, value=report.overdue_lanes)
     metrics.add_metric(name="UnqueuedJobsWoken", unit=MetricUnit.Count, value=report.unqueued_jobs)
+    metrics.add_metric(name="UndispatchedEventsDelivered", unit=MetricUnit.Count, value=report.undispatched_events)
     return {"overdue_lanes": report.overdue_lanes, "unqueued_jobs": report.unqueued_jobs}

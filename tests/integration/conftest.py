@@ -26,6 +26,7 @@ from tests.support.fakes import VINTED_USER_ID, FakeGateway, FakeVinted
 from tests.support.tokens import token_for
 
 USER_TABLES = (
+    "outbox",
     "sale_actions",
     "sales",
     "user_settings",

@@ -19,7 +19,6 @@ import pytest
 from sqlalchemy import text
 
 from crosslist import runtime
-from crosslist.jobs.lanes import PostgresLaneStore
 from crosslist.marketplaces import Marketplace
 from crosslist.workflows.base import (
     Completion,
@@ -494,7 +493,7 @@ def test_a_sale_is_stored_with_its_import_or_not_at_all_and_an_action_without_a_
     product = backend.create_product()
     list_on(sql, product["id"], "vinted", "4242")
     list_on(sql, product["id"], "ebay", "ebay-111")
-    store = PostgresLaneStore(runtime.sessions())
+    store = runtime.lane_store()
     order = sale_of(product["id"], "etsy-receipt-1")
 
     class ImportFailed(Exception):

@@ -374,8 +374,14 @@ def test_manage_connections_is_scoped_to_this_api(template: dict[str, Any]) -> N
                     assert arn.startswith("arn:${AWS::Partition}:execute-api:"), arn
                     assert ":${WebSocketApi}/${StageName}/" in arn, arn
     # oauth_refresh tells the user's tabs when an account must be connected again; ws_connect closes a
-    # user's oldest connections past the cap.
-    assert sorted(granted) == ["OAuthRefreshFunction", "ProcessJobFunction", "WsConnectFunction", "WsMessageFunction"]
+    # user's oldest connections past the cap; the sweeper tells the events a Lambda left undispatched.
+    assert sorted(granted) == [
+        "OAuthRefreshFunction",
+        "ProcessJobFunction",
+        "SweeperFunction",
+        "WsConnectFunction",
+        "WsMessageFunction",
+    ]
 
 
 def test_ws_connect_may_tell_and_close_connections_and_nothing_else_at_api_gateway(template: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from crosslist.db.models import IDLE_JOB_STATUSES, JobStatus
 from crosslist.jobs.lanes import Job, Lane, LaneTransaction
-from crosslist.orders.delist import AfterCommit
+from crosslist.jobs.reactions import AfterCommit
 from crosslist.workflows.base import Completion, Listed, ListingChange, ListingRef, NewProduct, OrderRecord
 
 LaneKey = tuple[str, str]  # (user_id, marketplace)

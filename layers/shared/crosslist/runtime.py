@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 
+from crosslist import settings as _settings
 from crosslist.settings import Settings
 
 if TYPE_CHECKING:
@@ -28,7 +29,9 @@ if TYPE_CHECKING:
     from crosslist.auth.oauth_clients import HttpTokenEndpoint, OAuthApp
     from crosslist.auth.tokens import TokenVerifier
     from crosslist.due_times import DueTimes, DynamoDueTimeStore, Watched
+    from crosslist.events.dispatch import Dispatcher
     from crosslist.jobs.engine import LaneEngine
+    from crosslist.jobs.lanes import PostgresLaneStore
     from crosslist.jobs.queue import CarriedReply, SqsJobQueue, SqsTimerQueue
     from crosslist.jobs.service import JobService
     from crosslist.jobs.session import SessionState
@@ -53,6 +56,11 @@ SECRET_MAX_AGE_SECONDS = 300
 @cache
 def settings() -> Settings:
     return Settings()
+
+
+# The modules below this one read the settings through crosslist.settings.current(): the name is looked up at
+# each call, so a test that replaces `settings` here is seen there too.
+_settings.provide(lambda: settings())  # noqa: PLW0108  # looked up at each call
 
 
 @cache
@@ -310,17 +318,33 @@ def user_settings_service() -> UserSettingsService:
 
 def job_service() -> JobService:
     from crosslist.jobs.service import JobService
+    from crosslist.orders.delist import AUTO_DELIST
 
-    return JobService(sessions(), job_queue())
+    return JobService(sessions(), job_queue(), reactions=AUTO_DELIST, events=events())
+
+
+def lane_store() -> PostgresLaneStore:
+    """The lanes, with auto-delist reacting to their jobs' ends and sales (crosslist.jobs.reactions)."""
+    from crosslist.jobs.lanes import PostgresLaneStore
+    from crosslist.orders.delist import AUTO_DELIST
+
+    return PostgresLaneStore(sessions(), reactions=AUTO_DELIST)
+
+
+@cache
+def events() -> Dispatcher:
+    """Delivers the outbox's events after their commit: the user's connections (the notifier), then the hooks."""
+    from crosslist.events.dispatch import Dispatcher
+
+    return Dispatcher(sessions(), tell=lambda user_id, message: notifier().to_user(user_id, message))
 
 
 @cache
 def lane_engine() -> LaneEngine:
     from crosslist.jobs.engine import EngineConfig, LaneEngine
-    from crosslist.jobs.lanes import PostgresLaneStore
 
     return LaneEngine(
-        PostgresLaneStore(sessions()),
+        lane_store(),
         commands=commands(),
         connections=connections(),
         gateway=gateway(),
@@ -329,6 +353,7 @@ def lane_engine() -> LaneEngine:
         timers=timer_queue(),
         config=EngineConfig.from_settings(settings()),
         http=_call_marketplace_api,
+        events=events(),
     )
 
 
@@ -346,10 +371,9 @@ def _call_marketplace_api(user_id: str, marketplace: str, call: HttpCall, timeou
 
 
 def sweeper(clock: Callable[[], datetime] | None = None) -> Sweeper:
-    from crosslist.jobs.lanes import PostgresLaneStore
     from crosslist.jobs.sweeper import Sweeper
 
-    return Sweeper(PostgresLaneStore(sessions()), job_queue(), due_times("lanes"), clock=clock)
+    return Sweeper(lane_store(), job_queue(), due_times("lanes"), clock=clock, redeliver=events().redeliver)
 
 
 def sync_scheduler(clock: Callable[[], datetime] | None = None) -> SyncScheduler:
@@ -413,6 +437,7 @@ def reset() -> None:
         job_queue,
         timer_queue,
         notifier,
+        events,
         lane_engine,
         marketplace_api,
         credential_store,

@@ -8,6 +8,7 @@ arguments win): importing pydantic-settings costs some 20 ms of every function's
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -176,3 +177,22 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return tuple(origin.strip().rstrip("/") for origin in value.split(",") if origin.strip())
         return value
+
+
+# The settings the modules below the composition root read (a pydantic validator cannot be handed them): the
+# composition root (crosslist.runtime) provides its own at import, so what it caches or a test replaces there
+# is what they see; without it, the environment's, read once.
+_provider: list[Callable[[], Settings]] = []
+
+
+def provide(settings: Callable[[], Settings]) -> None:
+    """Have `current()` call `settings` from now on."""
+    _provider[:] = [settings]
+
+
+def current() -> Settings:
+    if not _provider:
+        from functools import cache
+
+        _provider.append(cache(Settings))
+    return _provider[0]()

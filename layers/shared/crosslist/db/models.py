@@ -406,3 +406,22 @@ class SaleAction(Base):
     outcome: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class OutboxEvent(Base):
+    """A domain event, stored in the transaction of the change it tells of (crosslist.events.outbox), until
+    the dispatcher has delivered it (`dispatched_at`), and for a while after."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        # The sweeper looks for the undispatched ones only; the dispatcher deletes by age the dispatched ones.
+        Index("ix_outbox_undispatched", "created_at", postgresql_where=text("dispatched_at IS NULL")),
+        Index("ix_outbox_dispatched_at", "dispatched_at", postgresql_where=text("dispatched_at IS NOT NULL")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[str] = mapped_column(String(128))
+    type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[JsonDict] = mapped_column(JsonColumn)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    dispatched_at: Mapped[datetime | None]

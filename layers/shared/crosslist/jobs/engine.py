@@ -27,21 +27,20 @@ from aws_lambda_powertools import Logger
 
 from crosslist.auth.credentials import NeedsReauth
 from crosslist.db.models import JobStatus
+from crosslist.events.events import Event
 from crosslist.jobs import pacing
+from crosslist.jobs.ending import end_message
 from crosslist.jobs.lanes import Job, Lane, LaneStore, LaneTransaction
 from crosslist.jobs.queue import PLUGIN_MARKETPLACES, CarriedReply, JobQueue, TimerQueue
+from crosslist.jobs.reactions import LaneToWake, wake_lanes
 from crosslist.marketplaces import DISPLAY_NAMES, NotAvailable
-from crosslist.orders.delist import LaneToWake, wake_lanes
 from crosslist.realtime.commands import CommandStatus, PendingCommand, PendingCommandStore
 from crosslist.realtime.connections import Connection, ConnectionStore
 from crosslist.realtime.gateway import ConnectionGateway, ConnectionGone, encode
 from crosslist.realtime.messages import (
     PluginCommand,
     batch_progress_message,
-    cancelled_message,
     command_message,
-    completed_message,
-    failed_message,
     progress_message,
     reauth_required_message,
     retrying_message,
@@ -69,6 +68,7 @@ from crosslist.workflows.base import (
 from crosslist.workflows.registry import find_workflow
 
 if TYPE_CHECKING:
+    from crosslist.events.dispatch import Dispatcher
     from crosslist.settings import Settings
 
 logger = Logger(child=True)
@@ -150,6 +150,7 @@ class _Turn:
     timer: float | None = None  # epoch seconds
     pacing_before: JsonDict | None = None  # the lane's pacing before this turn's call was counted
     lanes_to_wake: list[LaneToWake] = field(default_factory=list)  # other lanes it queued jobs in (a sale's)
+    events: list[Event] = field(default_factory=list)  # recorded in the outbox by its transaction
 
 
 @dataclass(frozen=True)
@@ -187,8 +188,12 @@ class LaneEngine:
         rng: random.Random | None = None,
         http: Callable[[str, str, HttpCall, float], Reply] | None = None,
         workflows: Callable[[str, str], Workflow | None] = find_workflow,
+        events: Dispatcher | None = None,
     ) -> None:
+        """`events`: delivers what a committed turn recorded in the outbox (None: the sweeper does, a minute
+        later; the user's connections are told by the engine itself either way)."""
         self._store = store
+        self._events = events
         self._commands = commands
         self._connections = connections
         self._gateway = gateway
@@ -259,6 +264,7 @@ class LaneEngine:
         after = tx.after_commit()
         turn.messages.extend(after.messages)
         turn.lanes_to_wake = after.lanes
+        turn.events = after.events
 
     def _collect(self, tx: LaneTransaction, turn: _Turn, now: float) -> None:
         """The lane has a call in flight: apply its reply if it came, or notice it never will."""
@@ -419,10 +425,8 @@ class LaneEngine:
             tx.save(job)
             return
         completion = workflow.complete(self._context(job, None))
-        job.status = JobStatus.COMPLETED
         job.result = completion.result
-        job.completed_at = _at(self._clock())
-        _clear_wait(job)
+        self._final(job, JobStatus.COMPLETED)
         announced = len(turn.messages)
         try:
             with tx.all_or_nothing():  # a sync, an import: recorded in this same transaction, whole or not at all
@@ -436,7 +440,7 @@ class LaneEngine:
             self._fail(tx, turn, job, refused)
             return
         tx.lane.active_job_id = None
-        turn.messages.append(completed_message(str(job.id), job.result))
+        turn.messages.append(end_message(str(job.id), job.status, result=job.result, error=job.error))
         self._batch_progress(tx, turn, job)
 
     # ------------------------------------------------------------------ the next call
@@ -460,7 +464,6 @@ class LaneEngine:
         lane = tx.lane
         if job.cancel_requested:  # between two steps: never in the middle of a marketplace call
             self._end(tx, turn, job, JobStatus.CANCELLED)
-            turn.messages.append(cancelled_message(str(job.id)))
         elif lane.paused_until is not None and lane.paused_until.timestamp() > now:
             self._wait(turn, tx, job, lane.pause_reason or "rate_limited", lane.paused_until.timestamp())
         elif job.next_attempt_at is not None and job.next_attempt_at.timestamp() > now:
@@ -794,16 +797,22 @@ class LaneEngine:
     def _fail(self, tx: LaneTransaction, turn: _Turn, job: Job, failure: StepFailed) -> None:
         job.error = failure.error
         self._end(tx, turn, job, JobStatus.FAILED)
-        turn.messages.append(failed_message(str(job.id), failure.error, retryable=False))
 
     def _end(self, tx: LaneTransaction, turn: _Turn, job: Job, status: JobStatus) -> None:
-        job.status = status
-        job.completed_at = _at(self._clock())
-        _clear_wait(job)
+        """A job failed or is cancelled (a completion ends through its workflow's records, `_step_done`): saved
+        with its final status, which records its event (crosslist.jobs.ending), the lane freed, the user told."""
+        self._final(job, status)
         tx.save(job)
         if tx.lane.active_job_id == job.id:
             tx.lane.active_job_id = None
         self._batch_progress(tx, turn, job)
+        turn.messages.append(end_message(str(job.id), status, result=job.result, error=job.error))
+
+    def _final(self, job: Job, status: JobStatus) -> None:
+        """The job's final status, set (saving it ends it: crosslist.jobs.ending)."""
+        job.status = status
+        job.completed_at = _at(self._clock())
+        _clear_wait(job)
 
     def _batch_progress(self, tx: LaneTransaction, turn: _Turn, job: Job) -> None:
         if job.batch_id is not None:
@@ -928,6 +937,8 @@ class LaneEngine:
         """A committed turn's messages for the user, then the other lanes it queued jobs in."""
         for message in messages:
             self._notifier.to_user(user_id, message, connections=self._user_tabs(user_id))
+        if self._events is not None:  # the user was told above, in order with the turn's other messages
+            self._events.dispatch(turn.events, told=True)
         wake_lanes(turn.lanes_to_wake, self._jobs, self._store.mark_queued)
 
 

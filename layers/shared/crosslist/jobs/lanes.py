@@ -33,9 +33,10 @@ from crosslist.db.models import (
     Product,
 )
 from crosslist.due_times import announce
+from crosslist.events import outbox
+from crosslist.jobs.ending import job_ended
+from crosslist.jobs.reactions import AfterCommit, JobReactions, NoReactions
 from crosslist.marketplaces import DISPLAY_NAMES
-from crosslist.orders import delist
-from crosslist.products.service import remove_if_delisted
 from crosslist.workflows.base import (
     Completion,
     Listed,
@@ -153,9 +154,10 @@ class LaneTransaction(Protocol):
     def all_or_nothing(self) -> AbstractContextManager[None]:
         """What is written inside is kept whole, or undone whole when it raises (a savepoint)."""
 
-    def after_commit(self) -> delist.AfterCommit:
-        """What this transaction did beyond its lane (a sale's delete jobs, a cancel requested: auto-delist),
-        for the engine to carry out once it has committed: lanes to wake, messages for the user."""
+    def after_commit(self) -> AfterCommit:
+        """What this transaction did beyond its lane (a sale's delete jobs, a cancel requested: auto-delist; the
+        events it recorded), for the engine to carry out once it has committed: lanes to wake, messages for the
+        user, events to dispatch."""
 
 
 class LaneStore(Protocol):
@@ -173,11 +175,12 @@ class LaneStore(Protocol):
 
 @dataclass(frozen=True)
 class Earliest:
-    """What the sweeper will next find, at the earliest: the soonest `wake_at` of any lane, and the creation of the
-    oldest pending job never marked queued (None: there is none)."""
+    """What the sweeper will next find, at the earliest: the soonest `wake_at` of any lane, the creation of the
+    oldest pending job never marked queued, and of the oldest event never dispatched (None: there is none)."""
 
     wake_at: datetime | None
     unqueued_created_at: datetime | None
+    undispatched_created_at: datetime | None = None
 
 
 class SweptLanes(Protocol):
@@ -194,8 +197,11 @@ class SweptLanes(Protocol):
 
 
 class PostgresLaneStore:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], reactions: JobReactions | None = None) -> None:
+        """`reactions`: what reacts, in a turn's transaction, to a job's end and to orders stored (auto-delist's,
+        handed in by the composition root); None: nothing does."""
         self._sessions = sessions
+        self._reactions = reactions or NoReactions()
 
     @contextmanager
     def locked(self, user_id: str, marketplace: str) -> Iterator[LaneTransaction]:
@@ -216,7 +222,7 @@ class PostgresLaneStore:
                 wake_at=row.wake_at,
                 timers=list(row.timers or []),
             )
-            yield _PostgresLaneTransaction(session, lane)
+            yield _PostgresLaneTransaction(session, lane, self._reactions)
             if _sooner(lane.wake_at, row.wake_at):  # the sweeper must look again (a later one it already covers)
                 announce(session, "lanes")
             for name in _LANE_FIELDS:
@@ -242,7 +248,8 @@ class PostgresLaneStore:
         )
         with transaction(self._sessions) as session:
             wake_at, unqueued = session.execute(select(soonest_wake, oldest_unqueued)).one()
-        return Earliest(wake_at=wake_at, unqueued_created_at=unqueued)
+            undispatched = outbox.oldest_undispatched(session)
+        return Earliest(wake_at=wake_at, unqueued_created_at=unqueued, undispatched_created_at=undispatched)
 
     def unqueued_lanes(self, created_before: datetime, limit: int) -> list[tuple[str, str, uuid.UUID]]:
         with transaction(self._sessions) as session:
@@ -286,11 +293,12 @@ class PostgresLaneStore:
 
 
 class _PostgresLaneTransaction:
-    def __init__(self, session: Session, lane: Lane) -> None:
+    def __init__(self, session: Session, lane: Lane, reactions: JobReactions) -> None:
         self._session = session
         self.lane = lane
+        self._reactions = reactions
         self._rows: dict[uuid.UUID, MarketplaceJob] = {}
-        self._after_commit = delist.AfterCommit()
+        self._after_commit = AfterCommit()
 
     def job(self, job_id: uuid.UUID) -> Job | None:
         row = self._session.scalars(
@@ -362,12 +370,10 @@ class _PostgresLaneTransaction:
         for name in _CHANGED:
             setattr(row, name, getattr(job, name))
         row.updated_at = func.now()
-        if ending:  # a sale may wait for this job to end before deleting its listing
-            delist.after_job_ended(self._session, row, self._after_commit)
-            if row.product_id is not None:  # a product to delete once delisted goes with its last delist
-                remove_if_delisted(self._session, row.user_id, row.product_id)
+        if ending:  # its event recorded; what waited for it (a sale's delete, a product's removal) goes on
+            job_ended(self._session, row, reactions=self._reactions, after=self._after_commit)
 
-    def after_commit(self) -> delist.AfterCommit:
+    def after_commit(self) -> AfterCommit:
         return self._after_commit
 
     @contextmanager
@@ -517,7 +523,7 @@ class _PostgresLaneTransaction:
             if stored is not None:
                 added.append((stored.id, order))
         # In this same transaction: a sale is acted on with its order, once (auto-delist).
-        delist.record_sales(self._session, self.lane.user_id, self.lane.marketplace, added, self._after_commit)
+        self._reactions.orders_added(self._session, self.lane.user_id, self.lane.marketplace, added, self._after_commit)
         return [order for _, order in added]
 
     def update_listings(self, changes: list[ListingChange]) -> None:

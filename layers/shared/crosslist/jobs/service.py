@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 from sqlalchemy import func, select, update
@@ -28,8 +29,10 @@ from crosslist.db.models import (
 )
 from crosslist.due_times import announce
 from crosslist.errors import Conflict, CrosslistError, InvalidRequest, NotFound, ServiceUnavailable
+from crosslist.jobs.ending import end_job
 from crosslist.jobs.queue import JobQueue
 from crosslist.jobs.queued import QUEUED, lane_holders, queued_behind
+from crosslist.jobs.reactions import AfterCommit, JobReactions, NoReactions, wake_lanes
 from crosslist.jobs.schemas import (
     BatchCreated,
     BatchView,
@@ -46,6 +49,9 @@ from crosslist.marketplaces.seller import check_currency, seller_for_job
 from crosslist.products.service import snapshot
 from crosslist.workflows.base import Workflow
 from crosslist.workflows.registry import WORKFLOWS, find_workflow
+
+if TYPE_CHECKING:
+    from crosslist.events.dispatch import Dispatcher
 
 logger = Logger(child=True)
 DEFAULT_PAGE_SIZE = 50
@@ -72,7 +78,18 @@ class ScheduledJob:
 
 
 class JobService:
-    def __init__(self, sessions: sessionmaker[Session], queue: JobQueue) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        queue: JobQueue,
+        *,
+        reactions: JobReactions | None = None,
+        events: Dispatcher | None = None,
+    ) -> None:
+        """`reactions`: what reacts to a job's end (auto-delist's, handed in by the composition root); `events`:
+        delivers the events a cancel recorded (None: the sweeper does)."""
+        self._reactions = reactions or NoReactions()
+        self._events = events
         self._sessions = sessions
         self._queue = queue
 
@@ -304,9 +321,6 @@ class JobService:
 
     def cancel(self, user_id: str, job_id: uuid.UUID) -> JobView:
         """Cancel a job: at once if no marketplace call of it is in flight, else at its next step boundary."""
-        # Imported here: auto-delist imports this module (it builds its jobs with new_job).
-        from crosslist.orders.delist import AfterCommit, after_job_ended, wake_lanes
-
         woken: tuple[str, str] | None = None
         after = AfterCommit()
         with transaction(self._sessions) as session:
@@ -318,11 +332,9 @@ class JobService:
             if job is None:
                 raise NotFound(f"job {job_id} not found")
             if job.status in IDLE_JOB_STATUSES:  # no marketplace call in flight: at once
-                job.status = JobStatus.CANCELLED
-                job.completed_at = datetime.now(UTC)
-                job.wait_reason = job.wait_until = None
                 woken = (job.user_id, job.marketplace)
-                after_job_ended(session, job, after)  # a sale that waited for it queues its delete now
+                # A sale that waited for it queues its delete now; the response tells the caller of it.
+                end_job(session, job, JobStatus.CANCELLED, reactions=self._reactions, after=after, tell=False)
             elif job.status == JobStatus.RUNNING:
                 job.cancel_requested_at = job.cancel_requested_at or datetime.now(UTC)
             else:
@@ -336,6 +348,8 @@ class JobService:
             except Exception:
                 logger.exception("lane not woken after a cancel: the sweeper will")
         wake_lanes(after.lanes, self._queue, self._mark_queued)
+        if self._events is not None:
+            self._events.dispatch(after.events)
         return view
 
     def _find_by_idempotency_key(

@@ -78,9 +78,9 @@ def fetch_image(
     than to `dev_origins`, by default the CROSSLIST_DEV_IMAGE_ORIGINS setting), ImageFetchFailed otherwise.
     """
     if dev_origins is None:
-        from crosslist import runtime
+        from crosslist import settings
 
-        dev_origins = runtime.settings().dev_image_origins
+        dev_origins = settings.current().dev_image_origins
     allowed = tuple(dev_origins)
     check_image_url(url, allowed)
 

@@ -8,18 +8,22 @@ delete), replaced (one not started yet), or asked to stop at its next step (a st
 is queued when that job ends (`after_job_ended`). With the user's auto-delist off, the sale is only logged.
 
 Everything runs in the caller's transaction (the import's, holding its lane's lock): the sale, its log and
-its jobs are stored with the order or not at all, and an order stored once is acted on once. The lanes it
-queued work in are woken after the commit (`wake_lanes`); a lost wake-up is the sweeper's (jobs never marked
-queued). Rows are locked in the order a completing job takes them, its jobs then the product, so a sale never
-deadlocks with a job of its product ending.
+its jobs are stored with the order or not at all, and an order stored once is acted on once (a reaction run
+again for it finds its sale). The lanes it queued work in are woken after the commit
+(crosslist.jobs.reactions.wake_lanes); a lost wake-up is the sweeper's (jobs never marked queued).
+
+Rows are locked in the order a completing job takes them, its jobs then the product, so a sale never deadlocks
+with a job of its product ending.
+
+The job side never imports this module: the composition root hands it AUTO_DELIST, its JobReactions (a job's
+end, orders stored), which run in the job side's transaction (crosslist.jobs.ending).
 """
 
 from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -38,12 +42,13 @@ from crosslist.db.models import (
     SaleAction,
 )
 from crosslist.errors import CrosslistError
-from crosslist.jobs.queue import JobQueue
+from crosslist.jobs.ending import final_status, job_ended
+from crosslist.jobs.reactions import AfterCommit, LaneToWake
 from crosslist.jobs.schemas import CreateJobRequest
 from crosslist.jobs.service import JobService
 from crosslist.orders.schemas import SaleActionKind
 from crosslist.orders.service import auto_delist_on
-from crosslist.realtime.messages import cancelled_message
+from crosslist.products.service import remove_if_delisted
 from crosslist.workflows.base import OrderRecord
 
 logger = Logger(child=True)
@@ -124,20 +129,27 @@ def decide(target: Target, *, auto_delist: bool, stock_left: bool) -> Decision |
     return Decision(SaleActionKind.DELETE, "waiting_for_job", existing="stop")
 
 
-@dataclass(frozen=True)
-class LaneToWake:
-    user_id: str
-    marketplace: str
-    cause: str  # deduplicates the wake-up (see crosslist.jobs.queue.LaneWake)
-    job_ids: tuple[uuid.UUID, ...] = ()  # jobs created there: marked queued once it is woken
+class AutoDelist:
+    """Auto-delist's reactions to the job side (crosslist.jobs.reactions.JobReactions), handed to it by the
+    composition root: the job side never imports this package."""
+
+    def job_ended(self, session: Session, job: MarketplaceJob, after: AfterCommit) -> None:
+        after_job_ended(session, job, after)  # a sale may wait for this job to end before deleting its listing
+        if job.product_id is not None:  # a product to delete once delisted goes with its last delist
+            remove_if_delisted(session, job.user_id, job.product_id)
+
+    def orders_added(
+        self,
+        session: Session,
+        user_id: str,
+        marketplace: str,
+        orders: list[tuple[uuid.UUID, OrderRecord]],
+        after: AfterCommit,
+    ) -> None:
+        record_sales(session, user_id, marketplace, orders, after)
 
 
-@dataclass
-class AfterCommit:
-    """What a transaction did beyond its own lane, to carry out once it has committed."""
-
-    lanes: list[LaneToWake] = field(default_factory=list)
-    messages: list[JsonDict] = field(default_factory=list)  # for the user's connections
+AUTO_DELIST = AutoDelist()
 
 
 def record_sales(
@@ -199,22 +211,6 @@ def after_job_ended(session: Session, job: MarketplaceJob, after: AfterCommit) -
     after.lanes.append(LaneToWake(job.user_id, marketplace, f"created:{queued.id}", (queued.id,)))
 
 
-def wake_lanes(lanes: list[LaneToWake], queue: JobQueue, mark_queued: Callable[[list[uuid.UUID]], None]) -> None:
-    """Wake each lane a committed transaction queued work in (once), and mark its new jobs queued. A failure is
-    logged, not raised: the sweeper wakes the lanes of jobs never marked queued."""
-    by_lane: dict[tuple[str, str], list[LaneToWake]] = {}
-    for lane in lanes:
-        by_lane.setdefault((lane.user_id, lane.marketplace), []).append(lane)
-    for (user_id, marketplace), wakes in by_lane.items():
-        try:
-            queue.wake(user_id, marketplace, cause=wakes[0].cause)
-            mark_queued([job_id for wake in wakes for job_id in wake.job_ids])
-        except Exception:
-            logger.exception(
-                "a lane a sale queued work in was not woken: the sweeper will", extra={"lane": marketplace}
-            )
-
-
 # ---------------------------------------------------------------------- in the transaction
 def _record_sale(
     session: Session,
@@ -231,6 +227,8 @@ def _record_sale(
     product = _locked_product(session, user_id, product_id)
     if product is None:
         return
+    if session.scalar(select(Sale.id).where(Sale.order_id == order_id)) is not None:
+        return  # acted on already (a reaction run again for the same order): one sale, one set of jobs
     # Read again under the product's lock: a job created meanwhile is seen, none can be created now.
     jobs = {job.marketplace: job for job in _active_jobs(session, user_id, product_id, other_than=sold_on)}
     sale = Sale(
@@ -315,8 +313,10 @@ def _act(
         after.lanes.append(LaneToWake(sale.user_id, marketplace, f"created:{queued.id}", (queued.id,)))
     if superseded is not None:
         action.job_id = action.job_id or superseded.id  # nothing to delete: the log shows what was cancelled
-        after.messages.append(cancelled_message(str(superseded.id)))
-        after_job_ended(session, superseded, after)  # an earlier sale may have waited for it
+        # Its end recorded (the user told), and an earlier sale that waited for it goes on.
+        event = job_ended(session, superseded, reactions=AUTO_DELIST, after=after)
+        if event.message is not None:
+            after.messages.append(event.message)
 
 
 def _queue_job(
@@ -345,13 +345,11 @@ def _queue_job(
 
 
 def _supersede(job: MarketplaceJob, sale: Sale) -> None:
-    job.status = JobStatus.CANCELLED
-    job.completed_at = datetime.now(UTC)
-    job.wait_reason = job.wait_until = None
-    job.error = {
+    error = {
         "code": "superseded_by_sale",
         "message": f"superseded by the sale of this product on {sale.marketplace} (order {sale.external_order_id})",
     }
+    final_status(job, JobStatus.CANCELLED, error=error)  # ended (job_ended) once the savepoint holds
 
 
 def _follow(current: MarketplaceJob, waiting: list[SaleAction], after: AfterCommit) -> None:

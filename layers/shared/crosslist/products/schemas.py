@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from crosslist import runtime, untrusted_json
+from crosslist import settings, untrusted_json
 from crosslist.db.models import ListingStatus, MarketplaceListing, Product
 from crosslist.jobs.schemas import JobView
 from crosslist.marketplaces import MARKETPLACES, Marketplace
@@ -47,7 +47,7 @@ def _safe_image_url(url: HttpUrl) -> HttpUrl:
     # The limit holds once non-ASCII characters are percent-encoded, as the URL is stored and shown.
     if len(encoded) > MAX_IMAGE_URL_LENGTH:
         raise ValueError(f"an image URL is at most {MAX_IMAGE_URL_LENGTH} characters once encoded, not {len(encoded)}")
-    check_image_url(encoded, runtime.settings().dev_image_origins)
+    check_image_url(encoded, settings.current().dev_image_origins)
     if (url.path or "").lower().endswith((".svg", ".svgz")):
         # Marketplaces take photos (JPEG, PNG, WebP…), not drawings; a URL that hides one is refused when used.
         raise ValueError("an image URL must be a photo (JPEG, PNG, GIF, WebP, HEIC), not an SVG drawing")
