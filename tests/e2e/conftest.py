@@ -14,13 +14,12 @@ import aiohttp
 import jwt
 import pytest
 from moto import mock_aws
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from devstack.plugin import VintedSimulator
 from devstack.postgres import free_port
 from devstack.stack import DevStack, StackConfig
 from tests.conftest import REPO
+from tests.support.databases import empty_database
 
 DATABASE = "crosslist_e2e"
 
@@ -32,13 +31,8 @@ def devstack(
     # Module scope: its moto server shares moto's in-process state with the mock_aws tests, so it
     # must be gone (pollers included) before they run. A module may set DEVSTACK_ENVIRONMENT (e.g.
     # pacing on) for its own devstack.
-    admin = create_engine(make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE}"))
-        connection.execute(text(f"CREATE DATABASE {DATABASE}"))
-    admin.dispose()
     stack = _started_devstack(
-        make_url(database_url).set(database=DATABASE).render_as_string(hide_password=False),
+        empty_database(database_url, DATABASE).render_as_string(hide_password=False),
         tmp_path_factory,
         dict(getattr(request.module, "DEVSTACK_ENVIRONMENT", {})),
     )

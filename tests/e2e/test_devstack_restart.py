@@ -17,12 +17,11 @@ from typing import Any
 import aiohttp
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from devstack.plugin import VintedSimulator
 from devstack.stack import DevStack
 from tests.e2e.conftest import Frontend, Tab, _forget_moto_state, _started_devstack
+from tests.support.databases import empty_database
 from tests.unit import test_fake_ebay as ebay_api
 
 pytestmark = pytest.mark.integration
@@ -47,12 +46,7 @@ class Restarted:
 
 @pytest.fixture(scope="module")
 def restarted(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Restarted:
-    admin = create_engine(make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE}"))
-        connection.execute(text(f"CREATE DATABASE {DATABASE}"))
-    admin.dispose()
-    url = make_url(database_url).set(database=DATABASE).render_as_string(hide_password=False)
+    url = empty_database(database_url, DATABASE).render_as_string(hide_password=False)
     environment = {"CROSSLIST_BACKOFF": f"{BACKOFF_SECONDS},{BACKOFF_SECONDS},{BACKOFF_SECONDS}"}
     vinted = VintedSimulator(latency_ms=0, faults={"upload_photo_1": ["unavailable"]})
 

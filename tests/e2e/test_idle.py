@@ -31,6 +31,7 @@ from crosslist.jobs.sweeper import UNQUEUED_AFTER
 from devstack import moto_server
 from devstack.stack import DevStack
 from tests.e2e.conftest import _forget_moto_state, _started_devstack, token
+from tests.support.databases import empty_database
 
 pytestmark = pytest.mark.integration
 
@@ -71,12 +72,7 @@ def sqs_outage() -> SqsOutage:
 
 @pytest.fixture(scope="module")
 def devstack(database_url: str, tmp_path_factory: pytest.TempPathFactory, sqs_outage: SqsOutage) -> Iterator[DevStack]:
-    admin = create_engine(make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE}"))
-        connection.execute(text(f"CREATE DATABASE {DATABASE}"))
-    admin.dispose()
-    url = make_url(database_url).set(database=DATABASE).render_as_string(hide_password=False)
+    url = empty_database(database_url, DATABASE).render_as_string(hide_password=False)
     with mock.patch("devstack.moto_server.make_server", sqs_outage.serve):
         stack = _started_devstack(url, tmp_path_factory, {})
     yield stack

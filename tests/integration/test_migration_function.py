@@ -18,7 +18,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from moto import mock_aws
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from crosslist import runtime
 from crosslist.db.migrate import MIGRATION_LOCK_KEY, MigrationFailed, migrate_to_head
@@ -33,6 +33,7 @@ from tests.support.cloudformation import (
     request,
     response_url,
 )
+from tests.support.databases import drop_database, empty_database
 
 pytestmark = pytest.mark.integration
 
@@ -52,20 +53,14 @@ HEAD = head_revision()
 @pytest.fixture
 def scratch_database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
     """An empty database of its own, which the function under test is configured to migrate (DATABASE_URL)."""
-    admin = create_engine(make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {DATABASE}"))
-    url = make_url(database_url).set(database=DATABASE)
+    url = empty_database(database_url, DATABASE)
     monkeypatch.setenv("DATABASE_URL", url.render_as_string(hide_password=False))
     runtime.reset()
     engine = create_engine(url)
     yield engine
     engine.dispose()
     runtime.reset()
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
-    admin.dispose()
+    drop_database(database_url, DATABASE)
 
 
 @pytest.fixture

@@ -8,12 +8,13 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from crosslist.db import action_types
 from crosslist.db.models import Base
 from crosslist.marketplaces import ACTION_TYPES, ActionType
 from devstack.database import migrate
+from tests.support.databases import drop_database, empty_database
 
 pytestmark = pytest.mark.integration
 
@@ -23,16 +24,10 @@ DATABASE = "crosslist_migrations"
 @pytest.fixture
 def scratch_database(database_url: str) -> Iterator[Engine]:
     """A database of its own, so going down to base cannot disturb the other tests."""
-    admin = create_engine(make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE}"))
-        connection.execute(text(f"CREATE DATABASE {DATABASE}"))
-    engine = create_engine(make_url(database_url).set(database=DATABASE))
+    engine = create_engine(empty_database(database_url, DATABASE))
     yield engine
     engine.dispose()
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE}"))
-    admin.dispose()
+    drop_database(database_url, DATABASE)
 
 
 def tables(engine: Engine) -> set[str]:
