@@ -119,6 +119,11 @@ def test_a_refused_refresh_token_asks_the_user_to_connect_again_and_stays_refuse
     assert etsy.calls == 1
     with sql.connect() as connection:
         assert connection.execute(text("SELECT status FROM oauth_credentials")).scalar_one() == "needs_reauth"
+        # Recorded once, for the app's webhooks (its connections are told by the jobs that wait).
+        recorded = connection.execute(text("SELECT user_id, type, payload FROM outbox")).all()
+    assert [tuple(row) for row in recorded] == [
+        ("alice", "marketplace.reauth_required", {"marketplace": "etsy", "message": None})
+    ]
 
     # Connecting again makes it usable.
     store.save("alice", "etsy", TokenSet("fresh", NOW + timedelta(hours=1), refresh_token="r-new"))

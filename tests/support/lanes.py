@@ -19,7 +19,16 @@ from typing import Any
 from crosslist.db.models import IDLE_JOB_STATUSES, JobStatus
 from crosslist.jobs.lanes import Job, Lane, LaneTransaction
 from crosslist.jobs.reactions import AfterCommit
-from crosslist.workflows.base import Completion, Listed, ListingChange, ListingRef, NewProduct, OrderRecord
+from crosslist.workflows.base import (
+    Completion,
+    Duplicate,
+    JsonDict,
+    Listed,
+    ListingChange,
+    ListingRef,
+    NewProduct,
+    OrderRecord,
+)
 
 LaneKey = tuple[str, str]  # (user_id, marketplace)
 ListingKey = tuple[str, uuid.UUID, str]  # (user_id, product_id, marketplace), unique like the table's index
@@ -217,6 +226,9 @@ class _Transaction:
 
     def after_commit(self) -> AfterCommit:
         return AfterCommit()  # no sales here: auto-delist is tested against PostgreSQL
+
+    def reconcile_catalogue(self, duplicates: list[Duplicate]) -> JsonDict:
+        return {}  # reconciliation is tested against PostgreSQL (tests/integration/test_reconciliation.py)
 
     def batch_counts(self, batch_id: uuid.UUID) -> dict[str, int]:
         counts = dict.fromkeys((status.value for status in JobStatus), 0)

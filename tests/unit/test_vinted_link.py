@@ -13,6 +13,7 @@ from crosslist.jobs.lanes import LaneTransaction
 from crosslist.marketplaces.vinted.link import VintedLink
 from crosslist.workflows.base import (
     Completion,
+    Duplicate,
     JobContext,
     JsonDict,
     Listed,
@@ -304,6 +305,9 @@ class TxRecords:
 
     def create_product(self, fields: NewProduct) -> str:
         return self.tx.create_product(fields)
+
+    def reconcile_catalogue(self, duplicates: list[Duplicate]) -> JsonDict:
+        return self.tx.reconcile_catalogue(duplicates)
 
     def link(self, product_id: str, external_id: str, url: str | None, image_urls: list[str] | None) -> None:
         self.tx.link(product_id, external_id, url, image_urls)

@@ -24,6 +24,8 @@ from crosslist.auth.vault import KeyService, open_sealed, seal
 from crosslist.db.engine import transaction
 from crosslist.db.models import CredentialStatus, OAuthCredential
 from crosslist.due_times import announce
+from crosslist.events import outbox
+from crosslist.events.events import Event
 
 # The schedule runs every 15 minutes: refresh whatever would expire before the run after next.
 REFRESH_WINDOW = timedelta(minutes=30)
@@ -158,6 +160,12 @@ class CredentialStore:
             if token is None:  # committed: the credential waits for the user to connect again
                 credential.status = CredentialStatus.NEEDS_REAUTH
                 announce(session, "sync_rules")  # its rules record that they wait for the user
+                # For the app's webhooks (its connections are told by the jobs that wait for the user); the
+                # sweeper's pass delivers it, this one is not on a job's path.
+                outbox.record(
+                    session,
+                    Event("marketplace.reauth_required", user_id, {"marketplace": marketplace, "message": None}),
+                )
             elif credential.expires_at < expired_at:  # an unusually short token: refreshed sooner than planned
                 announce(session, "tokens")
         if token is None:

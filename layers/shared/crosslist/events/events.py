@@ -22,6 +22,7 @@ EventType = Literal[
     "delist.failed",
     "marketplace.reauth_required",
     "listing.drift",
+    "listing.duplicate",
 ]
 EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 

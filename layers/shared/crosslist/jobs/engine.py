@@ -51,6 +51,7 @@ from crosslist.workflows.base import (
     Again,
     CallKind,
     Done,
+    Duplicate,
     HttpCall,
     JobContext,
     ListingChange,
@@ -960,6 +961,9 @@ class _Records:
 
     def announce(self, message: JsonDict) -> None:
         self._turn.messages.append(message)
+
+    def reconcile_catalogue(self, duplicates: list[Duplicate]) -> JsonDict:
+        return self._tx.reconcile_catalogue(duplicates)
 
     def create_product(self, fields: NewProduct) -> str:
         return self._tx.create_product(fields)

@@ -34,11 +34,13 @@ from crosslist.db.models import (
 )
 from crosslist.due_times import announce
 from crosslist.events import outbox
+from crosslist.events.events import Event
 from crosslist.jobs.ending import job_ended
 from crosslist.jobs.reactions import AfterCommit, JobReactions, NoReactions
 from crosslist.marketplaces import DISPLAY_NAMES
 from crosslist.workflows.base import (
     Completion,
+    Duplicate,
     Listed,
     ListingChange,
     ListingRef,
@@ -148,6 +150,9 @@ class LaneTransaction(Protocol):
     def link(self, product_id: str, external_id: str, url: str | None, image_urls: list[str] | None) -> None:
         """Upsert the product's listing on the lane's marketplace: `external_id`, active, showing `image_urls`
         (None: as recorded). The product must be the lane's user's."""
+
+    def reconcile_catalogue(self, duplicates: list[Duplicate]) -> JsonDict:
+        """A sync's reconciliation beyond its lane (crosslist.workflows.base.Records.reconcile_catalogue)."""
 
     def batch_counts(self, batch_id: uuid.UUID) -> dict[str, int]: ...
 
@@ -535,8 +540,10 @@ class _PostgresLaneTransaction:
                     MarketplaceListing.user_id == self.lane.user_id,
                     MarketplaceListing.marketplace == self.lane.marketplace,
                     MarketplaceListing.product_id == uuid.UUID(change.product_id),
+                    MarketplaceListing.status != ListingStatus(change.status),
                 )
                 .values(status=ListingStatus(change.status), last_synced_at=func.now())
+                .returning(MarketplaceListing.external_id)
             )
             if change.status in LIVE_LISTING_STATUSES:  # never live on two products: the other keeps it
                 changed = changed.where(
@@ -548,7 +555,39 @@ class _PostgresLaneTransaction:
                         other.status.in_(_LIVE),
                     )
                 )
-            self._session.execute(changed)
+            previous = self._session.scalar(
+                select(MarketplaceListing.status).where(
+                    MarketplaceListing.user_id == self.lane.user_id,
+                    MarketplaceListing.marketplace == self.lane.marketplace,
+                    MarketplaceListing.product_id == uuid.UUID(change.product_id),
+                )
+            )
+            external_id = self._session.scalar(changed)
+            if external_id is not None and previous is not None:
+                self._drifted(change, external_id, previous.value)
+
+    def _drifted(self, change: ListingChange, external_id: str, previous: str) -> None:
+        """The marketplace shows the listing in another state than crosslist had recorded (sold, ended or
+        deleted there, hidden by the marketplace…): `listing.drift`, with the change."""
+        event = Event(
+            type="listing.drift",
+            user_id=self.lane.user_id,
+            payload={
+                "product_id": change.product_id,
+                "marketplace": self.lane.marketplace,
+                "external_id": external_id,
+                "previous_status": previous,
+                "status": change.status,
+            },
+        )
+        outbox.record(self._session, event)
+        self._after_commit.events.append(event)
+
+    def reconcile_catalogue(self, duplicates: list[Duplicate]) -> JsonDict:
+        self._session.flush()
+        return self._reactions.synced(
+            self._session, self.lane.user_id, self.lane.marketplace, duplicates, self._after_commit
+        )
 
     def batch_counts(self, batch_id: uuid.UUID) -> dict[str, int]:
         self._session.flush()

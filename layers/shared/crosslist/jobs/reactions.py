@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from crosslist.db.models import MarketplaceJob
     from crosslist.events.events import Event
     from crosslist.jobs.queue import JobQueue
-    from crosslist.workflows.base import OrderRecord
+    from crosslist.workflows.base import Duplicate, OrderRecord
 
 logger = Logger(child=True)
 JsonDict = dict[str, Any]
@@ -59,6 +59,12 @@ class JobReactions(Protocol):
     ) -> None:
         """Orders (stored id, order) an import just stored, in its transaction."""
 
+    def synced(
+        self, session: Session, user_id: str, marketplace: str, duplicates: list[Duplicate], after: AfterCommit
+    ) -> JsonDict:
+        """A sync of `marketplace` is completing, in its transaction: what else the catalogue needs
+        (reconciliation); returns more of the sync's result."""
+
 
 class NoReactions:
     """Nothing reacts (a store built without the composition root: tests of the job side alone)."""
@@ -75,6 +81,11 @@ class NoReactions:
         after: AfterCommit,
     ) -> None:
         pass
+
+    def synced(
+        self, session: Session, user_id: str, marketplace: str, duplicates: list[Duplicate], after: AfterCommit
+    ) -> JsonDict:
+        return {}
 
 
 def wake_lanes(lanes: list[LaneToWake], queue: JobQueue, mark_queued: Callable[[list[uuid.UUID]], None]) -> None:

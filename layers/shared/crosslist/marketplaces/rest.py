@@ -10,7 +10,6 @@ from pydantic import BaseModel, ValidationError
 
 from crosslist.errors import InvalidRequest
 from crosslist.marketplaces import DISPLAY_NAMES
-from crosslist.realtime.messages import listing_sold_message
 from crosslist.workflows.base import (
     JobContext,
     JsonDict,
@@ -105,7 +104,7 @@ class ApiWorkflow:
 
 
 def record_orders(marketplace: str, orders: dict[str, JsonDict], records: Records) -> JsonDict:
-    """Store the new orders (each once), telling the user of each sale of a product crosslist knows. A
+    """Store the new orders (each once); a sale of a product crosslist knows is recorded, told and acted on. A
     listing is known by its id or, failing that, by crosslist's SKU."""
     listings = {listing.external_id: listing for listing in records.listings()}
     by_product = {listing.product_id: listing for listing in listings.values()}
@@ -129,17 +128,5 @@ def record_orders(marketplace: str, orders: dict[str, JsonDict], records: Record
                 quantity=int(order.get("quantity") or 1),
             )
         )
-    added = records.add_orders(found)
-    for sale in added:
-        if sale.product_id is not None:
-            records.announce(
-                listing_sold_message(
-                    marketplace,
-                    sale.product_id,
-                    external_id=sale.item_ids[0] if sale.item_ids else None,
-                    order_id=sale.external_order_id,
-                    price=sale.price,
-                    currency=sale.currency,
-                )
-            )
+    added = records.add_orders(found)  # each sale of a known product is told and acted on (orders.delist)
     return {"orders_new": len(added), "products_sold": sorted({o.product_id for o in added if o.product_id})}

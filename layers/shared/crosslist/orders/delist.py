@@ -42,14 +42,18 @@ from crosslist.db.models import (
     SaleAction,
 )
 from crosslist.errors import CrosslistError
+from crosslist.events import outbox
+from crosslist.events.events import Event, EventType
 from crosslist.jobs.ending import final_status, job_ended
 from crosslist.jobs.reactions import AfterCommit, LaneToWake
 from crosslist.jobs.schemas import CreateJobRequest
 from crosslist.jobs.service import JobService
+from crosslist.orders.reconcile import reconcile_catalogue
 from crosslist.orders.schemas import SaleActionKind
 from crosslist.orders.service import auto_delist_on
 from crosslist.products.service import remove_if_delisted
-from crosslist.workflows.base import OrderRecord
+from crosslist.realtime.messages import listing_sold_message
+from crosslist.workflows.base import Duplicate, OrderRecord
 
 logger = Logger(child=True)
 JsonDict = dict[str, Any]
@@ -135,6 +139,8 @@ class AutoDelist:
 
     def job_ended(self, session: Session, job: MarketplaceJob, after: AfterCommit) -> None:
         after_job_ended(session, job, after)  # a sale may wait for this job to end before deleting its listing
+        if job.action_code == "delete" and job.status in (JobStatus.FAILED, JobStatus.CANCELLED):
+            _delist_not_done(session, job, after)
         if job.product_id is not None:  # a product to delete once delisted goes with its last delist
             remove_if_delisted(session, job.user_id, job.product_id)
 
@@ -147,6 +153,11 @@ class AutoDelist:
         after: AfterCommit,
     ) -> None:
         record_sales(session, user_id, marketplace, orders, after)
+
+    def synced(
+        self, session: Session, user_id: str, marketplace: str, duplicates: list[Duplicate], after: AfterCommit
+    ) -> JsonDict:
+        return reconcile_catalogue(session, user_id, marketplace, duplicates, after)
 
 
 AUTO_DELIST = AutoDelist()
@@ -192,7 +203,7 @@ def after_job_ended(session: Session, job: MarketplaceJob, after: AfterCommit) -
     marketplace = job.marketplace
     current = next(iter(_active_jobs(session, job.user_id, product.id, only=marketplace)), None)
     if current is not None:  # e.g. the sale's own job, queued as this one was superseded
-        _follow(current, waiting, after)
+        _follow(session, current, waiting, after)
         return
     listed = marketplace in _listed_on(session, job.user_id, product.id)
     decision = decide(Target(marketplace, listed), auto_delist=True, stock_left=product.quantity > 0)
@@ -202,13 +213,18 @@ def after_job_ended(session: Session, job: MarketplaceJob, after: AfterCommit) -
     if not decision.queue:
         _resolve(waiting, decision.action, reason=decision.reason, outcome=Outcome.SKIPPED)
         return
+    sale = session.get(Sale, waiting[0].sale_id)
     try:
         queued = _queue_job(session, job.user_id, product.id, marketplace, decision.action, sale_id=waiting[0].sale_id)
     except CrosslistError as refused:
         _resolve(waiting, decision.action, reason=refused.code, outcome=Outcome.FAILED)
+        if decision.action is SaleActionKind.DELETE and sale is not None:
+            _delist_failed(session, after, sale, marketplace, code=refused.code, message=refused.message)
         return
     _resolve(waiting, decision.action, job_id=queued.id)
     after.lanes.append(LaneToWake(job.user_id, marketplace, f"created:{queued.id}", (queued.id,)))
+    if decision.action is SaleActionKind.DELETE and sale is not None:
+        _delist_started(session, after, sale, marketplace, queued.id)
 
 
 # ---------------------------------------------------------------------- in the transaction
@@ -243,6 +259,33 @@ def _record_sale(
         detected_at=datetime.now(UTC),
     )
     session.add(sale)
+    sold_message = listing_sold_message(
+        sold_on,
+        str(product_id),
+        external_id=order.item_ids[0] if order.item_ids else None,
+        order_id=order.external_order_id,
+        price=order.price,
+        currency=order.currency,
+    )
+    _record(
+        session,
+        after,
+        "listing.sold",
+        user_id,
+        {
+            "sale_id": str(sale.id),
+            "product_id": str(product_id),
+            "marketplace": sold_on,
+            "external_order_id": order.external_order_id,
+            "quantity": order.quantity,
+            "price": order.price,
+            "currency": order.currency,
+            "sold_at": sale.sold_at.isoformat(),
+            "detected_at": sale.detected_at.isoformat(),
+            "message": sold_message,
+        },
+    )
+    after.messages.append(sold_message)  # told by the engine, in order with the turn's other messages
     if auto_delist:
         product.quantity = max(product.quantity - max(order.quantity, 0), 0)
     listed = _listed_on(session, user_id, product_id) - {sold_on}
@@ -281,6 +324,7 @@ def _act(
         if decision.existing == "reuse":
             job.priority = min(job.priority, SALE_PRIORITY)
             after.lanes.append(LaneToWake(sale.user_id, marketplace, f"sale:{sale.id}"))
+            _delist_started(session, after, sale, marketplace, job.id)
         return
     if job is not None and decision.existing in ("stop", "wait"):
         action.waiting_for_job_id = job.id
@@ -307,10 +351,12 @@ def _act(
     except CrosslistError as refused:
         action.reason = refused.code  # e.g. action_not_available: no workflow runs it there yet
         action.outcome = Outcome.FAILED
+        _delist_event(session, after, sale, action, refused=refused)
         return
     if queued is not None:
         action.job_id = queued.id
         after.lanes.append(LaneToWake(sale.user_id, marketplace, f"created:{queued.id}", (queued.id,)))
+        _delist_event(session, after, sale, action)
     if superseded is not None:
         action.job_id = action.job_id or superseded.id  # nothing to delete: the log shows what was cancelled
         # Its end recorded (the user told), and an earlier sale that waited for it goes on.
@@ -352,7 +398,7 @@ def _supersede(job: MarketplaceJob, sale: Sale) -> None:
     final_status(job, JobStatus.CANCELLED, error=error)  # ended (job_ended) once the savepoint holds
 
 
-def _follow(current: MarketplaceJob, waiting: list[SaleAction], after: AfterCommit) -> None:
+def _follow(session: Session, current: MarketplaceJob, waiting: list[SaleAction], after: AfterCommit) -> None:
     """The product has an active job there again: a delete or update stands for the waiting actions, any
     other job is waited for in turn."""
     kind = KINDS_OF_JOBS.get(current.action_code)
@@ -364,6 +410,9 @@ def _follow(current: MarketplaceJob, waiting: list[SaleAction], after: AfterComm
         current.priority = SALE_PRIORITY
         after.lanes.append(LaneToWake(current.user_id, current.marketplace, f"sale:{waiting[0].sale_id}"))
     _resolve(waiting, kind, job_id=current.id)
+    sale = session.get(Sale, waiting[0].sale_id)
+    if kind is SaleActionKind.DELETE and sale is not None:
+        _delist_started(session, after, sale, current.marketplace, current.id)
 
 
 def _resolve(
@@ -380,6 +429,74 @@ def _resolve(
         action.job_id = job_id
         action.reason = reason
         action.outcome = outcome
+
+
+# ---------------------------------------------------------------------- events
+def _record(session: Session, after: AfterCommit, type_: EventType, user_id: str, payload: JsonDict) -> Event:
+    """An event recorded with the change (the outbox), dispatched by the engine once it has committed."""
+    event = Event(type=type_, user_id=user_id, payload=payload)
+    outbox.record(session, event)
+    after.events.append(event)
+    return event
+
+
+def _delist_started(session: Session, after: AfterCommit, sale: Sale, marketplace: str, job_id: uuid.UUID) -> None:
+    """A delete job now stands for the sale there (queued, or an existing delete raised to the sale's priority)."""
+    _record(session, after, "delist.started", sale.user_id, {**_sale_fields(sale, marketplace), "job_id": str(job_id)})
+
+
+def _delist_event(
+    session: Session, after: AfterCommit, sale: Sale, action: SaleAction, *, refused: CrosslistError | None = None
+) -> None:
+    """A sale's delete: its job queued (`delist.started`), or refused before any job (`delist.failed`)."""
+    if action.action != SaleActionKind.DELETE:
+        return
+    if refused is not None:
+        _delist_failed(session, after, sale, action.marketplace, code=refused.code, message=refused.message)
+    elif action.job_id is not None:
+        _delist_started(session, after, sale, action.marketplace, action.job_id)
+
+
+def _delist_failed(
+    session: Session,
+    after: AfterCommit,
+    sale: Sale,
+    marketplace: str,
+    *,
+    code: str,
+    message: str,
+    job_id: uuid.UUID | None = None,
+) -> None:
+    """The sale's listing there is still live: no delete job could be made, or it ended without deleting."""
+    fields = {**_sale_fields(sale, marketplace), "job_id": str(job_id) if job_id else None}
+    _record(session, after, "delist.failed", sale.user_id, {**fields, "error": {"code": code, "message": message}})
+
+
+def _sale_fields(sale: Sale, marketplace: str) -> JsonDict:
+    return {
+        "sale_id": str(sale.id),
+        "product_id": str(sale.product_id),
+        "sold_on": sale.marketplace,
+        "marketplace": marketplace,
+    }
+
+
+def _delist_not_done(session: Session, job: MarketplaceJob, after: AfterCommit) -> None:
+    """A delete job a sale relied on ended failed or cancelled: its listing may still be live."""
+    action = session.scalars(
+        select(SaleAction).where(
+            SaleAction.user_id == job.user_id,
+            SaleAction.job_id == job.id,
+            SaleAction.action == SaleActionKind.DELETE,
+        )
+    ).first()
+    sale = session.get(Sale, action.sale_id) if action is not None else None
+    if sale is None:
+        return
+    error = job.error or {}
+    code = str(error.get("code") or job.status.value)
+    message = str(error.get("message") or f"the delete job was {job.status.value}")
+    _delist_failed(session, after, sale, job.marketplace, code=code, message=message, job_id=job.id)
 
 
 def _locked_product(session: Session, user_id: str, product_id: uuid.UUID) -> Product | None:

@@ -129,6 +129,25 @@ class ListingRef:
 
 
 @dataclass(frozen=True)
+class SeenItem:
+    """An item a sync read on the marketplace."""
+
+    external_id: str
+    state: str  # as marketplace_listings says it
+    title: str
+    price: str | None = None  # None: the marketplace's list does not show it
+    created: int | None = None  # a number that grows with the item's age on the marketplace: newer is larger
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    product_id: str
+    listing_id: str  # the product's listing, as crosslist records it
+    duplicate_id: str  # the other live item
+    duplicate_is_newer: bool
+
+
+@dataclass(frozen=True)
 class ListingChange:
     product_id: str
     status: ListingState
@@ -196,6 +215,11 @@ class Records(Protocol):
     def link(self, product_id: str, external_id: str, url: str | None, image_urls: list[str] | None) -> None:
         """The product's listing on the lane's marketplace is now `external_id`, active, showing `image_urls`
         (None: the photos it showed stay as recorded); created, or replacing the one it had."""
+
+    def reconcile_catalogue(self, duplicates: list[Duplicate]) -> JsonDict:
+        """A sync's last word, after its listings are updated: products with no stock left still live on any
+        marketplace are delisted, and `duplicates` (found on the lane's marketplace) are reported. Returns
+        more of the job's result."""
 
 
 @dataclass(frozen=True)

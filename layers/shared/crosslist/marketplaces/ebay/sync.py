@@ -129,7 +129,9 @@ def _reconcile(offers: dict[str, JsonDict], records: Records) -> JsonDict:
         seen = offers.get(sku_of(listing.product_id))
         return seen["state"] if seen is not None else "deleted"
 
-    return reconcile(records, state_of)
+    # eBay allows one offer per SKU: crosslist's listings cannot be doubled there through the Inventory API, and
+    # items listed on ebay.com are invisible to it (imports read them: issue 20), so no duplicates are sought.
+    return {**reconcile(records, state_of), **records.reconcile_catalogue([])}
 
 
 # ---------------------------------------------------------------- orders

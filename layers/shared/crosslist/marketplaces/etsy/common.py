@@ -100,10 +100,19 @@ def parse[Model: BaseModel](model: type[Model], reply: Reply, doing: str) -> Mod
     return parsed("etsy", model, reply, doing)
 
 
+class Money(BaseModel):
+    amount: int
+    divisor: int = 100
+
+    def text(self) -> str:
+        return str(Decimal(self.amount) / Decimal(self.divisor or 1))
+
+
 class Listing(BaseModel):
     listing_id: int
     state: str = ""
     title: str = ""
+    price: Money | None = None
     url: str | None = None
     quantity: int | None = None
     creation_timestamp: int | None = None

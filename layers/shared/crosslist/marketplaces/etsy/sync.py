@@ -15,6 +15,7 @@ from functools import partial
 from pydantic import BaseModel, Field
 
 from crosslist.marketplaces import Marketplace
+from crosslist.marketplaces.duplicates import find_duplicates
 from crosslist.marketplaces.etsy.common import Listings, failure, listing_state, parse, shop
 from crosslist.marketplaces.rest import ApiWorkflow, reconcile, record_orders
 from crosslist.workflows.base import (
@@ -27,6 +28,7 @@ from crosslist.workflows.base import (
     ProductSnapshot,
     Records,
     Reply,
+    SeenItem,
     Step,
     parse_params,
 )
@@ -56,7 +58,12 @@ class EtsySync(ApiWorkflow):
         page = parse(Listings, reply, "reading the shop's listings")
         seen = dict(context.accumulated.get("seen", {}))
         for listing in page.results:
-            seen[str(listing.listing_id)] = listing_state(listing.state or step.kind)
+            seen[str(listing.listing_id)] = {
+                "state": listing_state(listing.state or step.kind),
+                "title": listing.title,
+                "price": listing.price.text() if listing.price is not None else None,
+                "created": listing.creation_timestamp,
+            }
         offset = int(context.accumulated.get(f"offset_{step.kind}", 0)) + PAGE_SIZE
         data = {**context.accumulated, "seen": seen, f"offset_{step.kind}": offset}
         if page.results and offset < page.count:
@@ -64,12 +71,20 @@ class EtsySync(ApiWorkflow):
         return data
 
     def complete(self, context: JobContext) -> Completion:
-        seen: dict[str, ListingState] = context.accumulated.get("seen", {})
+        seen = [_seen(listing_id, read) for listing_id, read in context.accumulated.get("seen", {}).items()]
         return Completion(result={"listings_seen": len(seen)}, effects=partial(_reconcile, seen))
 
 
-def _reconcile(seen: dict[str, ListingState], records: Records) -> JsonDict:
-    return reconcile(records, lambda listing: seen.get(listing.external_id, "deleted"))
+def _seen(listing_id: str, read: JsonDict | str) -> SeenItem:
+    if isinstance(read, str):  # a checkpoint saved before titles were kept: its state only
+        return SeenItem(listing_id, read, "")
+    return SeenItem(listing_id, read["state"], read.get("title") or "", read.get("price"), read.get("created"))
+
+
+def _reconcile(seen: list[SeenItem], records: Records) -> JsonDict:
+    states: dict[str, ListingState] = {item.external_id: item.state for item in seen}  # type: ignore[misc]
+    changed = reconcile(records, lambda listing: states.get(listing.external_id, "deleted"))
+    return {**changed, **records.reconcile_catalogue(find_duplicates(records.listings(), seen))}
 
 
 # ---------------------------------------------------------------- orders

@@ -13,7 +13,7 @@ from crosslist.marketplaces import Marketplace
 from crosslist.marketplaces.vinted.paging import PagedRead, Pagination, after_page, page_number
 from crosslist.marketplaces.vinted.publish import VintedId
 from crosslist.marketplaces.vinted.replies import check, parse
-from crosslist.realtime.messages import PluginCommand, listing_sold_message
+from crosslist.realtime.messages import PluginCommand
 from crosslist.workflows.base import (
     Again,
     Completion,
@@ -111,16 +111,6 @@ def _record(orders: dict[str, JsonDict], records: Records) -> JsonDict:
         if listing is None or listing.status == "sold":
             continue
         changes.append(ListingChange(listing.product_id, "sold"))
-        records.announce(
-            listing_sold_message(
-                "vinted",
-                listing.product_id,
-                external_id=listing.external_id,
-                order_id=order.external_order_id,
-                price=order.price,
-                currency=order.currency,
-            )
-        )
     records.update_listings(changes)
     return {"orders_new": len(added), "listings_sold": [change.product_id for change in changes]}
 

@@ -17,6 +17,7 @@ from functools import partial
 from pydantic import BaseModel, Field
 
 from crosslist.marketplaces import Marketplace
+from crosslist.marketplaces.duplicates import find_duplicates
 from crosslist.marketplaces.vinted.paging import PagedRead, Pagination, after_page, page_number
 from crosslist.marketplaces.vinted.publish import WARDROBE_PAGE_SIZE, VintedId, account_in_path
 from crosslist.marketplaces.vinted.replies import check, parse
@@ -33,6 +34,7 @@ from crosslist.workflows.base import (
     Reconciled,
     Records,
     Reply,
+    SeenItem,
     Step,
 )
 
@@ -115,9 +117,18 @@ class VintedSync(PagedRead):
 
 
 def _record(seen: dict[str, JsonDict], records: Records) -> JsonDict:
-    reconciled = reconcile(seen, records.listings())
+    listings = records.listings()
+    reconciled = reconcile(seen, listings)
     records.update_listings(reconciled.changes)
-    return reconciled.result
+    items = [
+        SeenItem(item_id, str(item.get("state") or ""), str(item.get("title") or ""), _text(item.get("price")))
+        for item_id, item in seen.items()
+    ]
+    return {**reconciled.result, **records.reconcile_catalogue(find_duplicates(records.listings(), items))}
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def reconcile(seen: dict[str, JsonDict], listings: list[ListingRef]) -> Reconciled:
