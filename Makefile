@@ -15,7 +15,7 @@ comma := ,
 .PHONY: deploy deploy-database compile-build
 .PHONY: console ts-test browser-test chromium node-check
 
-test: lint typecheck pytest ts-test browser-test ## everything CI runs
+test: lint typecheck pytest ts-test browser-test ## the tests (CI also runs `make e2e`: the devstack end to end)
 
 python-check:
 	@test -n "$(PYTHON)" && "$(PYTHON)" -c 'import sys; sys.exit(sys.version_info[:2] != ($(subst .,$(comma),$(PYTHON_VERSION))))' || { \
@@ -61,7 +61,7 @@ typecheck: $(BIN)/.installed
 	$(BIN)/mypy layers/shared/crosslist devstack tests bench migrations/env.py $(wildcard functions/*/app.py)
 
 pytest: $(BIN)/.installed $(SAM_VENV)/bin/sam postgres-binaries
-	SAM_CLI=$(SAM_VENV)/bin/sam $(BIN)/python -m pytest
+	SAM_CLI=$(SAM_VENV)/bin/sam $(BIN)/python -m pytest --ignore=tests/e2e
 
 unit: $(BIN)/.installed
 	$(BIN)/python -m pytest tests/unit -m "not integration"
@@ -69,10 +69,10 @@ unit: $(BIN)/.installed
 integration: $(BIN)/.installed $(SAM_VENV)/bin/sam postgres-binaries
 	SAM_CLI=$(SAM_VENV)/bin/sam $(BIN)/python -m pytest tests/integration
 
-e2e: $(BIN)/.installed postgres-binaries
+e2e: $(BIN)/.installed postgres-binaries ## the whole devstack end to end, schemathesis included (~4 min; CI runs it)
 	$(BIN)/python -m pytest tests/e2e
 
-# Part of `make test` (it is under tests/): schemathesis against the devstack's HTTP API, no 5xx allowed.
+# Part of `make e2e` (it is under tests/e2e): schemathesis against the devstack's HTTP API, no 5xx allowed.
 schemathesis: $(BIN)/.installed postgres-binaries
 	$(BIN)/python -m pytest tests/e2e/test_api_schemathesis.py
 

@@ -66,6 +66,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         default=5,
         help="marketplaces: sales on eBay timed until the Etsy listing is delisted, a fresh product each (default 5)",
     )
+    parser.add_argument(
+        "--push-sales",
+        type=_positive,
+        default=20,
+        help="marketplaces: sales on eBay whose import its push notification starts, timed from the sale (default 20)",
+    )
     parser.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for the jobs (default 90)")
     return parser.parse_args(argv)
 
@@ -144,6 +150,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None, results_path: Pat
                 products=args.products,
                 photos=args.photos,
                 sales=args.sales,
+                push_sales=args.push_sales,
                 concurrency=args.concurrency,
                 warmup=not args.no_warmup,
                 timeout_s=args.timeout,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devstack.console import CONSOLE_PREFIX, mint_dev_token
+from devstack.fake_ebay import DELETE_ACCOUNT_PATH
 from devstack.fake_http import SELL_PATH
 from devstack.postgres import free_port
 from devstack.stack import REPO, DevStack, StackConfig, dev_jwt_secret
@@ -453,8 +454,15 @@ def sell(args: argparse.Namespace) -> int:
         return 1
     quantity = f"{args.quantity} of " if args.quantity != 1 else ""
     job = json.dumps({"marketplace": marketplace, "action": ORDERS_ACTIONS[marketplace]})
+    pushed = (
+        f"The fake {name} pushes the sale to the devstack, which imports the orders at once (a priority-1 sync_orders"
+        " job, when the account is connected: see GET /jobs).\n"
+        if marketplace in ("ebay", "etsy")
+        else ""
+    )
     print(
         f"sold {quantity}{name} listing {listing_id} to {args.buyer}: order {answer['order_id']}\n"
+        f"{pushed}"
         f"The next orders import finds it (the user's orders rule, every 15 minutes), or import it now:\n"
         f"  curl -s -X POST {api}/jobs -H 'Authorization: Bearer {user_token}' \\\n"
         f"       -H 'Content-Type: application/json' -d '{job}'\n"
@@ -515,6 +523,28 @@ def _start_hint(marketplace: str, user: str) -> str:
     return "restart the devstack (`make dev`)"
 
 
+def ebay_delete_account(args: argparse.Namespace) -> int:
+    """The seller closes their account on the fake eBay: it sends crosslist a signed MARKETPLACE_ACCOUNT_DELETION."""
+    api = _api(args)
+    try:
+        control = _control_url("ebay", _check_devstack(api), "")
+        status, answer = _request("POST", control + DELETE_ACCOUNT_PATH, body={"account": args.account})
+    except (DevstackUnavailable, SaleRefused) as refused:
+        print(refused, file=sys.stderr)
+        return 1
+    if status != 202 or not isinstance(answer, dict):
+        message = answer.get("message") if isinstance(answer, dict) else answer
+        print(f"the fake eBay did not delete {args.account}: {message}", file=sys.stderr)
+        return 1
+    print(
+        f"the fake eBay account {args.account} (eBay user {answer['user_id']}) asked for its data to be deleted:"
+        f" a signed MARKETPLACE_ACCOUNT_DELETION went to {answer['sent_to']}.\n"
+        "Every crosslist user connected to it loses their eBay credential, seller settings, listings' ids and eBay"
+        " jobs; their eBay orders are kept without the buyer's name (GET /marketplaces, GET /orders)."
+    )
+    return 0
+
+
 def fire(args: argparse.Namespace) -> int:
     try:
         status, body = _request("POST", f"{_api(args)}/__devstack/schedules/{args.schedule}")
@@ -573,6 +603,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--user", default="demo", help="whose product it is, and whose plugin simulator has the Vinted item")
     p.add_argument("--api", help=f"the HTTP API ({running} {DEFAULT_API})")
     p.set_defaults(run=sell)
+
+    p = dev.add_parser(
+        "ebay-delete-account",
+        help="a seller closes their fake eBay account: eBay's signed account deletion notification reaches crosslist",
+    )
+    p.add_argument("account", help="the seller on the fake eBay (`crosslist dev connect ebay --account`; default dev)")
+    p.add_argument("--api", help=f"the HTTP API ({running} {DEFAULT_API})")
+    p.set_defaults(run=ebay_delete_account)
 
     p = dev.add_parser("fire", help="fire a schedule now (e.g. OAuthRefreshFunction.RefreshSchedule)")
     p.add_argument("schedule")

@@ -13,6 +13,14 @@ marketplace and format (a second createOffer names the first); a listing is crea
 (withdraw ends it, publishing again brings the same listingId back); a listing is revised at most
 `max_revisions_per_day` times a day; getOffers on a SKU without offers is a 404 (25713). Errors have eBay's
 shape: {"errors": [{errorId, domain, category, message, longMessage?, parameters?}]}.
+
+It pushes as eBay does: the app's own token (client credentials) reads the Notification API's public keys and
+manages its destinations (a destination's endpoint must answer eBay's challenge when it is created); a seller's
+token reads the Commerce Identity API (`userId`, `username`) and manages the seller's subscriptions. A sale
+(`sell`, POST SELL_PATH) POSTs a signed ORDER_CONFIRMATION to each destination the seller is subscribed to;
+`delete_account` POSTs a signed MARKETPLACE_ACCOUNT_DELETION to the app's account deletion endpoint (set on the
+fake as in eBay's developer portal). Signed like eBay: ECDSA P-256 over the body, SHA-1, the X-EBAY-SIGNATURE
+header naming the key's id; delivered outside the fake's lock, retried when refused (devstack.fake_http.PushSender).
 """
 
 from __future__ import annotations
@@ -21,7 +29,9 @@ import base64
 import copy
 import dataclasses
 import hashlib
+import json
 import secrets
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,6 +40,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import httpx
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from werkzeug.wrappers import Request
 
 from devstack.fake_http import (
@@ -37,6 +50,7 @@ from devstack.fake_http import (
     Clock,
     Consent,
     FakeServer,
+    Push,
     Refusal,
     Reply,
     Route,
@@ -60,6 +74,8 @@ EBAY_SCOPES = (
     f"{SCOPE_ROOT}/sell.inventory",
     f"{SCOPE_ROOT}/sell.account",
     f"{SCOPE_ROOT}/sell.fulfillment",
+    f"{SCOPE_ROOT}/commerce.identity.readonly",
+    f"{SCOPE_ROOT}/commerce.notification.subscription",
 )
 _KNOWN_SCOPES = frozenset(EBAY_SCOPES) | {f"{scope}.readonly" for scope in EBAY_SCOPES[1:]}
 ACCESS_TOKEN_SECONDS = 7200
@@ -86,6 +102,13 @@ CONDITIONS = frozenset(
     }
 )
 _OFFER_KEYS = frozenset({"sku", "marketplaceId", "format"})  # fixed once the offer exists
+NOTIFICATION = "/commerce/notification/v1"
+IDENTITY_PATH = "/commerce/identity/v1/user/"
+# The devstack's control route for `crosslist dev ebay-delete-account` (what a seller does on eBay's site).
+DELETE_ACCOUNT_PATH = "/__fake/ebay/delete-account"
+APP = ""  # whose the app's own token is (client credentials): no seller's
+TOPICS = frozenset({"ORDER_CONFIRMATION", "ITEM_MARKED_SHIPPED", "MARKETPLACE_ACCOUNT_DELETION"})
+USER_TOPICS = frozenset({"ORDER_CONFIRMATION", "ITEM_MARKED_SHIPPED"})  # subscribed per seller, with its token
 
 
 @dataclass
@@ -98,6 +121,7 @@ class _Seller:
     inventory: dict[str, dict[str, Any]] = field(default_factory=dict)  # sku -> inventory item
     offers: dict[str, dict[str, Any]] = field(default_factory=dict)  # offerId -> offer (without status)
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)  # orderId -> order
+    subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)  # subscriptionId -> subscription
 
 
 @dataclass
@@ -135,6 +159,11 @@ class FakeEbay(FakeServer):
         self._sellers: dict[str, _Seller] = {}
         self._listings: dict[str, _Listing] = {}
         self._ids = IdSequence(unique=True)  # never an id of an earlier run: crosslist's database outlives the fake
+        self._signing_keys: dict[str, ec.EllipticCurvePrivateKey] = {}  # kid -> eBay's notification key
+        self.signing_key_id = self.rotate_signing_key()
+        self._destinations: dict[str, dict[str, Any]] = {}  # destinationId -> destination
+        # The app's account deletion endpoint, as registered in eBay's developer portal (None: none is).
+        self.account_deletion_endpoint: str | None = None
         self.revisions: Counter[str] = Counter()  # listingId -> revisions today
         self._revision_day: date | None = None
         self.max_revisions_per_day = MAX_REVISIONS_PER_DAY
@@ -236,15 +265,82 @@ class FakeEbay(FakeServer):
                 offer["availableQuantity"] = int(offer["availableQuantity"]) - quantity
             listing.sold_quantity += quantity
             self._follow_stock(seller, offer)
-            return self._new_order(seller, listing, offer, quantity, buyer)
+            order_id = self._new_order(seller, listing, offer, quantity, buyer)
+            order = seller.orders[order_id]
+            pushes = [
+                (self._destinations[sub["destinationId"]]["deliveryConfig"]["endpoint"], line)
+                for sub in seller.subscriptions.values()
+                if sub["topicId"] == "ORDER_CONFIRMATION"
+                and sub["status"] == "ENABLED"
+                and self._destinations.get(sub["destinationId"], {}).get("status") == "ENABLED"
+                for line in order["lineItems"]  # one notification per line item, as eBay sends
+            ]
+            messages = [
+                (url, self._notification("ORDER_CONFIRMATION", _order_confirmation(seller.account, order, line)))
+                for url, line in pushes
+            ]
+        for url, message in messages:  # delivered outside the lock, each in a thread of its own
+            self._push(url, "ORDER_CONFIRMATION", message)
+        return order_id
+
+    def user_id(self, account: str = "dev") -> str:
+        """The account's immutable eBay user id (as the Identity API and notifications give it)."""
+        return _user_id(account)
+
+    def rotate_signing_key(self) -> str:
+        """A new key signs the notifications from now on (the old ones are still served); its id."""
+        with self._lock:
+            kid = str(uuid.uuid4())
+            self._signing_keys[kid] = ec.generate_private_key(ec.SECP256R1())
+            self.signing_key_id = kid
+            return kid
+
+    def destinations(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._destinations.values()))
+
+    def disable_subscriptions(self, account: str = "dev") -> None:
+        """The seller's subscriptions are disabled (as `disable_subscription` would): its sales are pushed no more,
+        so only polling finds them (the bench's polling path)."""
+        with self._lock:
+            for subscription in self._seller(account).subscriptions.values():
+                subscription["status"] = "DISABLED"
+
+    def subscriptions(self, account: str = "dev") -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._seller(account).subscriptions.values()))
+
+    def delete_account(self, account: str) -> Push | None:
+        """The seller closes their eBay account and asks for their data to be deleted: a signed
+        MARKETPLACE_ACCOUNT_DELETION to the app's account deletion endpoint (None when none is registered)."""
+        with self._lock:
+            if self.account_deletion_endpoint is None:
+                return None
+            eias = base64.b64encode(hashlib.sha256(f"{account}/eias".encode()).digest()[:30]).decode()
+            data = {"username": account, "userId": _user_id(account), "eiasToken": eias}
+            url = self.account_deletion_endpoint
+            message = self._notification("MARKETPLACE_ACCOUNT_DELETION", data)
+        return self._push(url, "MARKETPLACE_ACCOUNT_DELETION", message)
+
+    def sign(self, body: bytes, kid: str | None = None) -> str:
+        """The X-EBAY-SIGNATURE eBay sends with `body` (signed with the key `kid`, by default the current one)."""
+        with self._lock:
+            kid = kid or self.signing_key_id
+            signature = self._signing_keys[kid].sign(body, ec.ECDSA(hashes.SHA1()))  # SHA-1: eBay's choice
+        header = {"alg": "ecdsa", "kid": kid, "signature": base64.b64encode(signature).decode(), "digest": "SHA1"}
+        return base64.b64encode(json.dumps(header).encode()).decode()
 
     def state(self) -> dict[str, Any]:
-        """What `restore` brings back in another run: sellers (inventory, offers, orders), listings and the
-        last id handed out. Not the tokens: the devstack asks its users to connect again after a restart."""
+        """What `restore` brings back in another run: sellers (inventory, offers, orders, subscriptions), listings,
+        destinations, the notification signing keys and the last id handed out. Not the tokens: the devstack asks
+        its users to connect again after a restart."""
         with self._lock:
             return {
                 "sellers": [dataclasses.asdict(seller) for seller in self._sellers.values()],
                 "listings": [dataclasses.asdict(listing) for listing in self._listings.values()],
+                "destinations": list(self._destinations.values()),
+                "signing_keys": {kid: _private_pem(key) for kid, key in self._signing_keys.items()},
+                "signing_key_id": self.signing_key_id,
                 "last_id": self._ids.last,
             }
 
@@ -255,6 +351,14 @@ class FakeEbay(FakeServer):
                 self._sellers[seller["account"]] = _Seller(**seller)
             for listing in state.get("listings", []):
                 self._listings[listing["listing_id"]] = _Listing(**listing)
+            for destination in state.get("destinations", []):
+                self._destinations[destination["destinationId"]] = destination
+            for kid, pem in state.get("signing_keys", {}).items():
+                key = serialization.load_pem_private_key(pem.encode(), password=None)
+                if isinstance(key, ec.EllipticCurvePrivateKey):
+                    self._signing_keys[kid] = key
+            if state.get("signing_key_id") in self._signing_keys:
+                self.signing_key_id = state["signing_key_id"]
             self._ids.resume_after(int(state.get("last_id", 0)))
 
     # plumbing ---------------------------------------------------------------------------------------
@@ -282,7 +386,17 @@ class FakeEbay(FakeServer):
             route("GET", f"{account}/return_policy", self._policies("return")),
             route("GET", f"{fulfillment}/order", self._get_orders),
             route("GET", f"{fulfillment}/order/{{order_id}}", self._get_order),
+            route("GET", IDENTITY_PATH, self._get_user),
+            route("GET", f"{NOTIFICATION}/public_key/{{kid}}", self._get_public_key),
+            route("GET", f"{NOTIFICATION}/destination", self._get_destinations),
+            route("POST", f"{NOTIFICATION}/destination", self._create_destination),
+            route("GET", f"{NOTIFICATION}/subscription", self._get_subscriptions),
+            route("POST", f"{NOTIFICATION}/subscription", self._create_subscription),
+            route("POST", f"{NOTIFICATION}/subscription/{{subscription_id}}/enable", self._enable_subscription),
+            route("POST", f"{NOTIFICATION}/subscription/{{subscription_id}}/disable", self._disable_subscription),
+            route("DELETE", f"{NOTIFICATION}/subscription/{{subscription_id}}", self._delete_subscription),
             route("POST", SELL_PATH, self._sell_request),
+            route("POST", DELETE_ACCOUNT_PATH, self._delete_account_request),
         ]
 
     def error_body(self, path: str, status: int, message: str) -> Any:
@@ -370,6 +484,19 @@ class FakeEbay(FakeServer):
                     "token_type": "User Access Token",
                 },
             )
+        if grant == "client_credentials":
+            wanted = frozenset(form.get("scope", "").split()) or frozenset({SCOPE_ROOT})
+            if not wanted <= {SCOPE_ROOT}:
+                return oauth_error("invalid_scope", "the requested scope is not granted to applications")
+            access = self._tokens.new_access_token(Consent(APP, wanted), "v^1.1#i^1#p^1#r^0#I^3#f^0#t^")
+            return Reply(
+                200,
+                {
+                    "access_token": access,
+                    "expires_in": self._tokens.access_lifetime_seconds,
+                    "token_type": "Application Access Token",
+                },
+            )
         return oauth_error("unsupported_grant_type", f"grant type {grant!r} is not supported")
 
     def _new_tokens(self, consent: Consent) -> dict[str, Any]:
@@ -386,6 +513,8 @@ class FakeEbay(FakeServer):
         consent = self._tokens.access(bearer_token(request))
         if consent is None:
             raise Refusal(Reply(401, self.error_body(request.path, 401, "")))
+        if consent.account == APP:  # an application token acts for no seller
+            raise Refusal(Reply(403, self.error_body(request.path, 403, "")))
         scope = f"{SCOPE_ROOT}/{api}"
         if scope not in consent.scopes and not (request.method == "GET" and f"{scope}.readonly" in consent.scopes):
             raise Refusal(Reply(403, self.error_body(request.path, 403, "")))
@@ -632,6 +761,162 @@ class FakeEbay(FakeServer):
         if order is None:
             raise Refusal(Reply(404, _errors(32100, "Invalid order ID: " + order_id, domain="API_FULFILLMENT")))
         return Reply(200, copy.deepcopy(order))
+
+    # Commerce Identity and Notification APIs ---------------------------------------------------------
+
+    def _get_user(self, request: Request) -> Reply:
+        seller = self._caller(request, "commerce.identity.readonly")
+        return Reply(
+            200,
+            {
+                "userId": _user_id(seller.account),
+                "username": seller.account,
+                "accountType": "INDIVIDUAL",
+                "registrationMarketplaceId": self.marketplace_id,
+                "status": "CONFIRMED",
+            },
+        )
+
+    def _app(self, request: Request) -> None:
+        """The request carries the app's own token (client credentials grant)."""
+        consent = self._tokens.access(bearer_token(request))
+        if consent is None:
+            raise Refusal(Reply(401, self.error_body(request.path, 401, "")))
+        if consent.account != APP:
+            raise Refusal(Reply(403, self.error_body(request.path, 403, "")))
+
+    def _get_public_key(self, request: Request, kid: str) -> Reply:
+        self._app(request)
+        key = self._signing_keys.get(kid)
+        if key is None:
+            raise Refusal(Reply(404, _errors(195001, "The public key was not found.", domain="API_NOTIFICATION")))
+        pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        # eBay's answer runs the PEM's lines together.
+        return Reply(200, {"algorithm": "ECDSA", "digest": "SHA1", "key": pem.decode().replace("\n", "")})
+
+    def _get_destinations(self, request: Request) -> Reply:
+        self._app(request)
+        limit, offset = _page(request, default_limit=20, max_limit=100)
+        found = list(self._destinations.values())
+        page = copy.deepcopy(found[offset : offset + limit])
+        return Reply(200, {**_paging(request, len(found), limit, offset), "destinations": page})
+
+    def _create_destination(self, request: Request) -> Reply:
+        self._app(request)
+        body = _json_object(request)
+        given = body.get("deliveryConfig")
+        config: dict[str, Any] = given if isinstance(given, dict) else {}
+        endpoint, token = config.get("endpoint"), config.get("verificationToken")
+        if not _is_url(endpoint):
+            raise _notification_error(195003, "Please provide a valid endpoint.")
+        if not isinstance(token, str) or not 32 <= len(token) <= 80:
+            raise _notification_error(195004, "The verificationToken must be 32 to 80 characters long.")
+        if any(d["deliveryConfig"]["endpoint"] == endpoint for d in self._destinations.values()):
+            raise _notification_error(195016, "A destination already exists for this endpoint.", status=409)
+        self._challenge(str(endpoint), token)
+        destination_id = str(uuid.uuid4())
+        self._destinations[destination_id] = {
+            "destinationId": destination_id,
+            "name": str(body.get("name") or "destination"),
+            "status": "ENABLED" if body.get("status", "ENABLED") == "ENABLED" else "DISABLED",
+            "deliveryConfig": {"endpoint": endpoint, "verificationToken": token},
+        }
+        return Reply(
+            201, None, {"Location": f"{request.host_url.rstrip('/')}{NOTIFICATION}/destination/{destination_id}"}
+        )
+
+    def _challenge(self, endpoint: str, token: str) -> None:
+        """eBay checks a new destination: its endpoint must answer a challenge code with the right hash."""
+        code = str(uuid.uuid4())
+        expected = hashlib.sha256((code + token + endpoint).encode()).hexdigest()
+        try:
+            answer = self.push.client().get(endpoint, params={"challenge_code": code})
+            given = answer.json().get("challengeResponse") if answer.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, AttributeError):
+            given = None
+        if given != expected:
+            raise _notification_error(195017, f"The endpoint {endpoint} did not answer the challenge code.")
+
+    def _get_subscriptions(self, request: Request) -> Reply:
+        seller = self._caller(request, "commerce.notification.subscription")
+        limit, offset = _page(request, default_limit=20, max_limit=100)
+        found = list(seller.subscriptions.values())
+        page = copy.deepcopy(found[offset : offset + limit])
+        return Reply(200, {**_paging(request, len(found), limit, offset), "subscriptions": page})
+
+    def _create_subscription(self, request: Request) -> Reply:
+        seller = self._caller(request, "commerce.notification.subscription")
+        body = _json_object(request)
+        topic, destination = body.get("topicId"), body.get("destinationId")
+        if topic not in USER_TOPICS:
+            raise _notification_error(195005, f"The topic {topic!r} cannot be subscribed to with a user token.")
+        if destination not in self._destinations:
+            raise _notification_error(195020, "The destination was not found.", status=404)
+        for existing in seller.subscriptions.values():
+            if (existing["topicId"], existing["destinationId"]) == (topic, destination):
+                raise _notification_error(195019, "The subscription already exists.", status=409)
+        subscription_id = str(uuid.uuid4())
+        seller.subscriptions[subscription_id] = {
+            "subscriptionId": subscription_id,
+            "topicId": topic,
+            "destinationId": destination,
+            "status": "ENABLED" if body.get("status", "ENABLED") == "ENABLED" else "DISABLED",
+            "creationDate": _iso(self.clock()),
+            "payload": copy.deepcopy(body.get("payload") or {}),
+        }
+        location = f"{request.host_url.rstrip('/')}{NOTIFICATION}/subscription/{subscription_id}"
+        return Reply(201, None, {"Location": location})
+
+    def _subscription(self, request: Request, subscription_id: str) -> tuple[_Seller, dict[str, Any]]:
+        """The caller's subscription (another seller's is not found)."""
+        seller = self._caller(request, "commerce.notification.subscription")
+        subscription = seller.subscriptions.get(subscription_id)
+        if subscription is None:
+            raise _notification_error(195022, "The subscription was not found.", status=404)
+        return seller, subscription
+
+    def _enable_subscription(self, request: Request, subscription_id: str) -> Reply:
+        self._subscription(request, subscription_id)[1]["status"] = "ENABLED"
+        return Reply(204)
+
+    def _disable_subscription(self, request: Request, subscription_id: str) -> Reply:
+        self._subscription(request, subscription_id)[1]["status"] = "DISABLED"
+        return Reply(204)
+
+    def _delete_subscription(self, request: Request, subscription_id: str) -> Reply:
+        seller, _ = self._subscription(request, subscription_id)
+        del seller.subscriptions[subscription_id]
+        return Reply(204)
+
+    def _delete_account_request(self, request: Request) -> Reply:
+        """The devstack's `crosslist dev ebay-delete-account`: the seller closes their eBay account."""
+        body = json_body(request)
+        account = body.get("account") if isinstance(body, dict) else None
+        if not isinstance(account, str) or not account.strip():
+            return Reply(400, {"message": 'send {"account": "<the seller on the fake eBay>"} as JSON'})
+        if self.account_deletion_endpoint is None:
+            return Reply(409, {"message": "no account deletion endpoint is registered with the fake eBay"})
+        push = self.delete_account(account.strip())
+        return Reply(
+            202, {"account": account.strip(), "user_id": _user_id(account.strip()), "sent_to": push and push.url}
+        )
+
+    def _notification(self, topic: str, data: dict[str, Any]) -> bytes:
+        now = _iso(self.clock())
+        message = {
+            "metadata": {"topic": topic, "schemaVersion": "1.0", "deprecated": False},
+            "notification": {
+                "notificationId": f"{uuid.uuid4()}_{uuid.uuid4()}",
+                "eventDate": now,
+                "publishDate": now,
+                "publishAttemptCount": 1,
+                "data": data,
+            },
+        }
+        return json.dumps(message, separators=(",", ":")).encode()
+
+    def _push(self, url: str, topic: str, body: bytes) -> Push:
+        return self.push.send(url, topic, {"X-EBAY-SIGNATURE": self.sign(body)}, body)
 
     # state ------------------------------------------------------------------------------------------
 
@@ -1046,3 +1331,35 @@ def _stable_id(account: str, kind: str) -> str:
     """The same id for the same account and kind in every run (seeded policies)."""
     digest = hashlib.sha256(f"{account}/{kind}".encode()).hexdigest()
     return str(6_000_000_000 + int(digest[:12], 16) % 1_000_000_000)
+
+
+def _user_id(account: str) -> str:
+    """An eBay immutable user id for the account, the same in every run (11 letters and digits, as eBay's)."""
+    alphabet = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    number = int(hashlib.sha256(f"{account}/user".encode()).hexdigest(), 16)
+    digits = []
+    for _ in range(11):
+        number, digit = divmod(number, len(alphabet))
+        digits.append(alphabet[digit])
+    return "".join(digits)
+
+
+def _order_confirmation(account: str, order: dict[str, Any], line: dict[str, Any]) -> dict[str, Any]:
+    """An ORDER_CONFIRMATION's data: the order and line item, and the seller it is for (by immutable id)."""
+    return {
+        "orderId": order["orderId"],
+        "lineItemId": line["lineItemId"],
+        "sellerId": _user_id(account),
+        "checkoutStatus": "COMPLETE",
+        "creationDate": order["creationDate"],
+    }
+
+
+def _notification_error(error_id: int, message: str, *, status: int = 400) -> Refusal:
+    return Refusal(Reply(status, _errors(error_id, message, domain="API_NOTIFICATION")))
+
+
+def _private_pem(key: ec.EllipticCurvePrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()

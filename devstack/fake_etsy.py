@@ -14,6 +14,11 @@ description, price, who_made, when_made, taxonomy_id and, physical, shipping_pro
 readiness_state_id; going active needs an image and charges a listing fee (counted in `activation_fees`:
 active to active charges nothing); every answer carries the rate-limit headers, a 429 `retry-after`.
 Errors are {"error": "<message>"}.
+
+Webhooks, as for an app with commercial access: the app's webhook URL (`webhook_url`, set on the fake as in
+Etsy's developer portal) gets an `order.paid` at every paid receipt (`sell`, POST SELL_PATH), signed as Standard
+Webhooks (webhook-id, webhook-timestamp, webhook-signature) with the app's signing secret (`webhook_secret`,
+whsec_…), delivered outside the fake's lock and retried when refused (devstack.fake_http.PushSender).
 """
 
 from __future__ import annotations
@@ -22,9 +27,12 @@ import base64
 import copy
 import dataclasses
 import hashlib
+import hmac
+import json
 import re
 import secrets
 import time
+import uuid
 from collections import Counter, deque
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -106,6 +114,9 @@ class FakeEtsy(FakeServer):
         self.keystring = keystring  # the app's API key, also its OAuth client_id
         self.shared_secret = shared_secret or secrets.token_urlsafe(12)  # no secret written in a file
         self.currency = currency
+        # The app's webhooks (commercial access): where Etsy posts them (None: nowhere) and the signing secret.
+        self.webhook_url: str | None = None
+        self.webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
         super().__init__(clock)
         self.forget_state()
 
@@ -215,7 +226,30 @@ class FakeEtsy(FakeServer):
             listing["last_modified_timestamp"] = listing["updated_timestamp"] = now
             if listing["quantity"] == 0:
                 listing["state"], listing["state_timestamp"] = "sold_out", now
-            return str(self._new_receipt(listing, offering, quantity, buyer))
+            receipt_id = self._new_receipt(listing, offering, quantity, buyer)
+            url, shop_id = self.webhook_url, listing["shop_id"]
+        if url is not None:  # delivered outside the lock, in a thread of its own
+            self._order_paid(url, shop_id, receipt_id)
+        return str(receipt_id)
+
+    def signed_webhook(
+        self, body: bytes, message_id: str | None = None, timestamp: int | None = None
+    ) -> dict[str, str]:
+        """The Standard Webhooks headers Etsy sends with `body` (a new id, now, unless given)."""
+        message_id = message_id or f"msg_{uuid.uuid4().hex}"
+        timestamp = int(self.clock().timestamp()) if timestamp is None else timestamp
+        key = base64.b64decode(self.webhook_secret.removeprefix("whsec_"))
+        digest = hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+        return {
+            "webhook-id": message_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": f"v1,{base64.b64encode(digest).decode()}",
+        }
+
+    def _order_paid(self, url: str, shop_id: int, receipt_id: int) -> None:
+        resource = f"{self.base_url or 'https://openapi.etsy.com'}{API}/shops/{shop_id}/receipts/{receipt_id}"
+        body = json.dumps({"event_type": "order.paid", "resource_url": resource, "shop_id": shop_id}).encode()
+        self.push.send(url, "order.paid", self.signed_webhook(body), body)
 
     def state(self) -> dict[str, Any]:
         """What `restore` brings back in another run: shops, listings with their inventories and images,
@@ -230,6 +264,7 @@ class FakeEtsy(FakeServer):
                 "image_bytes": {str(key): base64.b64encode(data).decode() for key, data in self._image_bytes.items()},
                 "receipts": list(self._receipts.values()),
                 "activation_fees": _by_text_key(dict(self.activation_fees)),
+                "webhook_secret": self.webhook_secret,
                 "last_id": self._ids.last,
             }
 
@@ -246,6 +281,7 @@ class FakeEtsy(FakeServer):
             )
             self._receipts.update({int(receipt["receipt_id"]): receipt for receipt in state.get("receipts", [])})
             self.activation_fees.update(_by_number_key(state.get("activation_fees", {})))
+            self.webhook_secret = str(state.get("webhook_secret") or self.webhook_secret)
             self._ids.resume_after(int(state.get("last_id", 0)))
 
     # plumbing ---------------------------------------------------------------------------------------

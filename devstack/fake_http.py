@@ -158,6 +158,89 @@ def sale_request(request: Request) -> SaleRequest:
     return SaleRequest(str(listing_id), quantity, buyer.strip())
 
 
+# Push notifications ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Push:
+    """A notification a fake pushed to an endpoint (as eBay and Etsy do), with what became of it. Its headers and
+    body are exactly what was sent: a test replays or alters them."""
+
+    url: str
+    topic: str
+    headers: dict[str, str]
+    body: bytes
+    attempts: int = 0
+    status: int | None = None  # the last attempt's answer; None: none came
+    delivered: bool = False  # a 2xx came
+    done: threading.Event = field(default_factory=threading.Event, repr=False)
+
+
+class PushSender:
+    """Delivers a fake's notifications, each in a thread of its own: never under the fake's lock, so an endpoint
+    that calls the fake back (crosslist's import reading the order) never waits for it. A failed attempt (no
+    answer, or not a 2xx) is logged and tried again after each of `retry_seconds`, as the marketplaces retry."""
+
+    def __init__(self, retry_seconds: tuple[float, ...] = (1.0, 3.0), timeout_seconds: float = 10.0) -> None:
+        self.retry_seconds = retry_seconds
+        self.timeout_seconds = timeout_seconds
+        self.pushes: list[Push] = []
+        self._lock = threading.Lock()
+        self._client: Any = None  # one httpx client for every push (made on the first)
+
+    def send(self, url: str, topic: str, headers: dict[str, str], body: bytes) -> Push:
+        push = Push(url, topic, {"Content-Type": "application/json", **headers}, body)
+        with self._lock:
+            self.pushes.append(push)
+        threading.Thread(target=self._deliver, args=(push,), name="fake-push", daemon=True).start()
+        return push
+
+    def wait(self, timeout: float = 15.0) -> list[Push]:
+        """Every push so far, once each has been delivered or given up (or `timeout` seconds have passed)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            pushes = list(self.pushes)
+        for push in pushes:
+            push.done.wait(max(0.0, deadline - time.monotonic()))
+        return pushes
+
+    def clear(self) -> None:
+        with self._lock:
+            self.pushes.clear()
+
+    def client(self) -> Any:
+        """The httpx client pushes are sent with (also the fakes' other calls out, e.g. eBay's challenge)."""
+        import httpx  # only where a fake calls out (the bench's fakes never do)
+
+        with self._lock:
+            if self._client is None:
+                self._client = httpx.Client(timeout=self.timeout_seconds)
+            return self._client
+
+    def _deliver(self, push: Push) -> None:
+        import httpx
+
+        client = self.client()
+        try:
+            for wait in (0.0, *self.retry_seconds):
+                time.sleep(wait)
+                push.attempts += 1
+                try:
+                    answer = client.post(push.url, content=push.body, headers=push.headers)
+                except httpx.HTTPError as error:
+                    push.status = None
+                    logger.warning("push %s to %s: no answer (%s)", push.topic, push.url, type(error).__name__)
+                    continue
+                push.status = answer.status_code
+                if answer.is_success:
+                    push.delivered = True
+                    return
+                logger.warning("push %s to %s answered %d", push.topic, push.url, answer.status_code)
+            logger.warning("push %s to %s given up after %d attempts", push.topic, push.url, push.attempts)
+        finally:
+            push.done.set()
+
+
 class _QuietRequestHandler(WSGIRequestHandler):
     """No access log line per request: the fakes record their calls instead."""
 
@@ -184,6 +267,7 @@ class FakeServer:
         self.latency_seconds = 0.0  # waited before answering any request
         self.refresh_delay_seconds = 0.0  # waited before answering a refresh grant (on top of the latency)
         self.token_calls: Counter[str] = Counter()  # token endpoint requests by grant_type, answered or not
+        self.push = PushSender()  # the notifications it pushes (eBay's, Etsy's webhooks)
         self.peak_concurrent_refreshes = 0  # the most refresh grants ever in flight at once
 
     def issued_tokens(self) -> list[str]:
@@ -247,6 +331,7 @@ class FakeServer:
             self.peak_concurrent_refreshes = 0
             self.latency_seconds = 0.0
             self.refresh_delay_seconds = 0.0
+            self.push.clear()
 
     def fail(
         self,

@@ -10,6 +10,7 @@ import logging
 import os
 import secrets
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +42,7 @@ logger = logging.getLogger("devstack")
 REPO = Path(__file__).resolve().parent.parent
 MAX_URL_BYTES = 64 * 1024
 LOCAL_STAGE = "local"
+WEBHOOKS_KEPT = 50  # the webhooks /__devstack/webhooks shows, newest first
 EBAY_RUNAME = "crosslist-devstack"  # the devstack app's RuName at the fake eBay (eBay's redirect_uri is a name)
 
 
@@ -78,7 +80,17 @@ def dev_jwt_secret(state_dir: Path) -> str:
     given = os.environ.get("CROSSLIST_DEV_JWT_SECRET")
     if given:
         return given
-    path = state_dir / "jwt-secret"
+    return _dev_secret(state_dir, "jwt-secret")
+
+
+def dev_ebay_verification_token(state_dir: Path) -> str:
+    """The verification token of the devstack's eBay notification endpoint (64 characters: eBay takes 32 to 80),
+    generated once per checkout like the JWT key."""
+    return _dev_secret(state_dir, "ebay-verification-token")
+
+
+def _dev_secret(state_dir: Path, name: str) -> str:
+    path = state_dir / name
     if not path.exists():
         state_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(48))
@@ -106,6 +118,8 @@ class DevStack:
         self.etsy = FakeEtsy(keystring="crosslistdevstackkeystr1")
         # The fake Vinted the console's "browser extension" calls over HTTP (devstack.console), one per user.
         self.browser_vinted = BrowserVinted(config.fakes_dir)
+        # What POST /__devstack/webhooks received: a stand-in for the reseller app's own backend (README).
+        self.webhooks_received: deque[dict[str, Any]] = deque(maxlen=WEBHOOKS_KEPT)
         self._app_secrets: dict[str, str] = {}  # marketplace -> its OAuth app's secret ARN in moto
         # Set once the previous run's queued messages and fakes are back: only then may stop() save them over
         # the files (a start that failed earlier must not overwrite them with nothing).
@@ -220,6 +234,9 @@ class DevStack:
         self.etsy.start(self.config.host, self.config.etsy_port)
         callback = f"{self._own_origins()[0]}/marketplaces/{{}}/callback"
         self.ebay.redirects[EBAY_RUNAME] = callback.format("ebay")
+        # What an operator registers in eBay's and Etsy's developer portals: where they push (crosslist.notifications).
+        self.ebay.account_deletion_endpoint = self._notification_url("ebay")
+        self.etsy.webhook_url = self._notification_url("etsy")
         apps: dict[str, tuple[FakeEbay | FakeEtsy, str, tuple[str, ...]]] = {
             "ebay": (self.ebay, EBAY_RUNAME, EBAY_SCOPES),
             "etsy": (self.etsy, callback.format("etsy"), ETSY_SCOPES),
@@ -286,10 +303,19 @@ class DevStack:
         if stale:
             logger.info("%d eBay/Etsy connection(s) from the previous run must be connected again", stale)
 
+    def _notification_url(self, marketplace: str) -> str:
+        return f"{self._own_origins()[0]}/notifications/{marketplace}"
+
     def _marketplace_environment(self) -> dict[str, str]:
-        """Where the functions reach eBay and Etsy: the fakes (variables given in the shell still win)."""
+        """Where the functions reach eBay and Etsy: the fakes (variables given in the shell still win), and what lets
+        the fakes push to this HTTP API: its endpoint and verification token for eBay, Etsy's signing secret."""
         ebay, etsy = self.ebay.base_url, self.etsy.base_url
         return {
+            "EBAY_NOTIFICATION_ENDPOINT": self._notification_url("ebay"),
+            "EBAY_VERIFICATION_TOKEN": dev_ebay_verification_token(self.config.state_dir),
+            "ETSY_WEBHOOKS": "on",
+            "ETSY_WEBHOOK_SECRET": self.etsy.webhook_secret,
+            "CROSSLIST_EBAY_IDENTITY_API_BASE": ebay,
             "CROSSLIST_EBAY_API_BASE": ebay,
             "CROSSLIST_EBAY_OAUTH_TOKEN_URL": ebay + fake_ebay.TOKEN_PATH,
             "CROSSLIST_EBAY_AUTHORIZE_URL": ebay + fake_ebay.AUTHORIZE_PATH,
@@ -377,6 +403,11 @@ class DevStack:
             # otherwise refuse as image URLs; origins given in the shell are kept.
             "CROSSLIST_DEV_IMAGE_ORIGINS": ",".join(
                 filter(None, [*self._own_origins(), os.environ.get("CROSSLIST_DEV_IMAGE_ORIGINS")])
+            ),
+            # Webhooks may go over plain http to this HTTP API (its /__devstack/webhooks) and to origins given in the
+            # shell (e.g. http://127.0.0.1:3000, the app's own backend), which AWS would refuse as private.
+            "CROSSLIST_DEV_WEBHOOK_ORIGINS": ",".join(
+                filter(None, [*self._own_origins(), os.environ.get("CROSSLIST_DEV_WEBHOOK_ORIGINS")])
             ),
             **self.config.extra_environment,
         }
@@ -495,6 +526,21 @@ class DevStack:
                     }
                 )
             return web.json_response({"devstack": {"http": self.http_url, "websocket": self.ws_url}})
+
+        @routes.post("/__devstack/webhooks")
+        async def receive_webhook(request: web.Request) -> web.Response:
+            # Answers 204 to anything: the signature is the receiver's to check (crosslist.webhooks.signing.verify).
+            body = await request.text()
+            headers = {k.lower(): v for k, v in request.headers.items() if k.lower().startswith("webhook-")}
+            self.webhooks_received.appendleft(
+                {"received_at": datetime.now(UTC).isoformat(), "headers": headers, "body": body}
+            )
+            logger.info("webhook received  %s %s", headers.get("webhook-id"), body[:200])
+            return web.Response(status=204)
+
+        @routes.get("/__devstack/webhooks")
+        async def webhooks_received(_: web.Request) -> web.Response:
+            return web.json_response({"received": list(self.webhooks_received)})
 
         @routes.get("/__devstack/health")
         async def health(_: web.Request) -> web.Response:

@@ -1,5 +1,5 @@
 """HTTP API: the caller's product catalogue, each product's sales (what auto-delist did), and the caller's
-settings."""
+settings: auto-delist, and the webhook endpoint their own backend is sent events at."""
 
 from typing import Annotated, Any
 from uuid import UUID
@@ -20,6 +20,13 @@ from crosslist.products.schemas import (
     ProductPage,
     ProductUpdate,
     ProductView,
+)
+from crosslist.webhooks.schemas import (
+    WebhookDeliveryPage,
+    WebhookEndpointPut,
+    WebhookEndpointSaved,
+    WebhookEndpointView,
+    WebhookTestSent,
 )
 
 logger = Logger()
@@ -98,6 +105,63 @@ def get_settings() -> UserSettingsView:
 def update_settings(settings: UserSettingsUpdate) -> UserSettingsView:
     """`auto_delist: false` stops sales from delisting elsewhere (they are still logged)."""
     return runtime.user_settings_service().update(current_user(app), settings)
+
+
+@app.put(
+    "/webhooks",
+    responses={
+        **documented(200, "Replaced: `secret` is null unless `rotate_secret`", WebhookEndpointSaved, body=True),
+        201: {
+            "description": "Created: `secret` is shown this once",
+            "content": {"application/json": {"model": WebhookEndpointSaved}},
+        },
+    },
+)
+def put_webhook(endpoint: WebhookEndpointPut) -> Response[WebhookEndpointSaved]:
+    """Create or replace the caller's webhook endpoint (one per user): where the `events` are POSTed, signed as
+    Standard Webhooks sign them. A URL that is not https on a public host is refused (422
+    `webhook_url_not_allowed`: a private, loopback, link-local or metadata address, literal or resolved), as is a
+    host with no address (422 `webhook_url_unresolvable`); an unknown event type or none at all is a 422
+    `invalid_request`. Creating answers the signing secret, once; replacing keeps it unless `rotate_secret`."""
+    saved, created = runtime.webhook_endpoints().put(current_user(app), endpoint)
+    return Response(status_code=201 if created else 200, content_type=content_types.APPLICATION_JSON, body=saved)
+
+
+@app.get(
+    "/webhooks",
+    responses=documented(200, "The caller's endpoint, without its secret", WebhookEndpointView, refusals=(404,)),
+)
+def get_webhook() -> WebhookEndpointView:
+    return runtime.webhook_endpoints().get(current_user(app))
+
+
+@app.delete("/webhooks", responses=documented(204, "Deleted, with its delivery log", refusals=(404,)))
+def delete_webhook() -> Response[None]:
+    """Delete the endpoint: nothing more is sent to it (not even the deliveries still being retried)."""
+    runtime.webhook_endpoints().delete(current_user(app))
+    return Response(status_code=204)
+
+
+@app.get("/webhooks/deliveries", responses=documented(200, "A page of the delivery log", WebhookDeliveryPage))
+def list_webhook_deliveries(
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> WebhookDeliveryPage:
+    """The endpoint's deliveries, newest first (kept 30 days): each event, its attempts and where it stands;
+    page on with `next_cursor`."""
+    return runtime.webhook_endpoints().deliveries(current_user(app), cursor=cursor, limit=limit)
+
+
+@app.post(
+    "/webhooks/test",
+    responses={
+        **documented(202, "Queued: sent within seconds, then logged as any delivery", WebhookTestSent, refusals=(404,))
+    },
+)
+def send_test_webhook() -> Response[WebhookTestSent]:
+    """Send a `webhook.test` event to the endpoint, signed and retried as any event (404 without an endpoint)."""
+    sent = runtime.webhook_endpoints().send_test(current_user(app))
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=sent)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

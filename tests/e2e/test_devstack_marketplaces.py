@@ -53,7 +53,9 @@ def test_an_account_connects_by_following_the_authorization_url(devstack: DevSta
     assert done.json() == {"marketplace": marketplace, "status": "connected"}
     assert statuses[marketplace] == "connected"
     assert fake.token_calls["authorization_code"] == 1
-    assert [call.status for call in fake.calls_to("/oauth")] == [302, 200]
+    # The user's consent and code (eBay's app token, for its notifications, aside).
+    consent = [call for call in fake.calls_to("/oauth") if (call.body or {}).get("grant_type") != "client_credentials"]
+    assert [call.status for call in consent] == [302, 200]
 
 
 def test_a_product_is_published_on_the_fake_ebay_and_etsy_through_the_devstack(devstack: DevStack) -> None:
@@ -95,6 +97,63 @@ def test_a_sale_made_with_crosslist_dev_sell_is_imported_and_delists_the_product
     [order] = devstack.ebay.orders(seller)
     assert (sale["external_order_id"], order["buyer"]["username"]) == (order["orderId"], "jane")
     assert [listing["state"] for listing in devstack.etsy.listings(seller)] == ["inactive"]  # crosslist's delist
+
+
+def test_a_sale_on_the_fake_ebay_is_pushed_and_delists_on_etsy_without_any_import_asked_for(
+    devstack: DevStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Push, not polling (the devstack's schedules are off here): the fake eBay signs an ORDER_CONFIRMATION to the
+    devstack's endpoint, which queues the orders import at priority 1; the import records the sale and queues the
+    delete on Etsy. Then the seller closes the eBay account: `crosslist dev ebay-delete-account`."""
+    user, seller = "e2e-pushed", "e2e-pushed-shop"
+    monkeypatch.setattr(cli, "STATE_DIR", devstack.config.state_dir)
+    headers = {"Authorization": f"Bearer {token(devstack, user)}"}
+    with httpx.Client(base_url=devstack.http_url, headers=headers, timeout=30) as client:
+        ended = published_on_ebay_and_etsy(client, account=seller)
+        product_id = str(ended["ebay"]["product_id"])
+        [ebay] = [m for m in client.get("/marketplaces").json() if m["marketplace"] == "ebay"]
+        assert ebay["push"] == "subscribed", ebay
+
+        sold = time.monotonic()
+        assert cli.main(["dev", "sell", "ebay", product_id, "--user", user, "--api", devstack.http_url]) == 0
+        assert "pushes the sale" in capsys.readouterr().out
+        delete = _first_job(client, {"marketplace": "etsy", "action": "delete"})
+        queued_after = time.monotonic() - sold
+        print(f"crosslist dev sell ebay -> delete queued on Etsy: {queued_after * 1000:.0f} ms")
+        sales = _sales_once_delisted(client, product_id)
+        [pushed] = client.get("/jobs", params={"marketplace": "ebay", "action": "sync_orders"}).json()["items"]
+
+        deleting = ["dev", "ebay-delete-account", seller, "--api", devstack.http_url]
+        assert cli.main(deleting) == 0, capsys.readouterr().err
+        statuses = _statuses_once(client, lambda found: found["ebay"] == "not_connected")
+
+    assert queued_after < 5, f"the delete on Etsy was queued {queued_after:.1f} s after the sale"
+    assert (pushed["priority"], pushed["status"]) == (1, "completed")
+    assert (delete["priority"], delete["product_id"]) == (1, product_id)
+    [sale] = sales
+    assert [(a["marketplace"], a["status"]) for a in sale["actions"]] == [("etsy", "completed")]
+    assert statuses == {"ebay": "not_connected", "etsy": "connected"}
+
+
+def _first_job(client: httpx.Client, query: dict[str, str], timeout: float = 10) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = client.get("/jobs", params=query).json()["items"]
+        if found:
+            return dict(found[-1])
+        time.sleep(0.05)
+    raise AssertionError(f"no job {query} within {timeout} s")
+
+
+def _statuses_once(client: httpx.Client, done: Any, timeout: float = 10) -> dict[str, str]:
+    deadline = time.monotonic() + timeout
+    statuses: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        statuses = {m["marketplace"]: m["status"] for m in client.get("/marketplaces").json()}
+        if done(statuses):
+            return statuses
+        time.sleep(0.05)
+    raise AssertionError(f"the marketplaces are still {statuses} after {timeout} s")
 
 
 def _sales_once_delisted(client: httpx.Client, product_id: str, timeout: float = 30) -> list[dict[str, Any]]:

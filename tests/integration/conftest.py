@@ -27,6 +27,8 @@ from tests.support.tokens import token_for
 
 USER_TABLES = (
     "outbox",
+    "webhook_deliveries",
+    "webhook_endpoints",
     "sale_actions",
     "sales",
     "user_settings",
@@ -38,6 +40,8 @@ USER_TABLES = (
     "seller_settings",
     "products",
     "sync_rules",
+    "marketplace_accounts",
+    "received_notifications",
 )
 
 
@@ -73,6 +77,7 @@ class Backend:
         self._create_job = load_handler(functions / "create_job")
         self._products = load_handler(functions / "products")
         self._marketplaces = load_handler(functions / "marketplaces")
+        self._notifications = load_handler(functions / "notifications")
         self._process_job = load_handler(functions / "process_job")
         self._ws_connect = load_handler(functions / "ws_connect")
         self._ws_message = load_handler(functions / "ws_message")
@@ -82,10 +87,12 @@ class Backend:
         headers = {"authorization": f"Bearer {token_for(user)}"} if user else {}
         headers.update(kw.pop("headers", {}))
         handler = self._create_job
-        if path.startswith("/products"):
+        if path.startswith(("/products", "/webhooks")):
             handler = self._products
         elif path.startswith("/marketplaces") and not path.endswith("/unlinked"):
             handler = self._marketplaces
+        elif path.startswith("/notifications"):
+            handler = self._notifications
         response = handler(http_event(method, path, body=body, headers=headers, **kw), LambdaContext("http"))
         raw = response.get("body")
         return Reply(response["statusCode"], json.loads(raw) if raw else None, response.get("headers", {}))
@@ -269,6 +276,7 @@ def aws() -> Iterator[dict[str, Any]]:
         provisioned = provision(REPO / "template.yaml", dynamodb, sqs)
         os.environ["JOBS_QUEUE_URL"] = provisioned.queues["JobsQueue"]
         os.environ["TIMERS_QUEUE_URL"] = provisioned.queues["TimersQueue"]
+        os.environ["WEBHOOK_DELIVERY_QUEUE_URL"] = provisioned.queues["WebhookDeliveryQueue"]
         runtime.reset()
         yield {"sqs": sqs, "dynamodb": dynamodb, "provisioned": provisioned}
         runtime.reset()

@@ -360,13 +360,16 @@ def test_an_etsy_sale_leaving_stock_leaves_the_single_item_vinted_listing_and_up
 def test_with_auto_delist_off_a_sale_is_logged_saying_why_and_nothing_is_delisted(
     backend: Backend, sql: Any, marketplaces: dict[str, OrdersImport]
 ) -> None:
-    assert products_api("GET", "/settings").body == {"auto_delist": True}
+    assert products_api("GET", "/settings").body == {"auto_delist": True, "remove_duplicates": False}
     assert products_api("PUT", "/settings", body={"auto_delist": "no"}).status == 422
     assert products_api("PUT", "/settings", body={"auto_delist": False, "other": 1}).status == 422
     turned_off = products_api("PUT", "/settings", body={"auto_delist": False})
-    assert (turned_off.status, turned_off.body) == (200, {"auto_delist": False})
-    assert products_api("GET", "/settings").body == {"auto_delist": False}
-    assert products_api("GET", "/settings", user="bob").body == {"auto_delist": True}  # each user's own
+    assert (turned_off.status, turned_off.body) == (200, {"auto_delist": False, "remove_duplicates": False})
+    assert products_api("GET", "/settings").body == {"auto_delist": False, "remove_duplicates": False}
+    assert products_api("GET", "/settings", user="bob").body == {
+        "auto_delist": True,
+        "remove_duplicates": False,
+    }  # each user's own
     _, vinted = backend.open_tab()
     product_id, item_id = published(backend, vinted)
     list_on(sql, product_id, "ebay", "ebay-111")

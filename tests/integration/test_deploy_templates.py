@@ -303,11 +303,12 @@ def test_the_metrics_namespace_is_the_stacks_own(template: dict[str, Any]) -> No
     assert namespace == {"Fn::Sub": "Crosslist/${AWS::StackName}"}
 
 
-def test_both_dead_letter_queues_raise_an_alarm(template: dict[str, Any]) -> None:
+def test_every_dead_letter_queue_raises_an_alarm(template: dict[str, Any]) -> None:
     alarmed = _alarmed(template, "AWS/SQS", "ApproximateNumberOfMessagesVisible")
     assert sorted(value["Fn::GetAtt"][0] for value in alarmed.values()) == [
         "JobsDeadLetterQueue",
         "TimersDeadLetterQueue",
+        "WebhookDeliveryDeadLetterQueue",
     ]
 
 

@@ -126,6 +126,7 @@ def marketplaces(
         "EBAY_OAUTH_SECRET_ARN": secrets.create_secret(Name="ebay-app", SecretString=json.dumps(ebay_app))["ARN"],
         "ETSY_OAUTH_SECRET_ARN": secrets.create_secret(Name="etsy-app", SecretString=json.dumps(etsy_app))["ARN"],
         "CROSSLIST_EBAY_API_BASE": fake_ebay.base_url,
+        "CROSSLIST_EBAY_IDENTITY_API_BASE": fake_ebay.base_url,  # who a connected account is (apiz.ebay.com)
         "CROSSLIST_EBAY_OAUTH_TOKEN_URL": fake_ebay.base_url + "/identity/v1/oauth2/token",
         "CROSSLIST_EBAY_AUTHORIZE_URL": fake_ebay.base_url + "/oauth2/authorize",
         "CROSSLIST_ETSY_API_BASE": fake_etsy.base_url + "/v3",

@@ -138,6 +138,35 @@ def test_hooks_get_every_event_once_per_pass(backend: Backend, sql: Any, monkeyp
     assert len(heard) == 1
 
 
+def test_an_event_a_hook_failed_to_take_is_left_for_the_sweeper_which_delivers_it_once_more(
+    backend: Backend, sql: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """E.g. the webhooks' queue did not answer: the event is not lost, it comes back a minute later."""
+    from crosslist.events.dispatch import Dispatcher
+
+    taken: list[str] = []
+    outages = [RuntimeError("the queue did not answer")]
+
+    def keeping(events: Any) -> None:
+        if outages:
+            raise outages.pop()
+        taken.extend(event.type for event in events)
+
+    dispatcher = Dispatcher(runtime.sessions(), tell=runtime.notifier().to_user, batch_hooks=[keeping])
+    monkeypatch.setattr(runtime, "events", lambda: dispatcher)
+    backend.open_tab()
+    job_id = a_job(backend)
+    assert backend.run_job(str(job_id))["status"] == "completed"
+    [recorded] = outbox(sql)
+    assert recorded["dispatched_at"] is None  # the hook failed: not marked
+    assert taken == []
+    assert sweep_later().undispatched_events == 1
+    assert taken == ["job.completed"]
+    assert outbox(sql)[0]["dispatched_at"] is not None
+    assert sweep_later().undispatched_events == 0
+    assert taken == ["job.completed"]
+
+
 def test_auto_delist_run_twice_for_one_sale_queues_one_delete(backend: Backend, sql: Any) -> None:
     product = backend.create_product()
     list_on(sql, product["id"], "vinted", "4242")

@@ -164,6 +164,7 @@ def test_a_vinted_sync_reports_a_second_live_item_of_a_product_and_records_drift
         "external_id": str(item_id),
         "duplicate_external_id": str(lookalike),
         "duplicate_is_newer": True,
+        "removal_job_id": None,  # reported only: the user's remove_duplicates is off
     }
     [(_, reported)] = events(sql, "listing.duplicate")
     assert (reported["product_id"], reported["duplicate_external_id"]) == (product_id, str(lookalike))
@@ -180,3 +181,47 @@ def test_a_vinted_sync_reports_a_second_live_item_of_a_product_and_records_drift
     backend.run_queue()
     assert len(events(sql, "listing.duplicate")) == 2
     assert len(events(sql, "listing.drift")) == 1
+
+
+def test_with_remove_duplicates_on_a_sync_deletes_the_newer_duplicate_once_and_never_the_older_or_the_listing(
+    backend: Backend, sql: Any
+) -> None:
+    with sql.begin() as connection:
+        connection.execute(text("INSERT INTO user_settings (user_id, remove_duplicates) VALUES ('alice', true)"))
+    _, vinted = backend.open_tab()
+    older = vinted.simulator.add_item("Wool scarf", "20.00")  # listed by hand before crosslist published its own
+    scarf_id, scarf_item = published(backend, vinted, title="Wool scarf", price="20.00")
+    jeans_id, jeans_item = published(backend, vinted, title="Levi's 501 jeans", price="27.90")
+    newer = vinted.simulator.add_item("Levi's 501 jeans", "27.90")  # listed by hand again after crosslist
+
+    sync = create_job(backend, "vinted", "sync")
+    backend.run_queue()
+
+    found = {d["duplicate_external_id"]: d for d in backend.job(sync)["result"]["duplicates"]}
+    assert found[str(older)]["removal_job_id"] is None  # the older one is never removed
+    removal = backend.job(found[str(newer)]["removal_job_id"])
+    assert (removal["action"], removal["product_id"], removal["status"]) == ("delete", jeans_id, "completed")
+    assert newer not in vinted.simulator.items  # deleted on Vinted
+    assert {jeans_item, scarf_item, older} <= set(vinted.simulator.items)
+    assert listing_status(sql, jeans_id, "vinted") == "active"  # the product's own listing untouched
+    assert listing_status(sql, scarf_id, "vinted") == "active"
+
+    again = create_job(backend, "vinted", "sync")
+    backend.run_queue()
+    [left] = backend.job(again)["result"]["duplicates"]
+    assert (left["duplicate_external_id"], left["removal_job_id"]) == (str(older), None)
+    assert len([j for j in jobs_of(sql, jeans_id) if j["action"] == "delete"]) == 1  # once
+
+
+def test_a_delete_names_a_duplicate_only_by_a_numeric_id_other_than_the_products_listing(backend: Backend) -> None:
+    _, vinted = backend.open_tab()
+    product_id, item_id = published(backend, vinted)
+    for params, why in (
+        ({"duplicate_id": str(item_id)}, "the product's own listing"),
+        ({"duplicate_id": "../items/1"}, "duplicate_id"),
+        ({"item_id": "5"}, "takes no params but"),
+    ):
+        body = {"marketplace": "vinted", "action": "delete", "product_id": product_id, "params": params}
+        refused = backend.http("POST", "/jobs", body=body)
+        assert (refused.status, refused.body["code"]) == (422, "invalid_params"), refused.body
+        assert why in refused.body["message"]

@@ -39,6 +39,7 @@ def test_every_function_has_a_sample_event() -> None:
         ("ws_message", {"statusCode": 200}),
         ("process_job", {"batchItemFailures": []}),
         ("process_job.timer", {"batchItemFailures": []}),
+        ("deliver_webhooks", {"batchItemFailures": []}),  # a delivery that is not (any more): dropped
         ("oauth_refresh", {"due_for_refresh": 0}),
         ("sweeper", {"overdue_lanes": 0, "unqueued_jobs": 0}),
         (
@@ -59,9 +60,12 @@ def test_sample_event_is_handled(backend: Backend, function: str, expected: dict
     assert handler(with_token(sample(function)), LambdaContext(function)) == expected
 
 
-@pytest.mark.parametrize(("function", "status"), [("create_job", 404), ("products", 200), ("marketplaces", 200)])
+@pytest.mark.parametrize(
+    ("function", "status"), [("create_job", 404), ("products", 200), ("marketplaces", 200), ("notifications", 404)]
+)
 def test_http_sample_event_is_routed(backend: Backend, function: str, status: int) -> None:
-    # create_job's sample publishes a product that does not exist here: 404 proves it was routed and parsed.
+    # create_job's sample publishes a product that does not exist here: 404 proves it was routed and parsed; so does
+    # eBay's challenge where eBay notifications are not configured (404 not_configured).
     handler = load_handler(REPO / "functions" / function)
     response = handler(with_token(sample(function)), LambdaContext(function))
     assert response["statusCode"] == status, response.get("body")

@@ -30,6 +30,8 @@ EXPECTED_FUNCTIONS = {
     "SweeperFunction": "functions/sweeper",
     "SchedulerFunction": "functions/scheduler",
     "MigrationFunction": "functions/migrate",
+    "DeliverWebhooksFunction": "functions/deliver_webhooks",
+    "NotificationsFunction": "functions/notifications",
 }
 EXPECTED_WS_ROUTES = {
     "$connect": "WsConnectFunction",
@@ -43,16 +45,20 @@ WEBSOCKET_FUNCTIONS = ("WsConnectFunction", "WsMessageFunction")
 # The queues each function may send to (SQSSendMessagePolicy), and no others. A lane's wake-ups come
 # from every side; only the engine (process_job) sets timers, and ws_message holds a paced reply in one.
 EXPECTED_QUEUE_SENDERS = {
-    "CreateJobFunction": {"JobsQueue"},
-    "ProductsFunction": {"JobsQueue"},  # deleting a listed product queues its delists
-    "ProcessJobFunction": {"JobsQueue", "TimersQueue"},
+    # An event dispatched (a job's end) may be a webhook delivery: the dispatchers send to its queue.
+    "CreateJobFunction": {"JobsQueue", "WebhookDeliveryQueue"},
+    # Deleting a listed product queues its delists; POST /webhooks/test its delivery.
+    "ProductsFunction": {"JobsQueue", "WebhookDeliveryQueue"},
+    "ProcessJobFunction": {"JobsQueue", "TimersQueue", "WebhookDeliveryQueue"},
     "WsConnectFunction": {"JobsQueue"},
     "WsMessageFunction": {"JobsQueue", "TimersQueue"},
     "OAuthRefreshFunction": set(),
     "MarketplacesFunction": {"JobsQueue"},  # a reconnected account wakes the jobs that waited for it
-    "SweeperFunction": {"JobsQueue"},
+    "SweeperFunction": {"JobsQueue", "WebhookDeliveryQueue"},
     "SchedulerFunction": {"JobsQueue"},
     "MigrationFunction": set(),
+    "DeliverWebhooksFunction": set(),
+    "NotificationsFunction": {"JobsQueue"},  # a pushed sale queues its orders import
 }
 # A dead wake-up holds its lane's FIFO group until its visibility timeout ends: it must come back soon.
 MAX_JOBS_VISIBILITY_S = 60
@@ -330,6 +336,30 @@ def test_functions_find_both_queues_in_their_environment(template: dict[str, Any
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["JOBS_QUEUE_URL"] == {"Ref": "JobsQueue"}
     assert variables["TIMERS_QUEUE_URL"] == {"Ref": "TimersQueue"}
+    assert variables["WEBHOOK_DELIVERY_QUEUE_URL"] == {"Ref": "WebhookDeliveryQueue"}
+
+
+def test_webhook_deliveries_retry_on_their_queue_and_end_in_an_alarmed_dlq_after_the_last_attempt(
+    template: dict[str, Any],
+) -> None:
+    from crosslist.webhooks.delivery import MAX_ATTEMPTS, RETRY_SECONDS
+    from crosslist.webhooks.queue import MAX_VISIBILITY_SECONDS
+
+    queue = template["Resources"]["WebhookDeliveryQueue"]["Properties"]
+    assert queue.get("FifoQueue", False) is False  # one user's slow endpoint holds up nobody's deliveries
+    _assert_redrives_to(template, "WebhookDeliveryQueue", "WebhookDeliveryDeadLetterQueue", fifo=False)
+    # Each attempt is one receive: the message reaches the DLQ after the last one, not before.
+    assert int(queue["RedrivePolicy"]["maxReceiveCount"]) == MAX_ATTEMPTS == len(RETRY_SECONDS) + 1
+    assert max(RETRY_SECONDS) * 1.1 <= MAX_VISIBILITY_SECONDS  # jittered, still within SQS's 12 hours
+    assert int(queue["MessageRetentionPeriod"]) > 2 * sum(RETRY_SECONDS)
+
+    assert _consumers(template, "WebhookDeliveryQueue") == ["DeliverWebhooksFunction"]
+    (source,) = _events(template, "DeliverWebhooksFunction", "SQS")
+    assert "ReportBatchItemFailures" in source["FunctionResponseTypes"]
+    assert int(source["BatchSize"]) <= 10
+    timeout = int(_function_property(template, "DeliverWebhooksFunction", "Timeout"))
+    assert timeout <= int(queue["VisibilityTimeout"])
+    assert _grants(template, "DeliverWebhooksFunction", "sqs:ChangeMessageVisibility", "WebhookDeliveryQueue")
 
 
 def _as_list(value: Any) -> list[Any]:

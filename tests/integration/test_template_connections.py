@@ -1,9 +1,9 @@
 """The functions can never open more PostgreSQL connections than DatabaseConnections allows.
 
-Every function whose role can read the database secret is bounded: a reserved concurrency, or (process_job, fed
-by queues) a MaximumConcurrency on each event source. The ConnectionBudget mapping is recomputed here from the
-README's formula for every allowed value, so a hand edit of one line, a new PostgreSQL function left unbounded, or
-a bigger pool per instance fails this test.
+Every function whose role can read the database secret is bounded: a reserved concurrency, or (process_job and
+deliver_webhooks, fed by queues) a MaximumConcurrency on each event source. The ConnectionBudget mapping is
+recomputed here from the README's formula for every allowed value, so a hand edit of one line, a new PostgreSQL
+function left unbounded, or a bigger pool per instance fails this test.
 """
 
 from __future__ import annotations
@@ -27,9 +27,12 @@ SHARES = {
     "CreateJob": (1, 0.20),
     "Products": (1, 0.10),
     "Marketplaces": (1, 0.05),
+    "Webhooks": (2, 0.05),  # deliver_webhooks' queue: SQS's smallest MaximumConcurrency
+    "Notifications": (1, 0.02),  # what eBay and Etsy push: short requests
 }
 JOBS_QUEUE_MINIMUM = 2  # SQS's smallest MaximumConcurrency
 SINGLE_RUN_FUNCTIONS = ("SweeperFunction", "SchedulerFunction", "OAuthRefreshFunction")
+QUEUE_FED_FUNCTIONS = ("ProcessJobFunction", "DeliverWebhooksFunction")
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +103,7 @@ def test_every_database_function_is_bounded_and_all_of_them_fit_the_budget(templ
                 assert "Events" not in properties
                 continue
             # Fed by queues only: each source caps its invocations, and nothing else may invoke it.
-            assert function_id == "ProcessJobFunction", f"{function_id} has no concurrency limit"
+            assert function_id in QUEUE_FED_FUNCTIONS, f"{function_id} has no concurrency limit"
             sources = _events(template, function_id, "SQS")
             assert len(sources) == len(properties["Events"]), f"{function_id}: an event source without a cap"
             for source in sources:
@@ -113,5 +116,6 @@ def test_every_database_function_is_bounded_and_all_of_them_fit_the_budget(templ
 
 def test_the_queues_caps_are_ones_lambda_accepts(template: dict[str, Any]) -> None:
     for connections in _allowed_budgets(template):
-        for source in _events(template, "ProcessJobFunction", "SQS"):
-            assert 2 <= _limit(template, source["ScalingConfig"]["MaximumConcurrency"], connections) <= 1000
+        for function_id in QUEUE_FED_FUNCTIONS:
+            for source in _events(template, function_id, "SQS"):
+                assert 2 <= _limit(template, source["ScalingConfig"]["MaximumConcurrency"], connections) <= 1000

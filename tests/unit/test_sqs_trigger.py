@@ -1,4 +1,5 @@
-"""The devstack's SQS trigger behaves like Lambda's event source mapping on a FIFO queue."""
+"""The devstack's SQS trigger behaves like Lambda's event source mapping: on a FIFO queue, and on a standard queue
+whose function puts failed messages back for later itself (ChangeMessageVisibility, the webhooks' backoff)."""
 
 from __future__ import annotations
 
@@ -193,6 +194,58 @@ def test_a_message_failing_max_receive_count_times_ends_in_the_dead_letter_queue
     dead_letters = sqs.get_queue_url(QueueName="JobsDeadLetterQueue.fifo")["QueueUrl"]
     [parked] = sqs.receive_message(QueueUrl=dead_letters)["Messages"]
     assert json.loads(parked["Body"]) == {"group": "alice:vinted", "n": 0}
+
+
+@dataclass
+class BackingOff:
+    """Stands in for deliver_webhooks: each failed record's message is put back for `waits[attempt - 1]` s by the
+    function itself (ChangeMessageVisibility), then reported as a batch item failure."""
+
+    sqs: Any
+    url: str
+    waits: list[int]
+    attempts: list[int] = field(default_factory=list)
+
+    @property
+    def spec(self) -> Any:
+        return type("Spec", (), {"name": "deliver_webhooks"})()
+
+    def invoke(self, event: dict[str, Any]) -> Invocation:
+        failures = []
+        for record in event["Records"]:
+            attempt = int(record["attributes"]["ApproximateReceiveCount"])
+            self.attempts.append(attempt)
+            wait = self.waits[attempt - 1] if attempt <= len(self.waits) else 0
+            self.sqs.change_message_visibility(
+                QueueUrl=self.url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=wait
+            )
+            failures.append({"itemIdentifier": record["messageId"]})
+        return Invocation({"batchItemFailures": failures}, 1, None)
+
+
+def test_a_message_a_function_puts_back_for_later_comes_back_then_and_goes_to_the_dlq_after_the_last_receive() -> None:
+    with mock_aws():
+        sqs = boto3.client("sqs")
+        provisioned = provision(REPO / "template.yaml", boto3.client("dynamodb"), sqs)
+        url, arn = provisioned.queues["WebhookDeliveryQueue"], provisioned.queue_arns["WebhookDeliveryQueue"]
+        sqs.send_message(QueueUrl=url, MessageBody='{"delivery_id": "d"}')
+        function = BackingOff(sqs, url, waits=[1])
+        trigger = SqsTrigger(
+            cast(FunctionPool, function), sqs, url, arn, batch_size=10, report_batch_item_failures=True, pollers=1
+        )
+
+        assert trigger.poll_once() == 1
+        assert trigger.poll_once() == 0  # the function's visibility, not the queue's (60 s) nor at once
+        time.sleep(1.1)
+        while trigger.poll_once():
+            pass
+
+        max_receives = json.loads(
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"]
+        )["maxReceiveCount"]
+        assert function.attempts == list(range(1, max_receives + 1))
+        [parked] = sqs.receive_message(QueueUrl=provisioned.queues["WebhookDeliveryDeadLetterQueue"])["Messages"]
+        assert parked["Body"] == '{"delivery_id": "d"}'
 
 
 FAILING_HANDLER = """

@@ -21,7 +21,8 @@ SECRET = "a-shared-secret-long-enough-for-hs256"
 
 def claims(**overrides: Any) -> dict[str, Any]:
     now = int(time.time())
-    return {"sub": "alice", "iat": now, "exp": now + 600, **overrides}
+    # A day: the parameters are built at collection, and a whole suite may run before them.
+    return {"sub": "alice", "iat": now, "exp": now + 86_400, **overrides}
 
 
 def test_hs256_token_names_its_user() -> None:

@@ -46,6 +46,7 @@ REFUSALS: dict[int, str] = {
     401: "No valid bearer token",
     404: "Not found among the caller's own, or no route has this path",
     409: "Refused as things stand: see `code`",
+    412: "A notification whose signature does not verify (eBay's documented answer): nothing was done",
     413: f"The body is larger than {MAX_BODY_BYTES} bytes",
     415: "The body is not JSON (Content-Type: application/json)",
     422: "The request is not valid: `message` names every problem (`detail` lists them for a malformed request)",

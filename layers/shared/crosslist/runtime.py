@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from crosslist.auth.credentials import CredentialStore
     from crosslist.auth.oauth_clients import HttpTokenEndpoint, OAuthApp
     from crosslist.auth.tokens import TokenVerifier
+    from crosslist.auth.vault import KmsKeys
     from crosslist.due_times import DueTimes, DynamoDueTimeStore, Watched
     from crosslist.events.dispatch import Dispatcher
     from crosslist.jobs.engine import LaneEngine
@@ -38,6 +39,9 @@ if TYPE_CHECKING:
     from crosslist.jobs.sweeper import Sweeper
     from crosslist.marketplaces.api import MarketplaceApi
     from crosslist.marketplaces.seller import SellerSettingsService
+    from crosslist.notifications.ebay_accounts import EbayAccounts
+    from crosslist.notifications.ebay_api import EbayAppApi
+    from crosslist.notifications.service import EbayEndpoint, PushNotifications
     from crosslist.orders.service import OrderService, UserSettingsService
     from crosslist.products.removal import ProductRemoval
     from crosslist.products.service import ProductService
@@ -48,9 +52,13 @@ if TYPE_CHECKING:
     from crosslist.realtime.sessions import PluginResults
     from crosslist.sync_rules.scheduler import SyncScheduler
     from crosslist.sync_rules.service import SyncRuleService
+    from crosslist.webhooks.delivery import WebhookDeliverer
+    from crosslist.webhooks.endpoints import WebhookEndpoints
+    from crosslist.webhooks.queue import SqsDeliveryQueue
     from crosslist.workflows.base import HttpCall, Reply
 
 SECRET_MAX_AGE_SECONDS = 300
+EBAY_SETUP_TIMEOUT_SECONDS = 5.0  # each call subscribing a connected eBay account to its orders
 
 
 @cache
@@ -190,6 +198,7 @@ def connector() -> Connector:
         lambda app: HttpTokenEndpoint(app, _http_client()),
         web_app_origins=settings().web_app_origins,
         on_connected=account_connected,
+        before_disconnect=account_disconnecting,
     )
 
 
@@ -204,8 +213,96 @@ def account_connected(user_id: str, marketplace: str) -> None:
         from aws_lambda_powertools import Logger
 
         Logger(child=True).exception("the account's shop was not recorded", extra={"marketplace": marketplace})
+    if marketplace == "ebay":  # who the account is (an account deletion names it), and its sales pushed at once
+        ebay_accounts().connected(user_id)
     if PostgresLaneStore(sessions()).resume_after_reauth(user_id, marketplace):
         job_queue().wake(user_id, marketplace, cause="reconnected")
+
+
+def account_disconnecting(user_id: str, marketplace: str) -> None:
+    """The user disconnects the account: what the marketplace keeps for crosslist (eBay's orders subscription) goes
+    while the token still works."""
+    if marketplace == "ebay":
+        ebay_accounts().disconnecting(user_id)
+
+
+def ebay_accounts() -> EbayAccounts:
+    """Who each connected eBay account is, and its sales pushed to crosslist (crosslist.notifications)."""
+    from crosslist.notifications.ebay_accounts import EbayAccounts, PushSetup
+
+    endpoint = ebay_endpoint()
+    app_api = ebay_app_api()
+    push = None
+    if endpoint is not None and app_api is not None:
+        push = PushSetup(lambda: app_api.destination_id(endpoint.url, endpoint.verification_token))
+    return EbayAccounts(
+        sessions(),
+        lambda user, path: marketplace_api().read(user, "ebay", path, base_url=settings().ebay_identity_api_base),
+        lambda user, call: marketplace_api()(user, "ebay", call, EBAY_SETUP_TIMEOUT_SECONDS),
+        push,
+    )
+
+
+@cache
+def ebay_app_api() -> EbayAppApi | None:
+    """eBay's Notification API as the app itself (its public keys, crosslist's destination); None without an app."""
+    from crosslist.auth.oauth_clients import HttpTokenEndpoint
+    from crosslist.notifications.ebay_api import EbayAppApi
+
+    app = oauth_app("ebay")
+    if app is None:
+        return None
+    return EbayAppApi(HttpTokenEndpoint(app, _http_client()), settings().ebay_api_base, _http_client())
+
+
+def ebay_endpoint() -> EbayEndpoint | None:
+    """crosslist's notification endpoint as registered with eBay; None when it is not configured here."""
+    from crosslist.notifications.service import EbayEndpoint
+
+    config = settings()
+    if not config.ebay_notification_endpoint:
+        return None
+    if config.ebay_verification_token is not None:
+        token = config.ebay_verification_token.get_secret_value()
+    elif config.ebay_verification_token_secret_arn:
+        token = _secret(config.ebay_verification_token_secret_arn).strip()
+    else:
+        return None
+    return EbayEndpoint(config.ebay_notification_endpoint, token)
+
+
+def etsy_webhook_secret() -> str | None:
+    """The Etsy app's webhook signing secret (whsec_…); None without commercial access (webhooks off)."""
+    config = settings()
+    if not config.etsy_webhooks:
+        return None
+    if config.etsy_webhook_secret is not None:
+        return config.etsy_webhook_secret.get_secret_value()
+    if config.etsy_webhook_secret_arn:
+        return _secret(config.etsy_webhook_secret_arn).strip()
+    return None
+
+
+@cache
+def push_notifications() -> PushNotifications:
+    """What eBay and Etsy push, verified and acted on (functions/notifications)."""
+    from crosslist.jobs.service import JobService
+    from crosslist.notifications.imports import OrdersImports
+    from crosslist.notifications.public_keys import EbayPublicKeys
+    from crosslist.notifications.service import PushNotifications
+    from crosslist.orders.delist import AUTO_DELIST
+
+    app_api = ebay_app_api()
+    jobs = JobService(sessions(), job_queue(), reactions=AUTO_DELIST)
+    return PushNotifications(
+        sessions(),
+        OrdersImports(jobs, job_queue()),
+        job_queue(),
+        AUTO_DELIST,
+        ebay_keys=EbayPublicKeys(app_api.public_key) if app_api is not None else None,
+        ebay_endpoint=ebay_endpoint,
+        etsy_secret=etsy_webhook_secret,
+    )
 
 
 @cache
@@ -333,10 +430,60 @@ def lane_store() -> PostgresLaneStore:
 
 @cache
 def events() -> Dispatcher:
-    """Delivers the outbox's events after their commit: the user's connections (the notifier), then the hooks."""
-    from crosslist.events.dispatch import Dispatcher
+    """Delivers the outbox's events after their commit: the user's connections (the notifier), then the hooks:
+    the outbound webhooks (a delivery for each subscribed endpoint) when this stack has their queue."""
+    from crosslist.events.dispatch import BatchHook, Dispatcher
 
-    return Dispatcher(sessions(), tell=lambda user_id, message: notifier().to_user(user_id, message))
+    batch_hooks: list[BatchHook] = []
+    if settings().webhook_delivery_queue_url:
+        from crosslist.webhooks.fan_out import WebhookFanOut
+
+        batch_hooks.append(WebhookFanOut(sessions(), webhook_queue))
+    return Dispatcher(
+        sessions(), tell=lambda user_id, message: notifier().to_user(user_id, message), batch_hooks=batch_hooks
+    )
+
+
+@cache
+def webhook_queue() -> SqsDeliveryQueue:
+    from crosslist.webhooks.queue import SqsDeliveryQueue
+
+    queue_url = settings().webhook_delivery_queue_url
+    if queue_url is None:
+        raise RuntimeError("set WEBHOOK_DELIVERY_QUEUE_URL")
+    return SqsDeliveryQueue(boto3.client("sqs"), queue_url)
+
+
+@cache
+def _webhook_keys() -> KmsKeys:
+    """Data keys sealing the webhooks' signing secrets: the credentials' KMS key, bound to the endpoint."""
+    from crosslist.auth.vault import KmsKeys
+
+    key_id = settings().credentials_key_id
+    if not key_id:
+        raise RuntimeError("set CREDENTIALS_KEY_ID (the KMS key sealing webhook signing secrets)")
+    return KmsKeys(boto3.client("kms"), key_id, context="webhook_endpoint_id")
+
+
+def webhook_endpoints() -> WebhookEndpoints:
+    from crosslist.webhooks.endpoints import WebhookEndpoints
+
+    return WebhookEndpoints(
+        sessions(), keys=_webhook_keys, queue=webhook_queue, dev_origins=settings().dev_webhook_origins
+    )
+
+
+def webhook_deliverer() -> WebhookDeliverer:
+    from crosslist.webhooks.delivery import RETRY_SECONDS, WebhookDeliverer
+
+    config = settings()
+    return WebhookDeliverer(
+        sessions(),
+        keys=_webhook_keys,
+        queue=webhook_queue(),
+        dev_origins=config.dev_webhook_origins,
+        retry_seconds=config.webhook_retry_seconds or RETRY_SECONDS,
+    )
 
 
 @cache
@@ -442,5 +589,9 @@ def reset() -> None:
         marketplace_api,
         credential_store,
         _http_client,
+        ebay_app_api,
+        push_notifications,
+        webhook_queue,
+        _webhook_keys,
     ):
         factory.cache_clear()

@@ -78,9 +78,34 @@ class Settings(BaseModel):
     ebay_oauth_secret_arn: str | None = None
     etsy_oauth_secret_arn: str | None = None
 
+    # Push notifications (crosslist.notifications). eBay: the public URL of POST/GET /notifications/ebay exactly as
+    # registered in eBay's developer portal (the challenge hashes it) and the verification token (32-80 characters)
+    # registered with it: in a Secrets Manager secret in AWS, given directly in development. Unset: eBay's
+    # notifications are refused (404) and no account is subscribed to its orders (polling goes on alone).
+    ebay_notification_endpoint: str | None = None
+    ebay_verification_token: SecretStr | None = None
+    ebay_verification_token_secret_arn: str | None = None
+    # The Commerce Identity API (who a connected eBay account is) lives on its own host.
+    ebay_identity_api_base: str = Field(
+        "https://apiz.ebay.com", validation_alias=AliasChoices("CROSSLIST_EBAY_IDENTITY_API_BASE")
+    )
+    # Etsy: webhooks are for apps with commercial access only. On: POST /notifications/etsy takes order.paid
+    # signed with the app's signing secret (whsec_…; a Secrets Manager secret in AWS). Off: 404, polling alone.
+    etsy_webhooks: bool = False
+    etsy_webhook_secret: SecretStr | None = None
+    etsy_webhook_secret_arn: str | None = None
+
     # Timers (pacing delays, command deadlines, backoff, pauses, held replies): a standard SQS queue, since
     # a FIFO queue cannot delay one message. process_job consumes it too.
     timers_queue_url: str | None = None
+    # Outbound webhooks (crosslist.webhooks): one message per delivery; deliver_webhooks consumes it. Unset: no
+    # event is turned into a webhook delivery here.
+    webhook_delivery_queue_url: str | None = None
+    # The waits between a webhook's attempts, in seconds (crosslist.webhooks.delivery.RETRY_SECONDS when unset;
+    # exactly as many: the queue's maxReceiveCount counts the attempts). Shorter only in tests and development.
+    webhook_retry_seconds: tuple[float, ...] | None = Field(
+        None, validation_alias=AliasChoices("CROSSLIST_WEBHOOK_RETRIES")
+    )
 
     # Vinted pacing (see MARKETPLACES.md): a random gap before each call by kind, a long pause every
     # so many calls, and an hourly budget of writes. Ranges are "low-high" in seconds.
@@ -117,6 +142,9 @@ class Settings(BaseModel):
     # Development only, never set in AWS: origins (scheme://host:port, comma-separated) whose image URLs
     # are stored and fetched although they are not public https, e.g. the devstack's image server.
     dev_image_origins: tuple[str, ...] = Field((), validation_alias=AliasChoices("CROSSLIST_DEV_IMAGE_ORIGINS"))
+    # Development only, never set in AWS: origins webhooks may be sent to although they are not public https
+    # (e.g. http://127.0.0.1:3000, the developer's own backend).
+    dev_webhook_origins: tuple[str, ...] = Field((), validation_alias=AliasChoices("CROSSLIST_DEV_WEBHOOK_ORIGINS"))
 
     @model_validator(mode="before")
     @classmethod
@@ -155,21 +183,21 @@ class Settings(BaseModel):
             raise ValueError(f"a range must be 'low-high' with 0 <= low <= high, got {value[0]}-{value[1]}")
         return value
 
-    @field_validator("backoff_seconds", mode="before")
+    @field_validator("backoff_seconds", "webhook_retry_seconds", mode="before")
     @classmethod
     def _list(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("pacing", mode="before")
+    @field_validator("pacing", "etsy_webhooks", mode="before")
     @classmethod
     def _switch(cls, value: object) -> object:
         if isinstance(value, str) and value.strip().lower() in ("on", "off"):
             return value.strip().lower() == "on"
         return value
 
-    @field_validator("dev_image_origins", "web_app_origins", mode="before")
+    @field_validator("dev_image_origins", "dev_webhook_origins", "web_app_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if value is None:

@@ -212,6 +212,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/notifications/ebay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** GET /notifications/ebay */
+        get: operations["ebay_challenge_notifications_ebay_get"];
+        put?: never;
+        /** POST /notifications/ebay */
+        post: operations["ebay_notification_notifications_ebay_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/notifications/etsy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** POST /notifications/etsy */
+        post: operations["etsy_webhook_notifications_etsy_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/orders": {
         parameters: {
             query?: never;
@@ -313,6 +348,59 @@ export interface paths {
         /** PUT /sync-rules */
         put: operations["change_sync_rules_sync_rules_put"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** GET /webhooks */
+        get: operations["get_webhook_webhooks_get"];
+        /** PUT /webhooks */
+        put: operations["put_webhook_webhooks_put"];
+        post?: never;
+        /** DELETE /webhooks */
+        delete: operations["delete_webhook_webhooks_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** GET /webhooks/deliveries */
+        get: operations["list_webhook_deliveries_webhooks_deliveries_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** POST /webhooks/test */
+        post: operations["send_test_webhook_webhooks_test_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -425,6 +513,14 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+        };
+        /** ChallengeResponse */
+        ChallengeResponse: {
+            /**
+             * Challengeresponse
+             * @description hex(SHA-256(challenge_code + verification token + this endpoint's URL)), as eBay expects
+             */
+            challengeResponse: string;
         };
         /**
          * ChangeSyncRulesRequest
@@ -833,6 +929,16 @@ export interface components {
              * @default false
              */
             reconnect_soon?: boolean;
+            /**
+             * Push
+             * @description Whether the marketplace pushes the account's sales to crosslist at once (eBay): subscribed; failed (push_error says why: sales are found by the orders rule's polling, connect again to retry); off (not configured here); null: not known
+             */
+            push?: ("subscribed" | "failed" | "off") | null;
+            /**
+             * Push Error
+             * @description Why the account could not be subscribed
+             */
+            push_error?: string | null;
         };
         /** OrderPage */
         OrderPage: {
@@ -1267,10 +1373,15 @@ export interface components {
              */
             total: number;
         };
-        /** UserSettingsUpdate */
+        /**
+         * UserSettingsUpdate
+         * @description The settings to change; those left out stay as they are.
+         */
         UserSettingsUpdate: {
             /** Auto Delist */
-            auto_delist: boolean;
+            auto_delist?: boolean | null;
+            /** Remove Duplicates */
+            remove_duplicates?: boolean | null;
         };
         /** UserSettingsView */
         UserSettingsView: {
@@ -1279,6 +1390,11 @@ export interface components {
              * @description A sale on one marketplace deletes the product's other listings (or lowers their quantity when stock remains) at once
              */
             auto_delist: boolean;
+            /**
+             * Remove Duplicates
+             * @description A sync that finds a second live item of a product on Vinted or Etsy (the same title and price) newer than crosslist's listing removes it; off: it is only reported (`listing.duplicate`)
+             */
+            remove_duplicates: boolean;
         };
         /** VintedBatchRequest */
         VintedBatchRequest: {
@@ -1329,6 +1445,164 @@ export interface components {
             params?: {
                 [key: string]: unknown;
             } | null;
+        };
+        /** WebhookDeliveryPage */
+        WebhookDeliveryPage: {
+            /**
+             * Items
+             * @description Newest first
+             */
+            items: components["schemas"]["WebhookDeliveryView"][];
+            /**
+             * Next Cursor
+             * @description Pass as `cursor` for the next page; null on the last page
+             */
+            next_cursor: string | null;
+        };
+        /** WebhookDeliveryView */
+        WebhookDeliveryView: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Webhook Id
+             * @description The `webhook-id` header: the same on every attempt of this delivery
+             */
+            webhook_id: string;
+            /**
+             * Endpoint Id
+             * Format: uuid
+             */
+            endpoint_id: string;
+            /**
+             * Event Id
+             * Format: uuid
+             */
+            event_id: string;
+            /**
+             * Event Type
+             * @description One of the event types, or webhook.test (POST /webhooks/test)
+             */
+            event_type: string;
+            /**
+             * State
+             * @description pending (not tried yet), delivered (a 2xx), retrying (failed, tried again at next_attempt_at), failed (every attempt failed: given up)
+             * @enum {string}
+             */
+            state: "pending" | "delivered" | "retrying" | "failed";
+            /** Attempts */
+            attempts: number;
+            /**
+             * Last Status Code
+             * @description What the endpoint answered last; null: no answer
+             */
+            last_status_code: number | null;
+            /**
+             * Last Error
+             * @description Why the last attempt failed
+             */
+            last_error: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Last Attempt At */
+            last_attempt_at: string | null;
+            /** Next Attempt At */
+            next_attempt_at: string | null;
+            /** Delivered At */
+            delivered_at: string | null;
+        };
+        /** WebhookEndpointPut */
+        WebhookEndpointPut: {
+            /**
+             * Url
+             * @description Where the events are POSTed: https, on a host whose every address is public (never a private, loopback, link-local or metadata address); redirects are not followed
+             */
+            url: string;
+            /**
+             * Events
+             * @description The event types sent to it (at least one); the others are not
+             */
+            events: ("job.completed" | "job.failed" | "job.cancelled" | "listing.sold" | "delist.started" | "delist.failed" | "marketplace.reauth_required" | "listing.drift" | "listing.duplicate")[];
+            /**
+             * Rotate Secret
+             * @description Replacing: a new signing secret, shown in this answer only (the old one stops signing at once)
+             * @default false
+             */
+            rotate_secret?: boolean;
+        };
+        /** WebhookEndpointSaved */
+        WebhookEndpointSaved: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Url */
+            url: string;
+            /**
+             * Events
+             * @description The event types it is sent
+             */
+            events: string[];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /**
+             * Secret
+             * @description `whsec_` and base64: the key the `webhook-signature` header is made with (Standard Webhooks). Only in the answer that created the endpoint or rotated its secret: keep it, it is never shown again
+             */
+            secret: string | null;
+        };
+        /** WebhookEndpointView */
+        WebhookEndpointView: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Url */
+            url: string;
+            /**
+             * Events
+             * @description The event types it is sent
+             */
+            events: string[];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** WebhookTestSent */
+        WebhookTestSent: {
+            /**
+             * Delivery Id
+             * Format: uuid
+             * @description Its row in GET /webhooks/deliveries
+             */
+            delivery_id: string;
+            /**
+             * Webhook Id
+             * @description The `webhook-id` header it is sent with
+             */
+            webhook_id: string;
         };
     };
     responses: never;
@@ -2445,6 +2719,255 @@ export interface operations {
             };
         };
     };
+    ebay_challenge_notifications_ebay_get: {
+        parameters: {
+            query: {
+                challenge_code: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The challenge's answer */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChallengeResponse"];
+                };
+            };
+            /** @description The URL cannot be used: an unknown query parameter, a NUL character, a cursor this API did not issue */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description `not_configured`: this deployment takes no notifications from that marketplace (or no route has this path) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The request is not valid: `message` names every problem (`detail` lists them for a malformed request) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    ebay_notification_notifications_ebay_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description base64 of {"alg": "ecdsa", "kid": …, "signature": …, "digest": "SHA1"}; without it: 412 */
+                "X-EBAY-SIGNATURE"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description An eBay notification, signed (X-EBAY-SIGNATURE): MARKETPLACE_ACCOUNT_DELETION or ORDER_CONFIRMATION; other topics are answered 204 and ignored */
+        requestBody?: {
+            content: {
+                "application/json": {
+                    metadata?: {
+                        topic?: string;
+                        schemaVersion?: string;
+                    };
+                    notification?: {
+                        notificationId?: string;
+                        /** Format: date-time */
+                        eventDate?: string;
+                        /** Format: date-time */
+                        publishDate?: string;
+                        publishAttemptCount?: number;
+                        data?: Record<string, never>;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Verified: acted on once (again, too old, another topic: nothing more is done) */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The URL cannot be used: an unknown query parameter, a NUL character, a cursor this API did not issue */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description `not_configured`: this deployment takes no notifications from that marketplace (or no route has this path) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description `signature_invalid`: not signed by eBay (unsigned, malformed, a key eBay does not serve, a signature that does not match): nothing was done */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The body is larger than 262144 bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The body is not JSON (Content-Type: application/json) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The request is not valid: `message` names every problem (`detail` lists them for a malformed request) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description eBay's public key could not be read now: eBay delivers the notification again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    etsy_webhook_notifications_etsy_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The message's id: one already acted on is answered 204 and not acted on again */
+                "webhook-id"?: string;
+                /** @description Seconds since the epoch, within 5 minutes of now */
+                "webhook-timestamp"?: string;
+                /** @description v1,<base64 HMAC-SHA256 of {id}.{timestamp}.{body}> (space-separated, one or more) */
+                "webhook-signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description An Etsy webhook, signed as Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature): order.paid; other events are answered 204 and ignored */
+        requestBody?: {
+            content: {
+                "application/json": {
+                    event_type?: string;
+                    resource_url?: string;
+                    shop_id?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Verified: acted on once (again, another event: nothing more is done) */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The URL cannot be used: an unknown query parameter, a NUL character, a cursor this API did not issue */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description `not_configured`: this deployment takes no notifications from that marketplace (or no route has this path) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description `signature_invalid`: not signed with the app's signing secret, or its timestamp is more than 5 minutes from now: nothing was done */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The body is larger than 262144 bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The body is not JSON (Content-Type: application/json) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The request is not valid: `message` names every problem (`detail` lists them for a malformed request) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description A service crosslist depends on did not answer: Etsy delivers the webhook again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
     list_orders_orders_get: {
         parameters: {
             query?: {
@@ -3167,6 +3690,318 @@ export interface operations {
             };
             /** @description The body is not JSON (Content-Type: application/json) */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The request is not valid: `message` names every problem (`detail` lists them for a malformed request) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    get_webhook_webhooks_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's endpoint, without its secret */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointView"];
+                };
+            };
+            /** @description The URL cannot be used: an unknown query parameter, a NUL character, a cursor this API did not issue */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Not found among the caller's own, or no route has this path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The request is not valid: `message` names every problem (`detail` lists them for a malformed request) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    put_webhook_webhooks_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookEndpointPut"];
+            };
+        };
+        responses: {
+            /** @description Replaced: `secret` is null unless `rotate_secret` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointSaved"];
+                };
+            };
+            /** @description Created: `secret` is shown this once */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointSaved"];
+                };
+            };
+            /** @description The URL cannot be used: an unknown query parameter, a NUL character, a cursor this API did not issue */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Not found among the caller's own, or no route has this path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The body is larger than 262144 bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The body is not JSON (Content-Type: application/json) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The request is not valid: `message` names every problem (`detail` lists them for a malformed request) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    delete_webhook_webhooks_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted, with its delivery log */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The URL cannot be used: an unknown query parameter, a NUL character, a cursor this API did not issue */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Not found among the caller's own, or no route has this path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The request is not valid: `message` names every problem (`detail` lists them for a malformed request) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    list_webhook_deliveries_webhooks_deliveries_get: {
+        parameters: {
+            query?: {
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the delivery log */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryPage"];
+                };
+            };
+            /** @description The URL cannot be used: an unknown query parameter, a NUL character, a cursor this API did not issue */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Not found among the caller's own, or no route has this path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The request is not valid: `message` names every problem (`detail` lists them for a malformed request) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    send_test_webhook_webhooks_test_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued: sent within seconds, then logged as any delivery */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookTestSent"];
+                };
+            };
+            /** @description The URL cannot be used: an unknown query parameter, a NUL character, a cursor this API did not issue */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Not found among the caller's own, or no route has this path */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

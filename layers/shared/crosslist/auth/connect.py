@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from crosslist.auth.credentials import CredentialStore, InvalidGrant, TokenSet
 from crosslist.auth.oauth_clients import OAuthApp, TokenEndpointUnavailable
 from crosslist.db.engine import transaction
-from crosslist.db.models import CredentialStatus, OAuthCredential, OAuthState, SellerSettings
+from crosslist.db.models import CredentialStatus, MarketplaceAccount, OAuthCredential, OAuthState, SellerSettings
 from crosslist.due_times import announce
 from crosslist.errors import BadRequest, InvalidRequest, ServiceUnavailable
 from crosslist.marketplaces import DISPLAY_NAMES
@@ -56,6 +56,10 @@ class MarketplaceConnection:
     # When the refresh token itself ends (eBay: 18 months): the user must connect again before then.
     refresh_expires_at: datetime | None = None
     reconnect_soon: bool = False  # it ends within RECONNECT_NOTICE
+    # Whether the marketplace pushes the account's orders to crosslist (crosslist.notifications): subscribed, failed
+    # (`push_error` says why; polling goes on), off (not configured here); None: not known (not connected, or Etsy).
+    push: str | None = None
+    push_error: str | None = None
 
 
 class Connector:
@@ -69,6 +73,7 @@ class Connector:
         web_app_origins: Sequence[str] = (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_connected: Callable[[str, str], None] | None = None,
+        before_disconnect: Callable[[str, str], None] | None = None,
     ) -> None:
         self._sessions = sessions
         # Where the callback may send the browser back to (scheme://host[:port]); the first is the default.
@@ -79,6 +84,9 @@ class Connector:
         self._clock = clock
         # Told (user, marketplace) once a credential is stored: the jobs that waited for it go on.
         self._on_connected = on_connected
+        # Told (user, marketplace) before a connected account's credential is forgotten: what the marketplace keeps
+        # for it (eBay's orders subscription) is removed while its token still works.
+        self._before_disconnect = before_disconnect
 
     def authorization_url(self, user_id: str, marketplace: str, return_to: str | None = None) -> str:
         """Where to send the user to authorize crosslist; the marketplace then sends them to the callback,
@@ -175,6 +183,10 @@ class Connector:
                 c.marketplace: c
                 for c in session.scalars(select(OAuthCredential).where(OAuthCredential.user_id == user_id))
             }
+            accounts = {
+                a.marketplace: a
+                for a in session.scalars(select(MarketplaceAccount).where(MarketplaceAccount.user_id == user_id))
+            }
         found = []
         for marketplace in OAUTH_MARKETPLACES:
             credential = credentials.get(marketplace)
@@ -191,13 +203,17 @@ class Connector:
                         credential.expires_at,
                         refresh_expires_at=refresh_ends,
                         reconnect_soon=refresh_ends is not None and refresh_ends < self._clock() + RECONNECT_NOTICE,
+                        push=accounts[marketplace].push_status if marketplace in accounts else None,
+                        push_error=accounts[marketplace].push_error if marketplace in accounts else None,
                     )
                 )
         return found
 
     def disconnect(self, user_id: str, marketplace: str) -> bool:
         """Forget the account: its credential and its seller settings (a shop or policies of an account
-        crosslist no longer reaches must not be used by a later connection of another one)."""
+        crosslist no longer reaches must not be used by a later connection of another one), and who it was."""
+        if self._before_disconnect is not None:
+            self._before_disconnect(user_id, marketplace)
         with transaction(self._sessions) as session:
             deleted = session.execute(
                 delete(OAuthCredential)
@@ -207,6 +223,11 @@ class Connector:
             session.execute(
                 delete(SellerSettings).where(
                     SellerSettings.user_id == user_id, SellerSettings.marketplace == marketplace
+                )
+            )
+            session.execute(
+                delete(MarketplaceAccount).where(
+                    MarketplaceAccount.user_id == user_id, MarketplaceAccount.marketplace == marketplace
                 )
             )
             if deleted is not None:  # its sync rules record that they wait for a connection

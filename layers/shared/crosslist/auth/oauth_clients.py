@@ -53,6 +53,14 @@ class HttpTokenEndpoint:
             form["code_verifier"] = code_verifier
         return self._token(form)
 
+    def application_token(self, scope: str) -> TokenSet:
+        """The client credentials grant: a token of the app itself, no user's (eBay's Notification API: its public
+        keys and destinations). TokenEndpointUnavailable when it is not given."""
+        try:
+            return self._token({"grant_type": "client_credentials", "scope": scope})
+        except InvalidGrant as refused:  # the app's own credentials refused: nothing a retry changes soon
+            raise TokenEndpointUnavailable(f"{self._app.marketplace} refused the app's credentials") from refused
+
     def _token(self, form: dict[str, str]) -> TokenSet:
         headers: dict[str, str] = {}
         if self._app.marketplace == "ebay":

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, cast, get_args
 
 from pydantic import BaseModel, Field
 
 from crosslist.auth.connect import ConnectionState, MarketplaceConnection
 
 OAuthMarketplace = Literal["ebay", "etsy"]
+PushState = Literal["subscribed", "failed", "off"]
 
 
 class MarketplaceStatus(BaseModel):
@@ -22,6 +23,13 @@ class MarketplaceStatus(BaseModel):
     reconnect_soon: bool = Field(
         default=False, description="The authorization ends within 14 days: ask the user to connect again"
     )
+    push: PushState | None = Field(
+        default=None,
+        description="Whether the marketplace pushes the account's sales to crosslist at once (eBay): subscribed;"
+        " failed (push_error says why: sales are found by the orders rule's polling, connect again to retry); off"
+        " (not configured here); null: not known",
+    )
+    push_error: str | None = Field(default=None, description="Why the account could not be subscribed")
 
     @classmethod
     def of(cls, connection: MarketplaceConnection) -> MarketplaceStatus:
@@ -31,7 +39,13 @@ class MarketplaceStatus(BaseModel):
             expires_at=connection.expires_at,
             refresh_expires_at=connection.refresh_expires_at,
             reconnect_soon=connection.reconnect_soon,
+            push=_push(connection.push),
+            push_error=connection.push_error,
         )
+
+
+def _push(value: str | None) -> PushState | None:
+    return cast("PushState", value) if value in get_args(PushState) else None
 
 
 class AuthorizationStarted(BaseModel):

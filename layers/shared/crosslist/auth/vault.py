@@ -32,22 +32,24 @@ class KeyService(Protocol):
 
 
 class KmsKeys:
-    """Data keys from AWS KMS, bound to their credential by the encryption context."""
+    """Data keys from AWS KMS, bound to their credential by the encryption context (`{context: id}`:
+    credential_id for OAuth tokens, webhook_endpoint_id for webhook signing secrets)."""
 
-    def __init__(self, kms: Any, key_id: str) -> None:
+    def __init__(self, kms: Any, key_id: str, *, context: str = "credential_id") -> None:
         self._kms = kms
         self._key_id = key_id
+        self._context = context
 
     def new_key(self, credential_id: str) -> DataKey:
         generated = self._kms.generate_data_key(
-            KeyId=self._key_id, KeySpec="AES_256", EncryptionContext={"credential_id": credential_id}
+            KeyId=self._key_id, KeySpec="AES_256", EncryptionContext={self._context: credential_id}
         )
         return DataKey(plaintext=generated["Plaintext"], encrypted=generated["CiphertextBlob"])
 
     def key(self, credential_id: str, encrypted: bytes) -> bytes:
         try:
             plaintext: bytes = self._kms.decrypt(
-                CiphertextBlob=encrypted, EncryptionContext={"credential_id": credential_id}
+                CiphertextBlob=encrypted, EncryptionContext={self._context: credential_id}
             )["Plaintext"]
         except self._kms.exceptions.InvalidCiphertextException as error:
             raise VaultError(f"the data key of credential {credential_id} does not open") from error

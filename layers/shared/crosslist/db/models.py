@@ -358,6 +358,8 @@ class UserSettings(Base):
     user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     # A sale on one marketplace delists the product on the others, or lowers their quantity (crosslist.orders.delist).
     auto_delist: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
+    # A sync that finds a newer second live item of a product removes it (crosslist.orders.reconcile).
+    remove_duplicates: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
 
@@ -425,3 +427,89 @@ class OutboxEvent(Base):
     payload: Mapped[JsonDict] = mapped_column(JsonColumn)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     dispatched_at: Mapped[datetime | None]
+
+
+class MarketplaceAccount(Base):
+    """Who a user is on a marketplace account they connected (eBay: its immutable user id, read from the Commerce
+    Identity API at connection), so a notification naming that account finds its crosslist users, and whether the
+    marketplace pushes the account's orders to crosslist (crosslist.notifications)."""
+
+    __tablename__ = "marketplace_accounts"
+    __table_args__ = (Index("ix_marketplace_accounts_account", "marketplace", "account_id"),)
+
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    marketplace: Mapped[str] = mapped_column(String(20), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(100))
+    # The marketplace's subscription of this account's orders to crosslist's endpoint (eBay: ORDER_CONFIRMATION).
+    push_subscription_id: Mapped[str | None] = mapped_column(String(100))
+    push_status: Mapped[str] = mapped_column(String(20), default="off")  # subscribed, failed, off
+    push_error: Mapped[str | None] = mapped_column(String(300))  # why it failed, for the user
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class ReceivedNotification(Base):
+    """A push notification acted on (eBay's notificationId, Etsy's webhook-id), kept a while so that the same one
+    delivered again, or replayed, is acted on once (crosslist.notifications.inbox)."""
+
+    __tablename__ = "received_notifications"
+    __table_args__ = (Index("ix_received_notifications_received_at", "received_at"),)
+
+    source: Mapped[str] = mapped_column(String(20), primary_key=True)  # ebay, etsy
+    message_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+# An Etsy order.paid names its shop: which users hold that shop (crosslist.notifications). An eBay user who deleted
+# their account is anonymised as the buyer of the orders naming them.
+Index(
+    "ix_seller_settings_etsy_shop",
+    SellerSettings.settings["shop_id"].as_string(),
+    postgresql_where=SellerSettings.marketplace == "etsy",
+)
+Index("ix_orders_ebay_buyer", Order.buyer, postgresql_where=text("marketplace = 'ebay' AND buyer IS NOT NULL"))
+
+
+class WebhookEndpoint(Timestamps, Base):
+    """Where a user's own backend is sent the events it subscribed to (crosslist.webhooks): one per user. The
+    signing secret is sealed as the OAuth tokens are (crosslist.auth.vault: AES-GCM under a data key of this
+    endpoint's own, itself encrypted by KMS); it is shown once, when made, and never read back by the API."""
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (UniqueConstraint("user_id", name="uq_webhook_endpoints_user"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[str] = mapped_column(String(128))
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list[str]] = mapped_column(JsonColumn)  # the event types it subscribed to
+    secret_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    data_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint: its attempts and where they stand (crosslist.webhooks.delivery). An event
+    delivered again by the sweeper never makes a second one (uq_webhook_deliveries_event_endpoint)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "endpoint_id", name="uq_webhook_deliveries_event_endpoint"),
+        CheckConstraint("state IN ('pending', 'delivered', 'retrying', 'failed')", name="ck_webhook_deliveries_state"),
+        # The user's log, newest first (keyset pages), and its old rows deleted by age.
+        Index("ix_webhook_deliveries_user_created", "user_id", "created_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[str] = mapped_column(String(128))
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    event_id: Mapped[uuid.UUID]  # the outbox event's id (a test event's own)
+    event_type: Mapped[str] = mapped_column(String(64))
+    event_at: Mapped[datetime]  # when the event happened: the body's `timestamp`, the same on every attempt
+    data: Mapped[JsonDict] = mapped_column(JsonColumn)  # the body's `data`
+    state: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_status_code: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    last_attempt_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]

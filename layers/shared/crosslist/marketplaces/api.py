@@ -50,29 +50,33 @@ class MarketplaceApi:
         # One client (and connection pool) per marketplace: a slow eBay does not hold Etsy's connections.
         self._clients = {marketplace: httpx.Client(timeout=TIMEOUT) for marketplace in base_urls}
 
-    def __call__(self, user_id: str, marketplace: str, call: HttpCall, timeout_seconds: float) -> Reply:
+    def __call__(
+        self, user_id: str, marketplace: str, call: HttpCall, timeout_seconds: float, *, base_url: str | None = None
+    ) -> Reply:
         """The call's reply; NeedsReauth when the account must be connected again (or never was); StepFailed
-        when a photo it needs cannot be downloaded (nothing was sent to the marketplace)."""
+        when a photo it needs cannot be downloaded (nothing was sent to the marketplace). `base_url`: an API of
+        the marketplace on another host than its own (eBay's Commerce Identity API)."""
         app = self._apps(marketplace)
         if app is None:
             raise NotAvailable(f"{marketplace} is not available here (no app registered)")
         store, endpoint = self._credentials(), self._endpoints(app)
         try:
             issued = store.issue(user_id, marketplace, endpoint)
-            reply = self._send(app, issued.access_token, call, timeout_seconds)
+            reply = self._send(app, issued.access_token, call, timeout_seconds, base_url)
             if reply.status == 401:
                 token = store.refresh(user_id, marketplace, endpoint, seen_version=issued.version)
-                reply = self._send(app, token, call, timeout_seconds)
+                reply = self._send(app, token, call, timeout_seconds, base_url)
         except NotConnected as missing:
             raise NeedsReauth(user_id, marketplace) from missing
         except TokenEndpointUnavailable as busy:
             return Reply(False, None, f"{DISPLAY_NAMES[marketplace]} could not renew crosslist's access: {busy}")
         return reply
 
-    def read(self, user_id: str, marketplace: str, path: str) -> JsonDict:
+    def read(self, user_id: str, marketplace: str, path: str, *, base_url: str | None = None) -> JsonDict:
         """A GET outside any job (the seller settings' choices): its JSON object, else ReadFailed."""
         try:
-            reply = self(user_id, marketplace, HttpCall("GET", path, "read", repeatable=True), READ_TIMEOUT_SECONDS)
+            call = HttpCall("GET", path, "read", repeatable=True)
+            reply = self(user_id, marketplace, call, READ_TIMEOUT_SECONDS, base_url=base_url)
         except NeedsReauth:
             name = DISPLAY_NAMES[marketplace]
             raise ReadFailed(f"connect {name} again: crosslist's access to the account has ended") from None
@@ -82,11 +86,13 @@ class MarketplaceApi:
             )
         return reply.result or {}
 
-    def _send(self, app: OAuthApp, token: str, call: HttpCall, timeout_seconds: float) -> Reply:
+    def _send(
+        self, app: OAuthApp, token: str, call: HttpCall, timeout_seconds: float, base_url: str | None = None
+    ) -> Reply:
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", **(call.headers or {})}
         if app.marketplace == "etsy":  # Etsy wants the app's keystring and shared secret on every call
             headers["x-api-key"] = f"{app.client_id}:{app.client_secret}"
-        url = self._base_urls[app.marketplace].rstrip("/") + call.path
+        url = (base_url or self._base_urls[app.marketplace]).rstrip("/") + call.path
         files: dict[str, Any] | None = None
         data: dict[str, str] | None = None
         for photo in call.photos:

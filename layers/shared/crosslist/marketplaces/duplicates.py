@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import unicodedata
 
-from crosslist.workflows.base import Duplicate, ListingRef, SeenItem
+from pydantic import BaseModel, ConfigDict, Field
+
+from crosslist.errors import InvalidRequest
+from crosslist.workflows.base import Duplicate, JsonDict, ListingRef, SeenItem, parse_params
 
 LIVE = ("active", "hidden", "reserved")
 
@@ -50,3 +53,27 @@ def _newer(item: SeenItem, mine: SeenItem | None, my_id: str) -> bool:
     if item.external_id.isdigit() and my_id.isdigit():  # Vinted's and Etsy's ids grow with time
         return int(item.external_id) > int(my_id)
     return True
+
+
+class DeleteParams(BaseModel):
+    """A delete's `params`: none to delete the product's listing; `duplicate_id` to delete instead a second live
+    item of the product on the marketplace, leaving the product's listing as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    duplicate_id: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{1,20}$",
+        description="The marketplace's id of the duplicate item to delete (a sync's `duplicates`)",
+    )
+
+
+def duplicate_to_delete(params: JsonDict | None, listing_id: str) -> str | None:
+    """The duplicate a delete's `params` name (None: the product's own listing); InvalidRequest when they name
+    nothing valid, or the product's own listing."""
+    duplicate_id = parse_params(DeleteParams, params, "a delete takes no params but `duplicate_id`").duplicate_id
+    if duplicate_id is not None and duplicate_id == listing_id:
+        raise InvalidRequest(
+            "duplicate_id is the product's own listing: delete it without params", code="invalid_params"
+        )
+    return duplicate_id

@@ -90,7 +90,7 @@ def fetch_image(
 
     deadline = time.monotonic() + timeout
     client = httpx.Client(
-        transport=_PublicAddressTransport(allowed),
+        transport=PublicAddressTransport(allowed),
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,
         timeout=timeout,
@@ -192,7 +192,7 @@ def vetted_addresses(host: str, port: int, *, private_allowed: bool = False) -> 
     return addresses
 
 
-class _PublicAddressBackend(httpcore.NetworkBackend):
+class PublicAddressBackend(httpcore.NetworkBackend):
     """Opens TCP connections to checked addresses only; httpcore then runs TLS with the URL's host name."""
 
     def __init__(self, dev_origins: Iterable[str]) -> None:
@@ -223,19 +223,20 @@ class _PublicAddressBackend(httpcore.NetworkBackend):
         timeout: float | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
-        raise UnsafeImageUrl("images are downloaded over TCP only")
+        raise UnsafeImageUrl("only TCP connections are made")
 
     def sleep(self, seconds: float) -> None:
         self._sockets.sleep(seconds)
 
 
-class _PublicAddressTransport(httpx.BaseTransport):
-    """httpx's HTTPTransport, on a connection pool whose connections go through _PublicAddressBackend."""
+class PublicAddressTransport(httpx.BaseTransport):
+    """httpx's HTTPTransport, on a connection pool whose connections go through PublicAddressBackend (or
+    `network_backend`, one that wraps it: the webhooks' bounds each delivery's time)."""
 
-    def __init__(self, dev_origins: Iterable[str]) -> None:
+    def __init__(self, dev_origins: Iterable[str], network_backend: httpcore.NetworkBackend | None = None) -> None:
         self._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False),
-            network_backend=_PublicAddressBackend(dev_origins),
+            network_backend=network_backend or PublicAddressBackend(dev_origins),
             retries=0,
         )
 

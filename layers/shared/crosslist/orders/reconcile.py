@@ -12,6 +12,10 @@ same order (the product's jobs, then the product). What it delists:
 Its delete is queued at the sale's priority (a later sync tries again if it fails), and
 written into the product's last sale's log for that marketplace (reason `reconciled`), so the log shows
 when the delist started and when it was confirmed.
+
+A duplicate (crosslist.marketplaces.duplicates) newer than the product's listing is deleted when the user's
+`remove_duplicates` is on: a `delete` of the product with `params.duplicate_id`, which leaves the product's
+own listing as it is; once per item (idempotency key `duplicate:{marketplace}:{item}`), never the older one.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from crosslist.jobs.reactions import AfterCommit, LaneToWake
 from crosslist.jobs.schemas import CreateJobRequest
 from crosslist.jobs.service import JobService
 from crosslist.orders.schemas import SaleActionKind
-from crosslist.orders.service import auto_delist_on
+from crosslist.orders.service import auto_delist_on, remove_duplicates_on
 from crosslist.workflows.base import Duplicate
 
 logger = Logger(child=True)
@@ -56,37 +60,44 @@ def reconcile_catalogue(
     duplicates: list[Duplicate],
     after: AfterCommit,
 ) -> JsonDict:
-    """Delist the sold-out products still live anywhere, report the duplicates found on `marketplace`."""
+    """Delist the sold-out products still live anywhere, report the duplicates found on `marketplace` (and
+    remove the newer ones when the user asked for it)."""
     delisted = _delist_sold_out(session, user_id, after) if auto_delist_on(session, user_id) else []
+    removing = remove_duplicates_on(session, user_id)
+    reported = []
     for duplicate in duplicates:
+        removal = None
+        if removing and duplicate.duplicate_is_newer:
+            removal = _queue_delete(
+                session,
+                user_id,
+                uuid.UUID(duplicate.product_id),
+                marketplace,
+                # Never twice: an item once given to a delete is not given again, whatever became of it.
+                idempotency_key=f"duplicate:{marketplace}:{duplicate.duplicate_id}",
+                params={"duplicate_id": duplicate.duplicate_id},
+                needs_sold_out=False,
+            )
+            if removal is not None:
+                after.lanes.append(LaneToWake(user_id, marketplace, f"created:{removal.id}", (removal.id,)))
+        found = {
+            "product_id": duplicate.product_id,
+            "external_id": duplicate.listing_id,
+            "duplicate_external_id": duplicate.duplicate_id,
+            "duplicate_is_newer": duplicate.duplicate_is_newer,
+            "removal_job_id": str(removal.id) if removal is not None else None,
+        }
+        reported.append(found)
         _record(
             session,
             after,
-            Event(
-                type="listing.duplicate",
-                user_id=user_id,
-                payload={
-                    "product_id": duplicate.product_id,
-                    "marketplace": marketplace,
-                    "external_id": duplicate.listing_id,
-                    "duplicate_external_id": duplicate.duplicate_id,
-                    "duplicate_is_newer": duplicate.duplicate_is_newer,
-                },
-            ),
+            Event(type="listing.duplicate", user_id=user_id, payload={**found, "marketplace": marketplace}),
         )
     result: JsonDict = {}
     if delisted:
         result["sold_out_delists"] = delisted
-    if duplicates:
-        result["duplicates"] = [
-            {
-                "product_id": d.product_id,
-                "external_id": d.listing_id,
-                "duplicate_external_id": d.duplicate_id,
-                "duplicate_is_newer": d.duplicate_is_newer,
-            }
-            for d in duplicates
-        ]
+    if reported:
+        result["duplicates"] = reported
     return result
 
 
@@ -119,7 +130,13 @@ def _delist_sold_out(session: Session, user_id: str, after: AfterCommit) -> list
     ).all()
     delisted = []
     for listing_id, product_id, marketplace in candidates:
-        job = _queue_delete(session, user_id, product_id, marketplace, listing_id)
+        job = _queue_delete(
+            session,
+            user_id,
+            product_id,
+            marketplace,
+            idempotency_key=f"reconcile:{listing_id}:{uuid.uuid4().hex}",  # each sync may try again
+        )
         if job is None:
             continue
         after.lanes.append(LaneToWake(user_id, marketplace, f"created:{job.id}", (job.id,)))
@@ -142,10 +159,14 @@ def _queue_delete(
     user_id: str,
     product_id: uuid.UUID,
     marketplace: str,
-    listing_id: uuid.UUID,
+    *,
+    idempotency_key: str,
+    params: JsonDict | None = None,
+    needs_sold_out: bool = True,
 ) -> MarketplaceJob | None:
-    """The delete, as POST /jobs builds one, once the product's jobs there and the product are locked and it
-    is still sold out and live there; None when that no longer holds or the job cannot be made."""
+    """A delete, as POST /jobs builds one, once the product's jobs there and the product are locked (and, with
+    `needs_sold_out`, it is still sold out); None when that no longer holds or the job cannot be made (an
+    active job of the product there, the key used already)."""
     session.scalars(
         select(MarketplaceJob.id)
         .where(
@@ -158,7 +179,7 @@ def _queue_delete(
     product = session.scalars(
         select(Product).where(Product.id == product_id, Product.user_id == user_id).with_for_update()
     ).one_or_none()
-    if product is None or product.quantity > 0:
+    if product is None or (needs_sold_out and product.quantity > 0):
         return None
     request = CreateJobRequest.model_validate(
         {
@@ -166,16 +187,17 @@ def _queue_delete(
             "action": "delete",
             "product_id": product_id,
             "priority": RECONCILE_PRIORITY,
-            "idempotency_key": f"reconcile:{listing_id}:{uuid.uuid4().hex}",  # each sync may try again
+            "idempotency_key": idempotency_key,
+            "params": params,
         }
     )
     try:
-        with session.begin_nested():  # the product got an active job there meanwhile: the index refuses this one
+        with session.begin_nested():  # refused by an index (an active job there, the key): nothing is written
             job = JobService.new_job(session, user_id, request)
             session.flush()
     except (CrosslistError, IntegrityError) as refused:
         logger.info(
-            "a sold-out listing was not delisted by reconciliation",
+            "reconciliation queued no delete",
             extra={"marketplace": marketplace, "reason": getattr(refused, "code", "conflict")},
         )
         return None

@@ -60,12 +60,19 @@ class UserSettingsView(BaseModel):
         description="A sale on one marketplace deletes the product's other listings (or lowers their quantity"
         " when stock remains) at once"
     )
+    remove_duplicates: bool = Field(
+        description="A sync that finds a second live item of a product on Vinted or Etsy (the same title and price)"
+        " newer than crosslist's listing removes it; off: it is only reported (`listing.duplicate`)"
+    )
 
 
 class UserSettingsUpdate(BaseModel):
+    """The settings to change; those left out stay as they are."""
+
     model_config = ConfigDict(extra="forbid")
 
-    auto_delist: StrictBool
+    auto_delist: StrictBool | None = None
+    remove_duplicates: StrictBool | None = None
 
 
 class SalePage(BaseModel):

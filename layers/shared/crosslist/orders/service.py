@@ -94,18 +94,32 @@ class UserSettingsService:
 
     def get(self, user_id: str) -> UserSettingsView:
         with transaction(self._sessions) as session:
-            return UserSettingsView(auto_delist=auto_delist_on(session, user_id))
+            return _settings_view(session, user_id)
 
     def update(self, user_id: str, changes: UserSettingsUpdate) -> UserSettingsView:
+        given = changes.model_dump(exclude_none=True)
         with transaction(self._sessions) as session:
-            upsert = insert(UserSettings).values(user_id=user_id, auto_delist=changes.auto_delist)
-            session.execute(
-                upsert.on_conflict_do_update(
-                    index_elements=["user_id"],
-                    set_={"auto_delist": upsert.excluded.auto_delist, "updated_at": func.now()},
+            if given:
+                upsert = insert(UserSettings).values(user_id=user_id, **given)
+                session.execute(
+                    upsert.on_conflict_do_update(
+                        index_elements=["user_id"],
+                        set_={**{name: upsert.excluded[name] for name in given}, "updated_at": func.now()},
+                    )
                 )
-            )
-            return UserSettingsView(auto_delist=auto_delist_on(session, user_id))
+            return _settings_view(session, user_id)
+
+
+def remove_duplicates_on(session: Session, user_id: str) -> bool:
+    """The user's choice to have syncs remove a newer duplicate: off unless they turned it on."""
+    setting = session.scalar(select(UserSettings.remove_duplicates).where(UserSettings.user_id == user_id))
+    return bool(setting)
+
+
+def _settings_view(session: Session, user_id: str) -> UserSettingsView:
+    return UserSettingsView(
+        auto_delist=auto_delist_on(session, user_id), remove_duplicates=remove_duplicates_on(session, user_id)
+    )
 
 
 def _action_view(action: SaleAction, job: MarketplaceJob | None, sold_at: datetime) -> SaleActionView:

@@ -8,6 +8,7 @@ so it can be renewed. Each call sets values, so one whose reply was lost is sent
 from __future__ import annotations
 
 from crosslist.marketplaces import Marketplace
+from crosslist.marketplaces.duplicates import duplicate_to_delete
 from crosslist.marketplaces.etsy.common import failure, listing_fields, listing_url, price, product_input, shop
 from crosslist.marketplaces.rest import ApiWorkflow, listed_on
 from crosslist.workflows.base import (
@@ -66,6 +67,10 @@ class EtsyDelete(ApiWorkflow):
     def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
         listing = listed_on(product, "etsy", "delete")
         assert product is not None
+        listing_id = str(listing["external_id"])
+        duplicate_id = duplicate_to_delete(params, listing_id)
+        if duplicate_id is not None:  # a second live listing of the product: the product's own is left as it is
+            return {"product_id": product.id, "external_id": duplicate_id, "duplicate_of": listing_id}
         return {"product_id": product.id, "external_id": listing["external_id"]}
 
     def steps(self, job_input: JsonDict) -> list[Step]:
@@ -84,7 +89,8 @@ class EtsyDelete(ApiWorkflow):
 
     def complete(self, context: JobContext) -> Completion:
         listing_id = str(context.input["external_id"])
+        duplicate = "duplicate_of" in context.input  # the product's own listing is left as it is
         return Completion(
             result={"listing_id": listing_id, "already_ended": bool(context.accumulated.get("already_ended"))},
-            listing=Listed(external_id=listing_id, url=None, status="closed"),
+            listing=None if duplicate else Listed(external_id=listing_id, url=None, status="closed"),
         )

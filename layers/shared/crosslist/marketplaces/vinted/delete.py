@@ -1,4 +1,5 @@
-"""Delete a product's Vinted listing. Deleting twice is harmless (the second answers 404, "already
+"""Delete a product's Vinted listing (or, with `duplicate_id`, a second live item of it: see
+crosslist.marketplaces.duplicates). Deleting twice is harmless (the second answers 404, "already
 gone", which counts as success), so a delete whose reply was lost is simply sent again."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from urllib.parse import quote
 
 from crosslist.errors import InvalidRequest
 from crosslist.marketplaces import Marketplace
+from crosslist.marketplaces.duplicates import duplicate_to_delete
 from crosslist.marketplaces.vinted.replies import check
 from crosslist.realtime.messages import PluginCommand
 from crosslist.workflows.base import (
@@ -40,7 +42,9 @@ class VintedDelete:
     action = "delete"
 
     def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
-        return {"item_id": listed_item(product, "delete")}
+        item_id = listed_item(product, "delete")
+        duplicate_id = duplicate_to_delete(params, item_id)
+        return {"item_id": item_id} if duplicate_id is None else {"item_id": duplicate_id, "duplicate_of": item_id}
 
     def steps(self, job_input: JsonDict) -> list[Step]:
         return [Step("delete_item", "Deleting the Vinted listing", kind="delete_item")]
@@ -65,5 +69,8 @@ class VintedDelete:
         item_id = context.input["item_id"]
         return Completion(
             result={"item_id": item_id, "already_gone": bool(context.accumulated.get("already_gone"))},
-            listing=Listed(external_id=item_id, url=None, status="deleted"),
+            # A duplicate deleted: the product's own listing is left as it is.
+            listing=None
+            if "duplicate_of" in context.input
+            else Listed(external_id=item_id, url=None, status="deleted"),
         )
