@@ -32,23 +32,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crosslist.db.models import (
-    ACTIVE_JOB_STATUSES,
     JobStatus,
     ListingStatus,
     MarketplaceJob,
     MarketplaceListing,
-    Product,
     Sale,
     SaleAction,
 )
 from crosslist.errors import CrosslistError
-from crosslist.events import outbox
-from crosslist.events.events import Event, EventType
 from crosslist.jobs.ending import final_status, job_ended
 from crosslist.jobs.reactions import AfterCommit, LaneToWake
 from crosslist.jobs.schemas import CreateJobRequest
 from crosslist.jobs.service import JobService
 from crosslist.orders.reconcile import reconcile_catalogue
+from crosslist.orders.rows import active_jobs, locked_product, record_event
 from crosslist.orders.schemas import SaleActionKind
 from crosslist.orders.service import auto_delist_on
 from crosslist.products.service import remove_if_delisted
@@ -197,11 +194,11 @@ def after_job_ended(session: Session, job: MarketplaceJob, after: AfterCommit) -
     if not waiting:
         return
     session.flush()  # the ended job no longer counts as the product's active job
-    product = _locked_product(session, job.user_id, job.product_id)
+    product = locked_product(session, job.user_id, job.product_id)
     if product is None:
         return
     marketplace = job.marketplace
-    current = next(iter(_active_jobs(session, job.user_id, product.id, only=marketplace)), None)
+    current = next(iter(active_jobs(session, job.user_id, product.id, only=marketplace)), None)
     if current is not None:  # e.g. the sale's own job, queued as this one was superseded
         _follow(session, current, waiting, after)
         return
@@ -239,14 +236,14 @@ def _record_sale(
     after: AfterCommit,
 ) -> None:
     product_id = uuid.UUID(str(order.product_id))
-    _active_jobs(session, user_id, product_id, other_than=sold_on)  # locked before the product (module doc)
-    product = _locked_product(session, user_id, product_id)
+    active_jobs(session, user_id, product_id, other_than=sold_on)  # locked before the product (module doc)
+    product = locked_product(session, user_id, product_id)
     if product is None:
         return
     if session.scalar(select(Sale.id).where(Sale.order_id == order_id)) is not None:
         return  # acted on already (a reaction run again for the same order): one sale, one set of jobs
     # Read again under the product's lock: a job created meanwhile is seen, none can be created now.
-    jobs = {job.marketplace: job for job in _active_jobs(session, user_id, product_id, other_than=sold_on)}
+    jobs = {job.marketplace: job for job in active_jobs(session, user_id, product_id, other_than=sold_on)}
     sale = Sale(
         id=uuid.uuid4(),
         user_id=user_id,
@@ -267,7 +264,7 @@ def _record_sale(
         price=order.price,
         currency=order.currency,
     )
-    _record(
+    record_event(
         session,
         after,
         "listing.sold",
@@ -432,17 +429,11 @@ def _resolve(
 
 
 # ---------------------------------------------------------------------- events
-def _record(session: Session, after: AfterCommit, type_: EventType, user_id: str, payload: JsonDict) -> Event:
-    """An event recorded with the change (the outbox), dispatched by the engine once it has committed."""
-    event = Event(type=type_, user_id=user_id, payload=payload)
-    outbox.record(session, event)
-    after.events.append(event)
-    return event
-
-
 def _delist_started(session: Session, after: AfterCommit, sale: Sale, marketplace: str, job_id: uuid.UUID) -> None:
     """A delete job now stands for the sale there (queued, or an existing delete raised to the sale's priority)."""
-    _record(session, after, "delist.started", sale.user_id, {**_sale_fields(sale, marketplace), "job_id": str(job_id)})
+    record_event(
+        session, after, "delist.started", sale.user_id, {**_sale_fields(sale, marketplace), "job_id": str(job_id)}
+    )
 
 
 def _delist_event(
@@ -469,7 +460,7 @@ def _delist_failed(
 ) -> None:
     """The sale's listing there is still live: no delete job could be made, or it ended without deleting."""
     fields = {**_sale_fields(sale, marketplace), "job_id": str(job_id) if job_id else None}
-    _record(session, after, "delist.failed", sale.user_id, {**fields, "error": {"code": code, "message": message}})
+    record_event(session, after, "delist.failed", sale.user_id, {**fields, "error": {"code": code, "message": message}})
 
 
 def _sale_fields(sale: Sale, marketplace: str) -> JsonDict:
@@ -497,37 +488,6 @@ def _delist_not_done(session: Session, job: MarketplaceJob, after: AfterCommit) 
     code = str(error.get("code") or job.status.value)
     message = str(error.get("message") or f"the delete job was {job.status.value}")
     _delist_failed(session, after, sale, job.marketplace, code=code, message=message, job_id=job.id)
-
-
-def _locked_product(session: Session, user_id: str, product_id: uuid.UUID) -> Product | None:
-    return session.scalars(
-        select(Product)
-        .where(Product.id == product_id, Product.user_id == user_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one_or_none()
-
-
-def _active_jobs(
-    session: Session,
-    user_id: str,
-    product_id: uuid.UUID,
-    *,
-    other_than: str | None = None,
-    only: str | None = None,
-) -> list[MarketplaceJob]:
-    """The product's active jobs (one per marketplace at most), locked."""
-    query = select(MarketplaceJob).where(
-        MarketplaceJob.user_id == user_id,
-        MarketplaceJob.product_id == product_id,
-        MarketplaceJob.status.in_(ACTIVE_JOB_STATUSES),
-    )
-    if other_than is not None:
-        query = query.where(MarketplaceJob.marketplace != other_than)
-    if only is not None:
-        query = query.where(MarketplaceJob.marketplace == only)
-    query = query.order_by(MarketplaceJob.marketplace).with_for_update().execution_options(populate_existing=True)
-    return list(session.scalars(query))
 
 
 def _listed_on(session: Session, user_id: str, product_id: uuid.UUID) -> set[str]:

@@ -37,11 +37,10 @@ from crosslist.db.models import (
     SaleAction,
 )
 from crosslist.errors import CrosslistError
-from crosslist.events import outbox
-from crosslist.events.events import Event
 from crosslist.jobs.reactions import AfterCommit, LaneToWake
 from crosslist.jobs.schemas import CreateJobRequest
 from crosslist.jobs.service import JobService
+from crosslist.orders.rows import active_jobs, locked_product, record_event
 from crosslist.orders.schemas import SaleActionKind
 from crosslist.orders.service import auto_delist_on, remove_duplicates_on
 from crosslist.workflows.base import Duplicate
@@ -88,11 +87,7 @@ def reconcile_catalogue(
             "removal_job_id": str(removal.id) if removal is not None else None,
         }
         reported.append(found)
-        _record(
-            session,
-            after,
-            Event(type="listing.duplicate", user_id=user_id, payload={**found, "marketplace": marketplace}),
-        )
+        record_event(session, after, "listing.duplicate", user_id, {**found, "marketplace": marketplace})
     result: JsonDict = {}
     if delisted:
         result["sold_out_delists"] = delisted
@@ -149,7 +144,7 @@ def _delist_sold_out(session: Session, user_id: str, after: AfterCommit) -> list
             "job_id": str(job.id),
             "reason": "reconciled",
         }
-        _record(session, after, Event(type="delist.started", user_id=user_id, payload=payload))
+        record_event(session, after, "delist.started", user_id, payload)
         delisted.append({"product_id": str(product_id), "marketplace": marketplace, "job_id": str(job.id)})
     return delisted
 
@@ -167,18 +162,8 @@ def _queue_delete(
     """A delete, as POST /jobs builds one, once the product's jobs there and the product are locked (and, with
     `needs_sold_out`, it is still sold out); None when that no longer holds or the job cannot be made (an
     active job of the product there, the key used already)."""
-    session.scalars(
-        select(MarketplaceJob.id)
-        .where(
-            MarketplaceJob.user_id == user_id,
-            MarketplaceJob.product_id == product_id,
-            MarketplaceJob.status.in_(ACTIVE_JOB_STATUSES),
-        )
-        .with_for_update()
-    ).all()
-    product = session.scalars(
-        select(Product).where(Product.id == product_id, Product.user_id == user_id).with_for_update()
-    ).one_or_none()
+    active_jobs(session, user_id, product_id)  # locked before the product (crosslist.orders.rows)
+    product = locked_product(session, user_id, product_id)
     if product is None or (needs_sold_out and product.quantity > 0):
         return None
     request = CreateJobRequest.model_validate(
@@ -229,8 +214,3 @@ def _log_in_last_sale(
     action.waiting_for_job_id = None
     session.flush()
     return sale
-
-
-def _record(session: Session, after: AfterCommit, event: Event) -> None:
-    outbox.record(session, event)
-    after.events.append(event)
