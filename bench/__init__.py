@@ -16,6 +16,13 @@ Sections:
   calls and billed process_job time per publish), then sales on eBay one after another: from the orders
   import's start to the Etsy listing delisted, and the worst case with the default sync rules; see
   bench/marketplaces.py;
+- bulk: a 200-product eBay batch publish in bulk calls next to the same with bulk calls off (calls per product,
+  wall time), and a 50-product Etsy batch against the fake Etsy's enforced per-second budget (calls per second,
+  429s); see bench/bulk.py;
+- imports: one seller's seeded shops (500 eBay listings, 100 of them made on ebay.com, 200 Etsy, 300 Vinted) imported
+  at once, Vinted paced like a person: wall time, calls and process_job invocations per listing, duplicates, the
+  matches' precision and recall against the truth, then a second import that must make nothing
+  (`--import-size small` for a smoke run); see bench/imports.py;
 - cost: what the deployed stack costs a month while idle and per 1 000 jobs, for each database profile (an
   estimate from AWS's list prices and the engine section's counts, printed, not measured); see bench/deploy_cost.py.
 

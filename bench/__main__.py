@@ -11,7 +11,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import cold, deploy_cost, engine, flood, loop, marketplaces, results
+from bench import bulk, cold, deploy_cost, engine, flood, imports, loop, marketplaces, results
 from bench.stats import machine
 
 COLD_RUNS = 3
@@ -36,7 +36,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m bench",
         description="Benchmark crosslist: cold starts, the publish loop through the devstack, worker memory, "
         "one user's message flood against another user's job, the event-driven engine's figures next to before, "
-        "publishing on the fake eBay and Etsy and the auto-delist delay.",
+        "publishing on the fake eBay and Etsy and the auto-delist delay, eBay's bulk calls and Etsy's pace, "
+        "importing a seller's three shops.",
     )
     parser.add_argument("--users", type=_positive, default=4, help="users publishing at once (default 4)")
     parser.add_argument("--products", type=_positive, default=3, help="products per user (default 3)")
@@ -46,7 +47,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=("cold", "loop", "memory", "flood", "engine", "marketplaces", "cost"),
+        choices=("cold", "loop", "memory", "flood", "engine", "marketplaces", "bulk", "imports", "cost"),
         help="run one section only",
     )
     parser.add_argument(
@@ -71,6 +72,21 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         type=_positive,
         default=20,
         help="marketplaces: sales on eBay whose import its push notification starts, timed from the sale (default 20)",
+    )
+    parser.add_argument(
+        "--bulk-products",
+        type=_positive,
+        default=200,
+        help="bulk: products in the eBay batch published with bulk calls on, then off (default 200)",
+    )
+    parser.add_argument(
+        "--etsy-products", type=_positive, default=50, help="bulk: products in the Etsy batch (default 50)"
+    )
+    parser.add_argument(
+        "--import-size",
+        choices=("full", "small"),
+        default="full",
+        help="imports: the seeded shops, full (500 eBay, 200 Etsy, 300 Vinted) or small (a tenth; default full)",
     )
     parser.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for the jobs (default 90)")
     return parser.parse_args(argv)
@@ -158,6 +174,27 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None, results_path: Pat
         )
         print(marketplaces.report(measured_marketplaces), flush=True)
         figures["marketplaces"] = marketplaces.figures(measured_marketplaces)
+
+    if args.only in (None, "bulk"):
+        measured_bulk = bulk.run(
+            bulk.BulkOptions(
+                ebay_products=args.bulk_products,
+                etsy_products=args.etsy_products,
+                concurrency=args.concurrency,
+                timeout_s=max(args.timeout, 600.0),
+            )
+        )
+        print(bulk.report(measured_bulk), flush=True)
+        figures["bulk"] = bulk.figures(measured_bulk)
+
+    if args.only in (None, "imports"):
+        measured_imports = imports.run(
+            imports.ImportsOptions(
+                size=args.import_size, concurrency=args.concurrency, timeout_s=max(args.timeout, 900.0)
+            )
+        )
+        print(imports.report(measured_imports), flush=True)
+        figures["imports"] = imports.figures(measured_imports)
 
     if figures:
         _write_results(figures, argv, results_path)

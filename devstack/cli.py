@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from devstack.console import CONSOLE_PREFIX, mint_dev_token
 from devstack.fake_ebay import DELETE_ACCOUNT_PATH
-from devstack.fake_http import SELL_PATH
+from devstack.fake_http import SEED_SHOP_PATH, SELL_PATH
 from devstack.postgres import free_port
 from devstack.stack import REPO, DevStack, StackConfig, dev_jwt_secret
 
@@ -33,6 +33,8 @@ STATE_DIR = REPO / ".devstack"
 ENDPOINTS_FILE = "endpoints.json"  # in STATE_DIR while a devstack runs: where `seed`, `plugin`, `fire`, `sell` go
 # In STATE_DIR while a plugin simulator runs: plugins/<user>.json, where `sell vinted` reaches its fake Vinted.
 PLUGINS_DIR = "plugins"
+# In STATE_DIR: shops/<account>-<seed>.json, what `seed-shops` seeded and the truth of which listings are one item.
+SHOPS_DIR = "shops"
 
 
 class DevstackUnavailable(Exception):
@@ -545,6 +547,66 @@ def ebay_delete_account(args: argparse.Namespace) -> int:
     return 0
 
 
+def seed_shops(args: argparse.Namespace) -> int:
+    """The seller's whole shop (devstack.shops) on the running devstack's fake eBay and Etsy, as `--account`, and on
+    the user's plugin simulator's fake Vinted; the truth (which listings are one item, in the marketplaces' ids)
+    is written in .devstack/shops/. Seeding again adds nothing."""
+    from devstack.shops import ShopRequest, external
+
+    api = _api(args)
+    asked = ShopRequest(args.account, args.seed, args.small, f"{api}{DEMO_IMAGES_PATH}".rstrip("/"))
+    ids: dict[str, dict[str, str]] = {}
+    lines: list[str] = []
+    try:
+        health = _check_devstack(api)
+        for marketplace in ("ebay", "etsy"):
+            answer = _seed_fake(marketplace, _control_url(marketplace, health, args.user), asked.body())
+            ids[marketplace] = answer["ids"]
+            more = f", {answer['outside']} of them made on ebay.com" if marketplace == "ebay" else ""
+            states = _states(answer)
+            lines.append(f"{MARKETPLACE_NAMES[marketplace]}: {answer['listings']} listings{more}{states}")
+        try:
+            answer = _seed_fake("vinted", _control_url("vinted", health, args.user), asked.body())
+        except (SaleRefused, DevstackUnavailable) as no_vinted:
+            lines.append(f"Vinted: not seeded ({no_vinted}; then run this again: what is seeded stays as it is)")
+        else:
+            ids["vinted"] = answer["ids"]
+            lines.append(f"Vinted: {answer['listings']} items in the wardrobe of {args.user}'s plugin{_states(answer)}")
+    except (DevstackUnavailable, SaleRefused) as refused:
+        print(refused, file=sys.stderr)
+        return 1
+    shops = asked.shops()
+    truth, distractors = external(shops.truth, ids), external(shops.distractors, ids)
+    path = STATE_DIR / SHOPS_DIR / f"{urllib.parse.quote(args.account, safe='')}-{args.seed}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {**asked.body(), "ids": ids, "truth": truth, "distractors": distractors}
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    on_three = sum(len(group) == 3 for group in truth)
+    print(
+        "\n".join(lines) + f"\nthe same item on several marketplaces: {len(truth) - on_three} on two, {on_three} on all"
+        f" three; {len(distractors)} look-alike pairs that are not (the truth is in {path})\n"
+        f"Connect the account (`crosslist dev connect ebay --account {args.account} --user {args.user}`, and etsy),"
+        " then import the shops."
+    )
+    return 0
+
+
+def _seed_fake(marketplace: str, control: str, body: dict[str, Any]) -> dict[str, Any]:
+    """What the fake's seed route answered; SaleRefused (its message) when it refused."""
+    status, answer = _request("POST", control + SEED_SHOP_PATH, body=body)
+    if status != 200 or not isinstance(answer, dict):
+        message = answer.get("message") if isinstance(answer, dict) else answer
+        raise SaleRefused(f"the fake {MARKETPLACE_NAMES[marketplace]} did not seed the shop: {message}")
+    return answer
+
+
+def _states(answer: dict[str, Any]) -> str:
+    states = answer.get("states")
+    if not isinstance(states, dict):
+        return ""
+    return " (" + ", ".join(f"{count} {state}" for state, count in sorted(states.items())) + ")"
+
+
 def fire(args: argparse.Namespace) -> int:
     try:
         status, body = _request("POST", f"{_api(args)}/__devstack/schedules/{args.schedule}")
@@ -611,6 +673,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("account", help="the seller on the fake eBay (`crosslist dev connect ebay --account`; default dev)")
     p.add_argument("--api", help=f"the HTTP API ({running} {DEFAULT_API})")
     p.set_defaults(run=ebay_delete_account)
+
+    p = dev.add_parser(
+        "seed-shops",
+        help="a seller's whole shop on the fake eBay, Etsy and Vinted (for imports), and which listings are one item",
+    )
+    p.add_argument("--account", default="dev", help="the seller on the fake eBay and Etsy (default: dev)")
+    p.add_argument("--seed", type=int, default=7, help="which shops (the same seed, the same shops; default: 7)")
+    p.add_argument("--small", action="store_true", help="50 eBay, 20 Etsy and 30 Vinted listings instead of 10 times")
+    p.add_argument("--user", default="demo", help="whose plugin simulator's fake Vinted gets the wardrobe")
+    p.add_argument("--api", help=f"the HTTP API ({running} {DEFAULT_API})")
+    p.set_defaults(run=seed_shops)
 
     p = dev.add_parser("fire", help="fire a schedule now (e.g. OAuthRefreshFunction.RefreshSchedule)")
     p.add_argument("schedule")

@@ -29,16 +29,19 @@ import base64
 import copy
 import dataclasses
 import hashlib
+import io
 import json
 import secrets
 import uuid
+import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode, urlsplit
+from xml.sax.saxutils import escape, quoteattr
 
 import httpx
 from cryptography.hazmat.primitives import hashes, serialization
@@ -46,6 +49,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from werkzeug.wrappers import Request
 
 from devstack.fake_http import (
+    SEED_SHOP_PATH,
     SELL_PATH,
     Clock,
     Consent,
@@ -64,6 +68,7 @@ from devstack.fake_http import (
     utc_now,
 )
 from devstack.fake_state import IdSequence
+from devstack.shops import EbayListing, shop_request
 
 TOKEN_PATH = "/identity/v1/oauth2/token"
 AUTHORIZE_PATH = "/oauth2/authorize"
@@ -109,6 +114,20 @@ DELETE_ACCOUNT_PATH = "/__fake/ebay/delete-account"
 APP = ""  # whose the app's own token is (client credentials): no seller's
 TOPICS = frozenset({"ORDER_CONFIRMATION", "ITEM_MARKED_SHIPPED", "MARKETPLACE_ACCOUNT_DELETION"})
 USER_TOPICS = frozenset({"ORDER_CONFIRMATION", "ITEM_MARKED_SHIPPED"})  # subscribed per seller, with its token
+FEED = "/sell/feed/v1"
+ACTIVE_INVENTORY_REPORT = "LMS_ACTIVE_INVENTORY_REPORT"
+MAX_FEED_TASKS_PER_DAY = 25  # ActiveInventoryReport tasks a seller may create in 24 hours
+MAX_MIGRATIONS = 5  # listings per bulkMigrateListing
+BROWSE_ITEM = "/buy/browse/v1/item"
+# eBay's text and id for an item's ConditionEnum, as the Browse API shows them.
+BROWSE_CONDITIONS = {
+    "NEW": ("New with tags", "1000"),
+    "NEW_OTHER": ("New without tags", "1500"),
+    "NEW_WITH_DEFECTS": ("New with defects", "1750"),
+    "USED_EXCELLENT": ("Pre-owned - Excellent", "3000"),
+    "USED_VERY_GOOD": ("Pre-owned - Good", "3000"),
+    "USED_GOOD": ("Pre-owned - Fair", "3000"),
+}
 
 
 @dataclass
@@ -122,6 +141,11 @@ class _Seller:
     offers: dict[str, dict[str, Any]] = field(default_factory=dict)  # offerId -> offer (without status)
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)  # orderId -> order
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)  # subscriptionId -> subscription
+    # Listings made on ebay.com, outside the Inventory API (listingId -> listing), until migrated.
+    outside: dict[str, dict[str, Any]] = field(default_factory=dict)
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)  # inventoryItemGroupKey -> group
+    feed_tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # taskId -> Sell Feed task
+    seeded: dict[str, str] = field(default_factory=dict)  # devstack.shops key -> listingId
 
 
 @dataclass
@@ -131,6 +155,7 @@ class _Listing:
     offer_id: str
     status: str  # ACTIVE | OUT_OF_STOCK | ENDED
     sold_quantity: int = 0
+    group_offer_ids: list[str] = field(default_factory=list)  # an item group's listing: its other variations' offers
 
 
 class FakeEbay(FakeServer):
@@ -167,8 +192,22 @@ class FakeEbay(FakeServer):
         self.revisions: Counter[str] = Counter()  # listingId -> revisions today
         self._revision_day: date | None = None
         self.max_revisions_per_day = MAX_REVISIONS_PER_DAY
+        self._refused: dict[str, tuple[str, int, str]] = {}  # sku -> (call, errorId, message): refuse_sku
+        # A Sell Feed task answers QUEUED to its first poll, IN_PROCESS to the next ones, COMPLETED after this many
+        # polls and once `feed_task_seconds` have passed since it was created.
+        self.feed_task_polls = 2
+        self.feed_task_seconds = 0.0
 
     # control for tests ------------------------------------------------------------------------------
+
+    def refuse_sku(self, sku: str, message: str, *, at: str = "publish", error_id: int = 25005) -> None:
+        """eBay refuses the SKU from now on (until reset) at `at`: "inventory_item" (saving it), "offer" (creating
+        its offer) or "publish" (publishing it), singly or in bulk, with `message` (errorId `error_id`), as eBay
+        refuses an item whose category or data it does not accept."""
+        if at not in ("inventory_item", "offer", "publish"):
+            raise ValueError(f"refuse_sku at {at!r}: inventory_item, offer or publish")
+        with self._lock:
+            self._refused[sku] = (at, error_id, message)
 
     def issue_code(
         self, account: str = "dev", *, scopes: tuple[str, ...] = EBAY_SCOPES, redirect_uri: str | None = None
@@ -248,24 +287,11 @@ class FakeEbay(FakeServer):
 
     def sell(self, listing_id: str, quantity: int = 1, buyer: str = "buyer1", account: str | None = None) -> str:
         """A buyer buys `quantity` of an active listing: an order (its orderId is returned), and the offer's
-        and inventory item's quantities go down; at 0 the listing is OUT_OF_STOCK."""
+        and inventory item's quantities go down; at 0 the listing is OUT_OF_STOCK. A listing made on ebay.com
+        (seed_shop) sells the same way, its order naming it by legacyItemId; an item group's sells its first
+        variation in stock."""
         with self._lock:
-            listing = self._listings.get(str(listing_id))
-            if listing is None or (account is not None and listing.account != account):
-                raise ValueError(f"no listing {listing_id}" + (f" of {account}" if account else ""))
-            seller = self._sellers[listing.account]
-            offer = seller.offers[listing.offer_id]
-            available = self._available(seller, offer)
-            if listing.status != "ACTIVE" or available < quantity:
-                raise ValueError(f"listing {listing_id} is {listing.status} with {available} available")
-            item = seller.inventory[offer["sku"]]
-            stock = item["availability"]["shipToLocationAvailability"]
-            stock["quantity"] = int(stock["quantity"]) - quantity
-            if "availableQuantity" in offer:
-                offer["availableQuantity"] = int(offer["availableQuantity"]) - quantity
-            listing.sold_quantity += quantity
-            self._follow_stock(seller, offer)
-            order_id = self._new_order(seller, listing, offer, quantity, buyer)
+            seller, order_id = self._sale(str(listing_id), quantity, buyer, account)
             order = seller.orders[order_id]
             pushes = [
                 (self._destinations[sub["destinationId"]]["deliveryConfig"]["endpoint"], line)
@@ -380,6 +406,9 @@ class FakeEbay(FakeServer):
             route("POST", f"{inventory}/offer/{{offer_id}}/publish", self._publish_offer),
             route("POST", f"{inventory}/offer/{{offer_id}}/withdraw", self._withdraw_offer),
             route("POST", f"{inventory}/bulk_update_price_quantity", self._bulk_update_price_quantity),
+            route("POST", f"{inventory}/bulk_create_or_replace_inventory_item", self._bulk_create_inventory_items),
+            route("POST", f"{inventory}/bulk_create_offer", self._bulk_create_offers),
+            route("POST", f"{inventory}/bulk_publish_offer", self._bulk_publish_offers),
             route("GET", f"{inventory}/location", self._get_locations),
             route("GET", f"{account}/payment_policy", self._policies("payment")),
             route("GET", f"{account}/fulfillment_policy", self._policies("fulfillment")),
@@ -397,6 +426,14 @@ class FakeEbay(FakeServer):
             route("DELETE", f"{NOTIFICATION}/subscription/{{subscription_id}}", self._delete_subscription),
             route("POST", SELL_PATH, self._sell_request),
             route("POST", DELETE_ACCOUNT_PATH, self._delete_account_request),
+            # The seller's shop beyond what crosslist made (seed_shop): reading it, and migrating ebay.com listings.
+            route("GET", f"{inventory}/inventory_item_group/{{group_key}}", self._get_inventory_item_group),
+            route("POST", f"{inventory}/bulk_migrate_listing", self._bulk_migrate_listing),
+            route("POST", f"{FEED}/inventory_task", self._create_inventory_task),
+            route("GET", f"{FEED}/inventory_task/{{task_id}}", self._get_inventory_task),
+            route("GET", f"{FEED}/task/{{task_id}}/download_result_file", self._download_result_file),
+            route("GET", f"{BROWSE_ITEM}/get_item_by_legacy_id", self._get_item_by_legacy_id),
+            route("POST", SEED_SHOP_PATH, self._seed_shop_request),
         ]
 
     def error_body(self, path: str, status: int, message: str) -> Any:
@@ -426,7 +463,10 @@ class FakeEbay(FakeServer):
 
     def listing_status(self, listing_id: str) -> str | None:
         listing = self._listings.get(listing_id)
-        return None if listing is None else listing.status
+        if listing is None:
+            outside = self._outside(listing_id)
+            return None if outside is None else str(outside[1]["listingStatus"])
+        return listing.status
 
     # OAuth ------------------------------------------------------------------------------------------
 
@@ -526,7 +566,11 @@ class FakeEbay(FakeServer):
     def _put_inventory_item(self, request: Request, sku: str) -> Reply:
         seller = self._caller(request, "sell.inventory")
         locale = _content_language(request)
-        body = _json_object(request)
+        self._replace_item(seller, sku, _json_object(request), locale.replace("-", "_"))
+        return Reply(204)
+
+    def _replace_item(self, seller: _Seller, sku: str, body: dict[str, Any], locale: str) -> None:
+        """createOrReplaceInventoryItem of one SKU (alone, or one request of the bulk call); a Refusal says why not."""
         if len(sku) > 50:
             raise _user_error(25707, "This is an invalid value for a SKU. Its length must not exceed 50 characters")
         product: dict[str, Any] = body["product"] if isinstance(body.get("product"), dict) else {}
@@ -548,13 +592,13 @@ class FakeEbay(FakeServer):
         images = product.get("imageUrls", [])
         if not isinstance(images, list) or len(images) > 24 or not all(_is_url(url) for url in images):
             raise _invalid("product.imageUrls", "Up to 24 http(s) URLs are accepted")
+        self._check_not_refused(sku, "inventory_item")
         live = [listing for listing in self._listings_of_sku(seller, sku) if listing.status != "ENDED"]
         self._check_revisable(live)
-        seller.inventory[sku] = {**copy.deepcopy(body), "sku": sku, "locale": locale.replace("-", "_")}
+        seller.inventory[sku] = {**copy.deepcopy(body), "sku": sku, "locale": locale}
         self._count_revisions(live)
         for offer in self._offers_of_sku(seller, sku):
             self._follow_stock(seller, offer)
-        return Reply(204)
 
     def _get_inventory_item(self, request: Request, sku: str) -> Reply:
         seller = self._caller(request, "sell.inventory")
@@ -578,7 +622,11 @@ class FakeEbay(FakeServer):
     def _create_offer(self, request: Request) -> Reply:
         seller = self._caller(request, "sell.inventory")
         _content_language(request)
-        body = _json_object(request)
+        offer_id = self._add_offer(seller, _json_object(request))
+        return Reply(201, {"offerId": offer_id, "warnings": []})
+
+    def _add_offer(self, seller: _Seller, body: dict[str, Any]) -> str:
+        """createOffer (alone, or one request of the bulk call): the new offer's id; a Refusal says why not."""
         for key in ("sku", "marketplaceId", "format"):
             if not body.get(key):
                 raise _missing(key)
@@ -600,9 +648,10 @@ class FakeEbay(FakeServer):
         if existing is not None:
             raise _user_error(25002, "Offer entity already exists", parameters={"offerId": existing["offerId"]})
         _check_offer_fields(body)
+        self._check_not_refused(sku, "offer")
         offer_id = str(7_000_000_000 + self._new_number())
         seller.offers[offer_id] = {**copy.deepcopy(body), "offerId": offer_id, "sku": sku}
-        return Reply(201, {"offerId": offer_id, "warnings": []})
+        return offer_id
 
     def _get_offers(self, request: Request) -> Reply:
         seller = self._caller(request, "sell.inventory")
@@ -650,8 +699,13 @@ class FakeEbay(FakeServer):
 
     def _publish_offer(self, request: Request, offer_id: str) -> Reply:
         seller = self._caller(request, "sell.inventory")
+        return Reply(200, {"listingId": self._publish(seller, offer_id), "warnings": []})
+
+    def _publish(self, seller: _Seller, offer_id: str) -> str:
+        """publishOffer (alone, or one request of the bulk call): the listing's id; a Refusal says why not."""
         offer = self._offer(seller, offer_id)
         self._check_publishable(seller, offer)
+        self._check_not_refused(str(offer["sku"]), "publish")
         listing = self._listing_of(offer_id)
         if listing is None:
             listing = _Listing(str(110_000_000_000 + self._new_number()), seller.account, offer_id, "ACTIVE")
@@ -662,7 +716,7 @@ class FakeEbay(FakeServer):
             self._check_revisable([listing])
             self._count_revisions([listing])
         self._follow_stock(seller, offer)
-        return Reply(200, {"listingId": listing.listing_id, "warnings": []})
+        return listing.listing_id
 
     def _withdraw_offer(self, request: Request, offer_id: str) -> Reply:
         seller = self._caller(request, "sell.inventory")
@@ -672,6 +726,59 @@ class FakeEbay(FakeServer):
             raise _user_error(25002, "The offer is not published", parameters={"offerId": offer_id})
         listing.status = "ENDED"
         return Reply(200, {"listingId": listing.listing_id, "warnings": []})
+
+    def _bulk_create_inventory_items(self, request: Request) -> Reply:
+        """bulkCreateOrReplaceInventoryItem: each request ({sku, locale, product, condition, availability}) as its own
+        createOrReplaceInventoryItem, answered on its own."""
+        seller = self._caller(request, "sell.inventory")
+        _content_language(request)
+        responses = []
+        for entry in _bulk_requests(request):
+            sku, locale = str(entry.get("sku") or ""), str(entry.get("locale") or "")
+            body = {name: value for name, value in entry.items() if name not in ("sku", "locale")}
+
+            def replace(sku: str = sku, locale: str = locale, body: dict[str, Any] = body) -> dict[str, Any]:
+                if not sku:
+                    raise _missing("sku")
+                if locale.replace("_", "-") not in LANGUAGES:
+                    raise _unreadable("locale")
+                self._replace_item(seller, sku, body, locale)
+                return {}
+
+            responses.append({"sku": sku, "locale": locale, **_answered(replace)})
+        return _multi_status(responses)
+
+    def _bulk_create_offers(self, request: Request) -> Reply:
+        """bulkCreateOffer: each request (an offer, as createOffer takes it) created on its own."""
+        seller = self._caller(request, "sell.inventory")
+        _content_language(request)
+        responses = []
+        for entry in _bulk_requests(request):
+
+            def create(entry: dict[str, Any] = entry) -> dict[str, Any]:
+                return {"offerId": self._add_offer(seller, entry)}
+
+            named = {key: entry.get(key) for key in ("sku", "marketplaceId", "format")}
+            responses.append({**named, **_answered(create)})
+        return _multi_status(responses)
+
+    def _bulk_publish_offers(self, request: Request) -> Reply:
+        """bulkPublishOffer: each request ({offerId}) published on its own."""
+        seller = self._caller(request, "sell.inventory")
+        responses = []
+        for entry in _bulk_requests(request):
+            offer_id = str(entry.get("offerId") or "")
+
+            def publish(offer_id: str = offer_id) -> dict[str, Any]:
+                return {"listingId": self._publish(seller, offer_id)}
+
+            responses.append({"offerId": offer_id, **_answered(publish)})
+        return _multi_status(responses)
+
+    def _check_not_refused(self, sku: str, call: str) -> None:
+        refused = self._refused.get(sku)
+        if refused is not None and refused[0] == call:
+            raise _user_error(refused[1], refused[2], parameters={"sku": sku})
 
     def _bulk_update_price_quantity(self, request: Request) -> Reply:
         seller = self._caller(request, "sell.inventory")
@@ -918,6 +1025,559 @@ class FakeEbay(FakeServer):
     def _push(self, url: str, topic: str, body: bytes) -> Push:
         return self.push.send(url, topic, {"X-EBAY-SIGNATURE": self.sign(body)}, body)
 
+    # the seller's shop (devstack.shops) -------------------------------------------------------------
+
+    def seed_shop(self, account: str, listings: Iterable[EbayListing]) -> dict[str, str]:
+        """The seller's listings made before crosslist, all live: Inventory API ones as inventory items (an item
+        group for variations) each with a published offer, the others as made on ebay.com (seen only by the Sell
+        Feed report, the Browse API and sales, until migrated). Each listing's key -> its listingId; a key seeded
+        before keeps its listing (seeding again adds nothing). ValueError, before anything is seeded, when an
+        Inventory API listing has no SKU or one the seller already uses."""
+        listings = list(listings)
+        with self._lock:
+            seller = self._seller(account)
+            wanted = [listing for listing in listings if listing.key not in seller.seeded]
+            skus = [
+                sku
+                for listing in wanted
+                if listing.inventory_api
+                for sku in ([v.sku for v in listing.variations] if listing.variations else [listing.sku])
+            ]
+            taken = [sku for sku in skus if not sku or sku in seller.inventory]
+            groups = [listing.group for listing in wanted if listing.inventory_api and listing.variations]
+            if taken or len(set(skus)) < len(skus) or any(not g or g in seller.groups for g in groups):
+                raise ValueError(f"{account} already has, or the listings repeat or lack, SKUs: {taken[:5]}")
+            for listing in wanted:
+                seeder = self._seed_inventory_listing if listing.inventory_api else self._seed_outside_listing
+                seller.seeded[listing.key] = seeder(seller, listing)
+            return {listing.key: seller.seeded[listing.key] for listing in listings}
+
+    def outside_listings(self, account: str = "dev") -> list[dict[str, Any]]:
+        """The listings the seller made on ebay.com (not migrated)."""
+        with self._lock:
+            return copy.deepcopy(list(self._seller(account).outside.values()))
+
+    def _seed_inventory_listing(self, seller: _Seller, listing: EbayListing) -> str:
+        aspects = _aspects(listing.brand, listing.colour, listing.size)
+        price = {"value": listing.price, "currency": listing.currency}
+        images = list(listing.photos)
+        if not listing.variations:
+            sku = str(listing.sku)
+            seller.inventory[sku] = _inventory_item(
+                sku,
+                title=listing.title,
+                description=listing.description,
+                images=images,
+                aspects=aspects,
+                condition=listing.condition,
+                quantity=listing.quantity,
+            )
+            offer_ids = [
+                self._new_offer(
+                    seller,
+                    sku,
+                    category_id=listing.category_id,
+                    description=listing.description,
+                    price=price,
+                    quantity=listing.quantity,
+                )
+            ]
+        else:
+            group = str(listing.group)
+            offer_ids = self._new_group(
+                seller,
+                group,
+                title=listing.title,
+                description=listing.description,
+                images=images,
+                aspects=_aspects(listing.brand, listing.colour, ""),
+                condition=listing.condition,
+                category_id=listing.category_id,
+                variations=[
+                    (str(v.sku), v.size, {"value": v.price, "currency": listing.currency}, v.quantity)
+                    for v in listing.variations
+                ],
+            )
+        listing_id = self._new_listing_id()
+        self._listings[listing_id] = _Listing(
+            listing_id, seller.account, offer_ids[0], "ACTIVE", group_offer_ids=offer_ids[1:]
+        )
+        return listing_id
+
+    def _seed_outside_listing(self, seller: _Seller, listing: EbayListing) -> str:
+        listing_id = self._new_listing_id()
+        seller.outside[listing_id] = {
+            "listingId": listing_id,
+            "marketplaceId": self.marketplace_id,
+            "listingStatus": "ACTIVE",
+            "sku": listing.sku,
+            "title": listing.title,
+            "description": listing.description,
+            "price": {"value": listing.price, "currency": listing.currency},
+            "quantity": listing.quantity,
+            "soldQuantity": 0,
+            "imageUrls": list(listing.photos),
+            "condition": listing.condition,
+            "categoryId": listing.category_id,
+            "aspects": _aspects(listing.brand, listing.colour, listing.size),
+            "variations": [
+                {
+                    "sku": v.sku,
+                    "size": v.size,
+                    "price": {"value": v.price, "currency": listing.currency},
+                    "quantity": v.quantity,
+                }
+                for v in listing.variations
+            ],
+        }
+        return listing_id
+
+    def _new_listing_id(self) -> str:
+        return str(110_000_000_000 + self._new_number())
+
+    def _new_offer(
+        self, seller: _Seller, sku: str, *, category_id: str, description: str, price: dict[str, Any], quantity: int
+    ) -> str:
+        """A fixed price offer on the fake's marketplace with the seller's first policies (to be published)."""
+        offer_id = str(7_000_000_000 + self._new_number())
+        seller.offers[offer_id] = {
+            "offerId": offer_id,
+            "sku": sku,
+            "marketplaceId": self.marketplace_id,
+            "format": "FIXED_PRICE",
+            "availableQuantity": quantity,
+            "categoryId": category_id,
+            "listingDescription": description,
+            "listingDuration": "GTC",
+            "listingPolicies": self.listing_policies(seller.account),
+            "merchantLocationKey": seller.locations[0]["merchantLocationKey"],
+            "pricingSummary": {"price": copy.deepcopy(price)},
+        }
+        return offer_id
+
+    def _new_group(
+        self,
+        seller: _Seller,
+        group: str,
+        *,
+        title: str,
+        description: str,
+        images: list[str],
+        aspects: dict[str, list[str]],
+        condition: str,
+        category_id: str,
+        variations: list[tuple[str, str, dict[str, Any], int]],  # (sku, size, price, quantity)
+    ) -> list[str]:
+        """An inventory item group varying by size: an inventory item and an offer per variation; their offer ids."""
+        offer_ids = []
+        for sku, size, price, quantity in variations:
+            seller.inventory[sku] = _inventory_item(
+                sku,
+                title=title,
+                description=description,
+                images=images,
+                aspects={**aspects, "Size": [size]},
+                condition=condition,
+                quantity=quantity,
+                group=group,
+            )
+            offer_ids.append(
+                self._new_offer(
+                    seller, sku, category_id=category_id, description=description, price=price, quantity=quantity
+                )
+            )
+        seller.groups[group] = {
+            "inventoryItemGroupKey": group,
+            "title": title,
+            "description": description,
+            "imageUrls": list(images),
+            "aspects": copy.deepcopy(aspects),
+            "variantSKUs": [sku for sku, *_ in variations],
+            "variesBy": {
+                "aspectsImageVariesBy": [],
+                "specifications": [{"name": "Size", "values": [size for _, size, *_ in variations]}],
+            },
+        }
+        return offer_ids
+
+    def _outside(self, listing_id: str) -> tuple[_Seller, dict[str, Any]] | None:
+        """The ebay.com listing (not migrated) and its seller."""
+        for seller in self._sellers.values():
+            if listing_id in seller.outside:
+                return seller, seller.outside[listing_id]
+        return None
+
+    def _sale(self, listing_id: str, quantity: int, buyer: str, account: str | None) -> tuple[_Seller, str]:
+        listing = self._listings.get(listing_id)
+        outside = self._outside(listing_id) if listing is None else None
+        owner = listing.account if listing is not None else outside[0].account if outside is not None else None
+        if owner is None or (account is not None and owner != account):
+            raise ValueError(f"no listing {listing_id}" + (f" of {account}" if account else ""))
+        if outside is not None:
+            return outside[0], self._sell_outside(outside[0], outside[1], quantity, buyer)
+        assert listing is not None
+        seller = self._sellers[listing.account]
+        offers = [seller.offers[i] for i in (listing.offer_id, *listing.group_offer_ids) if i in seller.offers]
+        offer = next((one for one in offers if self._available(seller, one) >= quantity), None)
+        offer = offer or seller.offers[listing.offer_id]
+        available = self._available(seller, offer)
+        if listing.status != "ACTIVE" or available < quantity:
+            raise ValueError(f"listing {listing_id} is {listing.status} with {available} available")
+        item = seller.inventory[offer["sku"]]
+        stock = item["availability"]["shipToLocationAvailability"]
+        stock["quantity"] = int(stock["quantity"]) - quantity
+        if "availableQuantity" in offer:
+            offer["availableQuantity"] = int(offer["availableQuantity"]) - quantity
+        listing.sold_quantity += quantity
+        self._follow_stock(seller, offer)
+        return seller, self._new_order(seller, listing, offer, quantity, buyer)
+
+    def _sell_outside(self, seller: _Seller, listing: dict[str, Any], quantity: int, buyer: str) -> str:
+        variation = next((v for v in listing["variations"] if v["quantity"] >= quantity), None)
+        available = (variation or {}).get("quantity", 0) if listing["variations"] else listing["quantity"]
+        if listing["listingStatus"] != "ACTIVE" or available < quantity:
+            raise ValueError(f"listing {listing['listingId']} is {listing['listingStatus']} with {available} available")
+        if variation is not None:
+            variation["quantity"] -= quantity
+        listing["quantity"] -= quantity
+        listing["soldQuantity"] += quantity
+        if listing["quantity"] <= 0:
+            listing["listingStatus"] = "OUT_OF_STOCK"
+        sold = variation or listing
+        return self._order(
+            seller,
+            listing["listingId"],
+            sku=sold["sku"],
+            title=listing["title"],
+            price=sold["price"],
+            quantity=quantity,
+            buyer=buyer,
+        )
+
+    def _seed_shop_request(self, request: Request) -> Reply:
+        """The devstack's `crosslist dev seed-shops` (POST SEED_SHOP_PATH): the account's shop of devstack.shops."""
+        asked = shop_request(json_body(request))
+        if isinstance(asked, str):
+            return Reply(400, {"message": asked})
+        listings = asked.shops().ebay
+        try:
+            ids = self.seed_shop(asked.account, listings)
+        except ValueError as refused:
+            return Reply(409, {"message": str(refused)})
+        outside = sum(not listing.inventory_api for listing in listings)
+        return Reply(200, {"account": asked.account, "listings": len(ids), "outside": outside, "ids": ids})
+
+    # Inventory item groups and migration ------------------------------------------------------------
+
+    def _get_inventory_item_group(self, request: Request, group_key: str) -> Reply:
+        seller = self._caller(request, "sell.inventory")
+        group = seller.groups.get(group_key)
+        if group is None:
+            raise Refusal(Reply(404, _errors(25725, _NOT_FOUND)))
+        return Reply(200, copy.deepcopy(group))
+
+    def _bulk_migrate_listing(self, request: Request) -> Reply:
+        seller = self._caller(request, "sell.inventory")
+        entries = _json_object(request).get("requests")
+        if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_MIGRATIONS:
+            raise _invalid("requests", f"Between 1 and {MAX_MIGRATIONS} listings are migrated at a time")
+        return Reply(200, {"responses": [self._migrate(seller, e if isinstance(e, dict) else {}) for e in entries]})
+
+    def _migrate(self, seller: _Seller, entry: dict[str, Any]) -> dict[str, Any]:
+        """One listing made on ebay.com becomes Inventory API objects, for good: the same listingId, an inventory
+        item and a published offer per SKU (an item group for variations). Every item needs an SKU."""
+        listing_id = str(entry.get("listingId") or "")
+
+        def answer(
+            status: int, errors: list[dict[str, Any]], items: list[dict[str, Any]], **more: Any
+        ) -> dict[str, Any]:
+            return {
+                "statusCode": status,
+                "listingId": listing_id,
+                "marketplaceId": self.marketplace_id,
+                "inventoryItems": items,
+                "errors": errors,
+                "warnings": [],
+                **more,
+            }
+
+        migrated = self._listings.get(listing_id)
+        if migrated is not None and migrated.account == seller.account:
+            message = "The listing is already managed with the Inventory API: it cannot be migrated again."
+            return answer(400, _errors(25005, message)["errors"], [])
+        listing = seller.outside.get(listing_id)
+        if listing is None or listing["listingStatus"] == "ENDED":
+            message = f"The listing {listing_id} is not one of the seller's active listings."
+            return answer(404, _errors(25710, message)["errors"], [])
+        variations = listing["variations"]
+        skus: list[str | None] = [v["sku"] for v in variations] if variations else [listing["sku"]]
+        named = [{"sku": sku} for sku in skus if sku]
+        if len(named) < len(skus):
+            why = "each variation" if variations else "the listing"
+            message = f"A SKU is required to migrate a listing: {why} has none."
+            return answer(400, _errors(25002, message, parameters={"listingId": listing_id})["errors"], named)
+        taken = [str(sku) for sku in skus if sku in seller.inventory]
+        if taken or len(set(skus)) < len(skus):
+            message = f"The SKU {(taken or skus)[0]} is already used by another inventory item."
+            return answer(400, _errors(25002, message, parameters={"sku": str((taken or skus)[0])})["errors"], named)
+        sku = str(skus[0])
+        more: dict[str, Any] = {}
+        if variations:
+            group = f"{listing_id}-group"  # eBay makes the key up
+            offer_ids = self._new_group(
+                seller,
+                group,
+                title=listing["title"],
+                description=listing["description"],
+                images=listing["imageUrls"],
+                aspects={name: values for name, values in listing["aspects"].items() if name != "Size"},
+                condition=listing["condition"],
+                category_id=listing["categoryId"],
+                variations=[(str(v["sku"]), v["size"], v["price"], v["quantity"]) for v in variations],
+            )
+            more["inventoryItemGroupKey"] = group
+        else:
+            seller.inventory[sku] = _inventory_item(
+                sku,
+                title=listing["title"],
+                description=listing["description"],
+                images=listing["imageUrls"],
+                aspects=listing["aspects"],
+                condition=listing["condition"],
+                quantity=listing["quantity"],
+            )
+            offer_ids = [
+                self._new_offer(
+                    seller,
+                    sku,
+                    category_id=listing["categoryId"],
+                    description=listing["description"],
+                    price=listing["price"],
+                    quantity=listing["quantity"],
+                )
+            ]
+        del seller.outside[listing_id]
+        status = "ACTIVE" if listing["listingStatus"] == "ACTIVE" else "OUT_OF_STOCK"
+        self._listings[listing_id] = _Listing(
+            listing_id, seller.account, offer_ids[0], status, listing["soldQuantity"], group_offer_ids=offer_ids[1:]
+        )
+        items = [{"sku": one["sku"], "offerId": offer_id} for one, offer_id in zip(named, offer_ids, strict=True)]
+        return answer(200, [], items, **more)
+
+    # Sell Feed API ----------------------------------------------------------------------------------
+
+    def _create_inventory_task(self, request: Request) -> Reply:
+        """An ActiveInventoryReport task (25 a day per seller at most): its URL in the Location header."""
+        seller = self._caller(request, "sell.inventory")
+        body = _json_object(request)
+        if body.get("feedType") != ACTIVE_INVENTORY_REPORT:
+            raise _feed_error(400, 160002, f"The feedType {body.get('feedType')!r} is invalid or not supported.")
+        if str(body.get("schemaVersion")) != "1.0":
+            raise _feed_error(400, 160003, "The schemaVersion is invalid: 1.0 is expected.")
+        now = self.clock()
+        day_ago = (now - timedelta(days=1)).timestamp()
+        if sum(task["createdAt"] > day_ago for task in seller.feed_tasks.values()) >= MAX_FEED_TASKS_PER_DAY:
+            message = f"The maximum of {MAX_FEED_TASKS_PER_DAY} tasks of this feed type in 24 hours is reached."
+            raise _feed_error(429, 160022, message)
+        task_id = f"task-1-{self._new_number()}"
+        seller.feed_tasks[task_id] = {
+            "taskId": task_id,
+            "status": "QUEUED",
+            "feedType": ACTIVE_INVENTORY_REPORT,
+            "schemaVersion": "1.0",
+            "creationDate": _iso(now),
+            "createdAt": now.timestamp(),
+            "polls": 0,
+            "report": None,
+        }
+        return Reply(202, None, {"Location": f"{request.host_url.rstrip('/')}{FEED}/inventory_task/{task_id}"})
+
+    def _feed_task(self, request: Request, task_id: str) -> tuple[_Seller, dict[str, Any]]:
+        """The caller's task (another seller's is not found)."""
+        seller = self._caller(request, "sell.inventory")
+        task = seller.feed_tasks.get(task_id)
+        if task is None:
+            raise _feed_error(404, 160004, f"The task {task_id} was not found.")
+        return seller, task
+
+    def _get_inventory_task(self, request: Request, task_id: str) -> Reply:
+        seller, task = self._feed_task(request, task_id)
+        task["polls"] += 1
+        now = self.clock()
+        if task["status"] != "COMPLETED":
+            waited = now.timestamp() - task["createdAt"] >= self.feed_task_seconds
+            if task["polls"] > self.feed_task_polls and waited:  # the report is what is active now
+                task.update(status="COMPLETED", completionDate=_iso(now), report=self._active_inventory_report(seller))
+            elif task["polls"] > 1:
+                task["status"] = "IN_PROCESS"
+        view = {key: task[key] for key in ("taskId", "status", "feedType", "schemaVersion", "creationDate")}
+        if "completionDate" in task:
+            view["completionDate"] = task["completionDate"]
+        view["detailHref"] = f"{request.host_url.rstrip('/')}{FEED}/inventory_task/{task_id}"
+        return Reply(200, view)
+
+    def _download_result_file(self, request: Request, task_id: str) -> Reply:
+        _, task = self._feed_task(request, task_id)
+        if task["status"] != "COMPLETED":
+            raise _feed_error(400, 160018, f"The task {task_id} is {task['status']}: its file is not ready yet.")
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(f"{task_id}_ActiveInventoryReport.xml", task["report"])
+        headers = {
+            "Content-Type": "application/zip",
+            "Content-Disposition": f'attachment; filename="{task_id}_ActiveInventoryReport.zip"',
+        }
+        return Reply(200, buffer.getvalue(), headers)
+
+    def _active_inventory_report(self, seller: _Seller) -> str:
+        """eBay's ActiveInventoryReport: every live listing of the seller, made with the Inventory API or not."""
+        details: list[tuple[str, str]] = []
+        for listing in self._listings.values():
+            if listing.account != seller.account or listing.status == "ENDED":
+                continue
+            offers = [seller.offers[i] for i in (listing.offer_id, *listing.group_offer_ids) if i in seller.offers]
+            if listing.group_offer_ids:
+                groups = seller.inventory[offers[0]["sku"]].get("groupIds") or [None]
+                variations = [
+                    (o["sku"], _dig(o, "pricingSummary", "price"), self._available(seller, o)) for o in offers
+                ]
+                details.append((listing.listing_id, _sku_details(listing.listing_id, groups[0], None, 0, variations)))
+            elif offers:
+                price = _dig(offers[0], "pricingSummary", "price")
+                available = self._available(seller, offers[0])
+                details.append(
+                    (listing.listing_id, _sku_details(listing.listing_id, offers[0]["sku"], price, available, None))
+                )
+        for outside in seller.outside.values():
+            if outside["listingStatus"] == "ENDED":
+                continue
+            sold_as = [(v["sku"], v["price"], v["quantity"]) for v in outside["variations"]] or None
+            price = None if sold_as else outside["price"]
+            details.append(
+                (
+                    outside["listingId"],
+                    _sku_details(outside["listingId"], outside["sku"], price, outside["quantity"], sold_as),
+                )
+            )
+        lines = [
+            '<?xml version="1.0" encoding="UTF-8"?>',
+            '<ActiveInventoryReport xmlns="urn:ebay:apis:eBLBaseComponents">',
+            f"<Timestamp>{_iso(self.clock())}</Timestamp>",
+            "<Ack>Success</Ack>",
+            *(detail for _, detail in sorted(details)),
+            "</ActiveInventoryReport>",
+        ]
+        return "\n".join(lines) + "\n"
+
+    # Browse API -------------------------------------------------------------------------------------
+
+    def _get_item_by_legacy_id(self, request: Request) -> Reply:
+        """A live listing as buyers see it, any seller's, by its legacy (Trading) id; an item group's needs a
+        variation (11006), an ended or unknown listing is not found (11001)."""
+        consent = self._tokens.access(bearer_token(request))
+        if consent is None:
+            raise Refusal(Reply(401, self.error_body(request.path, 401, "")))
+        if SCOPE_ROOT not in consent.scopes:
+            raise Refusal(Reply(403, self.error_body(request.path, 403, "")))
+        if consent.account != APP:
+            note_account(request, consent.account)
+        legacy_id = request.args.get("legacy_item_id", "").strip()
+        if not legacy_id:
+            raise _browse_error(400, 11000, "The 'legacy_item_id' is required.")
+        view = self._browse_view(legacy_id)
+        if view is None:
+            raise _browse_error(404, 11001, f"The legacy Id {legacy_id} is invalid or the item has ended.")
+        return Reply(200, view)
+
+    def _browse_view(self, legacy_id: str) -> dict[str, Any] | None:
+        listing = self._listings.get(legacy_id)
+        if listing is not None and listing.status != "ENDED":
+            seller = self._sellers[listing.account]
+            if listing.group_offer_ids:
+                raise _variation_refusal(legacy_id)
+            offer = seller.offers[listing.offer_id]
+            product = seller.inventory[offer["sku"]]["product"]
+            return self._browse_item(
+                seller,
+                legacy_id,
+                title=product["title"],
+                description=offer.get("listingDescription") or product.get("description") or "",
+                price=_dig(offer, "pricingSummary", "price") or {"value": "0.00", "currency": self.currency},
+                images=list(product.get("imageUrls") or []),
+                condition=str(seller.inventory[offer["sku"]].get("condition", "")),
+                category_id=str(offer.get("categoryId", "")),
+                aspects=product.get("aspects") or {},
+                quantities=(self._available(seller, offer), listing.sold_quantity),
+            )
+        found = self._outside(legacy_id)
+        if found is None or found[1]["listingStatus"] == "ENDED":
+            return None
+        seller, outside = found
+        if outside["variations"]:
+            raise _variation_refusal(legacy_id)
+        return self._browse_item(
+            seller,
+            legacy_id,
+            title=outside["title"],
+            description=outside["description"],
+            price=outside["price"],
+            images=outside["imageUrls"],
+            condition=outside["condition"],
+            category_id=outside["categoryId"],
+            aspects=outside["aspects"],
+            quantities=(outside["quantity"], outside["soldQuantity"]),
+        )
+
+    def _browse_item(
+        self,
+        seller: _Seller,
+        legacy_id: str,
+        *,
+        title: str,
+        description: str,
+        price: dict[str, Any],
+        images: list[str],
+        condition: str,
+        category_id: str,
+        aspects: dict[str, list[str]],
+        quantities: tuple[int, int],  # (available, sold)
+    ) -> dict[str, Any]:
+        condition_text, condition_id = BROWSE_CONDITIONS.get(condition, ("Pre-owned", "3000"))
+        available, sold = quantities
+        view: dict[str, Any] = {
+            "itemId": f"v1|{legacy_id}|0",
+            "legacyItemId": legacy_id,
+            "title": title,
+            "shortDescription": description.split(". ", 1)[0][:160],
+            "description": description,
+            "price": {"value": str(price["value"]), "currency": price["currency"]},
+            "additionalImages": [{"imageUrl": url} for url in images[1:]],
+            "condition": condition_text,
+            "conditionId": condition_id,
+            "categoryId": category_id,
+            "brand": _first(aspects, "Brand"),
+            "color": _first(aspects, "Colour", "Color"),
+            "size": _first(aspects, "Size"),
+            "localizedAspects": [
+                {"type": "STRING", "name": name, "value": ", ".join(values)} for name, values in aspects.items()
+            ],
+            "buyingOptions": ["FIXED_PRICE"],
+            "estimatedAvailabilities": [
+                {
+                    "estimatedAvailabilityStatus": "IN_STOCK" if available > 0 else "OUT_OF_STOCK",
+                    "estimatedAvailableQuantity": available,
+                    "estimatedSoldQuantity": sold,
+                    "deliveryOptions": ["SHIP_TO_HOME"],
+                }
+            ],
+            "seller": {"username": seller.account},
+            "listingMarketplaceId": self.marketplace_id,
+            "itemWebUrl": f"https://www.ebay.co.uk/itm/{legacy_id}",
+        }
+        if images:
+            view["image"] = {"imageUrl": images[0]}
+        return view
+
     # state ------------------------------------------------------------------------------------------
 
     def _seller(self, account: str) -> _Seller:
@@ -996,7 +1656,14 @@ class FakeEbay(FakeServer):
         return [offer for offer in seller.offers.values() if offer["sku"] == sku]
 
     def _listing_of(self, offer_id: str) -> _Listing | None:
-        return next((listing for listing in self._listings.values() if listing.offer_id == offer_id), None)
+        return next(
+            (
+                listing
+                for listing in self._listings.values()
+                if listing.offer_id == offer_id or offer_id in listing.group_offer_ids
+            ),
+            None,
+        )
 
     def _live_listing(self, offer_id: str) -> _Listing | None:
         listing = self._listing_of(offer_id)
@@ -1034,8 +1701,10 @@ class FakeEbay(FakeServer):
     def _follow_stock(self, seller: _Seller, offer: dict[str, Any]) -> None:
         """A live listing is OUT_OF_STOCK at 0 available, ACTIVE again when stock comes back."""
         listing = self._live_listing(offer["offerId"])
-        if listing is not None:
-            listing.status = "ACTIVE" if self._available(seller, offer) > 0 else "OUT_OF_STOCK"
+        if listing is not None:  # an item group's listing: while any variation is in stock
+            offers = [seller.offers[i] for i in (listing.offer_id, *listing.group_offer_ids) if i in seller.offers]
+            in_stock = any(self._available(seller, one) > 0 for one in offers or [offer])
+            listing.status = "ACTIVE" if in_stock else "OUT_OF_STOCK"
 
     def _check_publishable(self, seller: _Seller, offer: dict[str, Any]) -> None:
         problems: list[dict[str, Any]] = []
@@ -1088,15 +1757,32 @@ class FakeEbay(FakeServer):
             self._revision_day = today
 
     def _new_order(self, seller: _Seller, listing: _Listing, offer: dict[str, Any], quantity: int, buyer: str) -> str:
+        price = _dig(offer, "pricingSummary", "price") or {"value": "0.00", "currency": self.currency}
+        title = seller.inventory[offer["sku"]]["product"]["title"]
+        return self._order(
+            seller, listing.listing_id, sku=offer["sku"], title=title, price=price, quantity=quantity, buyer=buyer
+        )
+
+    def _order(
+        self,
+        seller: _Seller,
+        listing_id: str,
+        *,
+        sku: str | None,
+        title: str,
+        price: dict[str, Any],
+        quantity: int,
+        buyer: str,
+    ) -> str:
+        """A paid order of `quantity` of the listing (its line item without an sku when the listing has none)."""
         number = self._new_number()
         # eBay's shape (12-34567-89012, the first group as long as the number needs): one order id per number
         order_id = f"{number // 10**10:02d}-{number // 10**5 % 10**5:05d}-{number % 10**5:05d}"
-        price = _dig(offer, "pricingSummary", "price") or {"value": "0.00", "currency": self.currency}
         total = {"value": f"{Decimal(str(price['value'])) * quantity:.2f}", "currency": price["currency"]}
         now = _iso(self.clock())
         seller.orders[order_id] = {
             "orderId": order_id,
-            "legacyOrderId": f"{listing.listing_id}-{3_000_000_000 + number}",
+            "legacyOrderId": f"{listing_id}-{3_000_000_000 + number}",
             "creationDate": now,
             "lastModifiedDate": now,
             "orderFulfillmentStatus": "NOT_STARTED",
@@ -1107,9 +1793,9 @@ class FakeEbay(FakeServer):
             "lineItems": [
                 {
                     "lineItemId": str(10_000_000_000 + number),
-                    "legacyItemId": listing.listing_id,
-                    "sku": offer["sku"],
-                    "title": seller.inventory[offer["sku"]]["product"]["title"],
+                    "legacyItemId": listing_id,
+                    **({} if sku is None else {"sku": sku}),
+                    "title": title,
                     "quantity": quantity,
                     "lineItemCost": total,
                     "lineItemFulfillmentStatus": "NOT_STARTED",
@@ -1143,6 +1829,28 @@ def _errors(
 
 def _user_error(error_id: int, message: str, *, parameters: dict[str, str] | None = None) -> Refusal:
     return Refusal(Reply(400, _errors(error_id, message, parameters=parameters)))
+
+
+def _bulk_requests(request: Request) -> list[dict[str, Any]]:
+    """A bulk call's `requests`: 1 to 25 of them, else the whole call is refused (400)."""
+    requests = _json_object(request).get("requests")
+    if not isinstance(requests, list) or not 1 <= len(requests) <= MAX_BULK_REQUESTS:
+        raise _invalid("requests", f"Between 1 and {MAX_BULK_REQUESTS} requests are accepted")
+    return [entry if isinstance(entry, dict) else {} for entry in requests]
+
+
+def _answered(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """One request of a bulk call, carried out: its statusCode and what it gives, or eBay's errors for it alone."""
+    try:
+        return {"statusCode": 200, **action(), "errors": [], "warnings": []}
+    except Refusal as refused:
+        return {"statusCode": refused.reply.status, "errors": refused.reply.body["errors"], "warnings": []}
+
+
+def _multi_status(responses: list[dict[str, Any]]) -> Reply:
+    """A bulk call's answer: 200 when every request succeeded, else 207 (Multi-Status), each saying its own."""
+    failed = any(response["statusCode"] >= 300 for response in responses)
+    return Reply(207 if failed else 200, {"responses": responses})
 
 
 def _missing(field_name: str) -> Refusal:
@@ -1320,6 +2028,94 @@ def _timestamp(text: str) -> datetime:
 
 def _bad_filter(why: str) -> Refusal:
     return Refusal(Reply(400, _errors(30700, "Invalid filter", domain="API_FULFILLMENT", long_message=why)))
+
+
+def _aspects(brand: str, colour: str, size: str) -> dict[str, list[str]]:
+    named = {"Brand": brand, "Colour": colour, "Size": size}
+    return {name: [value] for name, value in named.items() if value}
+
+
+def _inventory_item(
+    sku: str,
+    *,
+    title: str,
+    description: str,
+    images: list[str],
+    aspects: dict[str, list[str]],
+    condition: str,
+    quantity: int,
+    group: str | None = None,
+) -> dict[str, Any]:
+    """An inventory item as createOrReplaceInventoryItem stores it (groupIds: an item group's variation)."""
+    item: dict[str, Any] = {
+        "sku": sku,
+        "locale": "en_GB",
+        "product": {
+            "title": title[:80],
+            "description": description,
+            "imageUrls": list(images),
+            "aspects": copy.deepcopy(aspects),
+        },
+        "condition": condition,
+        "availability": {"shipToLocationAvailability": {"quantity": quantity}},
+    }
+    if group is not None:
+        item["groupIds"] = [group]
+    return item
+
+
+Variant = tuple[str | None, dict[str, Any] | None, int]  # (sku, price, quantity)
+
+
+def _sku_details(
+    listing_id: str, sku: str | None, price: dict[str, Any] | None, quantity: int, variations: list[Variant] | None
+) -> str:
+    """One listing's <SKUDetails> in an ActiveInventoryReport (a listing with variations: price and quantity per
+    variation only)."""
+
+    def money(price: dict[str, Any] | None) -> str:
+        if price is None:
+            return ""
+        return f"<Price currencyID={quoteattr(str(price['currency']))}>{escape(str(price['value']))}</Price>"
+
+    parts = ["<SKUDetails>"]
+    if sku:
+        parts.append(f"<SKU>{escape(sku)}</SKU>")
+    if variations is None:
+        parts += [money(price), f"<Quantity>{quantity}</Quantity>"]
+    parts.append(f"<ItemID>{listing_id}</ItemID>")
+    if variations is not None:
+        parts.append("<Variations>")
+        for variant_sku, variant_price, variant_quantity in variations:
+            parts.append("<Variation>")
+            if variant_sku:
+                parts.append(f"<SKU>{escape(variant_sku)}</SKU>")
+            parts += [f"<Quantity>{variant_quantity}</Quantity>", money(variant_price), "</Variation>"]
+        parts.append("</Variations>")
+    parts.append("</SKUDetails>")
+    return "".join(parts)
+
+
+def _first(aspects: dict[str, list[str]], *names: str) -> str | None:
+    """The first value of the first of the aspects the item has."""
+    return next((aspects[name][0] for name in names if aspects.get(name)), None)
+
+
+def _feed_error(status: int, error_id: int, message: str) -> Refusal:
+    return Refusal(Reply(status, _errors(error_id, message, domain="API_FEED")))
+
+
+def _browse_error(status: int, error_id: int, message: str) -> Refusal:
+    return Refusal(Reply(status, _errors(error_id, message, domain="API_BROWSE")))
+
+
+def _variation_refusal(legacy_id: str) -> Refusal:
+    return _browse_error(
+        400,
+        11006,
+        f"The legacy ID {legacy_id} is for an item group; use legacy_variation_id or legacy_variation_sku to "
+        "retrieve one of its variations.",
+    )
 
 
 def _iso(moment: datetime) -> str:

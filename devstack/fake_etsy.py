@@ -34,6 +34,7 @@ import secrets
 import time
 import uuid
 from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -42,6 +43,7 @@ from urllib.parse import urlsplit
 from werkzeug.wrappers import Request
 
 from devstack.fake_http import (
+    SEED_SHOP_PATH,
     SELL_PATH,
     Clock,
     Consent,
@@ -59,6 +61,7 @@ from devstack.fake_http import (
     utc_now,
 )
 from devstack.fake_state import IdSequence
+from devstack.shops import EtsyListing, shop_request
 
 TOKEN_PATH = "/v3/public/oauth/token"
 AUTHORIZE_PATH = "/oauth/connect"
@@ -81,6 +84,8 @@ WHEN_MADE = frozenset(
 )
 LISTING_STATES = frozenset({"active", "inactive", "sold_out", "draft", "expired"})
 _IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
+INCLUDES = frozenset({"Shipping", "Images", "Shop", "User", "Translations", "Inventory", "Videos"})  # getListings'
+SIZE_PROPERTY_ID = 100  # the "Size" listing property of a listing with variations
 
 
 @dataclass
@@ -139,6 +144,7 @@ class FakeEtsy(FakeServer):
         self._windows: dict[str, _Window] = {}
         self._ids = IdSequence(unique=True)  # never an id of an earlier run: crosslist's database outlives the fake
         self.activation_fees: Counter[int] = Counter()  # listing_id -> listing fees charged by activations
+        self._seeded: dict[str, dict[str, int]] = {}  # account -> devstack.shops key -> listing_id
         self.rate_limit_per_second = 10
         self.rate_limit_per_day = 10_000
         self.enforce_rate_limits = False  # the headers always; 429s only when asked (tests stay fast)
@@ -265,6 +271,7 @@ class FakeEtsy(FakeServer):
                 "receipts": list(self._receipts.values()),
                 "activation_fees": _by_text_key(dict(self.activation_fees)),
                 "webhook_secret": self.webhook_secret,
+                "seeded": self._seeded,
                 "last_id": self._ids.last,
             }
 
@@ -282,7 +289,152 @@ class FakeEtsy(FakeServer):
             self._receipts.update({int(receipt["receipt_id"]): receipt for receipt in state.get("receipts", [])})
             self.activation_fees.update(_by_number_key(state.get("activation_fees", {})))
             self.webhook_secret = str(state.get("webhook_secret") or self.webhook_secret)
+            for account, keys in state.get("seeded", {}).items():
+                self._seeded.setdefault(account, {}).update(keys)
             self._ids.resume_after(int(state.get("last_id", 0)))
+
+    # the seller's shop (devstack.shops) -------------------------------------------------------------
+
+    def seed_shop(self, account: str, listings: Iterable[EtsyListing]) -> dict[str, str]:
+        """The seller's listings made before crosslist, each in its state (active, inactive, sold_out, draft,
+        expired) with its images (by URL: no file behind them) and inventory (a product per variation, by size).
+        Each listing's key -> its listing_id; a key seeded before keeps its listing (seeding again adds nothing)."""
+        listings = list(listings)
+        with self._lock:
+            shop = self._shop(account)
+            seeded = self._seeded.setdefault(account, {})
+            for listing in listings:
+                if listing.key not in seeded:
+                    seeded[listing.key] = self._seed_listing(shop, listing)
+            return {listing.key: str(seeded[listing.key]) for listing in listings}
+
+    def _seed_listing(self, shop: _Shop, listing: EtsyListing) -> int:
+        listing_id = 1_000_000_000 + self._new_number()
+        now = self._now()
+        created = now - listing.age_days * 86_400
+        if listing.state == "expired":  # its four months ran out without a renewal
+            created -= LISTING_LIFETIME_SECONDS
+            ending = created + LISTING_LIFETIME_SECONDS
+        else:  # renewed automatically every four months
+            ending = created + LISTING_LIFETIME_SECONDS * (1 + (now - created) // LISTING_LIFETIME_SECONDS)
+        ready = shop.readiness_states[0]["readiness_state_id"]
+
+        def money(price: str) -> dict[str, Any]:
+            return {"amount": int(Decimal(price) * 100), "divisor": 100, "currency_code": listing.currency}
+
+        sold_out = listing.state == "sold_out"
+        products = [
+            {
+                "sku": variation.sku or "",
+                "property_values": [
+                    {
+                        "property_id": SIZE_PROPERTY_ID,
+                        "property_name": "Size",
+                        "scale_id": None,
+                        "scale_name": None,
+                        "value_ids": [_stable_number(variation.size, "size", 10)],
+                        "values": [variation.size],
+                    }
+                ],
+                "offerings": [
+                    {
+                        "quantity": 0 if sold_out else variation.quantity,
+                        "is_enabled": True,
+                        "price": money(variation.price),
+                        "readiness_state_id": ready,
+                    }
+                ],
+            }
+            for variation in listing.variations
+        ] or [
+            {
+                "sku": listing.sku or "",
+                "property_values": [],
+                "offerings": [
+                    {
+                        "quantity": 0 if sold_out else listing.quantity,
+                        "is_enabled": True,
+                        "price": money(listing.price),
+                        "readiness_state_id": ready,
+                    }
+                ],
+            }
+        ]
+        prices = {variation.price for variation in listing.variations}
+        on_size = [SIZE_PROPERTY_ID] if listing.variations else []
+        self._store_inventory(
+            listing_id,
+            products,
+            {
+                "price_on_property": on_size if len(prices) > 1 else [],
+                "quantity_on_property": on_size,
+                "sku_on_property": on_size if any(variation.sku for variation in listing.variations) else [],
+            },
+        )
+        self._listings[listing_id] = {
+            "listing_id": listing_id,
+            "user_id": shop.user_id,
+            "shop_id": shop.shop_id,
+            "title": listing.title[:MAX_TITLE],
+            "description": listing.description,
+            "state": listing.state,
+            "creation_timestamp": created,
+            "created_timestamp": created,
+            "ending_timestamp": ending,
+            "original_creation_timestamp": created,
+            "last_modified_timestamp": created,
+            "updated_timestamp": created,
+            "state_timestamp": created,
+            "quantity": 0 if sold_out else listing.quantity,
+            "shop_section_id": None,
+            "featured_rank": -1,
+            "url": f"https://www.etsy.com/listing/{listing_id}/{_slug(listing.title)}",
+            "num_favorers": listing.age_days % 17,
+            "is_taxable": True,
+            "listing_type": "physical",
+            "tags": list(listing.tags),
+            "materials": [],
+            "shipping_profile_id": shop.shipping_profiles[0]["shipping_profile_id"],
+            "return_policy_id": None,
+            "who_made": "someone_else",
+            "when_made": listing.when_made,
+            "is_supply": False,
+            "should_auto_renew": listing.state != "expired",
+            "taxonomy_id": listing.taxonomy_id,
+            "price": money(listing.price),
+            "skus": [product["sku"] for product in products if product["sku"]],
+            "has_variations": bool(listing.variations),
+            "views": listing.age_days * 3,
+        }
+        self._images[listing_id] = [
+            {
+                "listing_id": listing_id,
+                "listing_image_id": 3_000_000_000 + self._new_number(),
+                "hex_code": None,
+                "creation_tsz": created,
+                "created_timestamp": created,
+                "rank": rank,
+                "url_75x75": url,
+                "url_170x135": url,
+                "url_570xN": url,
+                "url_fullxfull": url,
+                "full_height": None,
+                "full_width": None,
+                "alt_text": None,
+            }
+            for rank, url in enumerate(listing.photos, 1)
+        ]
+        return listing_id
+
+    def _seed_shop_request(self, request: Request) -> Reply:
+        """The devstack's `crosslist dev seed-shops` (POST SEED_SHOP_PATH): the account's shop of devstack.shops."""
+        asked = shop_request(json_body(request))
+        if isinstance(asked, str):
+            return Reply(400, {"message": asked})
+        listings = asked.shops().etsy
+        ids = self.seed_shop(asked.account, listings)
+        states = Counter(listing.state for listing in listings)
+        return Reply(200, {"account": asked.account, "listings": len(ids), "states": dict(states), "ids": ids})
 
     # plumbing ---------------------------------------------------------------------------------------
 
@@ -308,6 +460,7 @@ class FakeEtsy(FakeServer):
             route("GET", f"{listing}/inventory", self._get_inventory),
             route("PUT", f"{listing}/inventory", self._update_inventory),
             route("POST", SELL_PATH, self._sell_request),
+            route("POST", SEED_SHOP_PATH, self._seed_shop_request),
         ]
 
     def error_body(self, path: str, status: int, message: str) -> Any:
@@ -557,18 +710,29 @@ class FakeEtsy(FakeServer):
 
     def _get_listing(self, request: Request, listing_id: str) -> Reply:
         self._caller_if_any(request)
-        return Reply(200, copy.deepcopy(self._listing(listing_id)))
+        return Reply(200, self._with_includes(self._listing(listing_id), _includes(request)))
 
     def _listings_of_shop(self, request: Request, shop_id: str) -> Reply:
         shop = self._own_shop(request, shop_id, "listings_r")
         state = _choice(request.args.to_dict(), "state", LISTING_STATES) or "active"
         limit, offset = _page(request)
+        includes = _includes(request)
         found = [
             listing
             for listing in sorted(self._listings.values(), key=lambda one: one["listing_id"], reverse=True)
             if listing["shop_id"] == shop.shop_id and listing["state"] == state
         ]
-        return Reply(200, {"count": len(found), "results": copy.deepcopy(found[offset : offset + limit])})
+        page = [self._with_includes(listing, includes) for listing in found[offset : offset + limit]]
+        return Reply(200, {"count": len(found), "results": page})
+
+    def _with_includes(self, listing: dict[str, Any], includes: set[str]) -> dict[str, Any]:
+        """A copy of the listing with what `includes` asks (Images, Inventory; the others are not kept here)."""
+        shown = copy.deepcopy(listing)
+        if "Images" in includes:
+            shown["images"] = copy.deepcopy(self._images.get(listing["listing_id"], []))
+        if "Inventory" in includes:
+            shown["inventory"] = copy.deepcopy(self._inventories.get(listing["listing_id"]))
+        return shown
 
     def _update_listing(self, request: Request, shop_id: str, listing_id: str) -> Reply:
         shop = self._own_shop(request, shop_id, "listings_w")
@@ -1043,6 +1207,13 @@ def _page(request: Request) -> tuple[int, int]:
     limit = _whole(query, "limit", low=1, high=100) or 25
     offset = _whole(query, "offset", low=0) or 0
     return limit, offset
+
+
+def _includes(request: Request) -> set[str]:
+    """What `includes` asks for, comma-separated or repeated, in Etsy's spelling (Images, Inventory…)."""
+    spelled = {name.lower(): name for name in INCLUDES}
+    asked = (part.strip().lower() for value in request.args.getlist("includes") for part in value.split(","))
+    return {spelled[part] for part in asked if part in spelled}
 
 
 def _slug(title: str) -> str:

@@ -35,6 +35,8 @@ _ACCOUNT = "fake.account"  # where a handler notes whose token a request carried
 # The devstack's control route on each fake (what a buyer does on the marketplace's site), outside every
 # path of the marketplace's API: `crosslist dev sell` posts {"listing_id", "quantity"?, "buyer"?} to it.
 SELL_PATH = "/__fake/sell"
+# The devstack's control route for `crosslist dev seed-shops` (devstack.shops): the seller's whole shop is seeded.
+SEED_SHOP_PATH = "/__fake/seed-shop"
 
 
 def utc_now() -> datetime:
@@ -78,7 +80,7 @@ class Fault:
 @dataclass
 class Reply:
     status: int
-    body: Any = None  # JSON; None: no body
+    body: Any = None  # JSON; bytes: sent as they are (with their Content-Type header); None: no body
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -494,6 +496,8 @@ def _seconds(value: float) -> str:
 def _response(reply: Reply) -> Response:
     if reply.body is None:
         return Response(status=reply.status, headers=reply.headers)
+    if isinstance(reply.body, bytes):
+        return Response(reply.body, status=reply.status, headers=reply.headers)
     return Response(json.dumps(reply.body), status=reply.status, headers=reply.headers, mimetype="application/json")
 
 

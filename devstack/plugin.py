@@ -20,7 +20,7 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -33,6 +33,7 @@ import aiohttp
 from yarl import URL
 
 from devstack.fake_state import IdSequence, load_state, save_state
+from devstack.shops import VintedItem
 
 JsonDict = dict[str, Any]
 ImageFetcher = Callable[[str], Awaitable[bytes]]
@@ -63,6 +64,8 @@ ITEM_STATE: dict[str, Any] = {
     "favourite_count": 0,
 }
 VINTED_USER_ID = "devstack-1"  # the Vinted account the simulated extension is logged in as
+# An item's condition as the wardrobe writes it (`status`), by the status_id a create sends.
+STATUS_TITLES = {6: "New with tags", 1: "New without tags", 2: "Very good", 3: "Good", 4: "Satisfactory"}
 MAX_ERROR_LENGTH = 2000  # the backend refuses a longer `error`
 EXTENSION_VERSION = "devstack-simulator/1"  # what plugin_status says the "extension" is
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
@@ -202,6 +205,7 @@ class VintedSimulator:
     orders: dict[int, JsonDict] = field(default_factory=dict)
     # conversation id (digits) -> the replies posted to it, oldest first: {"id", "body", "conversation_id"}
     conversations: dict[str, list[JsonDict]] = field(default_factory=dict)
+    seeded: dict[str, int] = field(default_factory=dict)  # devstack.shops key -> item id (seed_wardrobe)
     _photo_ids: IdSequence = field(init=False, repr=False)
     _item_ids: IdSequence = field(init=False, repr=False)
     _transaction_ids: IdSequence = field(init=False, repr=False)
@@ -226,6 +230,7 @@ class VintedSimulator:
             "items": list(self.items.values()),
             "orders": list(self.orders.values()),
             "conversations": self.conversations,
+            "seeded": self.seeded,
             "last_ids": {
                 "photo": self._photo_ids.last,
                 "item": self._item_ids.last,
@@ -240,6 +245,7 @@ class VintedSimulator:
         self.items.update({int(item["id"]): item for item in state.get("items", [])})
         self.orders.update({int(order["transaction_id"]): order for order in state.get("orders", [])})
         self.conversations.update(state.get("conversations", {}))
+        self.seeded.update({key: int(item_id) for key, item_id in state.get("seeded", {}).items()})
         last = state.get("last_ids", {})
         self._photo_ids.resume_after(int(last.get("photo", 0)))
         self._item_ids.resume_after(int(last.get("item", 0)))
@@ -295,6 +301,48 @@ class VintedSimulator:
             "buyer": {"login": buyer},
         }
         return transaction_id
+
+    def seed_wardrobe(self, items: Iterable[VintedItem]) -> dict[str, str]:
+        """The account's items listed on the site before crosslist (devstack.shops), each in its state: active,
+        sold (closed, with its sale in `orders`), hidden, reserved or draft; with the brand, size and condition
+        the wardrobe shows. Each item's key -> its id; a key seeded before keeps its item (seeding again adds
+        nothing)."""
+        ids: dict[str, str] = {}
+        for seeded in items:
+            item_id = self.seeded.get(seeded.key)
+            if item_id is None:
+                item_id = self.seeded[seeded.key] = self._seed_item(seeded)
+            ids[seeded.key] = str(item_id)
+        return ids
+
+    def _seed_item(self, seeded: VintedItem) -> int:
+        photo_ids = [self._store_photo(url) for url in seeded.photos]
+        item_id = next(self._item_ids)
+        self.items[item_id] = {
+            "title": seeded.title,
+            "description": seeded.description,
+            "price": seeded.price,
+            "currency": seeded.currency,
+            "brand_title": seeded.brand,
+            "size_title": seeded.size,
+            "status": seeded.status,
+            "status_id": seeded.status_id,
+            "catalog_id": seeded.catalog_id,
+            "color_ids": [],
+            "id": item_id,
+            "url": ITEM_URL.format(id=item_id),
+            "photo_ids": photo_ids,
+            "upload_session_id": None,
+            **ITEM_STATE,
+            "is_hidden": seeded.state == "hidden",
+            "is_reserved": seeded.state == "reserved",
+            "is_draft": seeded.state == "draft",
+            "view_count": 3 * len(seeded.title),
+            "favourite_count": len(seeded.title) % 7,
+        }
+        if seeded.state == "sold":
+            self.sell(item_id, buyer=f"buyer-{item_id % 97}")
+        return item_id
 
     def hide(self, item_id: int) -> None:
         """The user hid the item on the site."""
@@ -480,13 +528,17 @@ class VintedSimulator:
         return _ok({"items": [self._listing(item) for item in shown], "pagination": pagination})
 
     def _listing(self, item: JsonDict) -> JsonDict:
-        """An item as the wardrobe shows it."""
+        """An item as the wardrobe shows it: no description (Vinted's has none), the brand, size and condition
+        as text ("" when this fake does not know them: it has no catalogue to name brand_id or size_id)."""
         return {
             "id": item["id"],
             "title": item.get("title"),
             "price": _money(item.get("price"), item.get("currency")),
-            "photos": self._photos(item),
+            "photos": [{**photo, "full_size_url": photo["url"]} for photo in self._photos(item)],
             "url": item["url"],
+            "brand_title": item.get("brand_title") or "",
+            "size_title": item.get("size_title") or "",
+            "status": item.get("status") or STATUS_TITLES.get(_as_int(item.get("status_id")) or 0, ""),
             **{name: item[name] for name in ITEM_STATE},
         }
 

@@ -2,20 +2,24 @@
 
 The fake Vinted lives inside `crosslist dev plugin` (devstack.plugin's VintedSimulator), so `crosslist dev
 sell vinted` reaches it over HTTP on loopback, at the URL `crosslist dev plugin` writes in .devstack/
-(devstack.cli's write_plugin_endpoint). The same route as on the fake eBay and Etsy: POST SELL_PATH
-{"listing_id": "<item id>", "buyer"?: "..."}. Development only: nothing like it exists on Vinted.
+(devstack.cli's write_plugin_endpoint). The same routes as on the fake eBay and Etsy: POST SELL_PATH
+{"listing_id": "<item id>", "buyer"?: "..."}, and POST SEED_SHOP_PATH {"seed", "small", "image_base"} for
+`crosslist dev seed-shops` (the account's wardrobe of devstack.shops). Development only: nothing like it exists
+on Vinted.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 
-from devstack.fake_http import SELL_PATH
+from devstack.fake_http import SEED_SHOP_PATH, SELL_PATH
 from devstack.plugin import VintedSimulator
+from devstack.shops import shop_request
 
 
 def control_application(vinted: VintedSimulator) -> web.Application:
@@ -38,8 +42,22 @@ def control_application(vinted: VintedSimulator) -> web.Application:
             return web.json_response({"message": str(refused)}, status=409)
         return web.json_response({"order_id": str(transaction_id), "listing_id": str(item_id)})
 
+    async def seed_shop(request: web.Request) -> web.Response:
+        try:
+            body: Any = await request.json()
+        except ValueError:
+            body = None
+        asked = shop_request(body)
+        if isinstance(asked, str):
+            return web.json_response({"message": asked}, status=400)
+        items = asked.shops().vinted
+        ids = vinted.seed_wardrobe(items)
+        states = Counter(item.state for item in items)
+        return web.json_response({"listings": len(ids), "states": dict(states), "ids": ids})
+
     app = web.Application()
     app.router.add_post(SELL_PATH, sell)
+    app.router.add_post(SEED_SHOP_PATH, seed_shop)
     return app
 
 

@@ -1,5 +1,5 @@
 """HTTP API: create, list, read and cancel marketplace jobs, one at a time or in batches; what syncs and
-order imports found; the sync rules that queue them."""
+order imports found; the sync rules that queue them; imports of the user's shops and their matches."""
 
 from typing import Annotated, Any
 from uuid import UUID
@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from crosslist import runtime
 from crosslist.api import current_user, documented, make_resolver
 from crosslist.db.models import JobStatus
+from crosslist.imports.schemas import ImportPage, ImportRequest, ImportView, MatchDecision, MatchPage, MatchView
 from crosslist.jobs.schemas import (
     BatchCreated,
     BatchRequest,
@@ -124,6 +125,55 @@ def cancel_job(job_id: UUID) -> JobView:
     """Cancel at once if the job has not started; a running job stops at its next step (`cancel_requested`).
     409 `job_ended`: it has already ended."""
     return runtime.job_service().cancel(current_user(app), job_id)
+
+
+@app.post(
+    "/imports",
+    responses=documented(202, "The import; `Location` names it", ImportView, refusals=(409,), body=True),
+)
+def create_import(request: Annotated[ImportRequest, Body()]) -> Response[ImportView]:
+    """Import the shops on these marketplaces: every listing becomes a product, or is linked to the product it surely
+    is (the same SKU; a close title at the same price), or is proposed as a match when crosslist is unsure
+    (`GET /imports/{id}/matches`); importing again makes nothing twice. One `import` job per marketplace, side by
+    side. With `migrate_ebay`, eBay listings made on ebay.com are moved into eBay's Inventory API: **one-way**.
+    409 `import_in_progress`: one of these shops is being imported; 422 an account not connected or settings
+    missing."""
+    started = runtime.import_service().create(current_user(app), request)
+    return Response(
+        status_code=202,
+        content_type=content_types.APPLICATION_JSON,
+        body=started,
+        headers={"Location": f"/imports/{started.id}"},
+    )
+
+
+@app.get("/imports", responses=documented(200, "The caller's latest imports", ImportPage))
+def list_imports() -> ImportPage:
+    """The 20 latest imports, newest first."""
+    return runtime.import_service().list(current_user(app))
+
+
+@app.get("/imports/<import_id>", responses=documented(200, "The import", ImportView, refusals=(404,)))
+def get_import(import_id: UUID) -> ImportView:
+    """Its jobs, its counts (live, page by page) and the listings skipped with their reasons."""
+    return runtime.import_service().get(current_user(app), import_id)
+
+
+@app.get("/imports/<import_id>/matches", responses=documented(200, "The uncertain matches", MatchPage, refusals=(404,)))
+def list_matches(import_id: UUID) -> MatchPage:
+    """Listings that may be one of the user's products (0.6 ≤ confidence < 0.9, or two products as close): each
+    waits for `POST /imports/{id}/matches/{match_id}`. Most likely first."""
+    return runtime.import_service().matches(current_user(app), import_id)
+
+
+@app.post(
+    "/imports/<import_id>/matches/<match_id>",
+    responses=documented(200, "The match, settled", MatchView, refusals=(404, 409), body=True),
+)
+def decide_match(import_id: UUID, match_id: UUID, decision: Annotated[MatchDecision, Body()]) -> MatchView:
+    """`accept: true` links the listing to the product; `false` makes a new product of it. Once: 409
+    `match_decided` after; `product_listed_there` when the product got a listing there meanwhile."""
+    return runtime.import_service().decide(current_user(app), import_id, match_id, decision)
 
 
 @app.get("/marketplaces/<marketplace>/unlinked", responses=documented(200, "The unlinked listings", UnlinkedItems))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -330,6 +330,7 @@ def test_selling_one_of_three_on_vinted_updates_the_quantity_on_ebay_and_etsy(
     assert [(a["marketplace"], a["action"], a["status"]) for a in sale["actions"]] == [
         ("ebay", "update_quantity", "completed"),
         ("etsy", "update_quantity", "completed"),
+        ("vinted", "republish", "completed"),  # the stock left back on Vinted (issue 20; tested below)
     ]
 
 
@@ -354,6 +355,206 @@ def test_an_etsy_sale_leaving_stock_leaves_the_single_item_vinted_listing_and_up
         ("ebay", "update_quantity", None, "completed"),
         ("vinted", "none", "single_item_listing", "skipped"),
     ]
+
+
+# ---------------------------------------------------------------------- the quantity after a sale (issue 20)
+def listing_of(sql: Any, product_id: str, marketplace: str) -> tuple[str, str]:
+    """The product's listing there: (external id, status)."""
+    with sql.connect() as connection:
+        row = connection.execute(
+            text("SELECT external_id, status FROM marketplace_listings WHERE product_id = :p AND marketplace = :m"),
+            {"p": product_id, "m": marketplace},
+        ).one()
+    return str(row.external_id), str(row.status)
+
+
+def drift_events(sql: Any) -> list[dict[str, Any]]:
+    with sql.connect() as connection:
+        rows = connection.execute(
+            text("SELECT payload FROM outbox WHERE user_id = 'alice' AND type = 'listing.drift' ORDER BY created_at")
+        ).all()
+    return [dict(row.payload) for row in rows]
+
+
+def test_etsy_sales_push_the_stock_left_to_ebay_leave_vinted_alone_and_the_last_ones_delist_everywhere(
+    backend: Backend, sql: Any, marketplaces: dict[str, OrdersImport]
+) -> None:
+    _, vinted = backend.open_tab()
+    product_id, item_id = published(backend, vinted, quantity=3)
+    list_on(sql, product_id, "ebay", "ebay-111")
+    list_on(sql, product_id, "etsy", "etsy-222")
+
+    marketplaces["etsy"].orders = [sale_of(product_id, "etsy-receipt-1")]
+    create_job(backend, "etsy", "sync_orders")
+    backend.run_queue()
+
+    assert backend.http("GET", f"/products/{product_id}").body["quantity"] == 2
+    [update] = jobs_of(sql, product_id)[1:]
+    assert (update["marketplace"], update["action"], update["status"], update["input"]["quantity"]) == (
+        "ebay",
+        "update",
+        "completed",
+        2,
+    )
+    assert listing_of(sql, product_id, "vinted") == (str(item_id), "active")  # one item, still for sale
+    assert not vinted.simulator.items[item_id]["is_closed"]
+    [first] = sales(product_id)
+    assert [(a["marketplace"], a["action"], a["reason"], a["status"]) for a in first["actions"]] == [
+        ("ebay", "update_quantity", None, "completed"),
+        ("vinted", "none", "single_item_listing", "skipped"),
+    ]
+
+    marketplaces["etsy"].orders = [sale_of(product_id, "etsy-receipt-2", quantity=2)]  # the last two
+    create_job(backend, "etsy", "sync_orders")
+    backend.run_queue()
+
+    assert backend.http("GET", f"/products/{product_id}").body["quantity"] == 0
+    deletes = jobs_of(sql, product_id)[2:]
+    assert [(j["marketplace"], j["action"], j["status"], j["priority"]) for j in deletes] == [
+        ("ebay", "delete", "completed", 1),
+        ("vinted", "delete", "completed", 1),
+    ]
+    assert item_id not in vinted.simulator.items
+    assert {m: listing_status(sql, product_id, m) for m in ("ebay", "etsy", "vinted")} == {
+        "ebay": "deleted",
+        "etsy": "active",  # where it sold: Etsy ends a sold-out listing itself
+        "vinted": "deleted",
+    }
+    last, _ = sales(product_id)
+    assert [(a["marketplace"], a["action"], a["status"]) for a in last["actions"]] == [
+        ("ebay", "delete", "completed"),
+        ("vinted", "delete", "completed"),
+    ]
+
+
+def test_a_vinted_sale_leaving_stock_publishes_a_new_vinted_item_once_and_the_last_one_sold_publishes_none(
+    backend: Backend, sql: Any, marketplaces: dict[str, OrdersImport]
+) -> None:
+    _, vinted = backend.open_tab()
+    product_id, item_id = published(backend, vinted, quantity=2)
+    list_on(sql, product_id, "ebay", "ebay-111")
+
+    vinted.simulator.sell(item_id, buyer="lea")
+    orders = create_job(backend, "vinted", "orders")
+    backend.run_queue()
+
+    assert backend.job(orders)["result"]["orders_new"] == 1
+    assert backend.http("GET", f"/products/{product_id}").body["quantity"] == 1
+    jobs = jobs_of(sql, product_id)
+    assert [(j["marketplace"], j["action"], j["status"]) for j in jobs] == [
+        ("vinted", "publish", "completed"),
+        ("ebay", "update", "completed"),
+        ("vinted", "publish", "completed"),  # the new item, queued by the sale
+    ]
+    update, republish = jobs[1], jobs[2]
+    assert (update["priority"], update["input"]["quantity"]) == (1, 1)
+    assert republish["priority"] == 1
+    new_item = int(backend.job(republish["id"])["result"]["item_id"])
+    old, new = vinted.simulator.items[item_id], vinted.simulator.items[new_item]
+    assert (old["is_closed"], old["item_closing_action"]) == (True, "sold")  # the sold item: never deleted
+    assert (new["title"], new["price"], new["is_closed"]) == (old["title"], old["price"], False)
+    assert listing_of(sql, product_id, "vinted") == (str(new_item), "active")
+    [sale] = sales(product_id)
+    assert [(a["marketplace"], a["action"], a["reason"], a["status"], a["job_id"]) for a in sale["actions"]] == [
+        ("ebay", "update_quantity", None, "completed", update["id"]),
+        ("vinted", "republish", None, "completed", republish["id"]),
+    ]
+    # The sold item's change is told once, as the import tells it (the sale recorded it first).
+    assert drift_events(sql) == [
+        {
+            "product_id": product_id,
+            "marketplace": "vinted",
+            "external_id": str(item_id),
+            "previous_status": "active",
+            "status": "sold",
+        }
+    ]
+
+    # Imported again: the sale is known, nothing is published twice.
+    again = create_job(backend, "vinted", "orders")
+    backend.run_queue()
+    assert backend.job(again)["result"]["orders_new"] == 0
+    assert len(jobs_of(sql, product_id)) == 3
+    assert len(sales(product_id)) == 1
+
+    # The new item sells too: that was the last one. Nothing is published; eBay is delisted, as any sale does.
+    vinted.simulator.sell(new_item)
+    create_job(backend, "vinted", "orders")
+    backend.run_queue()
+
+    assert backend.http("GET", f"/products/{product_id}").body["quantity"] == 0
+    [delete] = jobs_of(sql, product_id)[3:]
+    assert (delete["marketplace"], delete["action"], delete["status"]) == ("ebay", "delete", "completed")
+    assert listing_of(sql, product_id, "vinted") == (str(new_item), "sold")
+    last, _ = sales(product_id)
+    assert [(a["marketplace"], a["action"], a["status"]) for a in last["actions"]] == [("ebay", "delete", "completed")]
+
+
+def test_with_auto_delist_off_a_vinted_sale_leaving_stock_publishes_nothing_and_says_why(
+    backend: Backend, sql: Any, marketplaces: dict[str, OrdersImport]
+) -> None:
+    assert products_api("PUT", "/settings", body={"auto_delist": False}).status == 200
+    _, vinted = backend.open_tab()
+    product_id, item_id = published(backend, vinted, quantity=2)
+    list_on(sql, product_id, "ebay", "ebay-111")
+
+    vinted.simulator.sell(item_id)
+    create_job(backend, "vinted", "orders")
+    backend.run_queue()
+
+    assert [(j["marketplace"], j["action"]) for j in jobs_of(sql, product_id)] == [("vinted", "publish")]
+    assert backend.http("GET", f"/products/{product_id}").body["quantity"] == 2  # the user's to keep
+    assert listing_of(sql, product_id, "vinted") == (str(item_id), "sold")
+    [sale] = sales(product_id)
+    assert [(a["marketplace"], a["action"], a["reason"], a["status"], a["job_id"]) for a in sale["actions"]] == [
+        ("ebay", "none", "auto_delist_off", "skipped", None),
+        ("vinted", "none", "auto_delist_off", "skipped", None),
+    ]
+
+
+def test_a_vinted_sale_waits_for_the_products_vinted_relist_and_publishes_once_it_failed_on_the_sold_item(
+    backend: Backend, sql: Any
+) -> None:
+    tab, vinted = backend.open_tab()
+    product_id, item_id = published(backend, vinted, quantity=2)
+    backend.disconnect(tab)  # the extension is closed: the relist waits for it, not started
+    relist = create_job(backend, "vinted", "relist", product_id)
+    backend.run_queue()
+    assert backend.job(relist)["status"] == "waiting_for_plugin"
+
+    transaction_id = vinted.simulator.sell(item_id)
+    order = replace(sale_of(product_id, str(transaction_id)), item_ids=[str(item_id)])
+    with runtime.lane_store().locked("alice", "vinted") as tx:  # what the Vinted orders import stores
+        assert tx.add_orders([order]) == [order]
+
+    assert [job["action"] for job in jobs_of(sql, product_id)] == ["publish", "relist"]  # no second one
+    [waiting] = sales(product_id)[0]["actions"]
+    assert (waiting["marketplace"], waiting["action"], waiting["reason"], waiting["status"]) == (
+        "vinted",
+        "republish",
+        "waiting_for_job",
+        "waiting",
+    )
+    assert (waiting["job_id"], waiting["waiting_for_job_id"]) == (None, relist)
+
+    _, vinted = backend.open_tab()  # the extension is back: the relist runs, and finds the item sold
+    backend.run_queue()
+
+    failed = backend.job(relist)
+    assert (failed["status"], failed["error"]["code"]) == ("failed", "item_unavailable")
+    [republish] = jobs_of(sql, product_id)[2:]
+    assert (republish["marketplace"], republish["action"], republish["status"], republish["priority"]) == (
+        "vinted",
+        "publish",
+        "completed",
+        1,
+    )
+    new_item = backend.job(republish["id"])["result"]["item_id"]
+    assert listing_of(sql, product_id, "vinted") == (new_item, "active")
+    assert item_id in vinted.simulator.items  # sold, left as it is
+    [action] = sales(product_id)[0]["actions"]
+    assert (action["action"], action["reason"], action["status"]) == ("republish", None, "completed")
+    assert (action["job_id"], action["waiting_for_job_id"]) == (republish["id"], relist)
 
 
 # ---------------------------------------------------------------------- the setting

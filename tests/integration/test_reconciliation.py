@@ -134,6 +134,32 @@ def test_a_sync_delists_a_sold_out_product_still_live_elsewhere_and_the_sale_log
     assert "sold_out_delists" not in backend.job(again)["result"]
 
 
+def test_a_sync_delists_a_vinted_item_published_after_a_sale_there_once_the_product_is_sold_out(
+    backend: Backend, sql: Any
+) -> None:
+    """The product sold on Vinted, so a new item of it was published there: that sale no longer shields the new
+    item from reconciliation (the sold one is never deleted)."""
+    _, vinted = backend.open_tab()
+    product_id, item_id = published(backend, vinted, quantity=2)
+    vinted.simulator.sell(item_id)
+    create_job(backend, "vinted", "orders")
+    backend.run_queue()
+    republish = [job for job in jobs_of(sql, product_id) if job["action"] == "publish"][-1]
+    new_item = int(backend.job(republish["id"])["result"]["item_id"])
+    assert listing_status(sql, product_id, "vinted") == "active"
+    set_quantity(sql, product_id, 0)  # the last one sold in the user's shop, by hand
+
+    sync = create_job(backend, "vinted", "sync")
+    backend.run_queue()
+
+    [delist] = backend.job(sync)["result"]["sold_out_delists"]
+    assert (delist["product_id"], delist["marketplace"]) == (product_id, "vinted")
+    assert backend.job(delist["job_id"])["status"] == "completed"
+    assert new_item not in vinted.simulator.items
+    assert vinted.simulator.items[item_id]["item_closing_action"] == "sold"  # the sold item: left as it is
+    assert listing_status(sql, product_id, "vinted") == "deleted"
+
+
 def test_with_auto_delist_off_a_sync_leaves_sold_out_listings_to_the_user(backend: Backend, sql: Any) -> None:
     with sql.begin() as connection:
         connection.execute(text("INSERT INTO user_settings (user_id, auto_delist) VALUES ('alice', false)"))

@@ -545,3 +545,11 @@ def test_a_call_left_unsent_is_given_up_only_once_its_sender_cannot_be_running(t
     from crosslist.jobs.engine import SENDER_LIFETIME_SECONDS
 
     assert int(_function_property(template, "ProcessJobFunction", "Timeout")) < SENDER_LIFETIME_SECONDS
+
+
+def test_a_wake_up_starts_no_turn_its_call_could_outlast(template: dict[str, Any]) -> None:
+    # A turn may perform an eBay or Etsy call (a bulk call's reply then applied to 25 jobs) inside the invocation.
+    from crosslist.jobs.engine import MAX_HTTP_SECONDS, WAKE_BUDGET_SECONDS
+
+    timeout = int(_function_property(template, "ProcessJobFunction", "Timeout"))
+    assert timeout > WAKE_BUDGET_SECONDS + MAX_HTTP_SECONDS

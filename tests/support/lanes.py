@@ -22,6 +22,7 @@ from crosslist.jobs.reactions import AfterCommit
 from crosslist.workflows.base import (
     Completion,
     Duplicate,
+    ImportedItem,
     JsonDict,
     Listed,
     ListingChange,
@@ -163,6 +164,9 @@ class _Transaction:
         jobs = [job for job in self._lane_jobs() if job.status in IDLE_JOB_STATUSES]
         return [copy.deepcopy(job) for job in sorted(jobs, key=lambda j: (j.priority, j.created_at, j.id))]
 
+    def batch_queue(self, batch_id: uuid.UUID, limit: int) -> list[Job]:
+        return [job for job in self.queued_jobs() if job.batch_id == batch_id][:limit]
+
     def unpark(self) -> int:
         parked = [job for job in self._lane_jobs() if job.status is JobStatus.WAITING_FOR_PLUGIN]
         for job in parked:
@@ -229,6 +233,12 @@ class _Transaction:
 
     def reconcile_catalogue(self, duplicates: list[Duplicate]) -> JsonDict:
         return {}  # reconciliation is tested against PostgreSQL (tests/integration/test_reconciliation.py)
+
+    def import_listings(self, import_id: str, items: list[ImportedItem]) -> JsonDict:
+        raise NotImplementedError("imports are tested against PostgreSQL (tests/integration/test_imports.py)")
+
+    def annotate_listings(self, attributes: dict[str, JsonDict]) -> None:
+        raise NotImplementedError("imports are tested against PostgreSQL (tests/integration/test_imports.py)")
 
     def batch_counts(self, batch_id: uuid.UUID) -> dict[str, int]:
         counts = dict.fromkeys((status.value for status in JobStatus), 0)

@@ -276,3 +276,45 @@ def test_the_devstack_sells_a_listing_through_the_control_route(fake_ebay: FakeE
     )
     assert (again.status_code, unknown.status_code, nothing.status_code) == (409, 404, 400)
     assert "OUT_OF_STOCK" in again.json()["message"]
+
+
+def test_bulk_calls_answer_each_request_on_its_own_and_refuse_more_than_25(
+    fake_ebay: FakeEbay, seller: httpx.Client
+) -> None:
+    fake_ebay.refuse_sku("sku-3", "This category does not accept the item", at="offer")
+    items = [{"sku": f"sku-{n}", "locale": "en_GB", **item()} for n in range(1, 4)]
+    bad = {**items[1], "product": {**items[1]["product"], "title": "x" * 81}}  # what the single call refuses too
+    saved = seller.post(
+        f"{INVENTORY}/bulk_create_or_replace_inventory_item", json={"requests": [items[0], bad, items[2]]}
+    )
+    assert saved.status_code == 207  # Multi-Status: some failed
+    assert [(r["sku"], r["statusCode"]) for r in saved.json()["responses"]] == [
+        ("sku-1", 200),
+        ("sku-2", 400),
+        ("sku-3", 200),
+    ]
+    assert "80 characters" in saved.json()["responses"][1]["errors"][0]["message"]
+    assert sorted(fake_ebay.inventory("dev")) == ["sku-1", "sku-3"]
+
+    offers = seller.post(
+        f"{INVENTORY}/bulk_create_offer", json={"requests": [offer(fake_ebay, "sku-1"), offer(fake_ebay, "sku-3")]}
+    )
+    assert offers.status_code == 207
+    created, refused = offers.json()["responses"]
+    assert (created["sku"], created["statusCode"], refused["statusCode"]) == ("sku-1", 200, 400)
+    assert refused["errors"][0]["message"] == "This category does not accept the item"
+    again = seller.post(f"{INVENTORY}/bulk_create_offer", json={"requests": [offer(fake_ebay, "sku-1")]}).json()
+    assert again["responses"][0]["errors"][0]["parameters"] == [{"name": "offerId", "value": created["offerId"]}]
+
+    publish = {"requests": [{"offerId": created["offerId"]}, {"offerId": "404"}]}
+    published = seller.post(f"{INVENTORY}/bulk_publish_offer", json=publish)
+    first, unknown = published.json()["responses"]
+    assert (published.status_code, first["statusCode"], unknown["statusCode"]) == (207, 200, 404)
+    republished = seller.post(f"{INVENTORY}/bulk_publish_offer", json={"requests": [{"offerId": created["offerId"]}]})
+    assert republished.status_code == 200  # publishing a published offer answers its listing
+    assert republished.json()["responses"][0]["listingId"] == first["listingId"]
+    assert [listing["listingId"] for listing in fake_ebay.listings("dev")] == [first["listingId"]]
+
+    too_many = {"requests": [{"offerId": created["offerId"]}] * 26}
+    assert seller.post(f"{INVENTORY}/bulk_publish_offer", json=too_many).status_code == 400
+    assert seller.post(f"{INVENTORY}/bulk_create_offer", json={"requests": []}).status_code == 400

@@ -570,8 +570,17 @@ def test_the_wardrobe_lists_the_created_items_newest_first() -> None:
         "id": 4242,
         "title": "Levi's 501",
         "price": {"amount": "25.00", "currency_code": "EUR"},
-        "photos": [{"id": 9001, "url": backend.photo("1.jpg")["image_url"]}],
+        "photos": [
+            {
+                "id": 9001,
+                "url": backend.photo("1.jpg")["image_url"],
+                "full_size_url": backend.photo("1.jpg")["image_url"],
+            }
+        ],
         "url": "https://www.vinted.fr/items/4242",
+        "brand_title": "",
+        "size_title": "",
+        "status": "",
         "is_closed": False,
         "item_closing_action": None,
         "is_hidden": False,

@@ -14,6 +14,7 @@ from crosslist.marketplaces.vinted.link import VintedLink
 from crosslist.workflows.base import (
     Completion,
     Duplicate,
+    ImportedItem,
     JobContext,
     JsonDict,
     Listed,
@@ -308,6 +309,12 @@ class TxRecords:
 
     def reconcile_catalogue(self, duplicates: list[Duplicate]) -> JsonDict:
         return self.tx.reconcile_catalogue(duplicates)
+
+    def import_listings(self, import_id: str, items: list[ImportedItem]) -> JsonDict:
+        return self.tx.import_listings(import_id, items)
+
+    def annotate_listings(self, attributes: dict[str, JsonDict]) -> None:
+        self.tx.annotate_listings(attributes)
 
     def link(self, product_id: str, external_id: str, url: str | None, image_urls: list[str] | None) -> None:
         self.tx.link(product_id, external_id, url, image_urls)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from crosslist.auth.vault import KmsKeys
     from crosslist.due_times import DueTimes, DynamoDueTimeStore, Watched
     from crosslist.events.dispatch import Dispatcher
+    from crosslist.imports.service import ImportService
     from crosslist.jobs.engine import LaneEngine
     from crosslist.jobs.lanes import PostgresLaneStore
     from crosslist.jobs.queue import CarriedReply, SqsJobQueue, SqsTimerQueue
@@ -418,6 +419,12 @@ def job_service() -> JobService:
     from crosslist.orders.delist import AUTO_DELIST
 
     return JobService(sessions(), job_queue(), reactions=AUTO_DELIST, events=events())
+
+
+def import_service() -> ImportService:
+    from crosslist.imports.service import ImportService
+
+    return ImportService(sessions(), job_service())
 
 
 def lane_store() -> PostgresLaneStore:

@@ -122,6 +122,9 @@ class Settings(BaseModel):
     pacing_pause_seconds: tuple[float, float] = Field((15, 30), validation_alias=AliasChoices("CROSSLIST_PACING_PAUSE"))
     pacing_writes_per_hour: int = Field(30, ge=1, validation_alias=AliasChoices("CROSSLIST_PACING_WRITES_PER_HOUR"))
 
+    # A batch's eBay jobs share bulk calls (up to 25 products a call: crosslist.jobs.bulk); off: a call per job.
+    bulk_calls: bool = Field(True, validation_alias=AliasChoices("CROSSLIST_BULK_CALLS"))
+
     # Failures: waits before attempt 2, 3, … (jittered ±20 %), and lane pauses when throttled.
     backoff_seconds: tuple[float, ...] = Field((30, 120, 480), validation_alias=AliasChoices("CROSSLIST_BACKOFF"))
     throttle_pause_seconds: float = Field(900, ge=0, validation_alias=AliasChoices("CROSSLIST_THROTTLE_PAUSE"))
@@ -190,7 +193,7 @@ class Settings(BaseModel):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("pacing", "etsy_webhooks", mode="before")
+    @field_validator("pacing", "etsy_webhooks", "bulk_calls", mode="before")
     @classmethod
     def _switch(cls, value: object) -> object:
         if isinstance(value, str) and value.strip().lower() in ("on", "off"):

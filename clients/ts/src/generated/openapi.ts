@@ -21,6 +21,75 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/imports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** GET /imports */
+        get: operations["list_imports_imports_get"];
+        put?: never;
+        /** POST /imports */
+        post: operations["create_import_imports_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/imports/{import_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** GET /imports/{import_id} */
+        get: operations["get_import_imports__import_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/imports/{import_id}/matches": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** GET /imports/{import_id}/matches */
+        get: operations["list_matches_imports__import_id__matches_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/imports/{import_id}/matches/{match_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** POST /imports/{import_id}/matches/{match_id} */
+        post: operations["decide_match_imports__import_id__matches__match_id__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/jobs": {
         parameters: {
             query?: never;
@@ -416,7 +485,7 @@ export interface components {
          * @description Every action a job can run, on one marketplace or another.
          * @enum {string}
          */
-        ActionCode: "publish" | "update" | "delete" | "relist" | "sync" | "orders" | "sync_orders" | "message" | "link_product";
+        ActionCode: "publish" | "update" | "delete" | "relist" | "sync" | "orders" | "sync_orders" | "message" | "link_product" | "import";
         /**
          * ApiError
          * @description Every refusal, whatever its status: the status again, a `code` to act on, a `message` to show. Some
@@ -613,7 +682,7 @@ export interface components {
              * Action
              * @enum {string}
              */
-            action: "publish" | "update" | "delete" | "sync" | "sync_orders";
+            action: "publish" | "update" | "delete" | "sync" | "sync_orders" | "import";
             /** Product Id */
             product_id?: string | null;
             /**
@@ -718,7 +787,7 @@ export interface components {
              * Action
              * @enum {string}
              */
-            action: "publish" | "update" | "delete" | "sync" | "sync_orders";
+            action: "publish" | "update" | "delete" | "sync" | "sync_orders" | "import";
             /** Product Id */
             product_id?: string | null;
             /**
@@ -782,6 +851,131 @@ export interface components {
             marketplace: "etsy";
             /** @description What the seller's Etsy jobs use (unset: null) */
             settings: components["schemas"]["EtsySettings"];
+        };
+        /** ImportCounts */
+        ImportCounts: {
+            /**
+             * Created
+             * @description Listings that became a new product
+             * @default 0
+             */
+            created?: number;
+            /**
+             * Linked
+             * @description Listings linked to a product they surely are (SKU, or score ≥ 0.9)
+             * @default 0
+             */
+            linked?: number;
+            /**
+             * Proposed
+             * @description Listings that may be a product: waiting for the user's answer
+             * @default 0
+             */
+            proposed?: number;
+            /**
+             * Skipped
+             * @description Listings crosslist cannot represent (see `skipped`)
+             * @default 0
+             */
+            skipped?: number;
+            /**
+             * Known
+             * @description Listings that already were a product's listing
+             * @default 0
+             */
+            known?: number;
+            /**
+             * Already Imported
+             * @description Listings an earlier import recorded: nothing made again
+             * @default 0
+             */
+            already_imported?: number;
+            /**
+             * Updated
+             * @description Listings read again in another state (sold while importing)
+             * @default 0
+             */
+            updated?: number;
+            /**
+             * Sold
+             * @description Listings imported as sold
+             * @default 0
+             */
+            sold?: number;
+        };
+        /** ImportJob */
+        ImportJob: {
+            /**
+             * Marketplace
+             * @enum {string}
+             */
+            marketplace: "vinted" | "ebay" | "etsy";
+            /**
+             * Job Id
+             * Format: uuid
+             */
+            job_id: string;
+            status: components["schemas"]["JobStatus"];
+            /**
+             * Description
+             * @description What the job is doing, e.g. `200 of 500 inventory items`
+             */
+            description: string | null;
+            error: components["schemas"]["JobError"] | null;
+        };
+        /** ImportPage */
+        ImportPage: {
+            /**
+             * Items
+             * @description Newest first
+             */
+            items: components["schemas"]["ImportView"][];
+        };
+        /** ImportRequest */
+        ImportRequest: {
+            /**
+             * Marketplaces
+             * @description The shops to import: one `import` job each, run side by side
+             */
+            marketplaces: ("vinted" | "ebay" | "etsy")[];
+            /**
+             * Migrate Ebay
+             * @description Also migrate the eBay listings made on ebay.com or in Seller Hub into eBay's Inventory API, so crosslist can revise and end them. **eBay's migration is one-way**: a migrated listing cannot go back.
+             * @default false
+             */
+            migrate_ebay?: boolean;
+        };
+        /** ImportView */
+        ImportView: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Status
+             * @description running while any job runs; failed when one failed
+             * @enum {string}
+             */
+            status: "running" | "completed" | "failed" | "cancelled";
+            /** Migrate Ebay */
+            migrate_ebay: boolean;
+            /** Jobs */
+            jobs: components["schemas"]["ImportJob"][];
+            /** @description Live: they grow page by page */
+            counts: components["schemas"]["ImportCounts"];
+            /**
+             * Skipped
+             * @description The first 500 skipped listings
+             */
+            skipped: components["schemas"]["SkippedListing"][];
+            /** Warnings */
+            warnings: string[];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
         };
         JobError: {
             [key: string]: unknown;
@@ -939,6 +1133,75 @@ export interface components {
              * @description Why the account could not be subscribed
              */
             push_error?: string | null;
+        };
+        /** MatchDecision */
+        MatchDecision: {
+            /**
+             * Accept
+             * @description true: the listing is that product's; false: it becomes a new product
+             */
+            accept: boolean;
+        };
+        /** MatchPage */
+        MatchPage: {
+            /** Items */
+            items: components["schemas"]["MatchView"][];
+        };
+        /** MatchProduct */
+        MatchProduct: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Title */
+            title: string;
+            /** Price */
+            price: string;
+            /** Currency */
+            currency: string;
+            /** Image Url */
+            image_url: string | null;
+        };
+        /** MatchView */
+        MatchView: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Marketplace
+             * @enum {string}
+             */
+            marketplace: "vinted" | "ebay" | "etsy";
+            /** External Id */
+            external_id: string;
+            /** Url */
+            url: string | null;
+            /** Title */
+            title: string;
+            /** Price */
+            price: string | null;
+            /** Image Url */
+            image_url: string | null;
+            /**
+             * Confidence
+             * @description How sure crosslist is that the listing is the product (0.6 to 0.9)
+             */
+            confidence: number;
+            /** @description The product it may be (null: deleted since) */
+            product: components["schemas"]["MatchProduct"] | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "proposed" | "accepted" | "rejected";
+            /**
+             * Product Id
+             * @description Accepted: the product; rejected: the new product made of it
+             */
+            product_id: string | null;
         };
         /** OrderPage */
         OrderPage: {
@@ -1157,10 +1420,12 @@ export interface components {
         };
         /**
          * SaleActionKind
-         * @description What a sale did on one other marketplace of its product.
+         * @description What a sale did on one other marketplace of its product: delete, update_quantity (the stock left), none;
+         *     or, on Vinted where it sold, republish: the item sold while stock is left, so a `publish` job puts a new
+         *     Vinted item of the product on sale.
          * @enum {string}
          */
-        SaleActionKind: "delete" | "update_quantity" | "none";
+        SaleActionKind: "delete" | "update_quantity" | "republish" | "none";
         /** SaleActionView */
         SaleActionView: {
             /** Marketplace */
@@ -1168,12 +1433,12 @@ export interface components {
             action: components["schemas"]["SaleActionKind"];
             /**
              * Reason
-             * @description Why nothing was done (auto_delist_off, single_item_listing, listing_being_deleted, pending_job_cancelled, not_listed), why it failed before any job (e.g. action_not_available), or waiting_for_job
+             * @description Why nothing was done (auto_delist_off, single_item_listing, listing_being_deleted, pending_job_cancelled, not_listed; for a republish: already_listed, sold_out), why it failed before any job (e.g. action_not_available, not_publishable), or waiting_for_job
              */
             reason: string | null;
             /**
              * Job Id
-             * @description The job that carries it out (or the one the sale cancelled)
+             * @description The job that carries it out (a republish: the Vinted `publish`), or the one the sale cancelled
              */
             job_id: string | null;
             /**
@@ -1244,9 +1509,26 @@ export interface components {
             detection_delay_seconds: number;
             /**
              * Actions
-             * @description One per other marketplace of the product
+             * @description One per other marketplace of the product; for a sale on Vinted leaving stock, one more on Vinted: its republish
              */
             actions: components["schemas"]["SaleActionView"][];
+        };
+        /** SkippedListing */
+        SkippedListing: {
+            /**
+             * Marketplace
+             * @enum {string}
+             */
+            marketplace: "vinted" | "ebay" | "etsy";
+            /** External Id */
+            external_id: string;
+            /** Url */
+            url: string | null;
+            /**
+             * Reason
+             * @description variations_not_supported, no_price, no_title, not_listed, ended_meanwhile…
+             */
+            reason: string;
         };
         /** SyncOutcomeView */
         SyncOutcomeView: {
@@ -1387,7 +1669,7 @@ export interface components {
         UserSettingsView: {
             /**
              * Auto Delist
-             * @description A sale on one marketplace deletes the product's other listings (or lowers their quantity when stock remains) at once
+             * @description A sale on one marketplace deletes the product's other listings (or lowers their quantity when stock remains) at once, and a Vinted item sold while stock remains is replaced by a new one; off: the sale is only logged and the product's quantity is left as it is
              */
             auto_delist: boolean;
             /**
@@ -1428,7 +1710,7 @@ export interface components {
              * @description Vinted runs in the user's browser extension
              * @enum {string}
              */
-            action: "publish" | "update" | "delete" | "sync" | "orders" | "message" | "link_product" | "relist";
+            action: "publish" | "update" | "delete" | "sync" | "orders" | "message" | "link_product" | "relist" | "import";
             /** Product Id */
             product_id?: string | null;
             /**
@@ -1653,6 +1935,355 @@ export interface operations {
             };
             /** @description Not found among the caller's own, or no route has this path */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The request is not valid: `message` names every problem (`detail` lists them for a malformed request) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    list_imports_imports_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's latest imports */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportPage"];
+                };
+            };
+            /** @description The URL cannot be used: an unknown query parameter, a NUL character, a cursor this API did not issue */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Not found among the caller's own, or no route has this path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The request is not valid: `message` names every problem (`detail` lists them for a malformed request) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    create_import_imports_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ImportRequest"];
+            };
+        };
+        responses: {
+            /** @description The import; `Location` names it */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportView"];
+                };
+            };
+            /** @description The URL cannot be used: an unknown query parameter, a NUL character, a cursor this API did not issue */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Not found among the caller's own, or no route has this path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Refused as things stand: see `code` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The body is larger than 262144 bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The body is not JSON (Content-Type: application/json) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The request is not valid: `message` names every problem (`detail` lists them for a malformed request) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    get_import_imports__import_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                import_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The import */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportView"];
+                };
+            };
+            /** @description The URL cannot be used: an unknown query parameter, a NUL character, a cursor this API did not issue */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Not found among the caller's own, or no route has this path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The request is not valid: `message` names every problem (`detail` lists them for a malformed request) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    list_matches_imports__import_id__matches_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                import_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The uncertain matches */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MatchPage"];
+                };
+            };
+            /** @description The URL cannot be used: an unknown query parameter, a NUL character, a cursor this API did not issue */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Not found among the caller's own, or no route has this path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The request is not valid: `message` names every problem (`detail` lists them for a malformed request) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    decide_match_imports__import_id__matches__match_id__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                import_id: string;
+                match_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MatchDecision"];
+            };
+        };
+        responses: {
+            /** @description The match, settled */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MatchView"];
+                };
+            };
+            /** @description The URL cannot be used: an unknown query parameter, a NUL character, a cursor this API did not issue */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Not found among the caller's own, or no route has this path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Refused as things stand: see `code` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The body is larger than 262144 bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The body is not JSON (Content-Type: application/json) */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

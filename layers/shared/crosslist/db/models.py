@@ -513,3 +513,48 @@ class WebhookDelivery(Base):
     last_attempt_at: Mapped[datetime | None]
     next_attempt_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
+
+
+class Import(Base):
+    """A user's import of their shops (POST /imports): an `import` job per marketplace, its listings below."""
+
+    __tablename__ = "imports"
+    __table_args__ = (Index("ix_imports_user_created", "user_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[str] = mapped_column(String(128))
+    # marketplace -> its import job's id
+    jobs: Mapped[JsonDict] = mapped_column(default=dict)
+    migrate_ebay: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class ImportedListing(Base):
+    """A listing an import read, once per item ever (so importing twice creates nothing): what became of it."""
+
+    __tablename__ = "imported_listings"
+    __table_args__ = (
+        UniqueConstraint("user_id", "marketplace", "external_id", name="uq_imported_listings_item"),
+        Index("ix_imported_listings_import", "import_id", "decision"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    import_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("imports.id", ondelete="CASCADE"))
+    # The latest import that read it: a listing read twice by one import (overlapping pages) is counted once.
+    last_import_id: Mapped[uuid.UUID | None]
+    user_id: Mapped[str] = mapped_column(String(128))
+    marketplace: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(100))
+    # created (a new product), linked (to a product: `reason` says how), proposed (waiting for the user),
+    # skipped (`reason` says why: crosslist cannot represent it), known (crosslist's own listing already)
+    decision: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(60))
+    product_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("products.id", ondelete="SET NULL"))
+    # A proposed match: the product it may be, and how sure crosslist is (0..1).
+    candidate_product_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("products.id", ondelete="SET NULL"))
+    confidence: Mapped[Decimal | None] = mapped_column(Numeric(4, 3))
+    state: Mapped[str] = mapped_column(String(20))  # the listing's state on the marketplace when read
+    # What was read (the product it makes, its URL): a proposed listing becomes a product from it later.
+    listing: Mapped[JsonDict] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    decided_at: Mapped[datetime | None]

@@ -19,7 +19,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,7 @@ from aws_lambda_powertools import Logger
 from crosslist.auth.credentials import NeedsReauth
 from crosslist.db.models import JobStatus
 from crosslist.events.events import Event
-from crosslist.jobs import pacing
+from crosslist.jobs import bulk, pacing
 from crosslist.jobs.ending import end_message
 from crosslist.jobs.lanes import Job, Lane, LaneStore, LaneTransaction
 from crosslist.jobs.queue import PLUGIN_MARKETPLACES, CarriedReply, JobQueue, TimerQueue
@@ -53,6 +53,7 @@ from crosslist.workflows.base import (
     Done,
     Duplicate,
     HttpCall,
+    ImportedItem,
     JobContext,
     ListingChange,
     ListingRef,
@@ -66,6 +67,7 @@ from crosslist.workflows.base import (
     Wait,
     Workflow,
 )
+from crosslist.workflows.bulk import BulkWorkflow, bulk_of
 from crosslist.workflows.registry import find_workflow
 
 if TYPE_CHECKING:
@@ -84,6 +86,9 @@ PARKED_RECHECK = timedelta(minutes=10)
 MAX_TURNS_PER_WAKE = 25
 # A direct eBay/Etsy call is performed inside the invocation (process_job's timeout is 30 s).
 MAX_HTTP_SECONDS = 20.0
+# A wake-up takes no further turn once it has run this long (a turn may perform a call of up to MAX_HTTP_SECONDS,
+# then apply it: a bulk call's 25 jobs): it hands over to a new invocation rather than be killed by the timeout.
+WAKE_BUDGET_SECONDS = 30.0 - MAX_HTTP_SECONDS - 2.0
 # Kept beside the pacing state while a call waits its turn: the kind it waits to send.
 NEXT_KIND = "next_kind"
 CALL_KINDS: tuple[CallKind, ...] = ("read", "write", "delete")
@@ -118,6 +123,7 @@ class EngineConfig:
     max_pause_seconds: float = 6 * 3600
     plugin_wait_seconds: float = 24 * 3600
     api_throttle_pause_seconds: float = 60
+    bulk_calls: bool = True  # a batch's jobs share bulk calls where their workflow offers them (crosslist.jobs.bulk)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineConfig:
@@ -128,6 +134,7 @@ class EngineConfig:
             challenge_pause_seconds=settings.challenge_pause_seconds,
             max_pause_seconds=settings.max_pause_seconds,
             plugin_wait_seconds=settings.plugin_wait_seconds,
+            bulk_calls=settings.bulk_calls,
         )
 
 
@@ -231,11 +238,14 @@ class LaneEngine:
         self._carried = reply
         logger.append_keys(lane=f"{user_id}:{marketplace}")
         try:
+            started = time.monotonic()
             for _ in range(MAX_TURNS_PER_WAKE):
                 turn = self._turn(user_id, marketplace)
                 again = self._carry_out(user_id, marketplace, turn)
                 if turn.outcome is not None and not again:
                     return turn.outcome
+                if time.monotonic() - started > WAKE_BUDGET_SECONDS:
+                    break
             self._jobs.wake(user_id, marketplace, cause=f"continue:{uuid.uuid4()}")
             return WakeOutcome.CONTINUED
         finally:
@@ -282,6 +292,9 @@ class LaneEngine:
         lane.in_flight = None
         if verdict == "never_sent" and "pacing_before" in flight:
             lane.pacing = flight["pacing_before"]
+        if bulk.BULK in flight:  # an HTTP call: its performer died before applying the reply
+            self._bulk_lost(tx, turn, flight)
+            return
         job = tx.job(uuid.UUID(flight["job_id"]))
         if job is None or job.ended or job.current_step != flight["step_index"]:
             return  # nothing to apply it to any more
@@ -372,6 +385,9 @@ class LaneEngine:
             else:
                 applied = workflow.apply(step, context, reply)
                 if isinstance(applied, Again):  # one page of many: checkpointed, the step goes on
+                    if applied.effects is not None:
+                        with tx.all_or_nothing():  # the page's records and its checkpoint, whole or not at all
+                            applied = replace(applied, data={**applied.data, **applied.effects(_Records(tx, turn))})
                     self._again(tx, turn, job, steps, applied)
                     return
                 data = applied
@@ -440,7 +456,8 @@ class LaneEngine:
             job.completed_at = None
             self._fail(tx, turn, job, refused)
             return
-        tx.lane.active_job_id = None
+        if tx.lane.active_job_id == job.id:
+            tx.lane.active_job_id = None
         turn.messages.append(end_message(str(job.id), job.status, result=job.result, error=job.error))
         self._batch_progress(tx, turn, job)
 
@@ -465,6 +482,8 @@ class LaneEngine:
         lane = tx.lane
         if job.cancel_requested:  # between two steps: never in the middle of a marketplace call
             self._end(tx, turn, job, JobStatus.CANCELLED)
+        elif (ahead := self._outranking_bulk(tx, job)) is not None:  # one bulk call at most before it
+            self._advance_job(tx, turn, ahead, now)
         elif lane.paused_until is not None and lane.paused_until.timestamp() > now:
             self._wait(turn, tx, job, lane.pause_reason or "rate_limited", lane.paused_until.timestamp())
         elif job.next_attempt_at is not None and job.next_attempt_at.timestamp() > now:
@@ -519,7 +538,7 @@ class LaneEngine:
             self._wait(turn, tx, job, action.reason, now + action.seconds)
         elif self._paced(tx, turn, job, action.kind, now):
             return
-        else:
+        elif verifying or not isinstance(action, HttpCall) or not self._bulk(tx, turn, job, step, now):
             last = job.current_step == len(steps) - 1  # its reply may complete the job: never held
             self._call(tx, turn, job, step=step, action=action, tab=tab, verifying=verifying, last=last, now=now)
 
@@ -563,8 +582,10 @@ class LaneEngine:
         verifying: bool,
         last: bool,
         now: float,
+        carried: list[tuple[Job, str]] | None = None,
     ) -> None:
-        """Record the call as in flight (committed before it is sent) and have it sent after the commit."""
+        """Record the call as in flight (committed before it is sent) and have it sent after the commit; `carried`:
+        the jobs a bulk call does the step of, with their items, this job first."""
         self._start(tx, job, now)
         timeout_seconds = job.step_timeout_ms / 1000
         flight: dict[str, Any] = {
@@ -580,6 +601,11 @@ class LaneEngine:
         }
         if self._exclusive:
             flight["sent_by"] = self._cause
+        if carried:
+            flight[bulk.BULK] = bulk.record(carried)
+            for other, _ in carried[1:]:
+                bulk.carry(other, now)
+                tx.save(other)
         if isinstance(action, HttpCall):
             flight["http"] = True
             turn.http = _Http(action, job.id, min(timeout_seconds, MAX_HTTP_SECONDS))
@@ -684,6 +710,156 @@ class LaneEngine:
             self._tabs = self._connections.for_user(user_id)
         return self._tabs
 
+    # ------------------------------------------------------------------ bulk calls (crosslist.jobs.bulk)
+    def _bulk_workflow(self, job: Job) -> BulkWorkflow | None:
+        if not self._config.bulk_calls or job.batch_id is None:
+            return None
+        return bulk_of(self._workflows(job.marketplace, job.action_code))
+
+    def _bulk(self, tx: LaneTransaction, turn: _Turn, job: Job, step: Step, now: float) -> bool:
+        """The step of a batch's job as one call with the batch's next jobs at that step, or, while one of those is
+        still at an earlier step, after it; False: the job's own call goes, alone."""
+        workflow, context = self._bulk_workflow(job), self._context(job, None)
+        group = workflow.bulk_group(step, context) if workflow is not None else None
+        if workflow is None or group is None or job.batch_id is None:
+            return False
+        # The job and the batch's next jobs in the lane: the group a call may carry (the job is queued when it has
+        # not started, or gave way).
+        window = [other for other in tx.batch_queue(job.batch_id, workflow.max_bulk) if other.id != job.id]
+        window = window[: workflow.max_bulk - 1]
+        late = bulk.behind(window, job, now)
+        if late is not None:  # it catches up first: then they share this step's call
+            self._give_way(tx, job, late)
+            self._advance_job(tx, turn, late, now)
+            return True
+        carried, contexts = [(job, workflow.bulk_key(step, context))], [context]
+        for other in bulk.alongside(window, job, now):
+            theirs = self._context(other, None)
+            if workflow.bulk_group(step, theirs) == group:
+                carried.append((other, workflow.bulk_key(step, theirs)))
+                contexts.append(theirs)
+        if len(carried) < 2:
+            return False
+        try:
+            call = workflow.bulk_plan(step, contexts)
+        except StepFailed as failure:
+            self._failed(tx, turn, job, failure, now)
+            return True
+        self._call(
+            tx, turn, job, step=step, action=call, tab=None, verifying=False, last=False, now=now, carried=carried
+        )
+        return True
+
+    def _outranking_bulk(self, tx: LaneTransaction, job: Job) -> Job | None:
+        """A started job of a batch whose steps go in bulk lets a queued job of higher priority go first between two
+        steps (an auto-delist delete waits for one bulk call at most, not for a whole group's three)."""
+        if job.started_at is None or job.priority <= 1 or self._bulk_workflow(job) is None:
+            return None
+        ahead = tx.next_job(outranking=job.priority)
+        if ahead is not None:
+            self._give_way(tx, job, ahead)
+        return ahead
+
+    @staticmethod
+    def _give_way(tx: LaneTransaction, job: Job, ahead: Job) -> None:
+        """`job` goes back to the lane's queue, its step and data kept, while `ahead` goes first."""
+        if job.status is JobStatus.RUNNING:
+            job.status = JobStatus.PENDING
+            tx.save(job)
+        tx.lane.active_job_id = ahead.id if ahead.started_at is not None else None
+
+    def _bulk_apply(
+        self, tx: LaneTransaction, turn: _Turn, flight: dict[str, Any], outcome: Reply | StepFailed, now: float
+    ) -> None:
+        """A bulk call's reply, or why it was never sent, split per job by the workflow: each job it carried applies
+        its own part or fails alone; one left out goes again as it is. A failure of the whole call is the lane's
+        job's (a 429 pauses the lane, a 5xx backs it off: the others wait for it), or every job's when it is final."""
+        lead = uuid.UUID(flight["job_id"])
+        jobs = [
+            job
+            for job_id in bulk.carried(flight)
+            if (job := tx.job(job_id)) is not None and not job.ended and job.current_step == flight["step_index"]
+        ]
+        workflow = bulk_of(self._workflows(jobs[0].marketplace, jobs[0].action_code)) if jobs else None
+        if workflow is None:
+            return
+        steps = workflow.steps(jobs[0].input)
+        step = steps[flight["step_index"]]
+        reply = outcome if isinstance(outcome, Reply) else None
+        whole: StepFailed | None = None
+        try:
+            parts = workflow.bulk_apply(step, [self._context(job, None) for job in jobs], outcome)
+        except StepFailed as failure:
+            parts, whole = {}, failure
+        except Exception as error:  # a reply the code did not expect must not strand the jobs
+            logger.exception("applying a bulk reply failed", extra={"step": step.name})
+            parts, whole = {}, StepFailed("infrastructure_error", _describe(error))
+        for job in sorted(jobs, key=lambda one: one.id == lead):  # the lane's job last: it may pause the lane
+            part = parts.get(str(job.id))
+            if part is None and whole is not None and (job.id == lead or not whole.retryable):
+                part = whole
+            if part is None or isinstance(part, StepFailed):
+                if reply is not None:
+                    self._unconfirmed_if_landed(job, flight, reply)
+                if isinstance(part, StepFailed):
+                    self._item_failed(tx, turn, job, part, now, lead=job.id == lead)
+            else:
+                self._step_done(tx, turn, job, workflow=workflow, steps=steps, data=part)
+                self._settle(tx, turn, job, workflow, steps)
+            self._between_calls(tx, turn, job, lead=job.id == lead)
+
+    def _bulk_lost(self, tx: LaneTransaction, turn: _Turn, flight: dict[str, Any]) -> None:
+        """A bulk call whose reply never came (its invocation died): each job it carried is handled as a single call's
+        would be (a write that may not be repeated is verified before anything is written again)."""
+        lead = uuid.UUID(flight["job_id"])
+        for job_id in bulk.carried(flight):
+            job = tx.job(job_id)
+            if job is None or job.ended or job.current_step != flight["step_index"]:
+                continue
+            if not flight["repeatable"]:
+                job.unconfirmed_step = job.current_step
+            self._between_calls(tx, turn, job, lead=job_id == lead)
+
+    def _item_failed(
+        self, tx: LaneTransaction, turn: _Turn, job: Job, failure: StepFailed, now: float, *, lead: bool
+    ) -> None:
+        """A job's part of a bulk call failed: the lane's job as any failure; another job fails alone, or tries its
+        step again after a backoff without holding up the others (the lane sets its timer when it comes to it)."""
+        if lead:
+            self._failed(tx, turn, job, failure, now)
+        elif not failure.retryable or job.attempts >= job.max_attempts:
+            self._fail(tx, turn, job, failure)
+        else:
+            until = self._back_off(turn, job, failure, now)
+            job.status = JobStatus.WAITING
+            job.wait_reason, job.wait_until = "backoff", _at(until)
+            tx.save(job)
+
+    def _settle(self, tx: LaneTransaction, turn: _Turn, job: Job, workflow: Workflow, steps: list[Step]) -> None:
+        """A carried job's next steps that need no call (Done: an offer just created needs no refresh) are done now:
+        it is at the batch's next bulk step with the others, not left behind."""
+        while not job.ended and not job.cancel_requested and job.unconfirmed_step != job.current_step:
+            try:
+                action = workflow.plan(steps[job.current_step], self._context(job, None))
+            except StepFailed:
+                return  # planned again, and failing then, when it is the lane's job
+            if not isinstance(action, Done):
+                return
+            self._step_done(tx, turn, job, workflow=workflow, steps=steps, data=action.data)
+
+    def _between_calls(self, tx: LaneTransaction, turn: _Turn, job: Job, *, lead: bool) -> None:
+        """A job a bulk call carried, its part applied: the lane's job keeps the lane; another is queued again until
+        the next call carries it, and a cancel asked for while the call was in flight takes effect now."""
+        if job.ended:
+            return
+        if not lead:
+            if job.cancel_requested:
+                self._end(tx, turn, job, JobStatus.CANCELLED)
+                return
+            if job.status is JobStatus.RUNNING:
+                job.status = JobStatus.PENDING
+        tx.save(job)
+
     # ------------------------------------------------------------------ failures and waits
     def _failed(
         self,
@@ -720,13 +896,17 @@ class LaneEngine:
         if failure.kind == "permanent" or job.attempts >= job.max_attempts:
             self._fail(tx, turn, job, failure)
             return
+        self._wait(turn, tx, job, "backoff", self._back_off(turn, job, failure, now), notify=False)
+
+    def _back_off(self, turn: _Turn, job: Job, failure: StepFailed, now: float) -> float:
+        """The job's next attempt, after a backoff; when it is due."""
         job.attempts = max(job.attempts, 1) + 1  # a step may fail before the job's first call
         delays = self._config.backoff_seconds or (0.0,)
         delay = delays[min(job.attempts - 2, len(delays) - 1)] * self._rng.uniform(1 - JITTER, 1 + JITTER)
         job.next_attempt_at = _at(now + delay)
         job.error = failure.error
         turn.messages.append(retrying_message(str(job.id), job.attempts, job.next_attempt_at, failure.error))
-        self._wait(turn, tx, job, "backoff", now + delay, notify=False)
+        return now + delay
 
     def _pause_seconds(self, lane: Lane, failure: StepFailed, now: float) -> float:
         """Vinted: 15 min after a 429, 30 min after a challenge, doubling with each one the same day, capped
@@ -918,17 +1098,20 @@ class LaneEngine:
             if flight is None or flight.get("job_id") != str(http.job_id):
                 return
             tx.lane.in_flight = None
-            job = tx.job(http.job_id)
-            if job is None or job.ended or job.current_step != flight["step_index"]:
-                return
             now = self._clock()
-            if failure is not None:  # nothing was sent: the step is sent as it is once the lane can go on
-                self._failed(tx, turn, job, failure, now)
+            if bulk.BULK in flight:  # one call for several jobs: each takes its own part
+                self._bulk_apply(tx, turn, flight, failure or reply, now)
             else:
-                if reply.success and reply.retry_after:  # the API's budget is spent: its next call waits
-                    tx.lane.paused_until = _at(now + reply.retry_after)
-                    tx.lane.pause_reason = "rate_limited"
-                self._apply(tx, turn, job, flight=flight, reply=reply, now=now)
+                job = tx.job(http.job_id)
+                if job is None or job.ended or job.current_step != flight["step_index"]:
+                    return
+                if failure is not None:  # nothing was sent: the step is sent as it is once the lane can go on
+                    self._failed(tx, turn, job, failure, now)
+                else:
+                    if reply.success and reply.retry_after:  # the API's budget is spent: its next call waits
+                        tx.lane.paused_until = _at(now + reply.retry_after)
+                        tx.lane.pause_reason = "rate_limited"
+                    self._apply(tx, turn, job, flight=flight, reply=reply, now=now)
             self._beyond_lane(tx, turn)
         if turn.timer is not None:
             self._timers.wake_at(user_id, marketplace, turn.timer)
@@ -964,6 +1147,12 @@ class _Records:
 
     def reconcile_catalogue(self, duplicates: list[Duplicate]) -> JsonDict:
         return self._tx.reconcile_catalogue(duplicates)
+
+    def import_listings(self, import_id: str, items: list[ImportedItem]) -> JsonDict:
+        return self._tx.import_listings(import_id, items)
+
+    def annotate_listings(self, attributes: dict[str, JsonDict]) -> None:
+        self._tx.annotate_listings(attributes)
 
     def create_product(self, fields: NewProduct) -> str:
         return self._tx.create_product(fields)

@@ -35,12 +35,14 @@ from crosslist.db.models import (
 from crosslist.due_times import announce
 from crosslist.events import outbox
 from crosslist.events.events import Event
+from crosslist.imports.apply import apply_page, product_row
 from crosslist.jobs.ending import job_ended
 from crosslist.jobs.reactions import AfterCommit, JobReactions, NoReactions
 from crosslist.marketplaces import DISPLAY_NAMES
 from crosslist.workflows.base import (
     Completion,
     Duplicate,
+    ImportedItem,
     Listed,
     ListingChange,
     ListingRef,
@@ -125,6 +127,10 @@ class LaneTransaction(Protocol):
     def queued_jobs(self) -> list[Job]:
         """Every job of the lane not running, in the order they run: to park them together."""
 
+    def batch_queue(self, batch_id: uuid.UUID, limit: int) -> list[Job]:
+        """The first `limit` jobs of the batch queued in the lane, in the order they run, locked like next_job's:
+        those a bulk call may carry with the batch's job holding the lane (crosslist.jobs.bulk)."""
+
     def has_held_jobs(self) -> bool:
         """Whether the lane has queued jobs another transaction holds right now (next_job skips those: an
         HTTP cancel, the UPDATE marking a just-queued job): the lane must look again shortly."""
@@ -150,6 +156,12 @@ class LaneTransaction(Protocol):
     def link(self, product_id: str, external_id: str, url: str | None, image_urls: list[str] | None) -> None:
         """Upsert the product's listing on the lane's marketplace: `external_id`, active, showing `image_urls`
         (None: as recorded). The product must be the lane's user's."""
+
+    def import_listings(self, import_id: str, items: list[ImportedItem]) -> JsonDict:
+        """An import's page (crosslist.workflows.base.Records.import_listings)."""
+
+    def annotate_listings(self, attributes: dict[str, JsonDict]) -> None:
+        """crosslist.workflows.base.Records.annotate_listings."""
 
     def reconcile_catalogue(self, duplicates: list[Duplicate]) -> JsonDict:
         """A sync's reconciliation beyond its lane (crosslist.workflows.base.Records.reconcile_catalogue)."""
@@ -330,6 +342,15 @@ class _PostgresLaneTransaction:
         rows = self._session.scalars(self._queued().order_by(MarketplaceJob.priority, MarketplaceJob.created_at))
         return [self._job(row) for row in rows]
 
+    def batch_queue(self, batch_id: uuid.UUID, limit: int) -> list[Job]:
+        rows = self._session.scalars(
+            self._queued()
+            .where(MarketplaceJob.batch_id == batch_id)
+            .order_by(MarketplaceJob.priority, MarketplaceJob.created_at, MarketplaceJob.id)
+            .limit(limit)
+        )
+        return [self._job(row) for row in rows]
+
     def has_held_jobs(self) -> bool:
         # Not locking: it sees the rows the locking read skipped.
         held = self._session.scalar(
@@ -395,25 +416,41 @@ class _PostgresLaneTransaction:
         self.save(job)
 
     def create_product(self, fields: NewProduct) -> str:
-        product = Product(
-            id=uuid.uuid4(),
-            user_id=self.lane.user_id,
-            title=fields.title,
-            description=fields.description,
-            price=Decimal(fields.price),
-            currency=fields.currency,
-            brand=fields.brand,
-            size=fields.size,
-            condition=fields.condition,
-            color=fields.color,
-            image_urls=list(fields.image_urls),
-            quantity=fields.quantity,
-            sku=fields.sku,
-            marketplace_attributes=dict(fields.marketplace_attributes),
-        )
+        product = product_row(self.lane.user_id, fields)
         self._session.add(product)
         self._session.flush()
         return str(product.id)
+
+    def import_listings(self, import_id: str, items: list[ImportedItem]) -> JsonDict:
+        user_id, marketplace = self.lane.user_id, self.lane.marketplace
+        return apply_page(
+            self._session,
+            user_id,
+            marketplace,
+            import_id,
+            items,
+            create=self.create_product,
+            link=lambda product_id, listed: self._upsert_listing(user_id, uuid.UUID(product_id), marketplace, listed),
+        )
+
+    def annotate_listings(self, attributes: dict[str, JsonDict]) -> None:
+        marketplace = self.lane.marketplace
+        for external_id, more in attributes.items():
+            product = self._session.scalar(
+                select(Product)
+                .join(MarketplaceListing, MarketplaceListing.product_id == Product.id)
+                .where(
+                    MarketplaceListing.user_id == self.lane.user_id,
+                    MarketplaceListing.marketplace == marketplace,
+                    MarketplaceListing.external_id == external_id,
+                    MarketplaceListing.status.in_(_LIVE),
+                )
+                .with_for_update(of=Product)
+            )
+            if product is not None:
+                mine = dict(product.marketplace_attributes or {})
+                mine[marketplace] = {**(mine.get(marketplace) or {}), **more}
+                product.marketplace_attributes = mine
 
     def link(self, product_id: str, external_id: str, url: str | None, image_urls: list[str] | None) -> None:
         owned = self._session.scalar(
@@ -483,7 +520,7 @@ class _PostgresLaneTransaction:
 
     def listings(self) -> list[ListingRef]:
         rows = self._session.execute(
-            select(MarketplaceListing, Product.title, Product.price)
+            select(MarketplaceListing, Product.title, Product.price, Product.marketplace_attributes)
             .join(Product, Product.id == MarketplaceListing.product_id)
             .where(
                 MarketplaceListing.user_id == self.lane.user_id,
@@ -499,8 +536,9 @@ class _PostgresLaneTransaction:
                 status=listing.status.value,
                 title=title,
                 price=str(price),
+                attributes=dict((attributes or {}).get(self.lane.marketplace) or {}),
             )
-            for listing, title, price in rows
+            for listing, title, price, attributes in rows
         ]
 
     def add_orders(self, orders: list[OrderRecord]) -> list[OrderRecord]:

@@ -10,8 +10,8 @@ Marketplace = Literal["vinted", "ebay", "etsy"]
 MARKETPLACES: tuple[Marketplace, ...] = get_args(Marketplace)
 DISPLAY_NAMES: dict[str, str] = {"vinted": "Vinted", "ebay": "eBay", "etsy": "Etsy"}  # as users write them
 # The actions a job can run, per marketplace (ACTION_TYPES below names and tunes each; a test keeps them equal).
-VintedAction = Literal["publish", "update", "delete", "sync", "orders", "message", "link_product", "relist"]
-RestAction = Literal["publish", "update", "delete", "sync", "sync_orders"]
+VintedAction = Literal["publish", "update", "delete", "sync", "orders", "message", "link_product", "relist", "import"]
+RestAction = Literal["publish", "update", "delete", "sync", "sync_orders", "import"]
 
 
 # Whether a job of the action acts on one product: it must name it, may name it (link_product: an existing
@@ -26,6 +26,7 @@ PRODUCT_USE: dict[str, Literal["required", "optional", "none"]] = {
     "orders": "none",
     "sync_orders": "none",
     "message": "none",
+    "import": "none",
 }
 
 
@@ -41,6 +42,7 @@ class ActionCode(enum.StrEnum):
     SYNC_ORDERS = "sync_orders"
     MESSAGE = "message"
     LINK_PRODUCT = "link_product"
+    IMPORT = "import"
 
 
 class NotAvailable(Exception):
@@ -86,6 +88,7 @@ ACTION_TYPES: tuple[ActionType, ...] = (
             "message": "Send a message",
             "link_product": "Link an existing listing to a product",
             "relist": "Relist a listing (a new listing, then the old one deleted)",
+            "import": "Import the wardrobe (POST /imports)",
         },
     ),
     *(
@@ -99,6 +102,7 @@ ACTION_TYPES: tuple[ActionType, ...] = (
                 "delete": "Delete a listing",
                 "sync": "Sync listings",
                 "sync_orders": "Import orders",
+                "import": "Import the shop (POST /imports)",
             },
         )
     ),

@@ -8,6 +8,7 @@ needs the user to connect again is NeedsReauth for the caller (the engine parks 
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from crosslist.marketplaces.image_fetch import FetchedImage
 
 MAX_ERROR_TEXT = 2000
+MAX_FILE_BYTES = 50 * 1024 * 1024  # a report of a very large shop, zipped
 READ_TIMEOUT_SECONDS = 10.0
 TIMEOUT = httpx.Timeout(20.0, connect=5.0)  # a call's own timeout (the step's) is given per request
 # Etsy's daily budget is spent (x-remaining-today: 0) and the 429 says nothing more: look again in an hour.
@@ -107,6 +109,11 @@ class MarketplaceApi:
             )
         except httpx.HTTPError as error:
             return Reply(False, None, f"{DISPLAY_NAMES[app.marketplace]} did not answer: {type(error).__name__}")
+        if call.binary and response.is_success:
+            if len(response.content) > MAX_FILE_BYTES:
+                too_large = f"the file is larger than {MAX_FILE_BYTES} bytes"
+                return Reply(False, None, too_large, status=response.status_code)
+            return Reply(True, {"content_base64": base64.b64encode(response.content).decode()}, None, status=200)
         return _reply(response)
 
     def _image(self, url: str) -> FetchedImage:
@@ -143,6 +150,8 @@ def _reply(response: httpx.Response) -> Reply:
         body = response.json() if response.content else None
     except ValueError:
         body = None
+    if body is None and response.headers.get("location"):  # a task created (eBay's Feed API): where to follow it
+        body = {"location": response.headers["location"]}
     ok = response.is_success
     error = None if ok else (response.text[:MAX_ERROR_TEXT] or f"HTTP {response.status_code}")
     return Reply(

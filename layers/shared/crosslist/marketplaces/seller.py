@@ -91,6 +91,7 @@ REQUIRED: dict[tuple[str, str], tuple[str, ...]] = {
     ("etsy", "delete"): ("shop_id",),
     ("etsy", "sync"): ("shop_id",),
     ("etsy", "sync_orders"): ("shop_id",),
+    ("etsy", "import"): ("shop_id",),
 }
 
 

@@ -7,6 +7,12 @@ holds one item: nothing to change there). A job the product already has on that 
 delete), replaced (one not started yet), or asked to stop at its next step (a started one): the sale's job
 is queued when that job ends (`after_job_ended`). With the user's auto-delist off, the sale is only logged.
 
+Where it sold, a single-item listing (Vinted) is over: it is `sold` from the sale on, and while stock is left a
+`publish` job puts a new item of the product on sale there (`republish`; a `relist` would read and delete the
+sold item, which Vinted no longer shows). Never two: not when the product is live there again, and a job of
+the product there (a publish, a relist, an update of the sold item) is waited for first; a delete is left to
+delist it.
+
 Everything runs in the caller's transaction (the import's, holding its lane's lock): the sale, its log and
 its jobs are stored with the order or not at all, and an order stored once is acted on once (a reaction run
 again for it finds its sale). The lanes it queued work in are woken after the commit
@@ -36,6 +42,7 @@ from crosslist.db.models import (
     ListingStatus,
     MarketplaceJob,
     MarketplaceListing,
+    Product,
     Sale,
     SaleAction,
 )
@@ -45,7 +52,7 @@ from crosslist.jobs.reactions import AfterCommit, LaneToWake
 from crosslist.jobs.schemas import CreateJobRequest
 from crosslist.jobs.service import JobService
 from crosslist.orders.reconcile import reconcile_catalogue
-from crosslist.orders.rows import active_jobs, locked_product, record_event
+from crosslist.orders.rows import SINGLE_ITEM_MARKETPLACES, active_jobs, locked_product, record_event
 from crosslist.orders.schemas import SaleActionKind
 from crosslist.orders.service import auto_delist_on
 from crosslist.products.service import remove_if_delisted
@@ -57,8 +64,6 @@ JsonDict = dict[str, Any]
 
 SALE_PRIORITY = 1  # the highest: next in its lane (a started job still finishes first)
 LIVE_LISTING_STATUSES = (ListingStatus.ACTIVE, ListingStatus.RESERVED, ListingStatus.HIDDEN)
-# A listing there is one item: selling some of the stock elsewhere leaves it as it is.
-SINGLE_ITEM_MARKETPLACES = ("vinted",)
 
 
 class Outcome(enum.StrEnum):
@@ -71,6 +76,8 @@ class Outcome(enum.StrEnum):
 
 JOB_ACTIONS = {SaleActionKind.DELETE: "delete", SaleActionKind.UPDATE_QUANTITY: "update"}
 KINDS_OF_JOBS = {job_action: kind for kind, job_action in JOB_ACTIONS.items()}
+# Not a kind of JOB_ACTIONS: a publish on another marketplace is waited for, it stands for no sale action there.
+REPUBLISH_JOB = "publish"
 
 # What becomes of the product's active job on the marketplace: `reuse` (it is the delete: raised to the sale's
 # priority), `keep` (left as it is: it deletes the listing anyway), `cancel` (not started: superseded),
@@ -128,6 +135,25 @@ def decide(target: Target, *, auto_delist: bool, stock_left: bool) -> Decision |
             return Decision(SaleActionKind.DELETE, queue=True, existing="cancel")
         return Decision(SaleActionKind.NONE, "pending_job_cancelled", existing="cancel")
     return Decision(SaleActionKind.DELETE, "waiting_for_job", existing="stop")
+
+
+def decide_republish(*, listed: bool, job: ActiveJob | None, auto_delist: bool, stock_left: bool) -> Decision | None:
+    """What a sale of a single-item listing does where it sold (the item is gone): a new item of the product
+    while stock is left. `listed`: the product is live there again (another item); `job`: its active job there.
+    None: sold out, nothing to log."""
+    if not stock_left:
+        return None
+    if not auto_delist:  # the quantity is the user's to keep: crosslist does not know what is left
+        return Decision(SaleActionKind.NONE, "auto_delist_off")
+    if listed:
+        return Decision(SaleActionKind.NONE, "already_listed")
+    if job is None:
+        return Decision(SaleActionKind.REPUBLISH, queue=True)
+    if job.action == "delete":  # the user is taking the product off there
+        return Decision(SaleActionKind.NONE, "listing_being_deleted", existing="keep")
+    # A publish or relist may list it again (a relist of the sold item fails), an update of the sold item fails:
+    # decided again once it has ended.
+    return Decision(SaleActionKind.REPUBLISH, "waiting_for_job", existing="wait")
 
 
 class AutoDelist:
@@ -197,6 +223,9 @@ def after_job_ended(session: Session, job: MarketplaceJob, after: AfterCommit) -
     product = locked_product(session, job.user_id, job.product_id)
     if product is None:
         return
+    waiting = _republish_after(session, job, product, waiting, after)
+    if not waiting:
+        return
     marketplace = job.marketplace
     current = next(iter(active_jobs(session, job.user_id, product.id, only=marketplace)), None)
     if current is not None:  # e.g. the sale's own job, queued as this one was superseded
@@ -236,14 +265,15 @@ def _record_sale(
     after: AfterCommit,
 ) -> None:
     product_id = uuid.UUID(str(order.product_id))
-    active_jobs(session, user_id, product_id, other_than=sold_on)  # locked before the product (module doc)
+    active_jobs(session, user_id, product_id)  # locked before the product (module doc)
     product = locked_product(session, user_id, product_id)
     if product is None:
         return
     if session.scalar(select(Sale.id).where(Sale.order_id == order_id)) is not None:
         return  # acted on already (a reaction run again for the same order): one sale, one set of jobs
     # Read again under the product's lock: a job created meanwhile is seen, none can be created now.
-    jobs = {job.marketplace: job for job in active_jobs(session, user_id, product_id, other_than=sold_on)}
+    jobs = {job.marketplace: job for job in active_jobs(session, user_id, product_id)}
+    own_job = jobs.pop(sold_on, None)  # where it sold: what a single-item listing's new item waits for
     sale = Sale(
         id=uuid.uuid4(),
         user_id=user_id,
@@ -293,7 +323,61 @@ def _record_sale(
         decision = decide(target, auto_delist=auto_delist, stock_left=product.quantity > 0)
         if decision is not None:
             _act(session, sale, marketplace, decision, job=job, after=after)
+    if sold_on in SINGLE_ITEM_MARKETPLACES:
+        _single_item_sold(session, sale, order, product.quantity, own_job, auto_delist=auto_delist, after=after)
     session.flush()
+
+
+def _single_item_sold(
+    session: Session,
+    sale: Sale,
+    order: OrderRecord,
+    quantity: int,
+    job: MarketplaceJob | None,
+    *,
+    auto_delist: bool,
+    after: AfterCommit,
+) -> None:
+    """A sale where a listing is one item (Vinted): the product's listing that sold is sold now, and a new item
+    of the product goes on sale there while stock is left (`quantity`: the product's, after the sale when
+    auto-delist counted it)."""
+    _listing_sold(session, sale, order.item_ids, after)
+    left = quantity if auto_delist else quantity - max(sale.quantity, 0)
+    listed = sale.marketplace in _listed_on(session, sale.user_id, sale.product_id)
+    active = ActiveJob(job.id, job.action_code, _started(job)) if job is not None else None
+    decision = decide_republish(listed=listed, job=active, auto_delist=auto_delist, stock_left=left > 0)
+    if decision is not None:
+        _act(session, sale, sale.marketplace, decision, job=job, after=after)
+
+
+def _listing_sold(session: Session, sale: Sale, item_ids: list[str], after: AfterCommit) -> None:
+    """The product's listing that sold is `sold` from the sale on, so a new item may be published there in this
+    transaction (the import records the same change right after: then unchanged). `listing.drift`, as the
+    import's change says it."""
+    listing = session.scalars(
+        select(MarketplaceListing)
+        .where(
+            MarketplaceListing.user_id == sale.user_id,
+            MarketplaceListing.product_id == sale.product_id,
+            MarketplaceListing.marketplace == sale.marketplace,
+            MarketplaceListing.external_id.in_(item_ids),
+            MarketplaceListing.status.in_(LIVE_LISTING_STATUSES),
+        )
+        .with_for_update()
+    ).first()
+    if listing is None:
+        return
+    previous = ListingStatus(listing.status)
+    listing.status = ListingStatus.SOLD
+    listing.last_synced_at = datetime.now(UTC)
+    payload = {
+        "product_id": str(sale.product_id),
+        "marketplace": sale.marketplace,
+        "external_id": listing.external_id,
+        "previous_status": previous.value,
+        "status": ListingStatus.SOLD.value,
+    }
+    record_event(session, after, "listing.drift", sale.user_id, payload)
 
 
 def _act(
@@ -376,7 +460,7 @@ def _queue_job(
     request = CreateJobRequest.model_validate(
         {
             "marketplace": marketplace,
-            "action": JOB_ACTIONS[kind],
+            "action": REPUBLISH_JOB if kind is SaleActionKind.REPUBLISH else JOB_ACTIONS[kind],
             "product_id": product_id,
             "priority": SALE_PRIORITY,
             "idempotency_key": f"sale:{sale_id}:{marketplace}",
@@ -385,6 +469,40 @@ def _queue_job(
     job = JobService.new_job(session, user_id, request)
     session.flush()
     return job
+
+
+def _republish_after(
+    session: Session, job: MarketplaceJob, product: Product, waiting: list[SaleAction], after: AfterCommit
+) -> list[SaleAction]:
+    """The republishes that waited for `job` (ended, its product locked) are decided again, from the product and
+    its listing as they are now; returns the other waiting actions."""
+    republish = [action for action in waiting if action.action == SaleActionKind.REPUBLISH]
+    if not republish:
+        return waiting
+    marketplace = job.marketplace
+    current = next(iter(active_jobs(session, job.user_id, product.id, only=marketplace)), None)
+    active = ActiveJob(current.id, current.action_code, _started(current)) if current is not None else None
+    listed = marketplace in _listed_on(session, job.user_id, product.id)
+    decision = decide_republish(listed=listed, job=active, auto_delist=True, stock_left=product.quantity > 0)
+    if decision is None:
+        _resolve(republish, None, reason="sold_out", outcome=Outcome.SKIPPED)
+    elif decision.existing == "wait" and current is not None:  # another job of it there: waited for in turn
+        for action in republish:
+            action.waiting_for_job_id = current.id
+    elif decision.existing == "keep" and current is not None:
+        _resolve(republish, decision.action, job_id=current.id, reason=decision.reason)
+    elif not decision.queue:
+        _resolve(republish, decision.action, reason=decision.reason, outcome=Outcome.SKIPPED)
+    else:
+        sale_id = republish[0].sale_id
+        try:
+            queued = _queue_job(session, job.user_id, product.id, marketplace, decision.action, sale_id=sale_id)
+        except CrosslistError as refused:
+            _resolve(republish, decision.action, reason=refused.code, outcome=Outcome.FAILED)
+        else:
+            _resolve(republish, decision.action, job_id=queued.id)
+            after.lanes.append(LaneToWake(job.user_id, marketplace, f"created:{queued.id}", (queued.id,)))
+    return [action for action in waiting if action.action != SaleActionKind.REPUBLISH]
 
 
 def _supersede(job: MarketplaceJob, sale: Sale) -> None:

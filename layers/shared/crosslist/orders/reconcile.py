@@ -7,7 +7,8 @@ same order (the product's jobs, then the product). What it delists:
 - a live listing (active, reserved, hidden) of a product whose quantity is 0,
 - with no active job of that product there (a delete already under way, a publish: left to the sale's rules),
 - on a marketplace where the product has not sold (there, the sale itself ends the listing and that
-  marketplace's own sync records it),
+  marketplace's own sync records it) — on Vinted, where a listing is one item, where that item has not sold
+  (a new item published after a sale there is delisted as any other),
 - only with the user's auto-delist on (off: they delist by hand, and the sale log says so).
 Its delete is queued at the sale's priority (a later sync tries again if it fails), and
 written into the product's last sale's log for that marketplace (reason `reconciled`), so the log shows
@@ -24,7 +25,7 @@ import uuid
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,6 +33,7 @@ from crosslist.db.models import (
     ACTIVE_JOB_STATUSES,
     MarketplaceJob,
     MarketplaceListing,
+    Order,
     Product,
     Sale,
     SaleAction,
@@ -40,7 +42,7 @@ from crosslist.errors import CrosslistError
 from crosslist.jobs.reactions import AfterCommit, LaneToWake
 from crosslist.jobs.schemas import CreateJobRequest
 from crosslist.jobs.service import JobService
-from crosslist.orders.rows import active_jobs, locked_product, record_event
+from crosslist.orders.rows import SINGLE_ITEM_MARKETPLACES, active_jobs, locked_product, record_event
 from crosslist.orders.schemas import SaleActionKind
 from crosslist.orders.service import auto_delist_on, remove_duplicates_on
 from crosslist.workflows.base import Duplicate
@@ -109,6 +111,12 @@ def _delist_sold_out(session: Session, user_id: str, after: AfterCommit) -> list
             Sale.user_id == listing.user_id,
             Sale.product_id == listing.product_id,
             Sale.marketplace == listing.marketplace,
+            Order.id == Sale.order_id,
+            # A single-item listing: this item sold (not one sold before it, which a new item replaced).
+            or_(
+                listing.marketplace.not_in(SINGLE_ITEM_MARKETPLACES),
+                Order.item_ids.op("@>")(func.jsonb_build_array(listing.external_id)),
+            ),
         )
     )
     candidates = session.execute(

@@ -17,6 +17,10 @@ from crosslist.jobs.reactions import AfterCommit
 
 JsonDict = dict[str, Any]
 
+# A listing there is one item: selling some of the stock elsewhere leaves it as it is, and the item sold where it
+# sold is gone (a new one of the product is published there while stock is left: crosslist.orders.delist).
+SINGLE_ITEM_MARKETPLACES = ("vinted",)
+
 
 def locked_product(session: Session, user_id: str, product_id: uuid.UUID) -> Product | None:
     return session.scalars(

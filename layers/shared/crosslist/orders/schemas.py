@@ -14,10 +14,13 @@ from crosslist.jobs.schemas import JobError
 
 
 class SaleActionKind(enum.StrEnum):
-    """What a sale did on one other marketplace of its product."""
+    """What a sale did on one other marketplace of its product: delete, update_quantity (the stock left), none;
+    or, on Vinted where it sold, republish: the item sold while stock is left, so a `publish` job puts a new
+    Vinted item of the product on sale."""
 
     DELETE = "delete"
     UPDATE_QUANTITY = "update_quantity"
+    REPUBLISH = "republish"
     NONE = "none"
 
 
@@ -26,10 +29,12 @@ class SaleActionView(BaseModel):
     action: SaleActionKind
     reason: str | None = Field(
         description="Why nothing was done (auto_delist_off, single_item_listing, listing_being_deleted,"
-        " pending_job_cancelled, not_listed), why it failed before any job (e.g. action_not_available),"
-        " or waiting_for_job"
+        " pending_job_cancelled, not_listed; for a republish: already_listed, sold_out), why it failed before any"
+        " job (e.g. action_not_available, not_publishable), or waiting_for_job"
     )
-    job_id: uuid.UUID | None = Field(description="The job that carries it out (or the one the sale cancelled)")
+    job_id: uuid.UUID | None = Field(
+        description="The job that carries it out (a republish: the Vinted `publish`), or the one the sale cancelled"
+    )
     waiting_for_job_id: uuid.UUID | None = Field(
         description="The product's job that was already running there: this action's job followed it"
     )
@@ -52,13 +57,17 @@ class SaleView(BaseModel):
     sold_at: datetime
     detected_at: datetime = Field(description="When an orders import found it")
     detection_delay_seconds: float = Field(description="From the sale to its detection")
-    actions: list[SaleActionView] = Field(description="One per other marketplace of the product")
+    actions: list[SaleActionView] = Field(
+        description="One per other marketplace of the product; for a sale on Vinted leaving stock, one more on"
+        " Vinted: its republish"
+    )
 
 
 class UserSettingsView(BaseModel):
     auto_delist: bool = Field(
         description="A sale on one marketplace deletes the product's other listings (or lowers their quantity"
-        " when stock remains) at once"
+        " when stock remains) at once, and a Vinted item sold while stock remains is replaced by a new one; off:"
+        " the sale is only logged and the product's quantity is left as it is"
     )
     remove_duplicates: bool = Field(
         description="A sync that finds a second live item of a product on Vinted or Etsy (the same title and price)"

@@ -126,6 +126,8 @@ class ListingRef:
     status: str
     title: str
     price: str
+    # The product's marketplace_attributes for the lane's marketplace (eBay: an imported listing's own SKU).
+    attributes: JsonDict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,21 @@ class NewProduct:
     marketplace_attributes: JsonDict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ImportedItem:
+    """A listing an import read on the lane's marketplace, as crosslist would hold it."""
+
+    external_id: str
+    state: ListingState
+    url: str | None
+    # The product it makes; None when crosslist cannot represent it (`skipped` says why).
+    product: NewProduct | None
+    skipped: str | None = None  # e.g. "variations_not_supported"
+    # The seller's SKU on the marketplace, when it has one: the surest match.
+    sku: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
 class Records(Protocol):
     """What a completing job may read and change, in the transaction that completes it (the lane's user
     on the lane's marketplace)."""
@@ -215,6 +232,14 @@ class Records(Protocol):
     def link(self, product_id: str, external_id: str, url: str | None, image_urls: list[str] | None) -> None:
         """The product's listing on the lane's marketplace is now `external_id`, active, showing `image_urls`
         (None: the photos it showed stay as recorded); created, or replacing the one it had."""
+
+    def import_listings(self, import_id: str, items: list[ImportedItem]) -> JsonDict:
+        """An import's page: each item read is recorded once ever, and linked to the product it surely is, proposed
+        as a match to the user, made a new product, or skipped with its reason. Returns the page's counts."""
+
+    def annotate_listings(self, attributes: dict[str, JsonDict]) -> None:
+        """Merge `attributes[external_id]` into the marketplace attributes (for the lane's marketplace) of the
+        product whose live listing is that item (an eBay listing migrated into the Inventory API)."""
 
     def reconcile_catalogue(self, duplicates: list[Duplicate]) -> JsonDict:
         """A sync's last word, after its listings are updated: products with no stock left still live on any
@@ -237,6 +262,9 @@ class Again:
 
     data: JsonDict
     note: str = ""  # what the user is shown, e.g. "page 2 of 3 read"
+    # What this page records (an import's listings), in the transaction that saves the checkpoint: a page is
+    # applied once with its checkpoint, or not at all. Returns what is merged into `data`.
+    effects: Callable[[Records], JsonDict] | None = None
 
 
 @dataclass
@@ -286,6 +314,8 @@ class HttpCall:
     # Photos the marketplace downloads itself from these URLs (eBay): each is checked first, so a broken
     # one fails the job with its URL instead of a listing without it or a vague refusal.
     photos: tuple[str, ...] = ()
+    # The answer is a file (eBay's Feed reports are zip files): the reply's result is {"content_base64": ...}.
+    binary: bool = False
 
 
 @dataclass(frozen=True)

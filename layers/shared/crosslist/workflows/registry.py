@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from crosslist.marketplaces.ebay.imports import EbayImport
 from crosslist.marketplaces.ebay.publish import EbayPublish
 from crosslist.marketplaces.ebay.revise import EbayDelete, EbayUpdate
 from crosslist.marketplaces.ebay.sync import EbayOrders, EbaySync
+from crosslist.marketplaces.etsy.imports import EtsyImport
 from crosslist.marketplaces.etsy.publish import EtsyPublish
 from crosslist.marketplaces.etsy.revise import EtsyDelete, EtsyUpdate
 from crosslist.marketplaces.etsy.sync import EtsyOrders, EtsySync
 from crosslist.marketplaces.vinted.delete import VintedDelete
+from crosslist.marketplaces.vinted.imports import VintedImport
 from crosslist.marketplaces.vinted.link import VintedLink
 from crosslist.marketplaces.vinted.message import VintedMessage
 from crosslist.marketplaces.vinted.orders import VintedOrders
@@ -29,16 +32,19 @@ WORKFLOWS: dict[str, Workflow] = {
         VintedMessage(),
         VintedRelist(),
         VintedLink(),
+        VintedImport(),
         EbayPublish(),
         EbayUpdate(),
         EbayDelete(),
         EbaySync(),
         EbayOrders(),
+        EbayImport(),
         EtsyPublish(),
         EtsyUpdate(),
         EtsyDelete(),
         EtsySync(),
         EtsyOrders(),
+        EtsyImport(),
     )
 }
 

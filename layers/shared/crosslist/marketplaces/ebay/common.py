@@ -12,6 +12,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from crosslist.errors import InvalidRequest
 from crosslist.marketplaces.product_check import checked_product
 from crosslist.marketplaces.rest import failure as rest_failure
 from crosslist.marketplaces.rest import parsed, sku_of
@@ -54,6 +55,33 @@ class EbayAttributes(BaseModel):
     aspects: dict[str, list[str]] = Field(
         default_factory=dict, description='Item specifics, e.g. {"Brand": ["Levi\'s"]}'
     )
+    sku: str | None = Field(
+        default=None,
+        max_length=50,
+        description="The SKU of the product's eBay listing when it was imported (crosslist's own SKU otherwise)",
+    )
+    outside_inventory_api: bool = Field(
+        default=False,
+        description="Its eBay listing was made on ebay.com or in Seller Hub: crosslist cannot revise or end it"
+        " until it is migrated (POST /imports with migrate_ebay: true; eBay's migration is one-way)",
+    )
+
+
+def ebay_sku(product_id: str, attributes: JsonDict) -> str:
+    """The SKU of the product's eBay inventory item: an imported listing's own, else crosslist's."""
+    own = attributes.get("sku")
+    return str(own) if own else sku_of(product_id)
+
+
+def check_in_inventory(product: ProductSnapshot, action: str) -> None:
+    """InvalidRequest when the product's eBay listing was made outside the Inventory API (imported, not migrated)."""
+    if (product.marketplace_attributes.get("ebay") or {}).get("outside_inventory_api"):
+        raise InvalidRequest(
+            f"this product's eBay listing was made on ebay.com or in Seller Hub: crosslist cannot {action} it until"
+            ' it is migrated to eBay\'s Inventory API (POST /imports with marketplaces ["ebay"] and migrate_ebay:'
+            " true; eBay's migration is one-way)",
+            code="ebay_listing_outside_inventory_api",
+        )
 
 
 def product_input(product: ProductSnapshot | None, action: str) -> JsonDict:
@@ -66,7 +94,7 @@ def product_input(product: ProductSnapshot | None, action: str) -> JsonDict:
         aspects["Brand"] = [product.brand]
     return {
         "product_id": product.id,
-        "sku": sku_of(product.id),
+        "sku": ebay_sku(product.id, attributes.model_dump()),
         "title": product.title,
         "description": product.description or product.title,
         "image_urls": product.image_urls,

@@ -5,11 +5,15 @@ harmless); an offer is created once per SKU and eBay site: a createOffer whose r
 verified by reading the SKU's offers, and one refused because the SKU has an offer (an earlier try, an
 earlier listing of the product) takes that offer and brings it up to date. Publishing an offer twice
 revises its one listing rather than creating a second: it is sent again when its reply was lost.
+
+The jobs of a batch go in bulk (crosslist.marketplaces.ebay.bulk): one call saves, offers or publishes up to 25
+products, each job taking its own part of eBay's answer.
 """
 
 from __future__ import annotations
 
 from crosslist.marketplaces import Marketplace
+from crosslist.marketplaces.ebay import bulk
 from crosslist.marketplaces.ebay.common import (
     INVENTORY,
     OFFER_EXISTS,
@@ -37,6 +41,7 @@ from crosslist.workflows.base import (
     Reply,
     Step,
     StepAction,
+    StepFailed,
 )
 
 
@@ -54,11 +59,14 @@ STEPS = (
     Step("refresh_offer", "Bringing the offer up to date", kind="refresh_offer"),
     Step("publish_offer", "Publishing on eBay", kind="publish_offer"),
 )
+# Steps a batch's jobs share calls for (refresh_offer is a PUT per offer: eBay has no bulk form of it).
+BULK_STEPS = frozenset({bulk.INVENTORY_ITEMS, bulk.OFFERS, bulk.PUBLICATIONS})
 
 
 class EbayPublish(ApiWorkflow):
     marketplace: Marketplace = "ebay"
     action = "publish"
+    max_bulk = bulk.MAX_BULK
 
     def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
         return product_input(product, "publish")
@@ -107,6 +115,20 @@ class EbayPublish(ApiWorkflow):
         found = found_offer(context, reply)
         # Found: the lost createOffer landed (or an older offer of the product exists): brought up to date.
         return None if found is None else {"offer_id": found.offer_id, "offer_created": False}
+
+    def bulk_group(self, step: Step, context: JobContext) -> str | None:
+        return bulk.group(step, context, BULK_STEPS)
+
+    def bulk_key(self, step: Step, context: JobContext) -> str:
+        return bulk.key(step, context)
+
+    def bulk_plan(self, step: Step, contexts: list[JobContext]) -> HttpCall:
+        return bulk.plan(step, contexts)
+
+    def bulk_apply(
+        self, step: Step, contexts: list[JobContext], outcome: Reply | StepFailed
+    ) -> dict[str, JsonDict | StepFailed]:
+        return bulk.apply(step, contexts, outcome, self.apply)
 
     def complete(self, context: JobContext) -> Completion:
         listing_id = str(context.accumulated["listing_id"])

@@ -6,6 +6,9 @@ eBay revises the live listing from it), the offer only when its category changed
 quantity go through bulk_update_price_quantity. Each write sets values, so one whose reply was lost is
 sent again. Delete: the offer is withdrawn: the listing ends and the offer stays, so publishing the
 product again relists it. Withdrawing an offer already withdrawn is no error.
+
+The updates of a batch save their inventory items and change their prices and quantities in bulk
+(crosslist.marketplaces.ebay.bulk), up to 25 in a call; each finds its offer on its own (getOffers has no bulk form).
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ from __future__ import annotations
 from pydantic import Field
 
 from crosslist.marketplaces import Marketplace
+from crosslist.marketplaces.ebay import bulk
 from crosslist.marketplaces.ebay.common import (
     INVENTORY,
     EbayError,
     EbayModel,
+    check_in_inventory,
+    ebay_sku,
     failure,
     find_offer,
     found_offer,
@@ -27,7 +33,7 @@ from crosslist.marketplaces.ebay.common import (
     product_input,
     put_inventory_item,
 )
-from crosslist.marketplaces.rest import ApiWorkflow, listed_on, sku_of
+from crosslist.marketplaces.rest import ApiWorkflow, listed_on
 from crosslist.workflows.base import (
     Completion,
     Done,
@@ -43,6 +49,7 @@ from crosslist.workflows.base import (
 )
 
 FIND_OFFER = Step("find_offer", "Finding the eBay offer", kind="find_offer")
+UPDATE_BULK_STEPS = frozenset({bulk.INVENTORY_ITEMS, bulk.PRICES})
 
 
 class _PriceQuantityResult(EbayModel):
@@ -73,9 +80,12 @@ def _offer_found(context: JobContext, reply: Reply) -> JsonDict:
 class EbayUpdate(ApiWorkflow):
     marketplace: Marketplace = "ebay"
     action = "update"
+    max_bulk = bulk.MAX_BULK
 
     def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
         listing = listed_on(product, "ebay", "update")
+        assert product is not None
+        check_in_inventory(product, "update")
         return {**product_input(product, "update"), "external_id": listing["external_id"]}
 
     def steps(self, job_input: JsonDict) -> list[Step]:
@@ -97,22 +107,7 @@ class EbayUpdate(ApiWorkflow):
                 return Done(context.accumulated)  # price and quantity follow; nothing else lives on the offer
             path = f"{INVENTORY}/offer/{offer_id}"
             return HttpCall("PUT", path, "write", headers=headers(context), json=offer(context), repeatable=True)
-        item = context.input
-        change = {
-            "requests": [
-                {
-                    "sku": item["sku"],
-                    "shipToLocationAvailability": {"quantity": item["quantity"]},
-                    "offers": [
-                        {
-                            "offerId": offer_id,
-                            "availableQuantity": item["quantity"],
-                            "price": {"value": item["price"], "currency": item["currency"]},
-                        }
-                    ],
-                }
-            ]
-        }
+        change = {"requests": [price_quantity(context)]}
         return HttpCall("POST", f"{INVENTORY}/bulk_update_price_quantity", "write", json=change, repeatable=True)
 
     def apply(self, step: Step, context: JobContext, reply: Reply) -> JsonDict:
@@ -133,6 +128,20 @@ class EbayUpdate(ApiWorkflow):
                 )
         return context.accumulated
 
+    def bulk_group(self, step: Step, context: JobContext) -> str | None:
+        return bulk.group(step, context, UPDATE_BULK_STEPS)
+
+    def bulk_key(self, step: Step, context: JobContext) -> str:
+        return bulk.key(step, context)
+
+    def bulk_plan(self, step: Step, contexts: list[JobContext]) -> HttpCall:
+        return bulk.plan(step, contexts, price_quantity)
+
+    def bulk_apply(
+        self, step: Step, contexts: list[JobContext], outcome: Reply | StepFailed
+    ) -> dict[str, JsonDict | StepFailed]:
+        return bulk.apply(step, contexts, outcome, self.apply)
+
     def complete(self, context: JobContext) -> Completion:
         listing_id = str(context.accumulated.get("listing_id") or context.input["external_id"])
         url = listing_url(context, listing_id)
@@ -142,6 +151,22 @@ class EbayUpdate(ApiWorkflow):
         )
 
 
+def price_quantity(context: JobContext) -> JsonDict:
+    """The product's request to bulkUpdatePriceQuantity: its stock, and its offer's quantity and price."""
+    item = context.input
+    return {
+        "sku": item["sku"],
+        "shipToLocationAvailability": {"quantity": item["quantity"]},
+        "offers": [
+            {
+                "offerId": context.accumulated["offer_id"],
+                "availableQuantity": item["quantity"],
+                "price": {"value": item["price"], "currency": item["currency"]},
+            }
+        ],
+    }
+
+
 class EbayDelete(ApiWorkflow):
     marketplace: Marketplace = "ebay"
     action = "delete"
@@ -149,7 +174,9 @@ class EbayDelete(ApiWorkflow):
     def prepare(self, product: ProductSnapshot | None, params: JsonDict | None = None) -> JsonDict:
         listing = listed_on(product, "ebay", "delete")
         assert product is not None
-        return {"product_id": product.id, "sku": sku_of(product.id), "external_id": listing["external_id"]}
+        check_in_inventory(product, "end")
+        sku = ebay_sku(product.id, product.marketplace_attributes.get("ebay") or {})
+        return {"product_id": product.id, "sku": sku, "external_id": listing["external_id"]}
 
     def steps(self, job_input: JsonDict) -> list[Step]:
         return [FIND_OFFER, Step("withdraw_offer", "Ending the eBay listing", kind="withdraw_offer")]

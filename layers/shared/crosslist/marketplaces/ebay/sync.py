@@ -1,8 +1,9 @@
 """Keep crosslist's eBay listings in step with eBay, and import eBay's orders.
 
 Sync: eBay's Inventory API finds offers only by SKU, so the sync pages through the inventory items,
-then reads the offer of each crosslist SKU, one call per step (each one a checkpoint: an interrupted sync
-resumes where it stopped), and reconciles the listings when it completes. Orders: the Fulfillment API's
+then reads the offer of each SKU (crosslist's, and the seller's own that imported listings keep), one call
+per step (each one a checkpoint: an interrupted sync resumes where it stopped), and reconciles the listings
+when it completes. Orders: the Fulfillment API's
 orders modified in the last days (lastmodifieddate, so an order changed since is seen again), page by
 page; each line item is one order record, stored once.
 """
@@ -21,13 +22,14 @@ from crosslist.marketplaces.ebay.common import (
     INVENTORY,
     EbayModel,
     Offer,
+    ebay_sku,
     failure,
     find_offer,
     found_offer,
     listing_state,
     parse,
 )
-from crosslist.marketplaces.rest import SKU_PREFIX, ApiWorkflow, reconcile, record_orders, sku_of
+from crosslist.marketplaces.rest import SKU_PREFIX, ApiWorkflow, reconcile, record_orders
 from crosslist.workflows.base import (
     Again,
     Completion,
@@ -89,10 +91,8 @@ class EbaySync(ApiWorkflow):
             if not reply.success:
                 raise failure(reply, "reading the inventory")
             page = parse(_Items, reply, "reading the inventory")
-            skus = [
-                *data.get("skus", []),
-                *(item.sku for item in page.inventory_items if item.sku.startswith(SKU_PREFIX)),
-            ]
+            # Every SKU's offer is read: imported listings keep the seller's own SKUs (crosslist's start with CL-).
+            skus = [*data.get("skus", []), *(item.sku for item in page.inventory_items)]
             others = int(data.get("others", 0)) + sum(not i.sku.startswith(SKU_PREFIX) for i in page.inventory_items)
             offset = int(data.get("offset", 0)) + PAGE_SIZE
             data |= {"skus": sorted(set(skus)), "others": others, "offset": offset, "offers": {}}
@@ -126,7 +126,9 @@ def _summary(found: Offer | None) -> JsonDict:
 
 def _reconcile(offers: dict[str, JsonDict], records: Records) -> JsonDict:
     def state_of(listing: ListingRef) -> ListingState:
-        seen = offers.get(sku_of(listing.product_id))
+        if listing.attributes.get("outside_inventory_api"):
+            return listing.status  # type: ignore[return-value]  # not in the Inventory API: its orders tell of it
+        seen = offers.get(ebay_sku(listing.product_id, listing.attributes))
         return seen["state"] if seen is not None else "deleted"
 
     # eBay allows one offer per SKU: crosslist's listings cannot be doubled there through the Inventory API, and

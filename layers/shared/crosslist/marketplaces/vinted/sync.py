@@ -47,7 +47,7 @@ class _Price(BaseModel):
     currency_code: str | None = Field(default=None, max_length=10)
 
 
-class _Listing(BaseModel):
+class WardrobeItem(BaseModel):
     id: VintedId
     title: str = Field(max_length=1000)
     price: _Price | str | None = None
@@ -74,7 +74,7 @@ class _Listing(BaseModel):
 
 
 class _WardrobePage(BaseModel):
-    items: list[_Listing] = Field(max_length=WARDROBE_PAGE_SIZE)
+    items: list[WardrobeItem] = Field(max_length=WARDROBE_PAGE_SIZE)
     pagination: Pagination
 
 
