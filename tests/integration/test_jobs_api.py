@@ -56,7 +56,7 @@ def test_an_unknown_action_is_refused_naming_the_valid_ones(backend: Backend, sq
     reply = backend.http("POST", "/jobs", body={"marketplace": "ebay", "action": "orders", "product_id": product_id})
     assert (reply.status, reply.body["code"]) == (422, "invalid_request")
     # The document's enum of eBay's actions, named in the refusal.
-    assert "'publish', 'update', 'delete', 'sync' or 'sync_orders'" in reply.body["message"]
+    assert "'publish', 'update', 'delete', 'sync', 'sync_orders' or 'import'" in reply.body["message"]
     assert nothing_stored(backend, sql)
 
 

@@ -52,7 +52,7 @@ def test_the_seeded_action_types_are_the_applications_catalogue(scratch_database
                 " FROM marketplace_action_types"
             )
         ).all()
-    assert len(rows) == 18
+    assert len(rows) == 21  # 9 Vinted actions, 6 each on eBay and Etsy
     assert {tuple(row) for row in rows} == {
         (a.marketplace, a.code, a.name, a.default_priority, a.max_attempts, a.timeout_ms) for a in ACTION_TYPES
     }

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from aws_lambda_powertools import Logger
+from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -51,6 +52,7 @@ from crosslist.jobs.service import JobService
 from crosslist.marketplaces import DISPLAY_NAMES
 from crosslist.workflows.registry import find_workflow
 
+logger = Logger(child=True)
 MAX_IMPORTS_LISTED = 20
 MAX_MATCHES_SHOWN = 1000
 
@@ -96,7 +98,7 @@ class ImportService:
             try:
                 self._jobs.enqueue(job)
             except Exception:  # stored: the sweeper queues it within minutes
-                continue
+                logger.warning("an import job could not be queued", extra={"job_id": str(job.id)})
         return self.get(user_id, started.id)
 
     def get(self, user_id: str, import_id: uuid.UUID) -> ImportView:
@@ -125,9 +127,7 @@ class ImportService:
                 .where(
                     ImportedListing.import_id == import_id,
                     ImportedListing.user_id == user_id,
-                    ImportedListing.decision.in_(("proposed", "linked", "created")),
-                    ImportedListing.confidence.is_not(None),
-                    ImportedListing.reason.in_(("title_price", "ambiguous", "accepted", "rejected")),
+                    or_(ImportedListing.decision == "proposed", ImportedListing.reason.in_(("accepted", "rejected"))),
                 )
                 .order_by(ImportedListing.confidence.desc(), ImportedListing.external_id)
                 .limit(MAX_MATCHES_SHOWN)
@@ -140,7 +140,6 @@ class ImportService:
                 items=[
                     _match(row, candidates.get(row.candidate_product_id) if row.candidate_product_id else None)
                     for row in rows
-                    if _is_match(row)
                 ]
             )
 
