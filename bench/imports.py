@@ -36,7 +36,7 @@ import math
 import re
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -47,7 +47,7 @@ from sqlalchemy import create_engine, text
 
 from bench.loop import devstack, prestart, token
 from bench.marketplaces import OAUTH_PATHS, ProcessJobWakes, Seller, Wake, _call_kind, _warm_up
-from bench.stats import fmt, number, section, table
+from bench.stats import fmt, number, phase, section, table
 from devstack.fake_http import Call, FakeServer
 from devstack.plugin import JsonDict, VintedSimulator, run_plugin
 from devstack.shops import Score, Seeded, Shops, pairs, score, seed_all, sized_shops
@@ -233,15 +233,6 @@ def run(options: ImportsOptions) -> ImportsResult:
     return result
 
 
-@contextlib.contextmanager
-def _phase(result: ImportsResult, name: str) -> Iterator[None]:
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        result.phases_s[name] = time.perf_counter() - started
-
-
 class Tab:
     """The seller's plugin tab: the simulator's fake Vinted holding the seeded wardrobe, over a real WebSocket."""
 
@@ -306,14 +297,14 @@ async def _drive(stack: DevStack, wakes: ProcessJobWakes, options: ImportsOption
     limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
     async with httpx.AsyncClient(timeout=120, limits=limits) as http:
         full = options.size == "full"
-        with _phase(result, "instances started" + (", warm-up publish" if full else "")):
+        with phase(result.phases_s, "instances started" + (", warm-up publish" if full else "")):
             await asyncio.get_running_loop().run_in_executor(None, prestart, stack, options.concurrency, NOT_USED)
             if full:  # a smoke run lets the first import pay for its instances' first connections
                 await _warm_up(Seller(stack, http, WARMUP_USER), 120.0)
         seller = Seller(stack, http, USER)
         tab = Tab(stack)
         try:
-            with _phase(result, "connect, seed the shops, open the tab"):
+            with phase(result.phases_s, "connect, seed the shops, open the tab"):
                 await asyncio.gather(seller.connect("ebay"), seller.connect("etsy"))
                 shops = sized_shops(
                     options.seed, small=options.size == "small", image_base=stack.http_url + IMAGES_PATH
@@ -321,16 +312,16 @@ async def _drive(stack: DevStack, wakes: ProcessJobWakes, options: ImportsOption
                 seeded = seed_all(shops, ebay=stack.ebay, etsy=stack.etsy, vinted=tab.vinted, account=USER)
                 result.shops = shops.counts()
                 await tab.open()
-            with _phase(result, "first import"):
+            with phase(result.phases_s, "first import"):
                 result.first = await _import(
                     stack, wakes, seller, tab, shops, label="first", timeout_s=options.timeout_s
                 )
-            with _phase(result, "products and matches read"):
+            with phase(result.phases_s, "products and matches read"):
                 matches = (await seller.call("GET", f"/imports/{result.first.import_id}/matches"))["items"]
                 products = await _products(seller)
                 decisions = await asyncio.to_thread(_decisions, stack.database_url)
                 result.analysis = analyse(seeded, shops, products, matches, decisions)
-            with _phase(result, "second import"):
+            with phase(result.phases_s, "second import"):
                 result.second = await _import(
                     stack, wakes, seller, tab, shops, label="second", timeout_s=options.timeout_s
                 )

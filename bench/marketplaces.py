@@ -29,7 +29,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 
 from bench.loop import devstack, prestart, token
-from bench.stats import fmt, number, percentile, section, table
+from bench.stats import fmt, number, percentile, phase, section, table
 from crosslist.sync_rules.rules import DEFAULT_INTERVAL_MINUTES
 from devstack import fake_ebay, fake_etsy
 from devstack.accounts import connect_account
@@ -356,15 +356,6 @@ def run(options: MarketplacesOptions) -> MarketplacesResult:
     return result
 
 
-@contextlib.contextmanager
-def _phase(result: MarketplacesResult, name: str) -> Iterator[None]:
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        result.phases_s[name] = time.perf_counter() - started
-
-
 async def _drive(
     stack: DevStack, wakes: ProcessJobWakes, options: MarketplacesOptions, result: MarketplacesResult
 ) -> None:
@@ -373,17 +364,17 @@ async def _drive(
         users = [f"{USER_PREFIX}-{n:02d}" for n in range(1, options.users + 1)]
         sellers = {user: Seller(stack, http, user) for user in users}
         if options.warmup:
-            with _phase(result, "instances started, warm-up publish"):
+            with phase(result.phases_s, "instances started, warm-up publish"):
                 await asyncio.get_running_loop().run_in_executor(None, prestart, stack, options.concurrency, NOT_USED)
                 await _warm_up(Seller(stack, http, WARMUP_USER), options.timeout_s)
-        with _phase(result, "connect and choose settings"):
+        with phase(result.phases_s, "connect and choose settings"):
             await asyncio.gather(*(seller.connect(m) for seller in sellers.values() for m in MARKETPLACES))
-        with _phase(result, "publish burst"):
+        with phase(result.phases_s, "publish burst"):
             await _publish_burst(stack, wakes, sellers, options, result)
-        with _phase(result, "auto-delist"):
+        with phase(result.phases_s, "auto-delist"):
             stack.ebay.disable_subscriptions(users[0])  # the polling path: only the import's POST finds the sale
             result.rounds = await _delist_rounds(stack, wakes, sellers[users[0]], options.sales, options)
-        with _phase(result, "auto-delist by push"):
+        with phase(result.phases_s, "auto-delist by push"):
             result.push_rounds = await _delist_rounds(
                 stack, wakes, sellers[users[-1]], options.push_sales, options, push=True
             )

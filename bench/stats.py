@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import platform
 import statistics
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 
 Cell = str | int | float | None
 
@@ -80,3 +82,13 @@ def machine() -> str:
     return f"machine: nproc {info['nproc']} (cpu_count {info['cpu_count']}), {info['python']}, {info['platform']}" + (
         "" if sys.flags.optimize == 0 else f", python -O{sys.flags.optimize}"
     )
+
+
+@contextlib.contextmanager
+def phase(phases: dict[str, float], name: str) -> Iterator[None]:
+    """Time the block into `phases[name]` (seconds), whether it ends or raises."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        phases[name] = time.perf_counter() - started
