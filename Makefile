@@ -11,11 +11,11 @@ SAM_CLI_VERSION := 1.170.0
 BIN := $(VENV)/bin
 
 comma := ,
-.PHONY: python-check test dev openapi lint typecheck pytest unit integration e2e schemathesis postgres-binaries sam-build bench clean
+.PHONY: python-check test dev openapi lint typecheck pytest unit integration slow e2e schemathesis postgres-binaries sam-build bench clean
 .PHONY: deploy deploy-database compile-build
 .PHONY: console ts-test browser-test chromium node-check
 
-test: lint typecheck pytest ts-test browser-test ## the tests (CI also runs `make e2e`: the devstack end to end)
+test: lint typecheck pytest ts-test browser-test ## the tests (CI also runs `make slow` and `make e2e`)
 
 python-check:
 	@test -n "$(PYTHON)" && "$(PYTHON)" -c 'import sys; sys.exit(sys.version_info[:2] != ($(subst .,$(comma),$(PYTHON_VERSION))))' || { \
@@ -61,7 +61,11 @@ typecheck: $(BIN)/.installed
 	$(BIN)/mypy layers/shared/crosslist devstack tests bench migrations/env.py $(wildcard functions/*/app.py)
 
 pytest: $(BIN)/.installed $(SAM_VENV)/bin/sam postgres-binaries
-	SAM_CLI=$(SAM_VENV)/bin/sam $(BIN)/python -m pytest --ignore=tests/e2e
+	SAM_CLI=$(SAM_VENV)/bin/sam $(BIN)/python -m pytest --ignore=tests/e2e -m "not slow"
+
+# The slowest integration suites (imports killed at every page, the WebSocket fuzz, the layer's arm64 build): ~4 min.
+slow: $(BIN)/.installed $(SAM_VENV)/bin/sam postgres-binaries ## the slow integration suites (CI runs them)
+	SAM_CLI=$(SAM_VENV)/bin/sam $(BIN)/python -m pytest tests/integration -m slow
 
 unit: $(BIN)/.installed
 	$(BIN)/python -m pytest tests/unit -m "not integration"

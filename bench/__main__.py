@@ -88,6 +88,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         default="full",
         help="imports: the seeded shops, full (500 eBay, 200 Etsy, 300 Vinted) or small (a tenth; default full)",
     )
+    parser.add_argument(
+        "--photo-matching",
+        choices=("on", "off"),
+        default="on",
+        help="imports: compare the listings' first photos (default on; off: titles and prices only)",
+    )
     parser.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for the jobs (default 90)")
     return parser.parse_args(argv)
 
@@ -190,7 +196,10 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None, results_path: Pat
     if args.only in (None, "imports"):
         measured_imports = imports.run(
             imports.ImportsOptions(
-                size=args.import_size, concurrency=args.concurrency, timeout_s=max(args.timeout, 900.0)
+                size=args.import_size,
+                concurrency=args.concurrency,
+                timeout_s=max(args.timeout, 900.0),
+                photo_matching=args.photo_matching == "on",
             )
         )
         print(imports.report(measured_imports), flush=True)

@@ -84,6 +84,7 @@ class ImportsOptions:
     seed: int = SEED
     concurrency: int = 2
     timeout_s: float = 900.0  # for each import
+    photo_matching: bool = True  # off: titles and prices only (CROSSLIST_PHOTO_MATCHING)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -185,6 +186,7 @@ class Analysis:
     distractors_proposed: int = 0
     truth_groups: int = 0
     duplicates: int = 0  # truth groups on 2+ products, none pending
+    duplicates_untellable: int = 0  # of those, items with a listing both reworded and re-photographed
     split_pending: int = 0  # on 2+ products, with a listing pending as a proposal
     listings_on_two_products: int = 0
     groups_whole: int = 0  # every listing on one product
@@ -197,6 +199,13 @@ class Analysis:
     ebay_sku_lost: Counter[str] = field(default_factory=Counter)  # by how the listing got there (created, linked)
     ebay_outside_listed: int = 0
     ebay_outside_unmarked: Counter[str] = field(default_factory=Counter)
+    # The harder pairs (the shops' notes) found automatically, and with the pending proposals: titles reworded (the
+    # photo re-hosted), items re-photographed on their other marketplace.
+    hard: dict[str, tuple[Score, Score]] = field(default_factory=dict)
+    stock_photo_pairs: int = 0  # look-alikes sharing one stock photo (another size or colour)
+    stock_photo_linked: int = 0
+    stock_photo_proposed: int = 0
+    by_photo: Counter[str] = field(default_factory=Counter)  # decisions the photo made (linked, proposed)
 
 
 @dataclass
@@ -221,7 +230,8 @@ def run(options: ImportsOptions) -> ImportsResult:
     """One devstack (Vinted pacing on), one seller with the seeded shops, two imports."""
     result = ImportsResult(options)
     started = time.perf_counter()
-    with devstack(options.concurrency, PACING) as running:
+    photos = {"CROSSLIST_PHOTO_MATCHING": "on" if options.photo_matching else "off"}
+    with devstack(options.concurrency, {**PACING, **photos}) as running:
         result.phases_s["devstack start"] = running.start_s
         stack = running.stack
         if options.size == "small":
@@ -483,6 +493,7 @@ def analyse(
 
     titles = _titles(seeded, shops)
     found.truth_groups = len(seeded.truth)
+    untellable = pairs(seeded.notes.get("reworded", [])) & pairs(seeded.notes.get("rephotographed", []))
     for group in seeded.truth:
         keys = sorted(group.items())
         owners = {owner for key in keys for owner in product_of.get(key, ())}
@@ -493,6 +504,7 @@ def analyse(
             found.split_pending += 1
             continue
         found.duplicates += 1
+        found.duplicates_untellable += bool(pairs([group]) & untellable)
         for key in keys:
             found.split_reasons[f"{key[0]} {_decision_kind(decisions.get(key, '?'))}"] += 1
         if len(found.examples) < EXAMPLES:
@@ -500,11 +512,35 @@ def analyse(
                 " | ".join(f"{LABELS[m]} {titles.get((m, i), i)} [{decisions.get((m, i), '?')}]" for m, i in keys)
             )
     _ebay_attributes(found, seeded, shops, products, decisions)
+    _hard_pairs(found, seeded, linked_groups, proposed_groups, decisions)
     for pair in sorted(pairs(linked_groups) - truth_pairs, key=sorted)[:EXAMPLES]:
         found.wrong_links.append(
             " = ".join(f"{LABELS[m]} {titles.get((m, i), i)} [{decisions.get((m, i), '?')}]" for m, i in sorted(pair))
         )
     return found
+
+
+def _hard_pairs(
+    found: Analysis,
+    seeded: Seeded,
+    linked: list[dict[str, str]],
+    proposed: list[dict[str, str]],
+    decisions: Mapping[Key, str],
+) -> None:
+    notes = seeded.notes
+    rephotographed = pairs(notes.get("rephotographed", []))
+    subsets = {
+        "reworded titles, photo re-hosted": pairs(notes.get("reworded", [])) - rephotographed,
+        "re-photographed": rephotographed,
+    }
+    for name, subset in subsets.items():
+        truth = [dict(pair) for pair in subset]
+        found.hard[name] = (score(truth, linked), score(truth, [*linked, *proposed]))
+    stock = pairs(notes.get("stock_photo_distractors", []))
+    found.stock_photo_pairs = len(stock)
+    found.stock_photo_linked = len(stock & pairs(linked))
+    found.stock_photo_proposed = len(stock & pairs(proposed))
+    found.by_photo = Counter(decision.split()[0] for decision in decisions.values() if "title_price_photo" in decision)
 
 
 def _ebay_attributes(
@@ -584,6 +620,7 @@ def met(result: ImportsResult) -> dict[str, bool | None]:
         "no_distractor_linked": None
         if found is None
         else found.distractors_linked == TARGETS["distractor_pairs_linked"],
+        "no_stock_photo_look_alike_linked": None if found is None else found.stock_photo_linked == 0,
         "auto_link_precision": None
         if found is None or found.auto is None
         else found.auto.precision >= TARGETS["auto_link_precision"],
@@ -653,6 +690,7 @@ def figures(result: ImportsResult) -> dict[str, Any]:
             "concurrency": o.concurrency,
             "vinted_pacing": "on, production ranges",
             "vinted_latency_ms": VINTED_LATENCY_MS,
+            "photo_matching": o.photo_matching,
         },
         "shops": result.shops,
     }
@@ -667,6 +705,7 @@ def figures(result: ImportsResult) -> dict[str, Any]:
             "truth_groups": found.truth_groups,
             "truth_groups_on_one_product": found.groups_whole,
             "duplicates": found.duplicates,
+            "duplicates_reworded_and_rephotographed": found.duplicates_untellable,
             "split_with_pending_proposal": found.split_pending,
             "listings_on_two_products": found.listings_on_two_products,
             "auto_links": _score_figures(found.auto),
@@ -681,6 +720,18 @@ def figures(result: ImportsResult) -> dict[str, Any]:
             "ebay_own_sku_lost": dict(found.ebay_sku_lost),
             "ebay_outside_listings_on_products": found.ebay_outside_listed,
             "ebay_outside_not_marked": dict(found.ebay_outside_unmarked),
+            "decided_by_the_photo": dict(found.by_photo),
+            "hard_pairs_recall": {
+                name: {
+                    "auto": number(auto.recall, 4),
+                    "with_proposals": number(both.recall, 4),
+                    "pairs": auto.true_pairs,
+                }
+                for name, (auto, both) in found.hard.items()
+            },
+            "stock_photo_pairs": found.stock_photo_pairs,
+            "stock_photo_pairs_linked": found.stock_photo_linked,
+            "stock_photo_pairs_proposed": found.stock_photo_proposed,
         }
     if result.second is not None:
         document["second_import"] = _run_figures(result.second)
@@ -693,6 +744,10 @@ def figures(result: ImportsResult) -> dict[str, Any]:
 
 def _by_how(counts: Counter[str]) -> str:
     return ", ".join(f"{how} {n}" for how, n in counts.most_common()) or "none"
+
+
+def _recall(found: Score) -> str:
+    return f"{found.recall:.3f} ({found.right_pairs} of {found.true_pairs})"
 
 
 def _mark(ok: bool | None) -> str:
@@ -819,6 +874,12 @@ def report(result: ImportsResult) -> str:
                         "0",
                         _mark(checks["no_duplicates"]),
                     ],
+                    [
+                        "  of which a listing both reworded and re-photographed (no title nor photo to go by)",
+                        fmt(found.duplicates_untellable),
+                        "",
+                        "",
+                    ],
                     ["items split, one of their listings pending as a proposal", fmt(found.split_pending), "", ""],
                     ["items whose listings are all on one product", fmt(found.groups_whole), "", ""],
                     [
@@ -847,6 +908,22 @@ def report(result: ImportsResult) -> str:
                         _mark(checks["no_distractor_linked"]),
                     ],
                     ["look-alike pairs proposed", fmt(found.distractors_proposed), "", ""],
+                    *(
+                        [f"{name}: recall, automatic / with proposals", f"{_recall(auto)} / {_recall(both)}", "", ""]
+                        for name, (auto, both) in found.hard.items()
+                    ),
+                    [
+                        "look-alikes sharing a stock photo: linked / proposed",
+                        f"{found.stock_photo_linked} / {found.stock_photo_proposed} of {found.stock_photo_pairs}",
+                        "0 linked",
+                        _mark(checks["no_stock_photo_look_alike_linked"]),
+                    ],
+                    [
+                        "decided by the photo (photo matching " + ("on)" if o.photo_matching else "off)"),
+                        _by_how(found.by_photo),
+                        "",
+                        "",
+                    ],
                 ],
             ),
         ]

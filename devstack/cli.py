@@ -579,7 +579,8 @@ def seed_shops(args: argparse.Namespace) -> int:
     truth, distractors = external(shops.truth, ids), external(shops.distractors, ids)
     path = STATE_DIR / SHOPS_DIR / f"{urllib.parse.quote(args.account, safe='')}-{args.seed}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {**asked.body(), "ids": ids, "truth": truth, "distractors": distractors}
+    notes = {name: external(groups, ids) for name, groups in shops.notes.items()}  # the harder pairs, by kind
+    record = {**asked.body(), "ids": ids, "truth": truth, "distractors": distractors, "notes": notes}
     path.write_text(json.dumps(record, indent=1) + "\n")
     on_three = sum(len(group) == 3 for group in truth)
     print(

@@ -42,7 +42,7 @@ CLIENT_PREFIX = "client/"  # under CONSOLE_PREFIX: the compiled client
 CONSOLE_DIST = Path("clients/ts/dist/console")  # from the repository's root
 CLIENT_DIST = Path("clients/ts/dist/src")
 DEMO_IMAGES_PATH = "/__devstack/images/{number}.png"
-DEMO_IMAGES = 6  # devstack.images' palette: the first six differ
+DEMO_IMAGES = 6  # the console offers the first six of devstack.images' pictures
 TOKEN_LIFETIME_SECONDS = 12 * 3600
 # A dev user id: what a URL path, a file name and an SQS message group all take as it is.
 USER_ID = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")

@@ -6,13 +6,19 @@ same physical item.
     seeded = seed_all(shops, ebay=fake_ebay, etsy=fake_etsy, vinted=simulator, account="dev")
     seeded.truth                                 # [{"ebay": listingId, "etsy": listing_id, "vinted": item id}, …]
     score(seeded.truth, groups_the_import_made)  # precision and recall over matched pairs
+    seeded.notes["reworded"]                     # the harder pairs, to score apart (and "rephotographed", …)
 
 What makes matching hard, as in real shops: an item on two marketplaces shares the seller's SKU (eBay inventory SKU
 == Etsy product sku) only sometimes; otherwise its titles differ a little (word order, case, punctuation, an extra
-word, an abbreviation) at the same price or within 1 %. Distractors are another size or colour of the same model
-at the same price (one token apart): never the same item. Some listings crosslist cannot represent: eBay item
-groups and Etsy listings with variations. ~1/5 of the eBay listings were made on ebay.com, outside the Inventory
-API (only the Sell Feed report and the Browse API see them). Every price is in EUR.
+word, an abbreviation) at the same price or within 1 %; ~15 % of those are reworded instead, at the same price: the
+brand, colour and size stay, the rest is other words (title_similarity 0.3 to 0.6), too far for the title alone to
+match, so the photos must. An item's photos are the same pictures under each marketplace's URLs: each re-hosts the
+seller's upload (another size, re-compressed: `devstack.images`), except on ~20 % of an item's listings on its
+second or third marketplace, photographed again there (other pictures). Distractors are another size or colour of
+the same model at the same price (one token apart): never the same item; a third of them show the original's first
+photo (one stock picture for two sizes), so only their titles tell them apart. Some listings crosslist cannot
+represent: eBay item groups and Etsy listings with variations. ~1/5 of the eBay listings were made on ebay.com,
+outside the Inventory API (only the Sell Feed report and the Browse API see them). Every price is in EUR.
 
 Listings carry a generator key ("ebay-7-0042"): the fakes hand out the marketplace ids when seeded (`seed_shop`,
 `seed_wardrobe`), and answer which id each key got; `external` turns key groups into id groups.
@@ -21,6 +27,7 @@ Listings carry a generator key ("ebay-7-0042"): the fakes hand out the marketpla
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -34,9 +41,11 @@ if TYPE_CHECKING:
     from devstack.plugin import VintedSimulator
 
 MARKETPLACES = ("ebay", "etsy", "vinted")
-# Stable https URLs of the items' photos (an item on two marketplaces shows the same numbers); the devstack passes
-# its own image server (`.../__devstack/images`) so that they resolve locally.
+# Stable https URLs of the items' photos, `{PHOTO_BASE}/{picture}.png` where the picture was uploaded first and that
+# marketplace's re-hosted copy elsewhere (`{picture}.jpg?w=96`); the devstack passes its own image server
+# (`.../__devstack/images`) so that they resolve locally.
 PHOTO_BASE = "https://images.crosslist.test/demo"
+REHOSTED_WIDTH = {"ebay": 96, "etsy": 80, "vinted": 72}  # each marketplace's copies of a seller's photos (pixels)
 CURRENCY = "EUR"
 # The full shops' sizes, and `--small`'s.
 FULL = {"ebay": 500, "ebay_outside": 100, "etsy": 200, "vinted": 300}
@@ -44,6 +53,9 @@ SMALL = {"ebay": 50, "ebay_outside": 10, "etsy": 20, "vinted": 30}
 # At the full size: items on two marketplaces, on all three, distractors, and listings with variations.
 _PAIRS, _TRIPLES, _DISTRACTORS = 120, 40, 30
 _EBAY_GROUPS, _EBAY_OUTSIDE_VARIATIONS, _ETSY_VARIATIONS = 10, 3, 8
+_REWORDED, _REPHOTOGRAPHED = 0.15, 0.2  # of the close titles shown; of the listings after an item's first
+_STOCK_PHOTO_EVERY = 3  # every third distractor shows the original's first photo (one stock picture, two sizes)
+REWORDED_SIMILARITY = (0.3, 0.6)  # a reworded title's title_similarity to the item's: at least, less than
 
 ETSY_STATES = ("active", "inactive", "sold_out", "draft", "expired")
 VINTED_STATES = ("active", "sold", "hidden", "reserved", "draft")
@@ -134,6 +146,10 @@ class Shops:
     truth: list[dict[str, str]]
     # Pairs of listings on two marketplaces that look alike (one token apart, the same price) but are two items.
     distractors: list[dict[str, str]]
+    # Pairs of listings harder to match than most, in the same shape, so that a bench can score them apart: "reworded"
+    # and "rephotographed" (truth pairs: a reworded title, other pictures on one side), "stock_photo_distractors"
+    # (distractor pairs that show the same first picture).
+    notes: dict[str, list[dict[str, str]]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         outside = sum(not listing.inventory_api for listing in self.ebay)
@@ -150,11 +166,12 @@ class Shops:
 
 @dataclass(frozen=True)
 class Seeded:
-    """What seeding gave: each listing's marketplace id, and the truth and distractors in those ids."""
+    """What seeding gave: each listing's marketplace id, and the truth, distractors and notes in those ids."""
 
     ids: dict[str, dict[str, str]]  # marketplace -> generator key -> its id there
     truth: list[dict[str, str]]
     distractors: list[dict[str, str]]
+    notes: dict[str, list[dict[str, str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -262,6 +279,27 @@ _ABBREVIATIONS = (
     ("One size", "OS"),
     ("medium", "M"),
 )
+# Other words for each kind of item (by SKU prefix), as a seller rewrites a title from scratch on another
+# marketplace; never a colour or a size, which would rule the match out.
+_REWORDINGS = {
+    "JEANS": ("straight leg denim trousers", "washed denim pants", "regular fit five pocket denim"),
+    "JACKET": ("zip up outerwear", "lightweight layering piece", "button front casual outerwear"),
+    "SHOES": ("everyday casual footwear", "comfy walking shoes", "casual weekend shoes"),
+    "BOOTS": ("leather lace up footwear", "chunky ankle shoes", "eight eye leather shoes"),
+    "COAT": ("long outerwear layer", "warm winter overcoat", "belted knee length outerwear"),
+    "FLEECE": ("half zip pullover", "warm outdoor layer", "soft zip up top"),
+    "POLO": ("short sleeve pique top", "collared cotton tee", "golf style shirt"),
+    "HOODIE": ("hooded pullover top", "cotton hooded jumper", "kangaroo pocket pullover"),
+    "SWEAT": ("cotton pullover jumper", "crew neck pullover", "fleece lined jumper"),
+    "KNIT": ("soft knitted sweater", "knit pullover top", "crew neck knitwear"),
+    "SHIRT": ("long sleeve button up top", "breathable summer shirt", "relaxed casual top"),
+    "DRESS": ("floaty sundress", "sleeveless midi frock", "casual day frock"),
+    "BLOUSE": ("satin button up top", "long sleeve office top", "silky shirt top"),
+    "SKIRT": ("pleated calf length skirt", "flowy mid length skirt", "high waisted flared skirt"),
+    "HAT": ("knitted winter hat", "ribbed watch cap", "warm knit cap"),
+    "BAG": ("canvas rucksack", "school daypack", "travel shoulder carryall"),
+}
+_PHOTO_COUNTS = (1, 2, 2, 3, 3, 3, 4, 5)  # how many photos an item has, each as likely
 
 
 @dataclass
@@ -276,10 +314,12 @@ class _Article:
     price: Decimal
     quantity: int
     sku: str
-    photos: tuple[str, ...]
+    pictures: tuple[int, ...]  # its photos' picture numbers
     detail: str
     on: list[str] = field(default_factory=list)  # the marketplaces it is listed on
     sku_shared: bool = False  # the same SKU on eBay and Etsy
+    reworded_on: str | None = None  # the marketplace showing its title in other words (one at most)
+    rephotographed_on: set[str] = field(default_factory=set)  # the marketplaces showing other pictures of it
 
     @property
     def title(self) -> str:
@@ -324,9 +364,10 @@ class _Generator:
         self.image_base = image_base
         self.articles: list[_Article] = []
         self.titles: set[str] = set()
-        self.photo_number = 0
+        self.picture_homes: dict[int, str] = {}  # picture number -> the marketplace it was uploaded to first
         self.sku_numbers: dict[str, int] = defaultdict(int)
         self.distracting: list[tuple[int, int]] = []  # (an item, another size or colour of it)
+        self.stock_photo_siblings: set[int] = set()  # the distractors showing their original's first picture
 
     def shops(self, ebay: int, ebay_outside: int, etsy: int, vinted: int) -> Shops:
         if min(ebay, ebay_outside, etsy, vinted) < 0 or ebay_outside > ebay:
@@ -370,7 +411,10 @@ class _Generator:
             [],
             [],
         )
-        return dataclasses.replace(shops, truth=_truth(shops), distractors=self._distractor_pairs(shops))
+        where = _keys_by_item(shops)
+        return dataclasses.replace(
+            shops, truth=_truth(where), distractors=self._distractor_pairs(where), notes=self._notes(where)
+        )
 
     # items ---------------------------------------------------------------------------------------------
 
@@ -404,7 +448,7 @@ class _Generator:
             price,
             self.random.randint(2, 5) if several else 1,
             f"{model.prefix}-{self.sku_numbers[model.prefix]:04d}",
-            self._photos(self.random.choice((1, 2, 2, 3, 3, 3, 4, 5))),
+            self._pictures(self.random.choice(_PHOTO_COUNTS), on[0]),
             self.random.choice(_DETAILS),
             on,
         )
@@ -426,6 +470,9 @@ class _Generator:
             place = max(others, key=lambda marketplace: (room[marketplace], marketplace))
             sibling = self._article([place], room, like=original)
             self.distracting.append((original.number, sibling.number))
+            if n % _STOCK_PHOTO_EVERY == 0:  # the seller photographed one size and shows that photo for both
+                sibling.pictures = (original.pictures[0], *sibling.pictures[1:])
+                self.stock_photo_siblings.add(sibling.number)
 
     def _roomiest(self, room: dict[str, int]) -> str:
         return max(MARKETPLACES, key=lambda marketplace: (room[marketplace], marketplace))
@@ -436,18 +483,42 @@ class _Generator:
         price = Decimal(whole) + Decimal(cents) / 100
         return min(max(price, Decimal(5)), Decimal(300)).quantize(Decimal("0.01"))
 
-    def _photos(self, count: int) -> tuple[str, ...]:
-        numbers = range(self.photo_number + 1, self.photo_number + count + 1)
-        self.photo_number += count
-        return tuple(f"{self.image_base}/{n}.png" for n in numbers)
+    def _pictures(self, count: int, uploaded_to: str) -> tuple[int, ...]:
+        """`count` new pictures, uploaded to that marketplace first."""
+        first = len(self.picture_homes) + 1
+        numbers = tuple(range(first, first + count))
+        self.picture_homes.update(dict.fromkeys(numbers, uploaded_to))
+        return numbers
+
+    def _photo_urls(self, pictures: tuple[int, ...], marketplace: str) -> tuple[str, ...]:
+        """The pictures' URLs on `marketplace`: the upload itself where it was uploaded first, elsewhere the
+        marketplace's re-hosted copy (another size, re-compressed: another URL, the same picture)."""
+        return tuple(
+            f"{self.image_base}/{n}.png"
+            if self.picture_homes[n] == marketplace
+            else f"{self.image_base}/{n}.jpg?w={REHOSTED_WIDTH[marketplace]}"
+            for n in pictures
+        )
+
+    def _photos_on(self, article: _Article, marketplace: str) -> tuple[str, ...]:
+        """The item's photos on `marketplace`: its pictures, or (on ~20 % of its listings after the first) new ones
+        the seller took there."""
+        if marketplace != article.on[0] and self._coin(_REPHOTOGRAPHED):
+            article.rephotographed_on.add(marketplace)
+            return self._photo_urls(self._pictures(self.random.choice(_PHOTO_COUNTS), marketplace), marketplace)
+        return self._photo_urls(article.pictures, marketplace)
 
     # how each marketplace shows an item --------------------------------------------------------------------
 
     def _shown(self, article: _Article, marketplace: str) -> tuple[str, Decimal]:
         """The title and price of the item on `marketplace`: the first marketplace it is on shows them as they
-        are; the others a close title (always, unless the SKU is shared) and the same price or within 1 %."""
+        are; the others a close title (always, unless the SKU is shared) and the same price or within 1 %, or ~15 %
+        of those a reworded title at the same price."""
         if marketplace == article.on[0] or (article.sku_shared and marketplace != "vinted" and self._coin(0.5)):
             return article.title, article.price
+        if article.reworded_on is None and self._coin(_REWORDED):  # one marketplace at most: all pairs stay in range
+            article.reworded_on = marketplace
+            return self._reworded(article), article.price
         title = self._close_title(article)
         if self._coin(0.7):
             return title, article.price
@@ -480,6 +551,23 @@ class _Generator:
                 long, short = self.random.choice(found)
                 return article.title.replace(long, short, 1)
         return article.title.lower()
+
+    def _reworded(self, article: _Article) -> str:
+        """The title in other words: the brand, colour and size stay (the matcher's rules would rule another out),
+        the model's name gives way to other words, but for its first word at times: about half the words are the
+        item's (REWORDED_SIMILARITY, by the matcher's own measure)."""
+        from crosslist.imports.matching import title_similarity  # the matcher itself: only reworded titles need it
+
+        model, colour, size = article.model, article.colour, article.size
+        lowest, below = REWORDED_SIMILARITY
+        candidates = [
+            title
+            for phrase in _REWORDINGS[model.prefix]
+            for words in (phrase, f"{model.name.split()[0]} {phrase}")
+            for title in (f"{model.brand} {colour} {size} {words}", f"{model.brand} {words}, {colour}, {size}")
+            if lowest <= title_similarity(article.title, title) < below
+        ]
+        return self.random.choice(candidates)
 
     def _description(self, article: _Article, marketplace: str) -> str:
         model, condition = article.model, article.condition
@@ -518,7 +606,7 @@ class _Generator:
                     brand=article.model.brand,
                     colour=article.colour,
                     size=article.size,
-                    photos=article.photos,
+                    photos=self._photos_on(article, "ebay"),
                     sku=article.sku if with_sku else None,
                     inventory_api=inventory_api,
                 )
@@ -538,8 +626,9 @@ class _Generator:
             for n, size in enumerate(sizes)
         )
 
-    def _variation_item(self) -> tuple[int, _Model, str, str, tuple[str, ...]]:
-        """A listing with variations: its own item number, model, colour, group SKU and photos (never matched)."""
+    def _variation_item(self, marketplace: str) -> tuple[int, _Model, str, str, tuple[str, ...]]:
+        """A listing with variations on `marketplace`: its own item number, model, colour, group SKU and photos
+        (never matched)."""
         model = self.random.choice([model for model in _MODELS if len(model.sizes) > 1])
         self.articles.append(
             _Article(
@@ -558,10 +647,11 @@ class _Generator:
         article = self.articles[-1]
         self.sku_numbers[model.prefix] += 1
         group = f"{model.prefix}-{self.sku_numbers[model.prefix]:04d}"
-        return article.number, model, article.colour, group, self._photos(self.random.randint(2, 4))
+        pictures = self._pictures(self.random.randint(2, 4), marketplace)
+        return article.number, model, article.colour, group, self._photo_urls(pictures, marketplace)
 
     def _ebay_group(self, *, inventory_api: bool = True, with_skus: bool = True) -> EbayListing:
-        number, model, colour, group, photos = self._variation_item()
+        number, model, colour, group, photos = self._variation_item("ebay")
         variations = self._variations(model, group, with_skus=with_skus)
         title = f"{model.brand} {model.name} {colour}, sizes {variations[0].size} to {variations[-1].size}"
         return EbayListing(
@@ -600,7 +690,7 @@ class _Generator:
             quantity=0 if state == "sold_out" else article.quantity,
             state=state,
             sku=sku,
-            photos=article.photos,
+            photos=self._photos_on(article, "etsy"),
             taxonomy_id=article.model.etsy_taxonomy,
             tags=_tags(article.model, article.colour),
             when_made="1990s" if vintage else self.random.choice(("2010_2019", "2020_2026")),
@@ -611,7 +701,7 @@ class _Generator:
         )
 
     def _etsy_variations(self) -> EtsyListing:
-        number, model, colour, group, photos = self._variation_item()
+        number, model, colour, group, photos = self._variation_item("etsy")
         variations = self._variations(model, group)
         return EtsyListing(
             key="",
@@ -648,13 +738,15 @@ class _Generator:
             status=article.condition.vinted,
             status_id=article.condition.vinted_id,
             catalog_id=article.model.vinted_catalog,
-            photos=article.photos,
+            photos=self._photos_on(article, "vinted"),
             state=state,
         )
 
     def _without_photos(self, etsy: list[EtsyListing], vinted: list[VintedItem]) -> None:
-        """A couple of drafts were saved before their photos: two on Etsy, one on Vinted (items on one marketplace)."""
-        alone = {article.number for article in self.articles if len(article.on) == 1}
+        """A couple of drafts were saved before their photos: two on Etsy, one on Vinted (items on one marketplace,
+        none of a distractor pair: their photos are part of the look-alike)."""
+        look_alikes = {number for pair in self.distracting for number in pair}
+        alone = {article.number for article in self.articles if len(article.on) == 1} - look_alikes
         etsy_alone = [n for n, listing in enumerate(etsy) if listing.item in alone and not listing.variations]
         for n in etsy_alone[:2]:
             etsy[n] = dataclasses.replace(etsy[n], photos=(), state="draft")
@@ -670,15 +762,41 @@ class _Generator:
             for n, listing in enumerate(listings, 1)
         ]
 
-    def _distractor_pairs(self, shops: Shops) -> list[dict[str, str]]:
-        where = _keys_by_item(shops)
+    def _distractor_pairs(
+        self, where: Mapping[int, Mapping[str, str]], *, stock_photo_only: bool = False
+    ) -> list[dict[str, str]]:
+        """The distractor pairs; `stock_photo_only`: those showing the same first picture (the sibling shows the
+        original's, and the original's listing was not photographed again there)."""
         found: list[dict[str, str]] = []
         for original, sibling in self.distracting:
+            if stock_photo_only and sibling not in self.stock_photo_siblings:
+                continue
             for place, key in where[original].items():
+                if stock_photo_only and place in self.articles[original - 1].rephotographed_on:
+                    continue
                 found.extend(
                     {place: key, other: other_key} for other, other_key in where[sibling].items() if other != place
                 )
         return found
+
+    def _notes(self, where: Mapping[int, Mapping[str, str]]) -> dict[str, list[dict[str, str]]]:
+        """The truth pairs with a reworded title or other pictures on one side, and the distractor pairs that show
+        the same first picture."""
+        reworded: list[dict[str, str]] = []
+        rephotographed: list[dict[str, str]] = []
+        for number, places in sorted(where.items()):
+            article = self.articles[number - 1]
+            for one, other in itertools.combinations(places, 2):
+                pair = {one: places[one], other: places[other]}
+                if article.reworded_on in pair:
+                    reworded.append(pair)
+                if article.rephotographed_on & set(pair):
+                    rephotographed.append(pair)
+        return {
+            "reworded": reworded,
+            "rephotographed": rephotographed,
+            "stock_photo_distractors": self._distractor_pairs(where, stock_photo_only=True),
+        }
 
     def _coin(self, chance: float) -> bool:
         return self.random.random() < chance
@@ -699,6 +817,7 @@ def _tags(model: _Model, colour: str) -> tuple[str, ...]:
 
 
 def _keys_by_item(shops: Shops) -> dict[int, dict[str, str]]:
+    """Each item's listings: item number -> marketplace -> generator key."""
     where: dict[int, dict[str, str]] = defaultdict(dict)
     for marketplace in MARKETPLACES:
         listings: list[EbayListing] | list[EtsyListing] | list[VintedItem] = getattr(shops, marketplace)
@@ -707,8 +826,8 @@ def _keys_by_item(shops: Shops) -> dict[int, dict[str, str]]:
     return where
 
 
-def _truth(shops: Shops) -> list[dict[str, str]]:
-    return [places for _, places in sorted(_keys_by_item(shops).items()) if len(places) > 1]
+def _truth(where: Mapping[int, dict[str, str]]) -> list[dict[str, str]]:
+    return [places for _, places in sorted(where.items()) if len(places) > 1]
 
 
 # Seeding and scoring ---------------------------------------------------------------------------------------
@@ -723,7 +842,8 @@ def seed_all(
     account: str = "dev",
 ) -> Seeded:
     """Seed the given fakes with `shops` (eBay and Etsy as `account`'s shop; a VintedSimulator is one account).
-    The truth and distractors are in the marketplaces' ids, over the fakes given only. Seeding again adds nothing."""
+    The truth, distractors and notes are in the marketplaces' ids, over the fakes given only. Seeding again adds
+    nothing."""
     ids: dict[str, dict[str, str]] = {}
     if ebay is not None:
         ids["ebay"] = ebay.seed_shop(account, shops.ebay)
@@ -731,7 +851,8 @@ def seed_all(
         ids["etsy"] = etsy.seed_shop(account, shops.etsy)
     if vinted is not None:
         ids["vinted"] = vinted.seed_wardrobe(shops.vinted)
-    return Seeded(ids, external(shops.truth, ids), external(shops.distractors, ids))
+    notes = {name: external(groups, ids) for name, groups in shops.notes.items()}
+    return Seeded(ids, external(shops.truth, ids), external(shops.distractors, ids), notes)
 
 
 def external(groups: Iterable[Mapping[str, str]], ids: Mapping[str, Mapping[str, str]]) -> list[dict[str, str]]:

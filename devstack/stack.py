@@ -29,7 +29,7 @@ from devstack.fake_etsy import ETSY_SCOPES, FakeEtsy
 from devstack.fake_state import load_state, save_state
 from devstack.functions import FunctionSpec, functions_from_template
 from devstack.gateway import Cors, HttpRoute, WebSocketApi, http_api, stage_throttling
-from devstack.images import demo_png
+from devstack.images import demo_photo, demo_png, rehosted_width
 from devstack.instances import FunctionPool, Invocation
 from devstack.moto_server import MotoServer
 from devstack.postgres import Cluster, free_port, start_cluster
@@ -500,6 +500,15 @@ class DevStack:
         @routes.get("/__devstack/images/{number:\\d+}.png")
         async def image(request: web.Request) -> web.Response:
             return web.Response(body=demo_png(int(request.match_info["number"])), content_type="image/png")
+
+        @routes.get("/__devstack/images/{number:\\d+}.jpg")
+        async def rehosted_image(request: web.Request) -> web.Response:
+            # The same picture as a marketplace re-hosts it: `w` pixels wide, re-compressed.
+            width = rehosted_width(request.query.get("w", ""))
+            if isinstance(width, str):
+                return web.json_response({"message": width}, status=400)
+            body = demo_photo(int(request.match_info["number"]), width=width, fmt="jpeg")
+            return web.Response(body=body, content_type="image/jpeg")
 
         @routes.post("/__devstack/schedules/{name}")
         async def fire(request: web.Request) -> web.Response:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from tests.integration.conftest import Backend
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # make slow
 
 FUZZ = settings(
     max_examples=150,

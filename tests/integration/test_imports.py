@@ -14,19 +14,23 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from crosslist import runtime
 from crosslist.imports import apply as applying
 from crosslist.jobs import engine, lanes
 from crosslist.jobs.engine import LaneEngine
+from crosslist.marketplaces import image_fetch
 from crosslist.marketplaces.ebay import imports as ebay_imports
 from crosslist.marketplaces.etsy import imports as etsy_imports
+from crosslist.marketplaces.image_fetch import FetchedImage, ImageFetchFailed
+from devstack.images import photo_at
 from devstack.plugin import VintedSimulator
-from devstack.shops import Seeded, Shops, score, seed_all, sized_shops
+from devstack.shops import Seeded, Shops, external, pairs, score, seed_all, sized_shops
 from tests.integration.conftest import count
 from tests.integration.test_ebay_etsy import Marketplaces, marketplaces  # noqa: F401 - its fixture
 from tests.integration.test_engine import Killed
 from tests.integration.test_push_notifications import rows
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # make slow
 
 
 @dataclass
@@ -63,6 +67,14 @@ def shop(marketplaces: Marketplaces, monkeypatch: pytest.MonkeyPatch) -> Shop:  
     marketplaces.ready("etsy")
     _, tab = marketplaces.backend.open_tab()
     shops = sized_shops(7, small=True)
+
+    def fetch(url: str, **_: Any) -> FetchedImage:  # the seeded shops' photos (each marketplace's copy)
+        content = photo_at(url)
+        if content is None:
+            raise ImageFetchFailed(f"{url} answered HTTP 404")
+        return FetchedImage(content, "image/png" if url.endswith(".png") else "image/jpeg")
+
+    monkeypatch.setattr(image_fetch, "fetch_image", fetch)
     seeded = seed_all(shops, ebay=marketplaces.ebay, etsy=marketplaces.etsy, vinted=tab.simulator, account="alice")
     return Shop(marketplaces, shops, seeded, tab.simulator)
 
@@ -390,3 +402,58 @@ def test_a_sync_after_an_ebay_import_keeps_its_listings_which_keep_the_sellers_s
         (r["external_id"], str(r["status"])) for r in before
     )
     assert any(str(r["status"]) == "active" for r in after)
+
+
+def _one_sku(skus: list[str | None]) -> bool:
+    return skus[0] is not None and skus[0] == skus[1]
+
+
+def found_pairs(sql: Any) -> set[frozenset[tuple[str, str]]]:
+    """The pairs of listings an import made one product of, or proposed as one (the listing and its candidate's)."""
+    proposed = [
+        {row["marketplace"]: row["external_id"], row["other"]: row["other_id"]}
+        for row in rows(
+            sql,
+            "SELECT i.marketplace, i.external_id, l.marketplace AS other, l.external_id AS other_id"
+            " FROM imported_listings i JOIN marketplace_listings l ON l.product_id = i.candidate_product_id"
+            " WHERE i.decision = 'proposed'",
+        )
+    ]
+    return pairs(groups(sql)) | pairs(proposed)
+
+
+@pytest.mark.parametrize("photos", ["on", "off"])
+def test_a_reworded_title_is_recognised_by_its_photo_and_a_shared_stock_photo_never_merges(
+    shop: Shop, sql: Any, monkeypatch: pytest.MonkeyPatch, photos: str
+) -> None:
+    monkeypatch.setenv("CROSSLIST_PHOTO_MATCHING", photos)
+    runtime.settings.cache_clear()
+    runtime.lane_engine.cache_clear()
+    # The pairs only their photo can tell: titles reworded (half the words differ), the same photo re-hosted by
+    # each marketplace (another URL, size and format), no SKU in common.
+    skus = {listing.key: listing.sku for listing in shop.shops.ebay} | {item.key: item.sku for item in shop.shops.etsy}
+    rehosted = pairs(shop.shops.notes["reworded"]) - pairs(shop.shops.notes["rephotographed"])
+    by_photo_only = [dict(pair) for pair in rehosted if not _one_sku([skus.get(key) for _, key in pair])]
+    reworded = pairs(external(by_photo_only, shop.seeded.ids))
+    assert reworded, "the seeded shops hold reworded titles"
+
+    import_id = shop.start("ebay", "etsy", "vinted")["id"]
+    done = shop.finished(import_id)
+
+    assert done["status"] == "completed", done
+    found = found_pairs(sql)
+    matches = shop.backend.http("GET", f"/imports/{import_id}/matches").body["items"]
+    linked_by_photo = count(sql, "SELECT count(*) FROM imported_listings WHERE reason = 'title_price_photo'")
+    if photos == "on":
+        assert reworded <= found, reworded - found  # linked, or proposed to the seller
+        assert linked_by_photo > 0
+        assert "title_price_photo" in {match["reason"] for match in matches}  # the seller is told why
+    else:
+        assert not reworded & found
+        assert linked_by_photo == 0
+        assert "title_price_photo" not in {match["reason"] for match in matches}
+    # Photos or not, never a wrong merge: not even the look-alikes sharing one stock photo (another size or colour).
+    assert score(shop.seeded.truth, groups(sql)).precision == 1.0
+    stock = pairs(shop.seeded.notes["stock_photo_distractors"])
+    assert stock
+    assert not stock & found

@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import REPO
 from tests.integration.test_template import _sam_cli
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # make slow
 
 EM_AARCH64 = 183  # ELF e_machine
 

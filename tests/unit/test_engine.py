@@ -40,6 +40,7 @@ from crosslist.workflows.base import (
     JobContext,
     JsonDict,
     Listed,
+    PhotoHashes,
     ProductSnapshot,
     Reply,
     Step,
@@ -234,6 +235,7 @@ class World:
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     config: EngineConfig = CONFIG
     http: Callable[[str, str, HttpCall, float], Reply] | None = None
+    photos: Callable[[str, tuple[str, ...], float], dict[str, str | None]] | None = None
     fakes: dict[tuple[str, str], Workflow] = field(default_factory=dict)
 
     def engine(self) -> LaneEngine:
@@ -250,6 +252,7 @@ class World:
             clock=self.clock,
             rng=self.rng,
             http=self.http,
+            photos=self.photos,
             workflows=lambda market, action: self.fakes.get((market, action)) or find_workflow(market, action),
         )
 
@@ -1115,3 +1118,72 @@ def test_a_lane_with_more_failing_jobs_than_turns_hands_over_to_a_new_invocation
     assert world.wake("ebay") is IDLE
     assert {world.store.job(job.id).status for job in jobs} == {JobStatus.FAILED}
     assert world.store.job(jobs[0].id).error == refused.error
+
+
+class Photographer:
+    """Hashes photos for the engine (crosslist.imports.photos, without the internet); dies when told to."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, ...]] = []
+        self.die_next = False
+
+    def __call__(self, user_id: str, urls: tuple[str, ...], timeout_seconds: float) -> dict[str, str | None]:
+        self.asked.append(urls)
+        if self.die_next:
+            self.die_next = False
+            raise Crash("process_job died while fetching photos")
+        return {url: f"{n:016x}" for n, url in enumerate(urls, 1)}
+
+
+def photo_job(world: World, *steps: StepAction) -> Job:
+    workflow = ScriptedWorkflow({f"step_{n}": [action] for n, action in enumerate(steps)})
+    workflow.marketplace = "vinted"
+    world.fakes[("vinted", "publish")] = workflow
+    return world.store.add_job()
+
+
+PHOTOS = PhotoHashes(("https://images.test/1.jpg", "https://images.test/2.jpg"))
+
+
+def test_photo_steps_are_hashed_by_the_engine_neither_sent_to_the_extension_nor_paced(world: World) -> None:
+    world.config = PACED  # two Vinted reads in a row would be 5 to 10 s apart
+    tab, _ = world.open_tab()
+    world.photos = photographer = Photographer()
+    more = PhotoHashes(("https://images.test/3.jpg",))
+    job = photo_job(world, PHOTOS, more)
+
+    assert world.wake_until_idle() == [IDLE]
+
+    assert photographer.asked == [PHOTOS.urls, more.urls]
+    stored = world.store.job(job.id)
+    assert stored.status is JobStatus.COMPLETED, stored.error
+    assert stored.result is not None
+    assert stored.result["step_0"] == {"hashes": {PHOTOS.urls[0]: f"{1:016x}", PHOTOS.urls[1]: f"{2:016x}"}}
+    assert world.sent(tab, "command") == []
+    assert world.timers.calls == []
+
+
+def test_a_photo_step_whose_invocation_died_is_simply_done_again(world: World) -> None:
+    world.open_tab()
+    world.photos = photographer = Photographer()
+    photographer.die_next = True
+    job = photo_job(world, PHOTOS)
+    with pytest.raises(Crash):
+        world.wake()
+    world.clock.advance(SENDER_LIFETIME_SECONDS + 1)
+
+    world.wake_until_idle()
+
+    assert photographer.asked == [PHOTOS.urls, PHOTOS.urls]
+    stored = world.store.job(job.id)
+    assert stored.status is JobStatus.COMPLETED
+    assert stored.attempts == 1
+
+
+def test_without_a_photographer_photos_have_no_hash_and_the_job_goes_on(world: World) -> None:
+    world.open_tab()
+    job = photo_job(world, PHOTOS)
+
+    world.wake_until_idle()
+
+    assert world.store.job(job.id).result == {"step_0": {"hashes": dict.fromkeys(PHOTOS.urls)}}

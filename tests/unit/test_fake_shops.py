@@ -1,7 +1,8 @@
 """Seeded shops (devstack.shops) in the fake eBay, Etsy and Vinted, as an import reads them: the generator is
-deterministic and holds its counts and truth, and the fakes answer the reads a whole-shop import makes (Inventory
-API pages, the Sell Feed report, the Browse API, listing migration, Etsy's includes and states, Vinted's
-wardrobe), and the devstack's `crosslist dev seed-shops` seeds all three."""
+deterministic and holds its counts and truth, its photos are the same pictures under each marketplace's URLs (or
+other pictures: photographed again), some titles are reworded, and the fakes answer the reads a whole-shop import
+makes (Inventory API pages, the Sell Feed report, the Browse API, listing migration, Etsy's includes and states,
+Vinted's wardrobe), and the devstack's `crosslist dev seed-shops` seeds all three."""
 
 from __future__ import annotations
 
@@ -13,22 +14,29 @@ import threading
 import zipfile
 from collections.abc import Iterator
 from decimal import Decimal
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 from xml.etree import ElementTree
 
 import httpx
 import pytest
 
+from crosslist.imports.matching import Candidate, Listing, title_similarity
+from crosslist.imports.matching import score as match_score
+from crosslist.imports.photos import SAME_PHOTO_BITS, difference_hash
 from devstack import cli
 from devstack.fake_ebay import TOKEN_PATH, FakeEbay
 from devstack.fake_etsy import FakeEtsy
+from devstack.images import demo_photo, demo_png
 from devstack.plugin import VintedSimulator
 from devstack.plugin_control import control_server
 from devstack.shops import (
     MARKETPLACES,
+    REHOSTED_WIDTH,
+    REWORDED_SIMILARITY,
     EbayListing,
     EtsyListing,
     Seeded,
@@ -90,6 +98,31 @@ def ebay_listing(seeded: Seeded, test: Any) -> tuple[EbayListing, str]:
 
 def words(title: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", title.lower())
+
+
+def picture(url: str) -> int:
+    """The picture a photo URL shows (`.../12.png`, `.../12.jpg?w=96`)."""
+    return int(urlsplit(url).path.rsplit("/", 1)[1].split(".")[0])
+
+
+@cache
+def photo_hash(url: str) -> int:
+    """The difference hash of what the devstack's image route serves at `url`: the original PNG, or a marketplace's
+    JPEG copy."""
+    parts = urlsplit(url)
+    if parts.path.endswith(".png"):
+        return difference_hash(demo_png(picture(url)))
+    [width] = parse_qs(parts.query)["w"]
+    return difference_hash(demo_photo(picture(url), width=int(width), fmt="jpeg"))
+
+
+def bits_apart(one: str, other: str) -> int:
+    return (photo_hash(one) ^ photo_hash(other)).bit_count()
+
+
+def match_score_of(one: Any, other: Any) -> float:
+    """How sure crosslist's matcher is, from the titles and prices alone, that the two listings are one item."""
+    return match_score(Listing(one.title, one.price), Candidate(other.title, other.price, product_id="other"))
 
 
 # the generator -------------------------------------------------------------------------------------------
@@ -156,7 +189,8 @@ def test_the_truth_holds_items_matched_by_sku_and_items_matched_by_a_close_title
         assert not any(getattr(member, "variations", ()) for member in members)
         prices = [Decimal(member.price) for member in members]
         assert max(prices) - min(prices) <= min(prices) / 100 * 2  # each within 1 % of the item's price
-        assert len({member.photos for member in members if member.photos}) <= 1  # the same source photos
+        # Each marketplace shows the photos under its own URLs (the pictures behind them: the test below).
+        assert len({member.photos for member in members}) == len(members)
         if "ebay" in group and "etsy" in group:
             ebay_sku, etsy_sku = listings[group["ebay"]].sku, listings[group["etsy"]].sku
             if etsy_sku:
@@ -187,6 +221,60 @@ def test_distractors_are_another_size_or_colour_at_the_same_price_and_never_in_t
     assert len(exact) > len(FULL.distractors) / 2
 
 
+def test_an_items_listings_show_the_same_pictures_under_each_marketplaces_urls_unless_photographed_again() -> None:
+    listings = by_key(FULL)
+    rephotographed = pairs(FULL.notes["rephotographed"])
+    assert rephotographed <= pairs(FULL.truth)
+    assert 0.1 < len(rephotographed) / len(pairs(FULL.truth)) < 0.3  # ~20 % of the listings after an item's first
+    for pair in pairs(FULL.truth):
+        (place, key), (other_place, other_key) = sorted(pair)
+        one, other = listings[key], listings[other_key]
+        for marketplace, listing in ((place, one), (other_place, other)):
+            rehosted = f".jpg?w={REHOSTED_WIDTH[marketplace]}"
+            assert all(url.endswith((".png", rehosted)) for url in listing.photos)  # the upload, or this copy of it
+        assert not set(one.photos) & set(other.photos)
+        if pair in rephotographed:
+            assert not {picture(url) for url in one.photos} & {picture(url) for url in other.photos}
+            assert bits_apart(one.photos[0], other.photos[0]) > SAME_PHOTO_BITS
+        else:
+            assert [picture(url) for url in one.photos] == [picture(url) for url in other.photos]
+            assert bits_apart(one.photos[0], other.photos[0]) <= SAME_PHOTO_BITS
+
+
+def test_about_15_percent_of_close_titles_are_reworded_keeping_the_brand_size_colour_and_price() -> None:
+    listings = by_key(FULL)
+    reworded = pairs(FULL.notes["reworded"])
+    close_titles = {pair for pair in pairs(FULL.truth) if len({listings[key].title for _, key in pair}) > 1}
+    assert reworded <= close_titles
+    assert 0.1 <= len(reworded) / len(close_titles) <= 0.25
+    lowest, below = REWORDED_SIMILARITY
+    for pair in reworded:
+        one, other = (listings[key] for _, key in sorted(pair))
+        similarity = title_similarity(one.title, other.title)
+        assert lowest <= similarity < below, (one.title, other.title)
+        assert one.brand == other.brand
+        # Neither the size nor the colour rules it out, and the price is the same: the titles alone score this.
+        assert match_score_of(one, other) == similarity
+    assert len(pairs(SMALL.notes["reworded"])) > 0
+
+
+def test_a_third_of_the_distractors_show_the_originals_first_picture_which_the_titles_tell_apart() -> None:
+    listings = by_key(FULL)
+    stock_photo = pairs(FULL.notes["stock_photo_distractors"])
+    distractors = pairs(FULL.distractors)
+    assert stock_photo <= distractors
+    assert 0.2 < len(stock_photo) / len(distractors) < 0.45
+    for pair in distractors:
+        one, other = (listings[key] for _, key in sorted(pair))
+        assert match_score_of(one, other) == 0.0  # the titles name another size or colour
+        if pair in stock_photo:
+            assert one.photos[0] != other.photos[0]
+            assert picture(one.photos[0]) == picture(other.photos[0])
+            assert bits_apart(one.photos[0], other.photos[0]) <= SAME_PHOTO_BITS
+        elif one.photos and other.photos:
+            assert bits_apart(one.photos[0], other.photos[0]) > SAME_PHOTO_BITS
+
+
 def test_scoring_counts_pairs() -> None:
     truth = [{"ebay": "1", "etsy": "2", "vinted": "3"}, {"ebay": "4", "vinted": "5"}]
     assert score(truth, truth).precision == score(truth, truth).recall == 1.0
@@ -211,7 +299,9 @@ def test_every_truth_id_exists_in_its_fake_and_seeding_again_adds_nothing(
     assert {name: len(ids) for name, ids in existing.items()} == {"ebay": 500, "etsy": 200, "vinted": 300}
     assert len(outside) == 100
     assert len(seeded.truth) == 160
-    for group in [*seeded.truth, *seeded.distractors]:
+    noted = [pair for found in seeded.notes.values() for pair in found]
+    assert len(noted) == sum(len(found) for found in FULL.notes.values())
+    for group in [*seeded.truth, *seeded.distractors, *noted]:
         assert all(listing_id in existing[marketplace] for marketplace, listing_id in group.items())
     assert not pairs(seeded.distractors) & pairs(seeded.truth)
 
@@ -641,7 +731,8 @@ def test_seed_shops_seeds_the_three_fakes_and_writes_the_truth_in_their_ids(
     }
     assert ids["vinted"] == {str(item_id) for item_id in vinted.items}
     assert len(record["truth"]) == SMALL.counts()["on_two"] + SMALL.counts()["on_three"]
-    for group in record["truth"]:
+    assert set(record["notes"]) == {"reworded", "rephotographed", "stock_photo_distractors"}
+    for group in [*record["truth"], *(pair for found in record["notes"].values() for pair in found)]:
         assert all(listing_id in ids[name] for name, listing_id in group.items())
     [photo, *_] = fake_ebay.outside_listings("shop1")[0]["imageUrls"] or ["none"]
     assert photo.startswith(f"{devstack}/__devstack/images/")

@@ -4,6 +4,8 @@ different size, colour or brand is never the same product, and two close candida
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -125,3 +127,64 @@ def test_only_a_sure_match_links_and_never_to_one_of_two_equally_close(
     else:
         assert found.product_id is None
         assert not sure
+
+
+# The first photo's hash: the jeans' picture, the same picture re-hosted elsewhere (3 bits apart), another picture.
+PICTURE, REHOSTED, OTHER_PICTURE = "f0f0f0f0f0f0f0f0", "f0f0f0f0f0f0f0f7", "0f0f0f0f0f0f0f0f"
+PICTURED_JEANS = replace(JEANS, photo_hashes=(PICTURE,))
+CLOSE = "Levis 501 jeans blue W32 L32 straight"  # one word more: proposed on its title alone
+REWORDED = "Levis blue W32 L32 straight leg denim trousers"  # half the words: a new product on its title alone
+
+
+def test_the_same_photo_at_the_same_price_links_a_close_title_and_proposes_a_reworded_one() -> None:
+    assert match(Listing(CLOSE, "45.00"), [PICTURED_JEANS]).decision == "propose"
+    assert match(Listing(REWORDED, "45.00"), [PICTURED_JEANS]).decision == "new"
+
+    close = match(Listing(CLOSE, "45.00", photo_hashes=(REHOSTED,)), [PICTURED_JEANS])
+    assert (close.decision, close.product_id, close.reason) == ("link", "p-jeans", "title_price_photo")
+    reworded = match(Listing(REWORDED, "45.00", photo_hashes=(REHOSTED,)), [PICTURED_JEANS])
+    assert (reworded.decision, reworded.product_id, reworded.reason) == ("propose", "p-jeans", "title_price_photo")
+    assert PROPOSE <= reworded.confidence < LINK
+
+
+def test_another_photo_never_lowers_a_match_and_a_photo_alone_never_makes_one() -> None:
+    same_words = match(
+        Listing("Levis 501 jeans blue W32 L32", "45.00", photo_hashes=(OTHER_PICTURE,)), [PICTURED_JEANS]
+    )
+    assert (same_words.decision, same_words.reason) == ("link", "title_price")  # re-photographed: titles decide
+    assert match(Listing(CLOSE, "45.00", photo_hashes=(OTHER_PICTURE,)), [PICTURED_JEANS]).decision == "propose"
+    unrelated = Listing("Nike Air Max 90 trainers white", "45.00", photo_hashes=(PICTURE,))
+    assert match(unrelated, [PICTURED_JEANS]).decision == "new"
+
+
+def test_the_same_photo_never_overrules_another_size_colour_or_price() -> None:
+    other_size = Listing("Levis 501 jeans blue W34 L32", "45.00", size="W34", photo_hashes=(PICTURE,))
+    assert match(other_size, [PICTURED_JEANS]).decision == "new"  # one stock photo for two sizes
+    assert (
+        match(Listing("Levis 501 jeans black W32 L32", "45.00", photo_hashes=(PICTURE,)), [PICTURED_JEANS]).decision
+        == "new"
+    )
+    other_price = match(Listing(CLOSE, "60.00", photo_hashes=(PICTURE,)), [PICTURED_JEANS])
+    assert other_price == match(Listing(CLOSE, "60.00"), [PICTURED_JEANS])
+
+
+def test_a_photo_several_products_show_says_nothing() -> None:
+    stock = replace(PICTURED_JEANS, title="Levis 501 jeans blue W32 L34", product_id="p-l34")
+    found = match(Listing(CLOSE, "45.00", photo_hashes=(PICTURE,)), [PICTURED_JEANS, stock])
+    assert found.reason != "title_price_photo"
+    assert found.decision != "link"
+
+
+def test_a_product_imported_from_two_marketplaces_is_recognised_by_either_photo() -> None:
+    twice = replace(PICTURED_JEANS, photo_hashes=(OTHER_PICTURE, PICTURE))
+    assert match(Listing(CLOSE, "45.00", photo_hashes=(REHOSTED,)), [twice]).decision == "link"
+
+
+def test_a_product_is_found_by_the_title_any_of_its_imported_listings_shows() -> None:
+    # Made from a reworded Etsy title, then linked to its eBay listing by SKU: a Vinted copy of the eBay title is it.
+    made = Candidate("Levi's straight leg denim trousers, blue, W32 L32", "45.00", sku="JEANS-1", product_id="p1")
+    as_on_ebay = Candidate("Levi's 501 jeans blue W32 L32", "45.00", sku="JEANS-1", product_id="p1")
+    assert match(Listing("Levis 501 jeans blue W32 L32", "45.00"), [made]).decision == "new"
+    found = match(Listing("Levis 501 jeans blue W32 L32", "45.00"), [made, as_on_ebay])
+    assert (found.decision, found.product_id) == ("link", "p1")  # one product, never "ambiguous" with itself
+    assert match(Listing("Jeans", "1.00", sku="JEANS-1"), [made, as_on_ebay]).decision == "link"

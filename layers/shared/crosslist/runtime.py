@@ -507,6 +507,7 @@ def lane_engine() -> LaneEngine:
         timers=timer_queue(),
         config=EngineConfig.from_settings(settings()),
         http=_call_marketplace_api,
+        photos=_hash_photos if settings().photo_matching else None,
         events=events(),
     )
 
@@ -522,6 +523,15 @@ def seller_settings() -> SellerSettingsService:
 def _call_marketplace_api(user_id: str, marketplace: str, call: HttpCall, timeout_seconds: float) -> Reply:
     # Made on the first eBay or Etsy call: a Vinted-only instance never loads httpx nor the KMS client.
     return marketplace_api()(user_id, marketplace, call, timeout_seconds)
+
+
+def _hash_photos(user_id: str, urls: tuple[str, ...], timeout_seconds: float) -> dict[str, str | None]:
+    # Imported by the first import's photo step only (Pillow, and httpcore's pinned transport).
+    from crosslist.imports.photos import hash_photos
+    from crosslist.marketplaces.image_fetch import fetch_image
+
+    # The answer must be back before the step's own deadline: what is not hashed by then is left without a hash.
+    return hash_photos(urls, lambda url: fetch_image(url).content, seconds=max(1.0, timeout_seconds - 2.0))
 
 
 def sweeper(clock: Callable[[], datetime] | None = None) -> Sweeper:

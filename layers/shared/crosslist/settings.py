@@ -124,6 +124,8 @@ class Settings(BaseModel):
 
     # A batch's eBay jobs share bulk calls (up to 25 products a call: crosslist.jobs.bulk); off: a call per job.
     bulk_calls: bool = Field(True, validation_alias=AliasChoices("CROSSLIST_BULK_CALLS"))
+    # Imports compare the first photos of listings (crosslist.imports.photos); off: titles and prices only.
+    photo_matching: bool = Field(True, validation_alias=AliasChoices("CROSSLIST_PHOTO_MATCHING"))
 
     # Failures: waits before attempt 2, 3, … (jittered ±20 %), and lane pauses when throttled.
     backoff_seconds: tuple[float, ...] = Field((30, 120, 480), validation_alias=AliasChoices("CROSSLIST_BACKOFF"))
@@ -193,7 +195,7 @@ class Settings(BaseModel):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("pacing", "etsy_webhooks", "bulk_calls", mode="before")
+    @field_validator("pacing", "etsy_webhooks", "bulk_calls", "photo_matching", mode="before")
     @classmethod
     def _switch(cls, value: object) -> object:
         if isinstance(value, str) and value.strip().lower() in ("on", "off"):

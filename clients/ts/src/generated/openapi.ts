@@ -1187,9 +1187,14 @@ export interface components {
             image_url: string | null;
             /**
              * Confidence
-             * @description How sure crosslist is that the listing is the product (0.6 to 0.9)
+             * @description How sure crosslist is that the listing is the product (from 0.6)
              */
             confidence: number;
+            /**
+             * Reason
+             * @description Why: title_price (a close title at the same price), title_price_photo (and the same first photo, re-hosted), ambiguous (two products as close)
+             */
+            reason: string;
             /** @description The product it may be (null: deleted since) */
             product: components["schemas"]["MatchProduct"] | null;
             /**

@@ -102,7 +102,10 @@ def _decide(
     create: CreateProduct,
     link: LinkListing,
 ) -> None:
-    found = matcher.match(Listing(product.title, product.price, item.sku, product.brand, product.size, product.color))
+    photos = (item.photo_hash,) if item.photo_hash else ()
+    found = matcher.match(
+        Listing(product.title, product.price, item.sku, product.brand, product.size, product.color, photos)
+    )
     row.confidence = Decimal(str(found.confidence))
     row.reason = found.reason
     if found.decision == "propose":
@@ -174,7 +177,9 @@ def _lock_import(session: Session, user_id: str, import_id: str) -> None:
 
 
 def _candidates(session: Session, user_id: str, marketplace: str) -> list[Candidate]:
-    """The seller's products that have no live listing on the marketplace: one of them may be the item read."""
+    """The seller's products that have no live listing on the marketplace: one of them may be the item read. Each is
+    a candidate as it is, and as each listing imported into it shows it (its title and first photo there): the Vinted
+    listing of jeans whose product was made from a reworded Etsy title still finds the eBay title linked to it."""
     listing = aliased(MarketplaceListing)
     listed_there = exists().where(
         listing.product_id == Product.id,
@@ -185,17 +190,43 @@ def _candidates(session: Session, user_id: str, marketplace: str) -> list[Candid
         select(Product.id, Product.title, Product.price, Product.sku, Product.brand, Product.size, Product.color).where(
             Product.user_id == user_id, Product.delete_requested_at.is_(None), ~listed_there
         )
-    )
-    return [
-        Candidate(row.title, str(row.price), row.sku, row.brand, row.size, row.color, product_id=str(row.id))
+    ).all()
+    products = {
+        row.id: Candidate(row.title, str(row.price), row.sku, row.brand, row.size, row.color, product_id=str(row.id))
         for row in rows
-    ]
+    }
+    imported = session.execute(
+        select(ImportedListing.product_id, ImportedListing.listing).where(
+            ImportedListing.user_id == user_id, ImportedListing.product_id.in_(products)
+        )
+    )
+    shown_there = [_as_imported(str(product_id), listing) for product_id, listing in imported]
+    return [*products.values(), *(candidate for candidate in shown_there if candidate is not None)]
+
+
+def _as_imported(product_id: str, listing: JsonDict) -> Candidate | None:
+    """The product as a listing imported into it shows it; its SKU stays the product's (one product, one SKU)."""
+    fields = listing.get("product")
+    if not fields:
+        return None
+    hashes = (listing["photo_hash"],) if listing.get("photo_hash") else ()
+    return Candidate(
+        str(fields["title"]),
+        str(fields["price"]),
+        None,
+        fields.get("brand"),
+        fields.get("size"),
+        fields.get("color"),
+        hashes,
+        product_id=product_id,
+    )
 
 
 def _listing_json(item: ImportedItem) -> JsonDict:
     return {
         "url": item.url,
         "sku": item.sku,
+        "photo_hash": item.photo_hash,
         "product": asdict(item.product) if item.product is not None else None,
         "warnings": list(item.warnings),
     }

@@ -4,6 +4,9 @@ title at the same price: proposed to the user), or not (a new product).
 A wrong merge is the costliest mistake an import can make: the product's listings are then delisted together
 when one sells. So only a certain match links on its own; anything between PROPOSE and LINK waits for the user.
 Two sizes or colours of one model are two products: a size, colour or brand that differs rules a match out.
+The same first photo (crosslist.imports.photos: the picture re-hosted by another marketplace) at the same price
+makes a close title surer: it never overrules a size or colour, and a photo that several products show (a stock
+picture) says nothing.
 """
 
 from __future__ import annotations
@@ -14,12 +17,16 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
+from crosslist.imports.photos import same_photo
 from crosslist.marketplaces.rest import SKU_PREFIX
 
 LINK = 0.9  # at least this sure: linked without asking
 PROPOSE = 0.6  # at least this sure: proposed to the user; below, a new product
 PRICE_TOLERANCE = Decimal("0.01")  # prices within 1 % are the same price (a marketplace's rounding, its fees)
 OTHER_PRICE_FACTOR = 0.6  # a close title at another price is at most a proposal
+# The same photo at the same price adds this much: a title half reworded is then proposed, a close one linked.
+PHOTO_BONUS = 0.35
+PHOTO_MIN_TITLE = 0.3  # a title further from the product's than this is another item, whatever the photo
 
 # Words sellers add or drop between marketplaces without changing what the item is.
 _FILLER = frozenset(
@@ -81,11 +88,14 @@ class Listing:
     brand: str | None = None
     size: str | None = None
     color: str | None = None
+    # The first photo's hash (a listing read; a product as one of its imported listings shows it).
+    photo_hashes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
 class Candidate(Listing):
-    """One of the seller's products a listing may be."""
+    """One of the seller's products a listing may be: as the product is, or as a listing imported into it shows it
+    (its title and photo there), several candidates naming one product."""
 
     product_id: str
 
@@ -95,7 +105,7 @@ class Match:
     decision: Decision
     product_id: str | None  # the product linked or proposed
     confidence: float
-    reason: str  # sku, crosslist_sku, title_price, ambiguous, no_match
+    reason: str  # sku, crosslist_sku, title_price, title_price_photo, ambiguous, no_match
 
 
 def tokens(title: str) -> frozenset[str]:
@@ -160,6 +170,10 @@ _COLOURS = frozenset(
 )
 
 
+def _same_photo(listing: Listing, candidate: Candidate) -> bool:
+    return any(same_photo(mine, theirs) for mine in listing.photo_hashes for theirs in candidate.photo_hashes)
+
+
 def _colours(words: frozenset[str]) -> frozenset[str]:
     return words & _COLOURS
 
@@ -194,21 +208,42 @@ class Matcher:
                 own = listing.sku.removeprefix(SKU_PREFIX)
                 if any(self._candidates[index].product_id == own for index in live):
                     return Match("link", own, 1.0, "crosslist_sku")
-            same_sku = [index for index in live if self._candidates[index].sku == listing.sku]
+            same_sku = {
+                self._candidates[index].product_id for index in live if self._candidates[index].sku == listing.sku
+            }
             if len(same_sku) == 1:
-                return Match("link", self._candidates[same_sku[0]].product_id, 1.0, "sku")
+                return Match("link", same_sku.pop(), 1.0, "sku")
         words = tokens(listing.title)
         near = {index for word in words for index in self._by_word.get(word, ()) if self._words[index]}
-        candidates = self._candidates
-        scored = [(_score(listing, words, candidates[i], self._words[i]), candidates[i].product_id) for i in near]
-        ranked = sorted(scored, key=lambda pair: (-pair[0], pair[1]))
-        if not ranked or ranked[0][0] < PROPOSE:
-            return Match("new", None, round(ranked[0][0], 3) if ranked else 0.0, "no_match")
-        best, product_id = ranked[0]
-        if best >= LINK and not (len(ranked) > 1 and ranked[1][0] >= LINK):
-            return Match("link", product_id, round(best, 3), "title_price")
+        # A product may be a candidate several times (its own title, and each listing imported into it): its best.
+        scores: dict[str, float] = {}
+        shown: dict[str, Candidate] = {}
+        pictured: set[str] = set()
+        for index in near:
+            candidate = self._candidates[index]
+            product_id = candidate.product_id
+            scores[product_id] = max(scores.get(product_id, 0.0), _score(listing, words, candidate, self._words[index]))
+            shown.setdefault(product_id, candidate)
+            if _same_photo(listing, candidate):
+                pictured.add(product_id)
+        by_photo = next(iter(pictured)) if len(pictured) == 1 else None  # a picture several products show says nothing
+        if (  # the photo decides only where the title alone would not link (its reason then says so)
+            by_photo is not None
+            and PHOTO_MIN_TITLE <= scores[by_photo] < LINK
+            and same_price(listing.price, shown[by_photo].price)
+        ):
+            scores[by_photo] = min(1.0, scores[by_photo] + PHOTO_BONUS)
+        else:
+            by_photo = None
+        ranked = sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
+        if not ranked or ranked[0][1] < PROPOSE:
+            return Match("new", None, round(ranked[0][1], 3) if ranked else 0.0, "no_match")
+        product_id, best = ranked[0]
+        how = "title_price_photo" if product_id == by_photo else "title_price"
+        if best >= LINK and not (len(ranked) > 1 and ranked[1][1] >= LINK):
+            return Match("link", product_id, round(best, 3), how)
         # Unsure, or two products both close enough to be it: the user decides.
-        return Match("propose", product_id, round(best, 3), "ambiguous" if best >= LINK else "title_price")
+        return Match("propose", product_id, round(best, 3), "ambiguous" if best >= LINK else how)
 
 
 def match(listing: Listing, candidates: list[Candidate]) -> Match:

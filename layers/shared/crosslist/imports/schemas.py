@@ -95,7 +95,11 @@ class MatchView(BaseModel):
     title: str
     price: Decimal | None
     image_url: str | None
-    confidence: float = Field(description="How sure crosslist is that the listing is the product (0.6 to 0.9)")
+    confidence: float = Field(description="How sure crosslist is that the listing is the product (from 0.6)")
+    reason: str = Field(
+        description="Why: title_price (a close title at the same price), title_price_photo (and the same first photo,"
+        " re-hosted), ambiguous (two products as close)"
+    )
     product: MatchProduct | None = Field(description="The product it may be (null: deleted since)")
     status: MatchStatus
     product_id: uuid.UUID | None = Field(description="Accepted: the product; rejected: the new product made of it")

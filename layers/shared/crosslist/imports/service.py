@@ -268,6 +268,7 @@ def _match(row: ImportedListing, candidate: Product | None) -> MatchView:
         price=Decimal(product["price"]) if product.get("price") else None,
         image_url=photos[0] if photos else None,
         confidence=float(row.confidence or 0),
+        reason=row.reason or "title_price",
         product=MatchProduct(
             id=candidate.id,
             title=candidate.title,

@@ -59,6 +59,7 @@ from crosslist.workflows.base import (
     ListingRef,
     NewProduct,
     OrderRecord,
+    PhotoHashes,
     PluginCall,
     Reply,
     Step,
@@ -175,7 +176,7 @@ class _Send:
 
 @dataclass(frozen=True)
 class _Http:
-    call: HttpCall
+    call: HttpCall | PhotoHashes
     job_id: uuid.UUID
     timeout_seconds: float
 
@@ -195,11 +196,13 @@ class LaneEngine:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         http: Callable[[str, str, HttpCall, float], Reply] | None = None,
+        photos: Callable[[str, tuple[str, ...], float], dict[str, str | None]] | None = None,
         workflows: Callable[[str, str], Workflow | None] = find_workflow,
         events: Dispatcher | None = None,
     ) -> None:
         """`events`: delivers what a committed turn recorded in the outbox (None: the sweeper does, a minute
-        later; the user's connections are told by the engine itself either way)."""
+        later; the user's connections are told by the engine itself either way). `photos`: hashes photos for a
+        PhotoHashes step (user id, URLs, seconds it may take); None: no photo is ever hashed."""
         self._store = store
         self._events = events
         self._commands = commands
@@ -212,6 +215,7 @@ class LaneEngine:
         self._clock = clock
         self._rng = rng or random.Random()
         self._http = http or _no_api
+        self._photos = photos or _no_photos
         self._workflows = workflows
         self._tabs: list[Connection] | None = None  # the user's connections, read once per wake-up
 
@@ -536,6 +540,8 @@ class LaneEngine:
             self._start(tx, job, now)
             job.next_attempt_at = _at(now + action.seconds)
             self._wait(turn, tx, job, action.reason, now + action.seconds)
+        elif isinstance(action, PhotoHashes):  # photos on public hosts: no marketplace call, so never paced
+            self._call(tx, turn, job, step=step, action=action, tab=None, verifying=False, last=False, now=now)
         elif self._paced(tx, turn, job, action.kind, now):
             return
         elif verifying or not isinstance(action, HttpCall) or not self._bulk(tx, turn, job, step, now):
@@ -577,7 +583,7 @@ class LaneEngine:
         job: Job,
         *,
         step: Step,
-        action: PluginCall | HttpCall,
+        action: PluginCall | HttpCall | PhotoHashes,
         tab: Connection | None,
         verifying: bool,
         last: bool,
@@ -606,7 +612,7 @@ class LaneEngine:
             for other, _ in carried[1:]:
                 bulk.carry(other, now)
                 tx.save(other)
-        if isinstance(action, HttpCall):
+        if isinstance(action, HttpCall | PhotoHashes):
             flight["http"] = True
             turn.http = _Http(action, job.id, min(timeout_seconds, MAX_HTTP_SECONDS))
         else:
@@ -1080,7 +1086,7 @@ class LaneEngine:
     def _perform_http(self, user_id: str, marketplace: str, http: _Http) -> None:
         failure: StepFailed | None = None
         try:
-            reply = self._http(user_id, marketplace, http.call, http.timeout_seconds)
+            reply = self._perform(user_id, marketplace, http)
         except NeedsReauth:
             name = DISPLAY_NAMES.get(marketplace, marketplace)
             failure = StepFailed(
@@ -1116,6 +1122,11 @@ class LaneEngine:
         if turn.timer is not None:
             self._timers.wake_at(user_id, marketplace, turn.timer)
         self._tell_and_wake(user_id, turn.messages, turn)
+
+    def _perform(self, user_id: str, marketplace: str, http: _Http) -> Reply:
+        if isinstance(http.call, PhotoHashes):
+            return Reply(True, {"hashes": self._photos(user_id, http.call.urls, http.timeout_seconds)}, None)
+        return self._http(user_id, marketplace, http.call, http.timeout_seconds)
 
     def _tell_and_wake(self, user_id: str, messages: list[dict[str, Any]], turn: _Turn) -> None:
         """A committed turn's messages for the user, then the other lanes it queued jobs in."""
@@ -1163,6 +1174,10 @@ class _Records:
 
 def _no_api(user_id: str, marketplace: str, call: HttpCall, timeout_seconds: float) -> Reply:
     raise NotAvailable(f"{marketplace}'s API is not reachable from this engine")
+
+
+def _no_photos(user_id: str, urls: tuple[str, ...], timeout_seconds: float) -> dict[str, str | None]:
+    return dict.fromkeys(urls)
 
 
 def _unavailable_reason(tabs: list[Connection]) -> str:

@@ -8,8 +8,9 @@ step repeated after a crash records nothing twice (crosslist.imports.apply).
 
 from __future__ import annotations
 
+import re
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
@@ -24,7 +25,9 @@ from crosslist.workflows.base import (
     JsonDict,
     ListingState,
     NewProduct,
+    PhotoHashes,
     Records,
+    Reply,
     parse_params,
 )
 
@@ -33,6 +36,9 @@ CENT = Decimal("0.01")
 MAX_PHOTOS = 20
 # The widths of products.brand, size, condition, color and sku.
 MAX_BRAND, MAX_SIZE, MAX_CONDITION, MAX_COLOR, MAX_SKU = 100, 50, 50, 50, 100
+# A page read, kept in the checkpoint while its photos are hashed: recorded once they are.
+PAGE_READ = "page_read"
+_HASH = re.compile(r"[0-9a-f]{16}")
 
 
 class ImportParams(BaseModel):
@@ -48,7 +54,46 @@ def import_input(params: JsonDict | None) -> JsonDict:
 
 
 def recorded(context: JobContext, data: JsonDict, items: list[ImportedItem], note: str) -> Again:
-    """The page's items recorded with the checkpoint `data`; the job's counts grow by the page's."""
+    """The page's items recorded with the checkpoint `data`, once their first photos are hashed (the page waits in
+    the checkpoint meanwhile: `photos_to_hash`, then `photos_hashed`); the job's counts grow by the page's."""
+    if any(_first_photo(item) for item in items):
+        waiting = {"items": [item_json(item) for item in items], "note": note}
+        return Again({**data, PAGE_READ: waiting}, note=f"{note}; comparing photos")
+    return _record(context, data, items, note)
+
+
+def photos_to_hash(context: JobContext) -> PhotoHashes | None:
+    """The step's action while a page read waits for its photos' hashes (an import workflow's `plan` asks first)."""
+    waiting = context.accumulated.get(PAGE_READ)
+    if not waiting:
+        return None
+    urls = (_first_photo(item_from_json(raw)) for raw in waiting["items"])
+    return PhotoHashes(tuple(dict.fromkeys(url for url in urls if url)))
+
+
+def photos_hashed(context: JobContext, reply: Reply) -> Again | None:
+    """The page waiting for its photos, recorded with their hashes (an import workflow's `apply` asks first). A photo
+    that could not be read, or a step that failed, leaves the listing without a hash: matching then goes by its
+    title and price, as it would without photos, rather than stopping the import."""
+    waiting = context.accumulated.get(PAGE_READ)
+    if not waiting:
+        return None
+    hashes = (reply.result or {}).get("hashes", {}) if reply.success else {}
+    items = [item_from_json(raw) for raw in waiting["items"]]
+    hashed = [replace(item, photo_hash=_hash(hashes.get(_first_photo(item) or ""))) for item in items]
+    data = {key: value for key, value in context.accumulated.items() if key != PAGE_READ}
+    return _record(context, data, hashed, str(waiting["note"]))
+
+
+def _first_photo(item: ImportedItem) -> str | None:
+    return item.product.image_urls[0] if item.product is not None and item.product.image_urls else None
+
+
+def _hash(value: object) -> str | None:
+    return value if isinstance(value, str) and _HASH.fullmatch(value) else None
+
+
+def _record(context: JobContext, data: JsonDict, items: list[ImportedItem], note: str) -> Again:
     before: dict[str, int] = dict(context.accumulated.get("counts", {}))
     import_id = str(context.input["import_id"])
 

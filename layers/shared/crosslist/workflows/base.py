@@ -210,6 +210,9 @@ class ImportedItem:
     # The seller's SKU on the marketplace, when it has one: the surest match.
     sku: str | None = None
     warnings: tuple[str, ...] = ()
+    # The first photo's difference hash (crosslist.imports.photos), when it could be read: the same picture
+    # re-hosted by another marketplace tells that two listings are one item.
+    photo_hash: str | None = None
 
 
 class Records(Protocol):
@@ -319,6 +322,17 @@ class HttpCall:
 
 
 @dataclass(frozen=True)
+class PhotoHashes:
+    """Fingerprint these photos (crosslist.imports.photos): the engine downloads each from its public host, outside
+    any transaction, and replies {"hashes": {url: hash, or None when it could not be read}}. Not a marketplace call:
+    never paced, never sent through the extension, safe to do again."""
+
+    urls: tuple[str, ...]
+    kind: CallKind = "read"
+    repeatable: bool = True
+
+
+@dataclass(frozen=True)
 class Wait:
     """Nothing to call yet: wake this job again after `seconds` (no Lambda waits meanwhile)."""
 
@@ -334,7 +348,7 @@ class Done:
 
 
 # What a step can ask the engine for.
-StepAction = PluginCall | HttpCall | Wait | Done
+StepAction = PluginCall | HttpCall | PhotoHashes | Wait | Done
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,8 @@ from crosslist.marketplaces.importing import (
     imported,
     item_from_json,
     item_json,
+    photos_hashed,
+    photos_to_hash,
     recorded,
 )
 from crosslist.marketplaces.rest import ApiWorkflow
@@ -171,6 +173,11 @@ class EbayImport(ApiWorkflow):
         return list(STEPS)
 
     def plan(self, step: Step, context: JobContext) -> StepAction:
+        if (hashing := photos_to_hash(context)) is not None:  # a page read waits for its photos
+            return hashing
+        return self._plan(step, context)
+
+    def _plan(self, step: Step, context: JobContext) -> StepAction:
         data = context.accumulated
         if step.kind == "import_inventory":
             if data.get("inventory_done"):
@@ -213,6 +220,8 @@ class EbayImport(ApiWorkflow):
         return HttpCall("POST", f"{INVENTORY}/bulk_migrate_listing", "write", json=migration, repeatable=True)
 
     def apply(self, step: Step, context: JobContext, reply: Reply) -> JsonDict | Again:
+        if (hashed := photos_hashed(context, reply)) is not None:
+            return hashed
         if step.kind == "import_inventory":
             return self._inventory(context, reply)
         data = dict(context.accumulated)

@@ -15,7 +15,14 @@ from pydantic import BaseModel, Field
 
 from crosslist.marketplaces import Marketplace
 from crosslist.marketplaces.etsy.common import Money, failure, listing_state, parse, shop
-from crosslist.marketplaces.importing import completed, import_input, imported, recorded
+from crosslist.marketplaces.importing import (
+    completed,
+    import_input,
+    imported,
+    photos_hashed,
+    photos_to_hash,
+    recorded,
+)
 from crosslist.marketplaces.rest import ApiWorkflow
 from crosslist.workflows.base import (
     Again,
@@ -97,6 +104,8 @@ class EtsyImport(ApiWorkflow):
         return [Step(f"import_{state}", f"Importing your Etsy listings ({state})", kind=state) for state in STATES]
 
     def plan(self, step: Step, context: JobContext) -> StepAction:
+        if (hashing := photos_to_hash(context)) is not None:  # a page read waits for its photos
+            return hashing
         if context.accumulated.get(f"done_{step.kind}"):
             return Done(context.accumulated)
         offset = int(context.accumulated.get(f"offset_{step.kind}", 0))
@@ -104,6 +113,8 @@ class EtsyImport(ApiWorkflow):
         return HttpCall("GET", path, "read", repeatable=True)
 
     def apply(self, step: Step, context: JobContext, reply: Reply) -> JsonDict | Again:
+        if (hashed := photos_hashed(context, reply)) is not None:
+            return hashed
         if not reply.success:
             raise failure(reply, f"reading the shop's {step.kind} listings")
         page = parse(_Page, reply, f"reading the shop's {step.kind} listings")

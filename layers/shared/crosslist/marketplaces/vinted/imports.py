@@ -12,7 +12,14 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from crosslist.marketplaces import Marketplace
-from crosslist.marketplaces.importing import completed, import_input, imported, recorded
+from crosslist.marketplaces.importing import (
+    completed,
+    import_input,
+    imported,
+    photos_hashed,
+    photos_to_hash,
+    recorded,
+)
 from crosslist.marketplaces.vinted.paging import PagedRead, Pagination, page_number
 from crosslist.marketplaces.vinted.publish import WARDROBE_PAGE_SIZE, account_in_path
 from crosslist.marketplaces.vinted.replies import check, parse
@@ -64,11 +71,15 @@ class VintedImport(PagedRead):
         return [Step("import_wardrobe", "Importing your Vinted wardrobe", kind="import_wardrobe")]
 
     def plan(self, step: Step, context: JobContext) -> StepAction:
+        if (hashing := photos_to_hash(context)) is not None:  # a page read waits for its photos
+            return hashing
         if context.accumulated.get("done"):
             return Done(context.accumulated)
         return PluginCall(PluginCommand(method="GET", path=self._path(context)), kind="read", repeatable=True)
 
     def apply(self, step: Step, context: JobContext, reply: Reply) -> JsonDict | Again:
+        if (hashed := photos_hashed(context, reply)) is not None:
+            return hashed
         check(reply)
         path = self._path(context)
         page = parse(_Page, reply, path)
