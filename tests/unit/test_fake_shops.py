@@ -18,7 +18,7 @@ from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
 import httpx
@@ -30,7 +30,7 @@ from crosslist.imports.photos import SAME_PHOTO_BITS, difference_hash
 from devstack import cli
 from devstack.fake_ebay import TOKEN_PATH, FakeEbay
 from devstack.fake_etsy import FakeEtsy
-from devstack.images import demo_photo, demo_png
+from devstack.images import photo_at
 from devstack.plugin import VintedSimulator
 from devstack.plugin_control import control_server
 from devstack.shops import (
@@ -109,11 +109,9 @@ def picture(url: str) -> int:
 def photo_hash(url: str) -> int:
     """The difference hash of what the devstack's image route serves at `url`: the original PNG, or a marketplace's
     JPEG copy."""
-    parts = urlsplit(url)
-    if parts.path.endswith(".png"):
-        return difference_hash(demo_png(picture(url)))
-    [width] = parse_qs(parts.query)["w"]
-    return difference_hash(demo_photo(picture(url), width=int(width), fmt="jpeg"))
+    served = photo_at(url)
+    assert served is not None, url
+    return difference_hash(served)
 
 
 def bits_apart(one: str, other: str) -> int:
