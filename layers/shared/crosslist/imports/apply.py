@@ -195,31 +195,29 @@ def _candidates(session: Session, user_id: str, marketplace: str) -> list[Candid
         row.id: Candidate(row.title, str(row.price), row.sku, row.brand, row.size, row.color, product_id=str(row.id))
         for row in rows
     }
+    # Only the fields matching looks at: a page is matched against every listing imported so far, and the listings'
+    # descriptions (up to 100 000 characters each) would be read again with every page.
+    read = ImportedListing.listing
+    product_title = read["product", "title"].as_string()
     imported = session.execute(
-        select(ImportedListing.product_id, ImportedListing.listing).where(
-            ImportedListing.user_id == user_id, ImportedListing.product_id.in_(products)
+        select(
+            ImportedListing.product_id,
+            product_title,
+            read["product", "price"].as_string(),
+            read["product", "brand"].as_string(),
+            read["product", "size"].as_string(),
+            read["product", "color"].as_string(),
+            read["photo_hash"].as_string(),
+        ).where(
+            ImportedListing.user_id == user_id, ImportedListing.product_id.in_(products), product_title.is_not(None)
         )
     )
-    shown_there = [_as_imported(str(product_id), listing) for product_id, listing in imported]
-    return [*products.values(), *(candidate for candidate in shown_there if candidate is not None)]
-
-
-def _as_imported(product_id: str, listing: JsonDict) -> Candidate | None:
-    """The product as a listing imported into it shows it; its SKU stays the product's (one product, one SKU)."""
-    fields = listing.get("product")
-    if not fields:
-        return None
-    hashes = (listing["photo_hash"],) if listing.get("photo_hash") else ()
-    return Candidate(
-        str(fields["title"]),
-        str(fields["price"]),
-        None,
-        fields.get("brand"),
-        fields.get("size"),
-        fields.get("color"),
-        hashes,
-        product_id=product_id,
-    )
+    # As a listing imported into it shows it; its SKU stays the product's (one product, one SKU).
+    shown_there = [
+        Candidate(title, price, None, brand, size, color, (photo,) if photo else (), product_id=str(product_id))
+        for product_id, title, price, brand, size, color, photo in imported
+    ]
+    return [*products.values(), *shown_there]
 
 
 def _listing_json(item: ImportedItem) -> JsonDict:
